@@ -125,7 +125,7 @@ class FakeClock:
 
     def wall_ms(self) -> int:
         with self._lock:
-            return int(round(self._now * 1000)) + self._wall_offset_ms
+            return round(self._now * 1000) + self._wall_offset_ms
 
     def monotonic(self) -> float:
         with self._lock:

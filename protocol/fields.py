@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, overload
 
 from protocol.errors import ProtocolError
 
@@ -78,7 +78,13 @@ class Reader:
             return None
         return self._obj[name]
 
-    def int(
+    @overload
+    def integer(
+        self, name: str, *, minimum: int, maximum: int, required: Literal[True] = ...
+    ) -> int: ...
+    @overload
+    def integer(self, name: str, *, minimum: int, maximum: int, required: bool) -> int | None: ...
+    def integer(
         self, name: str, *, minimum: int, maximum: int, required: bool = True
     ) -> int | None:
         value = self._take(name, required)
@@ -92,6 +98,14 @@ class Reader:
             raise self.error(name, f"must be between {minimum} and {maximum}, got {value}")
         return value
 
+    @overload
+    def number(
+        self, name: str, *, minimum: float, maximum: float, required: Literal[True] = ...
+    ) -> float: ...
+    @overload
+    def number(
+        self, name: str, *, minimum: float, maximum: float, required: bool
+    ) -> float | None: ...
     def number(
         self, name: str, *, minimum: float, maximum: float, required: bool = True
     ) -> float | None:
@@ -106,8 +120,31 @@ class Reader:
             raise self.error(name, f"must be between {minimum} and {maximum}, got {value}")
         return float(value)
 
-    def str(
-        self, name: str, *, max_length: int, required: bool = True, pattern: re.Pattern[str] | None = None
+    @overload
+    def text(
+        self,
+        name: str,
+        *,
+        max_length: int,
+        required: Literal[True] = ...,
+        pattern: re.Pattern[str] | None = None,
+    ) -> str: ...
+    @overload
+    def text(
+        self,
+        name: str,
+        *,
+        max_length: int,
+        required: bool,
+        pattern: re.Pattern[str] | None = None,
+    ) -> str | None: ...
+    def text(
+        self,
+        name: str,
+        *,
+        max_length: int,
+        required: bool = True,
+        pattern: re.Pattern[str] | None = None,
     ) -> str | None:
         value = self._take(name, required)
         if value is None:
@@ -122,6 +159,12 @@ class Reader:
             raise self.error(name, "has the wrong format")
         return value
 
+    @overload
+    def choice(
+        self, name: str, choices: Iterable[str], *, required: Literal[True] = ...
+    ) -> str: ...
+    @overload
+    def choice(self, name: str, choices: Iterable[str], *, required: bool) -> str | None: ...
     def choice(self, name: str, choices: Iterable[str], *, required: bool = True) -> str | None:
         options = tuple(choices)
         value = self._take(name, required)
@@ -134,7 +177,7 @@ class Reader:
             raise self.error(name, f"must be one of {', '.join(options)}, got {shown}")
         return value
 
-    def bool(self, name: str, *, required: bool = True) -> bool | None:
+    def flag(self, name: str, *, required: bool = True) -> bool | None:
         value = self._take(name, required)
         if value is None:
             return None
@@ -142,7 +185,7 @@ class Reader:
             raise self.error(name, f"must be true or false, got {_kind(value)}")
         return value
 
-    def object(self, name: str, *, required: bool = True) -> dict[str, Any] | None:
+    def mapping(self, name: str, *, required: bool = True) -> dict[str, Any] | None:
         value = self._take(name, required)
         if value is None:
             return None
@@ -159,4 +202,3 @@ class Reader:
         unknown = sorted(set(self._obj) - self._seen)
         if unknown:
             raise self.error(str(unknown[0])[:40], "is not a known field")
-

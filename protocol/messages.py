@@ -89,7 +89,6 @@ class Location:
         lon = r.number("lon", minimum=-180, maximum=180)
         acc = r.number("acc", minimum=0, maximum=100_000, required=False)
         r.finish()
-        assert lat is not None and lon is not None
         return cls(lat, lon, acc)
 
 
@@ -141,19 +140,21 @@ def _read_event(obj: dict[str, Any]) -> dict[str, Any]:
     r.version()
     kind = EventKind(r.choice("kind", EventKind))
     values: dict[str, Any] = {
-        "id": r.str("id", max_length=36, pattern=EVENT_ID_PATTERN),
+        "id": r.text("id", max_length=36, pattern=EVENT_ID_PATTERN),
         "kind": kind,
-        "ts": r.int("ts", minimum=0, maximum=MAX_TS_MS),
-        "seq": r.int("seq", minimum=0, maximum=MAX_SEQ),
+        "ts": r.integer("ts", minimum=0, maximum=MAX_TS_MS),
+        "seq": r.integer("seq", minimum=0, maximum=MAX_SEQ),
         "link": Link(r.choice("link", Link)),
-        "minutes": r.int(
-            "minutes", minimum=1, maximum=MAX_SESSION_MINUTES,
+        "minutes": r.integer(
+            "minutes",
+            minimum=1,
+            maximum=MAX_SESSION_MINUTES,
             required=kind == EventKind.SESSION_START,
         ),
     }
     if values["minutes"] is not None and kind not in KINDS_WITH_MINUTES:
         raise r.error("minutes", f"is not allowed on a {kind} event")
-    location = r.object("location", required=False)
+    location = r.mapping("location", required=False)
     if location is not None and kind not in KINDS_WITH_LOCATION:
         raise r.error("location", f"is not allowed on a {kind} event")
     r.finish()
@@ -186,12 +187,11 @@ class Status:
     def decode(cls, payload: bytes) -> Status:
         r = Reader(load_object(payload, "status"), "status")
         state = DeviceState(r.choice("state", DeviceState))
-        boot = r.int("boot", minimum=0, maximum=MAX_SEQ)
-        fw = r.str("fw", max_length=FW_MAX_LENGTH, required=state == DeviceState.ONLINE)
-        ts = r.int("ts", minimum=0, maximum=MAX_TS_MS, required=state == DeviceState.ONLINE)
-        reason = r.str("reason", max_length=REASON_MAX_LENGTH, required=False)
+        boot = r.integer("boot", minimum=0, maximum=MAX_SEQ)
+        fw = r.text("fw", max_length=FW_MAX_LENGTH, required=state == DeviceState.ONLINE)
+        ts = r.integer("ts", minimum=0, maximum=MAX_TS_MS, required=state == DeviceState.ONLINE)
+        reason = r.text("reason", max_length=REASON_MAX_LENGTH, required=False)
         r.finish()
-        assert boot is not None
         return cls(state, boot, fw, ts, reason)
 
 
@@ -227,15 +227,14 @@ class Heartbeat:
     @classmethod
     def decode(cls, payload: bytes) -> Heartbeat:
         r = Reader(load_object(payload, "heartbeat"), "heartbeat")
-        ts = r.int("ts", minimum=0, maximum=MAX_TS_MS)
+        ts = r.integer("ts", minimum=0, maximum=MAX_TS_MS)
         uptime = r.number("uptime", minimum=0, maximum=10 * 365 * 86400)
-        rssi = r.int("rssi", minimum=-150, maximum=0, required=False)
-        battery = r.int("battery", minimum=0, maximum=100, required=False)
-        queued = r.int("queued", minimum=0, maximum=MAX_SEQ)
-        registered = r.bool("registered", required=False)
+        rssi = r.integer("rssi", minimum=-150, maximum=0, required=False)
+        battery = r.integer("battery", minimum=0, maximum=100, required=False)
+        queued = r.integer("queued", minimum=0, maximum=MAX_SEQ)
+        registered = r.flag("registered", required=False)
         modem = r.choice("modem", ("ok", "recovering", "failed", "absent"), required=False)
         r.finish()
-        assert ts is not None and uptime is not None and queued is not None
         return cls(ts, uptime, rssi, battery, queued, registered, modem)
 
 
@@ -256,10 +255,9 @@ class Ack:
     def decode(cls, payload: bytes) -> Ack:
         r = Reader(load_object(payload, "ack"), "ack")
         r.version()
-        ref = r.str("ref", max_length=36, pattern=EVENT_ID_PATTERN)
+        ref = r.text("ref", max_length=36, pattern=EVENT_ID_PATTERN)
         status = AckStatus(r.choice("status", AckStatus))
         r.finish()
-        assert ref is not None
         return cls(ref, status)
 
 
@@ -287,14 +285,13 @@ class Command:
     def decode(cls, payload: bytes) -> Command:
         r = Reader(load_object(payload, "cmd"), "cmd")
         r.version()
-        command_id = r.str("id", max_length=36, pattern=EVENT_ID_PATTERN)
+        command_id = r.text("id", max_length=36, pattern=EVENT_ID_PATTERN)
         op = CommandOp(r.choice("op", CommandOp))
-        due_ts = r.int("due_ts", minimum=0, maximum=MAX_TS_MS, required=False)
-        settings = r.object("settings", required=op == CommandOp.CONFIG)
+        due_ts = r.integer("due_ts", minimum=0, maximum=MAX_TS_MS, required=False)
+        settings = r.mapping("settings", required=op == CommandOp.CONFIG)
         if settings is not None and op != CommandOp.CONFIG:
             raise r.error("settings", f"is not allowed on a {op} command")
         r.finish()
-        assert command_id is not None
         return cls(command_id, op, due_ts, settings or {})
 
 
@@ -318,7 +315,6 @@ class HubStatus:
     def decode(cls, payload: bytes) -> HubStatus:
         r = Reader(load_object(payload, "hub_status"), "hub_status")
         state = DeviceState(r.choice("state", DeviceState))
-        ts = r.int("ts", minimum=0, maximum=MAX_TS_MS, required=False)
+        ts = r.integer("ts", minimum=0, maximum=MAX_TS_MS, required=False)
         r.finish()
         return cls(state, ts)
-

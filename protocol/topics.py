@@ -55,7 +55,9 @@ class DeviceTopic:
     def parse(cls, topic: str) -> DeviceTopic:
         parts = topic.split("/")
         if len(parts) != 5 or "/".join(parts[:2]) != PREFIX or parts[2] != "dev":
-            raise ProtocolError("topic", f"not a loneguard/v1/dev/{{id}}/{{channel}} topic: {topic[:120]!r}")
+            raise ProtocolError(
+                "topic", f"not a loneguard/v1/dev/{{id}}/{{channel}} topic: {topic[:120]!r}"
+            )
         try:
             channel = Channel(parts[4])
         except ValueError:

@@ -29,7 +29,9 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s") from None
+                raise TimeoutError(
+                    f"nothing listens on {host}:{port} after {timeout:.0f} s"
+                ) from None
             time.sleep(0.02)
 
 
@@ -56,7 +58,9 @@ class Mosquitto:
     ) -> None:
         binary = mosquitto_binary()
         if binary is None:
-            raise FileNotFoundError("no mosquitto binary: install it with 'apt-get install mosquitto'")
+            raise FileNotFoundError(
+                "no mosquitto binary: install it with 'apt-get install mosquitto'"
+            )
         self.binary = binary
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -97,7 +101,9 @@ class Mosquitto:
             wait_for_port(self.host, self.port)
         except TimeoutError:
             self.stop()
-            raise RuntimeError(f"mosquitto did not start: {self.log_path.read_text()[-2000:]}") from None
+            raise RuntimeError(
+                f"mosquitto did not start: {self.log_path.read_text()[-2000:]}"
+            ) from None
         return self
 
     def stop(self) -> None:
