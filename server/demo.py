@@ -1,0 +1,127 @@
+"""``loneguard-demo``: a broker, the hub and three simulated devices on this machine.
+
+Prints the console/API address, a ready-made admin token and how to press a button. Ctrl-C (or
+SIGTERM) stops every process it started; children also die with it if it is killed outright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from server.broker import Mosquitto, free_port, mosquitto_binary, wait_for_port
+from server.children import Child, python_module_command
+
+DEVICE_IDS = ("demo-1", "demo-2", "demo-3")
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="loneguard-demo", description=__doc__)
+    parser.add_argument("--data-dir", default="data/demo", help="where the demo keeps its files")
+    parser.add_argument("--http-port", type=int, default=8080, help="hub console/API port (0: any)")
+    parser.add_argument("--devices", type=int, default=len(DEVICE_IDS), choices=range(1, 10))
+    return parser.parse_args(argv)
+
+
+def _start_broker(data_dir: Path) -> tuple[str, Mosquitto | Child]:
+    if mosquitto_binary() is not None:
+        broker = Mosquitto(workdir=data_dir / "broker", persistent=True).start()
+        return broker.url, broker
+    print(
+        "WARNING: no mosquitto binary found; using the embedded amqtt broker instead.\n"
+        "         It is for this demo only: install Debian's 'mosquitto' package for real use.",
+        flush=True,
+    )
+    port = free_port()
+    child = Child("broker", python_module_command("server.embedded_broker", str(port)))
+    wait_for_port("127.0.0.1", port, timeout=20)
+    return f"mqtt://127.0.0.1:{port}", child
+
+
+def _create_token(env: dict[str, str]) -> str:
+    result = subprocess.run(
+        python_module_command("server.cli", "token", "create", "--name", "demo", "--role", "admin"),
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"could not create a demo token: {result.stderr.strip()}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    http_port = args.http_port or free_port()
+
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+
+    started: list[Mosquitto | Child] = []
+    try:
+        mqtt_url, broker = _start_broker(data_dir)
+        started.append(broker)
+        env = {
+            "LONEGUARD_MQTT_URL": mqtt_url,
+            "LONEGUARD_DB_URL": f"sqlite:///{data_dir / 'hub.db'}",
+            "LONEGUARD_HTTP": f"127.0.0.1:{http_port}",
+        }
+        token = _create_token(env)
+        hub = Child("hub", python_module_command("server.cli", "run"), env)
+        started.append(hub)
+        hub_line = hub.wait_for_line("hub listening on ", timeout=30)
+        hub_url = hub_line.removeprefix("hub listening on ").strip()
+
+        controls: dict[str, str] = {}
+        for device_id in DEVICE_IDS[: args.devices]:
+            device = Child(
+                device_id,
+                python_module_command(
+                    "device.cli", "--simulate", "--id", device_id, "--mqtt", mqtt_url,
+                    "--data-dir", str(data_dir / "devices" / device_id),
+                    "--control", "127.0.0.1:0",
+                ),
+            )
+            started.append(device)
+            line = device.wait_for_line("control endpoint: ", timeout=30)
+            controls[device_id] = line.removeprefix("control endpoint: ").strip()
+
+        first = next(iter(controls))
+        print(
+            "\nloneguard demo is running\n"
+            f"  broker:   {mqtt_url}\n"
+            f"  console:  {hub_url}/\n"
+            f"  API:      {hub_url}/api/health\n"
+            f"  token:    {token}\n"
+            + "".join(f"  device {d}: {url}/state\n" for d, url in controls.items())
+            + "\nTry it:\n"
+            f"  curl -X POST {controls[first]}/buttons/checkin/press\n"
+            f"  curl -X POST '{controls[first]}/buttons/panic/hold?seconds=3.2'\n"
+            f"  curl -H 'Authorization: Bearer {token}' {hub_url}/api/alarms?state=open\n"
+            "\nCtrl-C stops everything.",
+            flush=True,
+        )
+        while not stopping.is_set():
+            for child in started:
+                if isinstance(child, Child) and child.process.poll() is not None:
+                    tail = "\n".join(child.output[-20:])
+                    print(f"{child.name} stopped unexpectedly:\n{tail}", file=sys.stderr)
+                    return 1
+            stopping.wait(0.5)
+        return 0
+    except (RuntimeError, TimeoutError, FileNotFoundError) as exc:
+        print(f"loneguard-demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for child in reversed(started):
+            child.stop()
+        print("loneguard demo stopped; nothing left running.", flush=True)
