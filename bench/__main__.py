@@ -1,4 +1,4 @@
-"""``python -m bench NAME [--json]``: run one benchmark; the last line printed is one JSON object."""
+"""``python -m bench NAME [--json]``: run one benchmark; its last line is one JSON object."""
 
 from __future__ import annotations
 

@@ -45,8 +45,13 @@ def _percentile(samples: list[float], q: float) -> float:
 
 
 def _round_trips(
-    publisher: mqtt.Client, subscriber: mqtt.Client, topic_out: str, topic_in: str, n: int,
-    payload_for: Any, matches: Any,
+    publisher: mqtt.Client,
+    subscriber: mqtt.Client,
+    topic_out: str,
+    topic_in: str,
+    n: int,
+    payload_for: Any,
+    matches: Any,
 ) -> list[float]:
     arrived = threading.Event()
     expected: list[Any] = [None]
@@ -88,7 +93,11 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
         raw_pub = _client(broker, "bench-raw-pub")
         raw_sub = _client(broker, "bench-raw-sub")
         raw = _round_trips(
-            raw_pub, raw_sub, "bench/raw", "bench/raw", n,
+            raw_pub,
+            raw_sub,
+            "bench/raw",
+            "bench/raw",
+            n,
             lambda i: (str(i).encode(), str(i).encode()),
             lambda payload, key: payload == key,
         )
@@ -118,7 +127,12 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
                 return event.id.encode(), event.encode()
 
             hub_samples = _round_trips(
-                device, device, event_topic, ack_topic, n, event_payload,
+                device,
+                device,
+                event_topic,
+                ack_topic,
+                n,
+                event_payload,
                 lambda payload, key: key is not None and key in payload,
             )
             device.disconnect()

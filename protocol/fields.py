@@ -22,7 +22,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def load_object(payload: bytes, message: str) -> dict[str, Any]:
+def load_object(payload: bytes | bytearray, message: str) -> dict[str, Any]:
     """Decode a UTF-8 JSON object no larger than ``MAX_PAYLOAD_BYTES``."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(

@@ -127,7 +127,7 @@ class Event:
         return dump_object(self.to_json())
 
     @classmethod
-    def decode(cls, payload: bytes) -> Event:
+    def decode(cls, payload: bytes | bytearray) -> Event:
         return cls.from_json(load_object(payload, "event"))
 
     @classmethod
@@ -184,7 +184,7 @@ class Status:
         return dump_object(self.to_json())
 
     @classmethod
-    def decode(cls, payload: bytes) -> Status:
+    def decode(cls, payload: bytes | bytearray) -> Status:
         r = Reader(load_object(payload, "status"), "status")
         state = DeviceState(r.choice("state", DeviceState))
         boot = r.integer("boot", minimum=0, maximum=MAX_SEQ)
@@ -225,7 +225,7 @@ class Heartbeat:
         return dump_object(self.to_json())
 
     @classmethod
-    def decode(cls, payload: bytes) -> Heartbeat:
+    def decode(cls, payload: bytes | bytearray) -> Heartbeat:
         r = Reader(load_object(payload, "heartbeat"), "heartbeat")
         ts = r.integer("ts", minimum=0, maximum=MAX_TS_MS)
         uptime = r.number("uptime", minimum=0, maximum=10 * 365 * 86400)
@@ -252,7 +252,7 @@ class Ack:
         return dump_object(self.to_json())
 
     @classmethod
-    def decode(cls, payload: bytes) -> Ack:
+    def decode(cls, payload: bytes | bytearray) -> Ack:
         r = Reader(load_object(payload, "ack"), "ack")
         r.version()
         ref = r.text("ref", max_length=36, pattern=EVENT_ID_PATTERN)
@@ -282,7 +282,7 @@ class Command:
         return dump_object(self.to_json())
 
     @classmethod
-    def decode(cls, payload: bytes) -> Command:
+    def decode(cls, payload: bytes | bytearray) -> Command:
         r = Reader(load_object(payload, "cmd"), "cmd")
         r.version()
         command_id = r.text("id", max_length=36, pattern=EVENT_ID_PATTERN)
@@ -312,7 +312,7 @@ class HubStatus:
         return dump_object(self.to_json())
 
     @classmethod
-    def decode(cls, payload: bytes) -> HubStatus:
+    def decode(cls, payload: bytes | bytearray) -> HubStatus:
         r = Reader(load_object(payload, "hub_status"), "hub_status")
         state = DeviceState(r.choice("state", DeviceState))
         ts = r.integer("ts", minimum=0, maximum=MAX_TS_MS, required=False)

@@ -5,6 +5,7 @@ One implementation, so the broker the tests trust is the broker the demo runs.
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -70,6 +71,9 @@ class Mosquitto:
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         lines = [
+            # As root, mosquitto drops to the 'mosquitto' user and could not write persistence
+            # into a private temporary folder; run it as whoever runs us.
+            f"user {getpass.getuser()}",
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
             "max_queued_messages 100000",

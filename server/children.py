@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import queue
@@ -18,10 +19,8 @@ _PR_SET_PDEATHSIG = 1
 def _die_with_parent() -> None:
     # Linux asks the kernel to SIGTERM the child if the demo itself is killed, even with -9,
     # so no broker, hub or device outlives it.
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def python_module_command(module: str, *args: str) -> list[str]:
@@ -33,7 +32,9 @@ def python_module_command(module: str, *args: str) -> list[str]:
 class Child:
     """A child process whose output lines are kept and can be waited for."""
 
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []

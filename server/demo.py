@@ -86,9 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             device = Child(
                 device_id,
                 python_module_command(
-                    "device.cli", "--simulate", "--id", device_id, "--mqtt", mqtt_url,
-                    "--data-dir", str(data_dir / "devices" / device_id),
-                    "--control", "127.0.0.1:0",
+                    "device.cli",
+                    "--simulate",
+                    "--id",
+                    device_id,
+                    "--mqtt",
+                    mqtt_url,
+                    "--data-dir",
+                    str(data_dir / "devices" / device_id),
+                    "--control",
+                    "127.0.0.1:0",
                 ),
             )
             started.append(device)

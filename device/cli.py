@@ -1,0 +1,181 @@
+"""``loneguard-device``: run the device firmware, on a Pi or simulated.
+
+    loneguard-device [--config PATH] [--simulate] [--id ID] [--mqtt URL] [--data-dir DIR]
+                     [--control 127.0.0.1:PORT] [--log-level LEVEL]
+
+Without ``--simulate`` the buttons and LED are real GPIO (gpiozero's default pin factory).
+``--simulate`` uses mock pins and serves the control endpoint (see ``device.simulator``); it needs
+no config file when ``--id`` is given, and keeps its data in ``./data/devices/ID`` unless told
+otherwise. When ready it prints ``control endpoint: http://HOST:PORT``.
+
+SIGTERM or SIGINT stops cleanly (retained offline status with a reason) and exits 0. A config
+error exits 2 with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from device.config import (
+    SETTINGS,
+    Config,
+    ConfigError,
+    config_path_from,
+    load_config,
+)
+from device.version import FW_VERSION
+
+log = logging.getLogger("device")
+
+DEFAULT_CONTROL = "127.0.0.1:8081"
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loneguard-device", description="Run a loneguard lone-worker device."
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML config file (default: $LONEGUARD_CONFIG, then "
+        "/etc/loneguard/device.toml if it exists)",
+    )
+    parser.add_argument(
+        "--simulate",
+        action="store_true",
+        help="mock pins and a local HTTP control endpoint instead of GPIO",
+    )
+    parser.add_argument("--id", metavar="ID", help="device id (overrides device.id)")
+    parser.add_argument(
+        "--mqtt", metavar="URL", help="broker URL (overrides mqtt.url and $LONEGUARD_MQTT_URL)"
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help="data folder (overrides device.data_dir)")
+    parser.add_argument(
+        "--control",
+        metavar="HOST:PORT",
+        default=None,
+        help=f"control endpoint of --simulate (default {DEFAULT_CONTROL}; port 0 picks a free one)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {FW_VERSION}")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+    path = config_path_from(env, args.config)
+    overrides = {"device.id": args.id, "mqtt.url": args.mqtt, "device.data_dir": args.data_dir}
+    config = load_config(path, env=env, overrides=overrides)
+    default_dir = next(s.default for s in SETTINGS if s.name == "device.data_dir")
+    if args.simulate and args.data_dir is None and config.data_dir == Path(default_dir):
+        config = dataclasses.replace(config, data_dir=Path("data") / "devices" / config.device_id)
+    return config
+
+
+def parse_control(text: str) -> tuple[str, int]:
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ConfigError("--control", f"must be HOST:PORT, got {text!r}")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        # The endpoint has no authentication: anyone who reaches it can press panic.
+        raise ConfigError("--control", f"must be a loopback address, got {host!r}")
+    return host, int(port_text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = resolve_config(args, os.environ)
+        if args.control is not None and not args.simulate:
+            raise ConfigError("--control", "only applies with --simulate")
+        control_at = parse_control(args.control or DEFAULT_CONTROL) if args.simulate else None
+    except ConfigError as exc:
+        print(f"loneguard-device: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return _run(config, control_at)
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.debug("startup failed", exc_info=True)
+        print(f"loneguard-device: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _run(config: Config, control_at: tuple[str, int] | None) -> int:
+    # Imported here so --help and config errors work without gpiozero's start-up cost.
+    from device.app import DeviceApp
+    from protocol.clock import SystemClock
+
+    clock = SystemClock()
+    if control_at is not None:
+        from device.simulator import ClockedMockFactory
+
+        factory: Any = ClockedMockFactory(clock, max_states=10_000)
+    else:
+        from gpiozero import Device
+
+        Device.ensure_pin_factory()
+        factory = Device.pin_factory
+
+    stopping = threading.Event()
+    reason = ["stopped"]
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        reason[0] = f"stopped by {signal.Signals(signum).name}"
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    app = DeviceApp(config, pin_factory=factory, clock=clock)
+    app.start()
+    control = None
+    try:
+        if control_at is not None:
+            from device.simulator import ControlServer
+
+            control = ControlServer(app, *control_at).start()
+            print(f"control endpoint: {control.url}", flush=True)
+        notifier = _systemd_notifier()
+        notifier("READY=1")
+        while not stopping.wait(1.0):
+            notifier("WATCHDOG=1")
+        notifier("STOPPING=1")
+    finally:
+        if control is not None:
+            control.stop()
+        app.stop(reason[0])
+    return 0
+
+
+def _systemd_notifier() -> Any:
+    try:
+        import sdnotify
+    except ImportError:  # optional: only systemd needs it
+        return lambda state: None
+    notifier = sdnotify.SystemdNotifier()
+    return notifier.notify
+
+
+if __name__ == "__main__":
+    sys.exit(main())

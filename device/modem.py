@@ -1,0 +1,831 @@
+"""One AT-command GSM modem driver, shared by the hub and the device.
+
+The hub sends alarm SMS through it and reads the replies (``ACK <id>``, devices' fallback lines);
+the device sends its fallback line through it and reports the modem's health. Everything runs over
+pyserial in SMS text mode (``AT+CMGF=1``).
+
+An exchange is one command and its response, under one lock. While reading a response, unsolicited
+result codes (``+CMTI``, ``RING``, ...) are set aside in a queue, never taken for the response;
+new-message indications are read later by ``poll_incoming``. Every wait has a deadline: a silent
+modem raises ``ModemTimeout``, an error reply or a broken serial line ``ModemError``. The caller
+owns recovery (``recover``, ``reopen``); the driver never retries behind its back.
+
+Phone numbers and message text never appear in exception messages or logs: numbers are masked
+(``+44******123``) and text is left out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Literal, NamedTuple, Protocol
+
+import serial
+
+from protocol.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+Health = Literal["ok", "recovering", "failed"]
+
+BAUDRATE = 115200
+CTRL_Z = "\x1a"
+ESC = "\x1b"
+MAX_SMS_SEPTETS = 160  # one SMS of the GSM 7-bit alphabet; text mode cannot concatenate
+
+# How long one read of the serial port may block: the granularity of every deadline.
+_POLL = 0.05
+
+# Commands that put the modem in the state every other method assumes. AT+CSCS="IRA": the modem
+# converts our ASCII to and from the GSM alphabet itself. With "GSM" the bytes we write would be
+# taken as GSM codes, and '_' (allowed in device ids) would arrive as '§', failing the HMAC.
+INIT_COMMANDS = (
+    "AT",
+    "ATE0",  # echo off
+    "AT+CMEE=2",  # verbose +CME ERROR text
+    "AT+CMGF=1",  # SMS text mode
+    'AT+CPMS="SM","SM","SM"',  # read, write and receive on the SIM, so +CMTI indexes match CMGR
+    "AT+CNMI=2,1,0,0,0",  # a new SMS is stored and announced with +CMTI: "SM",<index>
+    'AT+CSCS="IRA"',
+)
+
+_FINAL_OK = "OK"
+_FINAL_ERRORS = ("ERROR", "+CME ERROR:", "+CMS ERROR:", "NO CARRIER")
+
+# Lines a modem may send at any time. A URC whose prefix is the response the current command
+# expects (AT+CREG? answers "+CREG: ...") is taken as the response instead.
+URC_PREFIXES = (
+    "+CMTI:",
+    "+CMT:",
+    "+CDSI:",
+    "+CDS:",
+    "+CBM:",
+    "RING",
+    "+CRING:",
+    "+CLIP:",
+    "+CREG:",
+    "+CGREG:",
+    "+CEREG:",
+    "+CPIN:",
+    "+CFUN:",
+    "+CUSD:",
+    "+CGEV:",
+    "+CTZV:",
+    "*PSUTTZ:",
+    "DST:",
+    "+CIEV:",
+    "RDY",
+    "SMS DONE",
+    "PB DONE",
+    "NORMAL POWER DOWN",
+    "UNDER-VOLTAGE",
+    "OVER-VOLTAGE",
+)
+# These URCs carry one more line: the message itself.
+_TWO_LINE_URCS = ("+CMT:", "+CDS:", "+CBM:")
+
+_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+_DIGIT_RUN = re.compile(r"\+?[0-9]{7,}")
+_COMMAND_NAME = re.compile(r"AT(?:[+&*^$#][A-Z0-9]+|[A-Z][0-9]?)?", re.IGNORECASE)
+_SCTS = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d\d?)?")
+
+# ASCII a GSM 7-bit SMS can carry: the basic set plus the escape-extended characters.
+_GSM_EXTENDED = frozenset("^{}\\[]~|")
+_SENDABLE = frozenset(chr(c) for c in range(0x20, 0x7F) if chr(c) != "`") | {"\n", "\r"}
+_TRANSLITERATE = str.maketrans(
+    {
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2026": "...",
+        "\u00a0": " ",
+        "\t": " ",
+        "`": "'",
+    }
+)
+
+
+class ModemError(Exception):
+    """The modem answered with an error, or the serial line broke. Names the command and port."""
+
+    def __init__(self, command: str, reason: str, port: str = "") -> None:
+        self.command = command
+        self.reason = mask_numbers(reason)
+        self.port = port
+        where = f" on {port}" if port else ""
+        super().__init__(f"{command}{where}: {self.reason}")
+
+
+class ModemTimeout(ModemError):
+    """No final result code (OK, ERROR, +CME ERROR, +CMS ERROR) arrived in time."""
+
+
+class SerialPort(Protocol):
+    """What the driver needs of a port; ``serial.Serial`` is one."""
+
+    @property
+    def port(self) -> str | None: ...
+
+    @property
+    def timeout(self) -> float | None: ...
+
+    @timeout.setter
+    def timeout(self, timeout: float | None) -> None: ...
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, b: bytes, /) -> int | None: ...
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Registration(NamedTuple):
+    stat: int  # 0 not searching, 1 home, 2 searching, 3 denied, 4 unknown, 5 roaming
+    registered: bool
+
+
+@dataclass(frozen=True)
+class Sms:
+    """A received message. ``index`` is its SIM slot, or None if delivered directly (+CMT)."""
+
+    index: int | None
+    status: str
+    sender: str = field(repr=False)
+    text: str = field(repr=False)
+    sent_at: datetime | None
+
+    @property
+    def masked_sender(self) -> str:
+        return mask_number(self.sender)
+
+
+@dataclass(frozen=True)
+class GnssFix:
+    latitude: float
+    longitude: float
+    altitude_m: float | None
+    utc: datetime | None
+
+
+def mask_number(number: str) -> str:
+    """``+447700900123`` → ``+44******123``: enough to tell numbers apart in a log, no more."""
+    if len(number) <= 6:
+        return "*" * max(0, len(number) - 2) + number[-2:]
+    return f"{number[:3]}******{number[-3:]}"
+
+
+def mask_numbers(text: str) -> str:
+    """Mask every run of seven or more digits (with an optional +) in free text."""
+    return _DIGIT_RUN.sub(lambda m: mask_number(m.group()), text)
+
+
+def command_name(command: str) -> str:
+    """``AT+CMGS="+4477..."`` → ``AT+CMGS``: what exceptions and logs may say about a command."""
+    match = _COMMAND_NAME.match(command.strip())
+    return match.group().upper() if match else "AT"
+
+
+def rssi_to_dbm(rssi: int) -> int | None:
+    """Map an ``AT+CSQ`` rssi to dBm (27.007 §8.5; 100-191 are TD-SCDMA on SIM7600)."""
+    if 0 <= rssi <= 31:
+        return -113 + 2 * rssi
+    if 100 <= rssi <= 191:
+        return -116 + (rssi - 100)
+    return None  # 99, 199: not known or not detectable
+
+
+def sms_text(text: str) -> str:
+    """The text as the modem can send it in one SMS: common typography made ASCII, the rest '?'.
+
+    Raises ValueError when it does not fit in one SMS (160 GSM septets).
+    """
+    plain = text.translate(_TRANSLITERATE)
+    safe = "".join(c if c in _SENDABLE else "?" for c in plain)
+    septets = len(safe) + sum(1 for c in safe if c in _GSM_EXTENDED)
+    if septets > MAX_SMS_SEPTETS:
+        raise ValueError(f"SMS text is {septets} GSM characters; one SMS holds {MAX_SMS_SEPTETS}")
+    return safe
+
+
+def parse_fields(text: str) -> list[str]:
+    """Split an AT response's parameters on commas outside quotes, unquoting each."""
+    fields: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for c in text:
+        if c == '"':
+            quoted = not quoted
+        elif c == "," and not quoted:
+            fields.append("".join(current).strip())
+            current = []
+        else:
+            current.append(c)
+    fields.append("".join(current).strip())
+    return fields
+
+
+def parse_scts(text: str) -> datetime | None:
+    """``24/11/25,10:00:00+00`` (the zone in quarter hours) → an aware datetime, or None."""
+    match = _SCTS.fullmatch(text.strip())
+    if not match:
+        return None
+    yy, mo, dd, hh, mi, ss, zone = match.groups()
+    try:
+        tz = timezone(timedelta(minutes=15 * int(zone))) if zone else UTC
+        return datetime(2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def parse_gnss(info: str) -> GnssFix | None:
+    """Parse the fields of a SIM7600 ``+CGNSSINFO:`` line; None when there is no fix.
+
+    Firmware versions differ in how many satellite counts come first, so the position is found by
+    its hemisphere letters rather than by a fixed field number.
+    """
+    f = parse_fields(info)
+    for i in range(len(f) - 3):
+        if f[i + 1] in ("N", "S") and f[i + 3] in ("E", "W") and f[i] and f[i + 2]:
+            try:
+                lat = _degrees(f[i], f[i + 1] == "S")
+                lon = _degrees(f[i + 2], f[i + 3] == "W")
+            except ValueError:
+                return None
+            alt = _float_or_none(f[i + 6]) if len(f) > i + 6 else None
+            utc = _gnss_time(f[i + 4], f[i + 5]) if len(f) > i + 5 else None
+            return GnssFix(lat, lon, alt, utc)
+    return None
+
+
+def _degrees(ddmm: str, negative: bool) -> float:
+    value = float(ddmm)
+    degrees = int(value // 100)
+    decimal = degrees + (value - degrees * 100) / 60
+    return -decimal if negative else decimal
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _gnss_time(date: str, clock: str) -> datetime | None:
+    try:
+        return datetime.strptime(f"{date} {clock.split('.')[0]}", "%d%m%y %H%M%S").replace(
+            tzinfo=UTC
+        )
+    except ValueError:
+        return None
+
+
+def _is_final(line: str) -> bool:
+    return line == _FINAL_OK or line.startswith(_FINAL_ERRORS)
+
+
+class _Response:
+    """Sorts the lines of one command's response: echo, information, URCs, final result code.
+
+    ``messages`` names the header of stored messages (``+CMGR:``/``+CMGL:``): the line after a
+    header is always its text, whatever it says, so a message reading "OK" or "RING" cannot end
+    the response or pose as a URC. Further text lines join it until a blank line is followed by
+    a final result code, the next header or a URC.
+    """
+
+    def __init__(self, echo: str = "", expect: str = "", messages: str = "") -> None:
+        self.echo = echo
+        self.expect = expect or messages
+        self.messages = messages
+        self.info: list[str] = []
+        self.urcs: list[str] = []
+        self.final = ""
+        self._after: Literal["", "header", "text"] = ""
+        self._blanks = 0
+        self._urc_text_pending = False
+
+    def feed(self, line: str) -> bool:
+        """Take one line; True once the final result code has arrived."""
+        if line == "":
+            self._blanks += 1
+            return False
+        blanks, self._blanks = self._blanks, 0
+        if self._urc_text_pending:
+            self._urc_text_pending = False
+            self.urcs[-1] += "\n" + line
+            return False
+        if self._after == "header":
+            if blanks == 0:
+                self.info.append(line)
+                self._after = "text"
+                return False
+            self.info.append("")  # an empty message
+            self._after = ""
+        elif self._after == "text":
+            header = bool(self.messages) and line.startswith(self.messages)
+            ends = _is_final(line) or _is_urc(line, self.expect)
+            if not header and not (blanks and ends):
+                self.info[-1] += "\n" * (blanks + 1) + line
+                return False
+            self._after = ""
+        if self.echo and line == self.echo and not self.info:
+            self.echo = ""
+            return False
+        if _is_final(line):
+            self.final = line
+            return True
+        if _is_urc(line, self.expect):
+            self.urcs.append(line)
+            self._urc_text_pending = line.startswith(_TWO_LINE_URCS)
+            return False
+        self.info.append(line)
+        if self.messages and line.startswith(self.messages):
+            self._after = "header"
+        return False
+
+
+def _messages(lines: list[str], prefix: str) -> list[tuple[str, str]]:
+    """(header parameters, text) pairs from a response sorted with ``messages=prefix``."""
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith(prefix):
+            pairs.append((lines[i][len(prefix) :], lines[i + 1] if i + 1 < len(lines) else ""))
+            i += 2  # the text may itself start with the prefix
+        else:
+            i += 1
+    return pairs
+
+
+def _is_urc(line: str, expect: str) -> bool:
+    return line.startswith(URC_PREFIXES) and not (expect and line.startswith(expect))
+
+
+class Modem:
+    """An AT modem on a serial port. Thread-safe: one lock around each exchange.
+
+    ``port`` is a path or pyserial URL (opened at 115200 baud), or an already open port, which
+    the driver then owns and reads with a short timeout. ``clock`` only schedules the periodic
+    sweep of the SIM; command deadlines are real time, because the serial line is.
+    ``power_cycle`` (e.g. a PWRKEY pulse) lets ``recover`` restart a modem that AT+CFUN cannot.
+    """
+
+    def __init__(
+        self,
+        port: SerialPort | str,
+        *,
+        command_timeout: float = 5.0,
+        sms_timeout: float = 60.0,
+        slow_timeout: float = 15.0,
+        boot_timeout: float = 30.0,
+        sweep_interval: float | None = 60.0,
+        power_cycle: Callable[[], None] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.command_timeout = command_timeout
+        self.sms_timeout = sms_timeout
+        self.slow_timeout = slow_timeout  # AT+CFUN and whole-SIM listings
+        self.boot_timeout = boot_timeout
+        self.sweep_interval = sweep_interval
+        self.health: Health = "ok"
+        self._power_cycle = power_cycle
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._lock = threading.RLock()
+        self._rx = bytearray()
+        self._idle = _Response()  # sorts lines that arrive between commands
+        self._urcs: deque[str] = deque(maxlen=256)
+        self._new_indexes: list[int] = []
+        self._direct: list[Sms] = []
+        self._next_sweep: float | None = None
+        self._broken = False
+        self._port: SerialPort | None = None
+        if isinstance(port, str):
+            self._path: str | None = port
+            self.port_name = port
+            try:
+                self._port = self._open(port)
+            except ModemError as exc:
+                # A modem missing at boot must not stop the device: health says so, and
+                # recover() keeps trying to open the line.
+                log.error("%s", exc)
+                self._broken = True
+                self.health = "failed"
+        else:
+            self._path = None
+            self.port_name = port.port or repr(port)
+            port.timeout = _POLL
+            self._port = port
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_port()
+
+    def __enter__(self) -> Modem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reopen(self) -> None:
+        """Close and open the serial line again, e.g. after a USB modem came back."""
+        with self._lock:
+            self._close_port()
+            self._rx.clear()
+            self._idle = _Response()
+            self._broken = True
+            if self._path is not None:
+                self._port = self._open(self._path)
+            elif self._port is not None:
+                try:
+                    self._port.open()
+                except OSError as exc:
+                    raise ModemError(
+                        "open", f"cannot open the serial line: {exc}", self.port_name
+                    ) from None
+            self._broken = False
+            log.info("modem line %s reopened", self.port_name)
+
+    def _open(self, path: str) -> SerialPort:
+        try:
+            return serial.serial_for_url(path, baudrate=BAUDRATE, timeout=_POLL)
+        except (OSError, ValueError) as exc:
+            raise ModemError("open", f"cannot open the serial line: {exc}", path) from None
+
+    def _close_port(self) -> None:
+        if self._port is not None:
+            with contextlib.suppress(OSError):
+                self._port.close()
+
+    def _line(self, name: str) -> SerialPort:
+        if self._port is None:
+            raise ModemError(
+                name, "serial line not open; call reopen() or recover()", self.port_name
+            )
+        return self._port
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def initialise(self) -> None:
+        """Echo off, verbose errors, text mode, SIM storage, +CMTI indications, ASCII."""
+        with self._lock:
+            for command in INIT_COMMANDS:
+                self.command(command)
+            self.health = "ok"
+
+    def signal(self) -> int | None:
+        """Received signal strength in dBm, None when the modem does not know."""
+        for line in self.command("AT+CSQ", expect="+CSQ:"):
+            if line.startswith("+CSQ:"):
+                rssi = parse_fields(line[5:])[0]
+                return rssi_to_dbm(int(rssi)) if rssi.isdigit() else None
+        raise ModemError("AT+CSQ", "no +CSQ in the reply", self.port_name)
+
+    def registration(self) -> Registration:
+        """Circuit-switched registration (AT+CREG?): registered at home (1) or roaming (5)."""
+        for line in self.command("AT+CREG?", expect="+CREG:"):
+            fields = parse_fields(line[6:]) if line.startswith("+CREG:") else []
+            if len(fields) >= 2 and fields[1].isdigit():
+                stat = int(fields[1])
+                return Registration(stat, stat in (1, 5))
+        raise ModemError("AT+CREG", "no +CREG in the reply", self.port_name)
+
+    def send_sms(self, number: str, text: str) -> int:
+        """Send one SMS; returns the network's message reference.
+
+        The text is made sendable by ``sms_text`` (typography to ASCII, other characters '?').
+        """
+        if not _NUMBER.fullmatch(number):
+            raise ValueError("number must be 3-20 digits with an optional leading +")
+        body = sms_text(text)
+        name = "AT+CMGS"
+        with self._lock:
+            self._drain(name)
+            self._write(f'AT+CMGS="{number}"\r', name)
+            response = _Response(echo=f'AT+CMGS="{number}"', expect="+CMGS:")
+            if not self._read_until_prompt(response, name):
+                self._raise_for(response, name)
+                raise ModemError(name, "the modem did not prompt for the text", self.port_name)
+            self._write(body + CTRL_Z, name)
+            response = _Response(expect="+CMGS:")
+            self._read_response(response, name, self.sms_timeout)
+            for line in response.info:
+                if line.startswith("+CMGS:"):
+                    reference = parse_fields(line[6:])[0]
+                    if reference.isdigit():
+                        log.info("SMS sent to %s (mr %s)", mask_number(number), reference)
+                        return int(reference)
+            raise ModemError(name, "no message reference in the reply", self.port_name)
+
+    def read_sms(self, index: int) -> Sms | None:
+        """The message in SIM slot ``index``, or None if the slot is empty."""
+        lines = self.command(f"AT+CMGR={int(index)}", messages="+CMGR:")
+        for header, text in _messages(lines, "+CMGR:"):
+            f = parse_fields(header)  # "<stat>","<oa>",[<alpha>],"<scts>"
+            sent_at = parse_scts(f[3]) if len(f) > 3 else None
+            return Sms(index, f[0], f[1] if len(f) > 1 else "", text, sent_at)
+        return None
+
+    def list_sms(self, status: str = "REC UNREAD") -> list[Sms]:
+        """AT+CMGL: stored messages with ``status`` ("REC UNREAD", "REC READ", "ALL", ...)."""
+        if not re.fullmatch(r"[A-Z ]{3,16}", status):
+            raise ValueError("status must be a +CMGL status such as 'REC UNREAD' or 'ALL'")
+        lines = self.command(f'AT+CMGL="{status}"', messages="+CMGL:", timeout=self.slow_timeout)
+        found: list[Sms] = []
+        for header, text in _messages(lines, "+CMGL:"):
+            f = parse_fields(header)  # <index>,"<stat>","<oa>",[<alpha>],["<scts>"]
+            if len(f) >= 3 and f[0].isdigit():
+                sent_at = parse_scts(f[4]) if len(f) > 4 else None
+                found.append(Sms(int(f[0]), f[1], f[2], text, sent_at))
+        return found
+
+    def delete_sms(self, index: int) -> None:
+        self.command(f"AT+CMGD={int(index)}", timeout=self.slow_timeout)
+
+    def poll_incoming(self, timeout: float = 0.0) -> list[Sms]:
+        """New messages: those announced by +CMTI since the last poll, plus a periodic sweep.
+
+        Waits up to ``timeout`` seconds for an announcement when none is pending, releasing the
+        lock between reads. Messages stay on the SIM until the caller, having handled one,
+        calls ``delete_sms(sms.index)``; until then the sweep (every ``sweep_interval``, and on
+        the first poll) returns them again, so a message is never lost to a crash. A full SIM
+        refuses new messages, so delete promptly.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                self._drain("poll")
+                if self._new_indexes or self._direct or time.monotonic() >= deadline:
+                    return self._collect_incoming()
+                self._read_some("poll")  # blocks at most _POLL
+
+    def gnss_fix(self) -> GnssFix | None:
+        """SIM7600 GNSS position (AT+CGNSSINFO); None without a fix or on modems without GNSS."""
+        try:
+            lines = self.command("AT+CGNSSINFO", expect="+CGNSSINFO:")
+        except ModemTimeout:
+            raise
+        except ModemError:
+            return None
+        for line in lines:
+            if line.startswith("+CGNSSINFO:"):
+                return parse_gnss(line[11:])
+        return None
+
+    def set_functionality(self, level: Literal[0, 1]) -> None:
+        """AT+CFUN: 0 switches the radio off, 1 back on (the soft reset ``recover`` uses)."""
+        if level not in (0, 1):
+            raise ValueError("functionality level must be 0 or 1")
+        self.command(f"AT+CFUN={level}", timeout=self.slow_timeout)
+
+    def take_unsolicited(self) -> list[str]:
+        """Every URC other than +CMTI/+CMT seen since the last call (RING, +CREG, RDY, ...)."""
+        with self._lock:
+            self._drain("poll")
+            urcs = list(self._urcs)
+            self._urcs.clear()
+            return urcs
+
+    def command(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        expect: str = "",
+        messages: str = "",
+    ) -> list[str]:
+        """Run one AT command; returns its information lines (no echo, URCs or final code).
+
+        ``expect`` is the prefix of the response lines when it is also a URC prefix (+CREG:).
+        """
+        name = command_name(command)
+        with self._lock:
+            self._drain(name)
+            self._write(command + "\r", name)
+            response = _Response(echo=command, expect=expect, messages=messages)
+            self._read_response(response, name, timeout or self.command_timeout)
+            return response.info
+
+    # -- recovery -----------------------------------------------------------------------------
+
+    def recover(self) -> bool:
+        """Bring a hung modem back: reopen a broken line, AT, AT+CFUN=0/1, power cycle.
+
+        Re-initialises after the first step that gets an answer; True if the modem answers.
+        """
+        with self._lock:
+            self.health = "recovering"
+            log.warning("modem %s: recovering", self.port_name)
+            steps: list[tuple[str, Callable[[], bool]]] = [
+                ("AT", self._probe),
+                ("AT+CFUN toggle", self._toggle_functionality),
+                ("power cycle", self._power_cycle_and_wait),
+            ]
+            for label, step in steps:
+                if step() and self._try_initialise():
+                    log.warning("modem %s: recovered by %s", self.port_name, label)
+                    self.health = "ok"
+                    return True
+            log.error("modem %s: recovery failed", self.port_name)
+            self.health = "failed"
+            return False
+
+    def _probe(self, attempts: int = 3) -> bool:
+        for _ in range(attempts):
+            try:
+                if self._broken:
+                    self.reopen()
+                self.command("AT")
+                return True
+            except ModemError:
+                continue
+        return False
+
+    def _toggle_functionality(self) -> bool:
+        for level in (0, 1):
+            # A hung modem may ignore CFUN=0 yet come back on CFUN=1.
+            with contextlib.suppress(ModemError):
+                self.command(f"AT+CFUN={level}", timeout=self.slow_timeout)
+        return self._probe()
+
+    def _power_cycle_and_wait(self) -> bool:
+        if self._power_cycle is None:
+            return False
+        try:
+            self._power_cycle()
+        except Exception:
+            log.exception("modem %s: power cycle hook failed", self.port_name)
+            return False
+        deadline = time.monotonic() + self.boot_timeout
+        while time.monotonic() < deadline:
+            if self._probe(attempts=1):
+                return True
+            threading.Event().wait(_POLL)  # a booting modem: give its USB or UART a moment
+        return False
+
+    def _try_initialise(self) -> bool:
+        # Straight after a restart the SIM may still be busy (+CMS ERROR: SIM busy): retry.
+        deadline = time.monotonic() + self.boot_timeout
+        while True:
+            try:
+                self.initialise()
+                return True
+            except ModemError as exc:
+                if isinstance(exc, ModemTimeout) or time.monotonic() >= deadline:
+                    return False
+                threading.Event().wait(0.5)
+
+    # -- the serial line --------------------------------------------------------------------------
+
+    def _write(self, text: str, name: str) -> None:
+        try:
+            self._line(name).write(text.encode("latin-1"))
+        except OSError as exc:
+            self._line_broke(name, exc)
+
+    def _read_some(self, name: str) -> None:
+        port = self._line(name)
+        try:
+            waiting = port.in_waiting
+            self._rx += port.read(waiting if waiting > 0 else 1)
+        except OSError as exc:
+            self._line_broke(name, exc)
+
+    def _line_broke(self, name: str, exc: OSError) -> None:
+        self._broken = True
+        if self.health != "recovering":
+            self.health = "failed"
+        log.error("modem %s: serial line broken during %s", self.port_name, name)
+        raise ModemError(name, f"serial line broken: {exc}", self.port_name) from None
+
+    def _take_line(self) -> str | None:
+        end = self._rx.find(b"\n")
+        if end < 0:
+            return None
+        raw = bytes(self._rx[:end]).strip(b"\r")
+        del self._rx[: end + 1]
+        return raw.decode("latin-1")
+
+    def _drain(self, name: str) -> None:
+        """Sort whatever arrived between commands: URCs are kept, stray lines dropped."""
+        port = self._line(name)
+        try:
+            waiting = port.in_waiting
+            if waiting:
+                self._rx += port.read(waiting)
+        except OSError as exc:
+            self._line_broke(name, exc)
+        while (line := self._take_line()) is not None:
+            self._idle.feed(line)
+            if self._idle.info or self._idle.final:
+                log.debug("modem %s: dropped a stray line between commands", self.port_name)
+                self._idle.info.clear()
+                self._idle.final = ""
+        self._file_urcs(self._idle)
+
+    def _read_response(self, response: _Response, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                line = self._take_line()
+                if line is None:
+                    self._check_deadline(deadline, name)
+                    self._read_some(name)
+                elif response.feed(line):
+                    break
+        finally:
+            self._file_urcs(response)
+        self._raise_for(response, name)
+
+    def _read_until_prompt(self, response: _Response, name: str) -> bool:
+        """Read until the ``> `` prompt (which has no line end); False if a final code came."""
+        deadline = time.monotonic() + self.command_timeout
+        try:
+            while True:
+                line = self._take_line()
+                if line is not None:
+                    if response.feed(line):
+                        return False
+                    continue
+                if self._rx.lstrip(b"\r\n").startswith(b">"):
+                    self._rx.clear()
+                    return True
+                if time.monotonic() >= deadline:
+                    self._write(ESC, name)  # leave text-entry mode if the prompt came late
+                self._check_deadline(deadline, name)
+                self._read_some(name)
+        finally:
+            self._file_urcs(response)
+
+    def _check_deadline(self, deadline: float, name: str) -> None:
+        if time.monotonic() >= deadline:
+            if self.health != "recovering":
+                self.health = "failed"
+            log.warning("modem %s: %s timed out", self.port_name, name)
+            raise ModemTimeout(name, "no final result code in time", self.port_name)
+
+    def _raise_for(self, response: _Response, name: str) -> None:
+        if response.final and response.final != _FINAL_OK:
+            raise ModemError(name, response.final, self.port_name)
+
+    def _file_urcs(self, response: _Response) -> None:
+        # A +CMT whose text line has not arrived yet waits for it among the idle lines.
+        pending = response.urcs.pop() if response._urc_text_pending else None
+        for urc in response.urcs:
+            if urc.startswith("+CMTI:"):
+                index = parse_fields(urc[6:])[-1]
+                if index.isdigit() and int(index) not in self._new_indexes:
+                    self._new_indexes.append(int(index))
+            elif urc.startswith("+CMT:") and "\n" in urc:
+                header, text = urc.split("\n", 1)
+                f = parse_fields(header[5:])  # "<oa>",[<alpha>],"<scts>"
+                sent_at = parse_scts(f[2]) if len(f) > 2 else None
+                self._direct.append(Sms(None, "REC UNREAD", f[0], text, sent_at))
+            else:
+                self._urcs.append(urc)
+        response.urcs.clear()
+        response._urc_text_pending = False
+        if pending is not None:
+            self._idle.urcs.append(pending)
+            self._idle._urc_text_pending = True
+
+    def _collect_incoming(self) -> list[Sms]:
+        found: dict[int, Sms] = {}
+        direct, self._direct = self._direct, []
+        indexes, self._new_indexes = self._new_indexes, []
+        for index in indexes:
+            try:
+                sms = self.read_sms(index)
+            except ModemTimeout:
+                self._new_indexes[:0] = [i for i in indexes if i not in found]
+                raise
+            except ModemError as exc:
+                log.warning("modem %s: +CMTI slot %d unreadable: %s", self.port_name, index, exc)
+                continue
+            if sms is not None:
+                found[index] = sms
+        now = self._clock.monotonic()
+        if self.sweep_interval is not None and (
+            self._next_sweep is None or now >= self._next_sweep
+        ):
+            self._next_sweep = now + self.sweep_interval
+            for sms in self.list_sms("ALL"):
+                if sms.index is not None and sms.status.startswith("REC"):
+                    found.setdefault(sms.index, sms)
+        return direct + [found[i] for i in sorted(found)]

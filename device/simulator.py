@@ -1,0 +1,247 @@
+"""A device without hardware: mock pins timed by the injected clock, and a local control endpoint.
+
+``ClockedMockFactory(clock)`` is gpiozero's ``MockFactory`` whose pins record each state change
+with the injected clock's time, so ``pin.assert_states_and_times([...])`` is exact under a
+``FakeClock``. Get a pin with ``factory.pin(number)``; ``pin.states`` holds gpiozero's
+``PinState(seconds since the previous change, state)`` list and ``pin.history`` the last
+changes with absolute monotonic times.
+
+The control endpoint (``ControlServer``) lets a person, a script or the demo press the buttons of
+a simulated device over HTTP on loopback. Every response is JSON.
+
+``GET /state``
+    ``{"device_id", "boot", "led": 0|1, "pattern": name on show, "connected": bool,
+    "hub_online": bool|null, "queued": events awaiting ack, "events": [{"id", "kind", "ts",
+    "seq", "acked"}, ...] (the last 50 made, oldest first), "led_history": [[t_ms, 0|1], ...]}``
+    where ``t_ms`` is the wall-clock time (ms since the epoch) of each of the last 50 LED changes.
+``POST /buttons/{checkin|panic}/press``
+    Press and release at once; ``{"events": [ids of the events this action made]}``.
+``POST /buttons/{name}/hold?seconds=S``
+    Press, wait ``S`` seconds (default: the configured hold time + 0.2), release;
+    ``{"events": [...]}``. Holding panic this way raises a panic.
+``POST /buttons/{name}/down``, ``POST /buttons/{name}/up``
+    One edge each, for gestures of your own timing; ``{"events": [...]}``.
+
+An unknown button or route answers 404, a bad ``seconds`` 400, each with ``{"error": "..."}``.
+Events made by a concurrent action can show in either action's list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin, PinState
+
+from device.app import DeviceApp
+from device.gestures import ButtonName
+from protocol.clock import Clock
+
+log = logging.getLogger(__name__)
+
+HISTORY_LENGTH = 50
+MAX_HOLD_SECONDS = 60.0
+
+
+class ClockedMockPin(MockPin):  # type: ignore[misc]
+    """A ``MockPin`` whose recorded state changes carry the injected clock's time."""
+
+    history: deque[tuple[float, Any]]
+    states: list[PinState]
+    _state: Any
+    _last_change: float
+
+    def _clock_now(self) -> float:
+        now: float = self.factory.clock.monotonic()
+        return now
+
+    def _change_state(self, value: Any) -> bool:
+        if self._state == value:
+            return False
+        now = self._clock_now()
+        self._state = value
+        self.states.append(PinState(now - self._last_change, value))
+        self._last_change = now
+        self.history.append((now, value))
+        limit: int | None = self.factory.max_states
+        if limit is not None and len(self.states) > limit:
+            del self.states[: len(self.states) - limit]
+        return True
+
+    def clear_states(self) -> None:
+        now = self._clock_now()
+        self._last_change = now
+        self.states = [PinState(0.0, self._state)]
+        self.history = deque([(now, self._state)], maxlen=HISTORY_LENGTH)
+
+
+class ClockedMockPWMPin(ClockedMockPin, MockPWMPin):  # type: ignore[misc]
+    """The PWM variant, for PWM LEDs and tonal buzzers."""
+
+
+class ClockedMockFactory(MockFactory):  # type: ignore[misc]
+    """gpiozero's ``MockFactory`` on the injected clock.
+
+    ``max_states`` caps each pin's ``states`` list for long simulator runs (oldest dropped);
+    tests leave it at None so the whole record is kept.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        pwm: bool = False,
+        revision: str | None = None,
+        max_states: int | None = None,
+    ) -> None:
+        self.clock = clock
+        self.max_states = max_states
+        super().__init__(revision=revision, pin_class=ClockedMockPWMPin if pwm else ClockedMockPin)
+
+    def pin(self, name: Any, pin_class: Any = None, **kwargs: Any) -> Any:
+        # Callers asking for gpiozero's own mock classes get the clocked ones.
+        if pin_class is MockPWMPin:
+            pin_class = ClockedMockPWMPin
+        elif pin_class is MockPin:
+            pin_class = ClockedMockPin
+        return super().pin(name, pin_class=pin_class, **kwargs)
+
+    def ticks(self) -> float:  # gpiozero's event times, on the same clock
+        now: float = self.clock.monotonic()
+        return now
+
+
+class ControlServer:
+    """The HTTP control endpoint of one simulated device (see the module docstring)."""
+
+    def __init__(
+        self,
+        app: DeviceApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        wait: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.app = app
+        self._wait = wait  # a FakeClock's advance in tests, real sleep otherwise
+        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    def start(self) -> ControlServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="control-endpoint", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        snapshot = self.app.snapshot()
+        snapshot["led_history"] = self._led_history()
+        return snapshot
+
+    def act(self, button: ButtonName, action: str, seconds: float | None = None) -> list[str]:
+        """Do one button action and return the ids of the events it made."""
+        pin = self.app.buttons[button].pin
+        before = self.app.events_made
+        if action in ("press", "hold", "down"):
+            pin.drive_low()  # the buttons pull up: pressed is low
+        if action == "hold":
+            self._wait(self.app.config.timing.hold_time + 0.2 if seconds is None else seconds)
+        if action in ("press", "hold", "up"):
+            pin.drive_high()
+        return [record.id for record in self.app.events_since(before)]
+
+    def _led_history(self) -> list[list[float | int]]:
+        pin = self.app.led.pin
+        history = getattr(pin, "history", None)
+        if history is None:
+            return []
+        clock = self.app.clock
+        now_ms, now = clock.wall_ms(), clock.monotonic()
+        return [[round(now_ms - (now - t) * 1000), 1 if state else 0] for t, state in history]
+
+
+def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "loneguard-device"
+
+        def do_GET(self) -> None:
+            if urlsplit(self.path).path == "/state":
+                self._reply(200, control.state())
+            else:
+                self._reply(404, {"error": "no such route; try GET /state"})
+
+        def do_POST(self) -> None:
+            url = urlsplit(self.path)
+            parts = url.path.strip("/").split("/")
+            if len(parts) != 3 or parts[0] != "buttons":
+                self._reply(404, {"error": "no such route; try POST /buttons/{name}/press"})
+                return
+            _, name, action = parts
+            if name not in {b.value for b in ButtonName}:
+                known = ", ".join(b.value for b in ButtonName)
+                self._reply(404, {"error": f"unknown button {name[:40]!r} (known: {known})"})
+                return
+            if action not in ("press", "hold", "down", "up"):
+                self._reply(404, {"error": f"unknown action {action[:40]!r}"})
+                return
+            seconds = None
+            query = parse_qs(url.query)
+            if "seconds" in query:
+                try:
+                    seconds = float(query["seconds"][0])
+                except ValueError:
+                    seconds = -1.0
+                if not 0 < seconds <= MAX_HOLD_SECONDS:
+                    problem = f"seconds: must be a number in (0, {MAX_HOLD_SECONDS:g}]"
+                    self._reply(400, {"error": problem})
+                    return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            try:
+                events = control.act(ButtonName(name), action, seconds)
+            except Exception as exc:
+                log.exception("control action failed")
+                self._reply(500, {"error": str(exc)})
+                return
+            self._reply(200, {"events": events})
+
+        def _reply(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("control: " + format, *args)
+
+    return Handler

@@ -1,0 +1,1 @@
+"""The loneguard hub: ingest, store, escalation, API and console."""

@@ -1,0 +1,101 @@
+"""The JSON API as an app factory: everything it needs is handed in.
+
+No ``from __future__ import annotations`` here: FastAPI must see the route annotations, which
+refer to dependencies built inside ``create_app``, as real objects.
+"""
+
+import asyncio
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
+
+from protocol.clock import Clock, SystemClock
+from protocol.messages import EventKind
+from server.api.auth import Principal, authenticator, responder
+from server.api.models import (
+    AcknowledgeIn,
+    AlarmOut,
+    DeviceOut,
+    EventOut,
+    Health,
+    Problem,
+    WorkerOut,
+)
+from server.metrics import Metrics
+from server.store import AlarmConflict, AlarmNotFound, AlarmState, Store
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def create_app(
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    mqtt_connected: Callable[[], bool] = lambda: False,
+) -> FastAPI:
+    clock = clock or SystemClock()
+    metrics = metrics or Metrics()
+    app = FastAPI(title="loneguard hub", version="0.1.0")
+    principal = authenticator(store)
+    Reader = Annotated[Principal, Depends(principal)]
+    Responder = Annotated[Principal, Depends(responder(principal))]
+
+    @app.get("/api/health", response_model=Health, responses={503: {"model": Health}})
+    async def health(response: Response) -> Health:
+        mqtt: Literal["connected", "disconnected"] = (
+            "connected" if mqtt_connected() else "disconnected"
+        )
+        try:
+            await run_in_threadpool(store.ping)
+        except Exception:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            return Health(status="error", mqtt=mqtt, db="error", rejected=metrics.rejected_total)
+        return Health(status="ok", mqtt=mqtt, db="ok", rejected=metrics.rejected_total)
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type=PROMETHEUS_TEXT)
+
+    @app.get("/api/devices")
+    def devices(_who: Reader) -> list[DeviceOut]:
+        return [DeviceOut.of(d) for d in store.devices()]
+
+    @app.get("/api/workers")
+    def workers(_who: Reader) -> list[WorkerOut]:
+        return [WorkerOut.of(w) for w in store.workers()]
+
+    @app.get("/api/alarms")
+    def alarms(_who: Reader, state: AlarmState | None = None) -> list[AlarmOut]:
+        return [AlarmOut.of(a) for a in store.alarms(state)]
+
+    @app.get("/api/events")
+    def events(
+        _who: Reader,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        device_id: Annotated[str | None, Query(max_length=64)] = None,
+        kind: EventKind | None = None,
+    ) -> list[EventOut]:
+        return [EventOut.of(e) for e in store.events(limit, device_id, kind)]
+
+    @app.post(
+        "/api/alarms/{alarm_id}/acknowledge",
+        responses={404: {"model": Problem}, 409: {"model": Problem}},
+    )
+    async def acknowledge(
+        alarm_id: int, who: Responder, body: Annotated[AcknowledgeIn | None, Body()] = None
+    ) -> AlarmOut:
+        by = (body.by if body is not None else None) or who.name
+        future = store.acknowledge_alarm(alarm_id, by, clock.wall_ms(), f"token:{who.name}")
+        try:
+            alarm = await asyncio.wrap_future(future)
+        except AlarmNotFound:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}") from None
+        except AlarmConflict as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        return AlarmOut.of(alarm)
+
+    return app

@@ -1,0 +1,336 @@
+"""The hub's settings as data: one table of name, default, help and bounds.
+
+Settings are read from a TOML file (``LONEGUARD_CONFIG`` or ``--config``) and then overridden
+by the environment (``LONEGUARD_MQTT_URL``, ``LONEGUARD_DB_URL``, ``LONEGUARD_HTTP``). Every
+error names the section and key it is about; keys nobody declared are errors, so a typo never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+CONFIG_ENV = "LONEGUARD_CONFIG"
+
+# Sections other modules parse themselves ([policies] is server.policy's); the loader only checks
+# that they are tables and hands them over untouched.
+OPAQUE_SECTIONS = ("policies",)
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message starts with ``section.key``."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # "section.key"
+    default: Any
+    help: str
+    type: type
+    env: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def section(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "mqtt.url",
+        "mqtt://127.0.0.1:1883",
+        "Broker URL: `mqtt://[user:password@]host:port`, or `mqtts://` for TLS.",
+        str,
+        env="LONEGUARD_MQTT_URL",
+    ),
+    Setting(
+        "mqtt.client_id",
+        "loneguard-hub",
+        "MQTT client id. Fixed, so the broker keeps the hub's session while it restarts.",
+        str,
+    ),
+    Setting("mqtt.keepalive", 30, "MQTT keepalive in seconds.", int, minimum=5, maximum=3600),
+    Setting(
+        "mqtt.reconnect_min",
+        0.5,
+        "Seconds to wait before the first reconnection attempt.",
+        float,
+        minimum=0.05,
+        maximum=60,
+    ),
+    Setting(
+        "mqtt.reconnect_max",
+        30.0,
+        "Longest wait in seconds between reconnection attempts (the backoff doubles up to it).",
+        float,
+        minimum=0.1,
+        maximum=600,
+    ),
+    Setting(
+        "db.url",
+        "sqlite:///loneguard.db",
+        "Database URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, "
+        "or `postgresql://...` (not supported yet).",
+        str,
+        env="LONEGUARD_DB_URL",
+    ),
+    Setting(
+        "http.listen",
+        "127.0.0.1:8080",
+        "Address of the API and console: `host:port` (port 0 picks a free port).",
+        str,
+        env="LONEGUARD_HTTP",
+    ),
+    Setting(
+        "ingest.max_in_flight",
+        10_000,
+        "Messages being stored at once before the hub stops reading from the broker.",
+        int,
+        minimum=1,
+        maximum=1_000_000,
+    ),
+    Setting(
+        "log.level",
+        "info",
+        "Log level.",
+        str,
+        choices=("debug", "info", "warning", "error"),
+    ),
+)
+
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class MqttUrl:
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:  # never shows the password
+        user = f"{self.username}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DbUrl:
+    scheme: str  # "sqlite" or "postgresql"
+    path: str  # the file for sqlite, the full URL for postgresql
+
+    def __str__(self) -> str:
+        return f"sqlite:///{self.path}" if self.scheme == "sqlite" else "postgresql://…"
+
+
+@dataclass(frozen=True)
+class HttpListen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_mqtt_url(text: str, name: str = "mqtt.url") -> MqttUrl:
+    parts = urlsplit(text)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ConfigError(f"{name}: must start with mqtt:// or mqtts://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{name}: the port must be a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise ConfigError(f"{name}: has no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(f"{name}: must be scheme://[user:password@]host:port and nothing more")
+    tls = parts.scheme == "mqtts"
+    return MqttUrl(
+        host=parts.hostname,
+        port=port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def parse_db_url(text: str, name: str = "db.url") -> DbUrl:
+    if text.startswith("sqlite:///"):
+        path = text[len("sqlite:///") :]
+        if not path:
+            raise ConfigError(f"{name}: sqlite:/// needs a file path")
+        return DbUrl("sqlite", path)
+    if text.startswith(("postgresql://", "postgres://")):
+        return DbUrl("postgresql", text)
+    raise ConfigError(f"{name}: must be sqlite:///path or postgresql://...")
+
+
+def parse_listen(text: str, name: str = "http.listen") -> HttpListen:
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host:
+        raise ConfigError(f"{name}: must be host:port, got {text[:60]!r}")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"{name}: the port must be a number from 0 to 65535")
+    return HttpListen(host, int(port_text))
+
+
+# Settings whose text has a structure of its own, checked as soon as they are read.
+_PARSERS: dict[str, Callable[[str, str], object]] = {
+    "mqtt.url": parse_mqtt_url,
+    "db.url": parse_db_url,
+    "http.listen": parse_listen,
+}
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    mqtt: MqttUrl
+    mqtt_client_id: str
+    mqtt_keepalive: int
+    reconnect_min: float
+    reconnect_max: float
+    db: DbUrl
+    http: HttpListen
+    max_in_flight: int
+    log_level: str
+    values: Mapping[str, Any]  # every setting by "section.key", after overrides
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # OPAQUE_SECTIONS
+
+    def with_values(self, overrides: Mapping[str, Any]) -> HubConfig:
+        """A copy with some settings changed, by "section.key" name (for tests and tools)."""
+        for name, value in overrides.items():
+            if name not in SETTINGS_BY_NAME:
+                raise ConfigError(f"{name}: unknown key")
+            _check(SETTINGS_BY_NAME[name], value, "")
+        return _build({**self.values, **overrides}, self.sections)
+
+
+def _check(setting: Setting, raw: object, where: str) -> Any:
+    name = f"{setting.name}{where}"
+    value: Any = raw
+    if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) and setting.type is not bool:
+        raise ConfigError(f"{name}: must be {setting.type.__name__}, got a boolean")
+    if not isinstance(raw, setting.type) and not isinstance(value, setting.type):
+        raise ConfigError(f"{name}: must be {setting.type.__name__}, got {type(value).__name__}")
+    if setting.minimum is not None and value < setting.minimum:
+        raise ConfigError(f"{name}: must be at least {setting.minimum}, got {value}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ConfigError(f"{name}: must be at most {setting.maximum}, got {value}")
+    if setting.choices is not None and value not in setting.choices:
+        raise ConfigError(f"{name}: must be one of {', '.join(setting.choices)}, got {value!r}")
+    parser = _PARSERS.get(setting.name)
+    if parser is not None:
+        parser(value, name)
+    return value
+
+
+def _from_text(setting: Setting, text: str) -> Any:
+    if setting.type is str:
+        return text
+    try:
+        return setting.type(text)
+    except ValueError:
+        raise ConfigError(
+            f"{setting.name} (from {setting.env}): must be {setting.type.__name__}"
+        ) from None
+
+
+def _flatten(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
+    known_sections = {s.section for s in SETTINGS}
+    values: dict[str, Any] = {}
+    opaque: dict[str, Mapping[str, Any]] = {}
+    for section, table in data.items():
+        if section in OPAQUE_SECTIONS:
+            if not isinstance(table, dict):
+                raise ConfigError(f"{section}: must be a table")
+            opaque[section] = table
+            continue
+        if section not in known_sections:
+            raise ConfigError(f"{section}: unknown section")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: must be a table, like [{section}]")
+        for key, value in table.items():
+            name = f"{section}.{key}"
+            if name not in SETTINGS_BY_NAME:
+                raise ConfigError(f"{name}: unknown key")
+            values[name] = _check(SETTINGS_BY_NAME[name], value, "")
+    return values, opaque
+
+
+def _build(values: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]]) -> HubConfig:
+    full = {s.name: values.get(s.name, s.default) for s in SETTINGS}
+    for s in SETTINGS:
+        _check(s, full[s.name], "")
+    if full["mqtt.reconnect_max"] < full["mqtt.reconnect_min"]:
+        raise ConfigError("mqtt.reconnect_max: must not be less than mqtt.reconnect_min")
+    return HubConfig(
+        mqtt=parse_mqtt_url(full["mqtt.url"]),
+        mqtt_client_id=full["mqtt.client_id"],
+        mqtt_keepalive=full["mqtt.keepalive"],
+        reconnect_min=full["mqtt.reconnect_min"],
+        reconnect_max=full["mqtt.reconnect_max"],
+        db=parse_db_url(full["db.url"]),
+        http=parse_listen(full["http.listen"]),
+        max_in_flight=full["ingest.max_in_flight"],
+        log_level=full["log.level"],
+        values=full,
+        sections=dict(sections),
+    )
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> HubConfig:
+    """Defaults, then the TOML file (``path``, else ``$LONEGUARD_CONFIG``), then the environment."""
+    env = os.environ if env is None else env
+    if path is None:
+        path = env.get(CONFIG_ENV) or None
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+    values, sections = _flatten(data)
+    for setting in SETTINGS:
+        if setting.env and env.get(setting.env):
+            value = _from_text(setting, env[setting.env])
+            values[setting.name] = _check(setting, value, f" (from {setting.env})")
+    return _build(values, sections)
+
+
+def settings_markdown() -> str:
+    """The settings table as Markdown, for docs/configuration.md (a test keeps them equal)."""
+    lines = [
+        "| setting | default | environment | description |",
+        "|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = f'`"{s.default}"`' if isinstance(s.default, str) else f"`{s.default}`"
+        bounds = []
+        if s.minimum is not None:
+            bounds.append(f"at least {s.minimum}")
+        if s.maximum is not None:
+            bounds.append(f"at most {s.maximum}")
+        if s.choices:
+            bounds.append("one of " + ", ".join(f"`{c}`" for c in s.choices))
+        text = s.help + (f" ({'; '.join(bounds)})" if bounds else "")
+        env = f"`{s.env}`" if s.env else ""
+        lines.append(f"| `{s.name}` | {default} | {env} | {text} |")
+    return "\n".join(lines) + "\n"

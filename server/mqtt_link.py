@@ -1,0 +1,176 @@
+"""The hub's MQTT connection: birth and death on ``hub/status``, subscriptions, reconnection.
+
+The caller owns reconnection (aiomqtt's advice): ``run`` loops around ``async with Client``,
+waiting a capped, doubling backoff between attempts. The session is persistent (fixed client id,
+clean_session off) so QoS 1 events published while the hub restarts wait in the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiomqtt
+
+from protocol.clock import Clock
+from protocol.messages import DeviceState, HubStatus
+from protocol.topics import HUB_STATUS_TOPIC, Channel, device_filter
+from server.config import HubConfig, MqttUrl
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = (Channel.EVENT, Channel.STATUS, Channel.HEARTBEAT)
+SUBSCRIBE_QOS = 1
+STATUS_QOS = 1
+
+MessageHandler = Callable[[str, bytes], Awaitable[None]]
+
+
+class NotConnected(ConnectionError):
+    pass
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    url: MqttUrl
+    client_id: str = "loneguard-hub"
+    keepalive: int = 30
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+    max_inflight: int = 1000
+
+    @classmethod
+    def from_config(cls, config: HubConfig) -> LinkSettings:
+        return cls(
+            url=config.mqtt,
+            client_id=config.mqtt_client_id,
+            keepalive=config.mqtt_keepalive,
+            reconnect_min=config.reconnect_min,
+            reconnect_max=config.reconnect_max,
+        )
+
+
+class MqttLink:
+    def __init__(self, settings: LinkSettings, clock: Clock, on_message: MessageHandler) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._on_message = on_message
+        self._client: aiomqtt.Client | None = None
+        self._stopping = asyncio.Event()
+        self._drain: Callable[[], Awaitable[None]] | None = None
+        self.connected = asyncio.Event()
+        self.first_attempt_done = asyncio.Event()
+        self.connections = 0
+        # Called with True on each connection and False on each loss, on the loop's thread.
+        self.on_connection_change: list[Callable[[bool], None]] = []
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connected.is_set()
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool = False) -> None:
+        client = self._client
+        if client is None:
+            raise NotConnected("not connected to the broker")
+        await client.publish(topic, payload, qos=qos, retain=retain)
+
+    async def run(self) -> None:
+        """Stay connected until ``stop``; returns after the retained offline status is out."""
+        delay = self._settings.reconnect_min
+        while not self._stopping.is_set():
+            try:
+                async with self._client_for_session() as client:
+                    delay = self._settings.reconnect_min
+                    await self._session(client)
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT: %s; retrying in %.1f s", exc, delay)
+            except Exception:  # whatever broke, the hub must come back to the broker
+                log.exception("MQTT session failed; retrying in %.1f s", delay)
+            finally:
+                self._client = None
+                if self.connected.is_set():
+                    self.connected.clear()
+                    self._notify(False)
+                self.first_attempt_done.set()
+            if self._stopping.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            delay = min(delay * 2, self._settings.reconnect_max)
+
+    async def stop(self, drain: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Ask ``run`` to stop: stop reading, ``drain`` (finish acks), publish offline, leave."""
+        self._drain = drain
+        self._stopping.set()
+
+    def _notify(self, connected: bool) -> None:
+        for listener in self.on_connection_change:
+            try:
+                listener(connected)
+            except Exception:
+                log.exception("connection listener failed")
+
+    def _client_for_session(self) -> aiomqtt.Client:
+        url = self._settings.url
+        client = aiomqtt.Client(
+            url.host,
+            url.port,
+            username=url.username,
+            password=url.password,
+            identifier=self._settings.client_id,
+            clean_session=False,
+            keepalive=self._settings.keepalive,
+            will=aiomqtt.Will(
+                HUB_STATUS_TOPIC, HubStatus(DeviceState.OFFLINE).encode(), STATUS_QOS, retain=True
+            ),
+            tls_context=ssl.create_default_context() if url.tls else None,
+            max_inflight_messages=self._settings.max_inflight,
+            # Without it Nagle's algorithm holds each small ack back for tens of milliseconds.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            timeout=10,
+        )
+        # Thousands of acks in flight is normal load here, not a warning per publish.
+        client.pending_calls_threshold = 1_000_000
+        return client
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        online = HubStatus(DeviceState.ONLINE, self._clock.wall_ms())
+        await client.publish(HUB_STATUS_TOPIC, online.encode(), qos=STATUS_QOS, retain=True)
+        for channel in SUBSCRIPTIONS:
+            await client.subscribe(device_filter(channel), qos=SUBSCRIBE_QOS)
+        self._client = client
+        self.connections += 1
+        self.connected.set()
+        self._notify(True)
+        self.first_attempt_done.set()
+        log.info("MQTT connected to %s as %s", self._settings.url, self._settings.client_id)
+
+        reader = asyncio.create_task(self._read(client))
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not self._stopping.is_set():
+            reader.result()  # the connection broke: raise its MqttError to reconnect
+            raise aiomqtt.MqttError("the message stream ended")
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        if self._drain is not None:
+            await self._drain()
+        offline = HubStatus(DeviceState.OFFLINE, self._clock.wall_ms())
+        await client.publish(HUB_STATUS_TOPIC, offline.encode(), qos=STATUS_QOS, retain=True)
+        log.info("MQTT: published offline; disconnecting")
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                payload = b"" if payload is None else str(payload).encode()
+            await self._on_message(message.topic.value, bytes(payload))

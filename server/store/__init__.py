@@ -1,0 +1,56 @@
+"""The hub's durable record. ``open_store(db_url)`` picks the implementation from the URL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from server.config import ConfigError, DbUrl
+from server.store.base import Store
+from server.store.records import (
+    Alarm,
+    AlarmConflict,
+    AlarmKind,
+    AlarmNotFound,
+    AlarmState,
+    ApiToken,
+    AuditEntry,
+    DeadLetter,
+    Device,
+    Effect,
+    EventOutcome,
+    EventRow,
+    OpenAlarm,
+    RecordCheckin,
+    Role,
+    Worker,
+)
+
+__all__ = [
+    "Alarm",
+    "AlarmConflict",
+    "AlarmKind",
+    "AlarmNotFound",
+    "AlarmState",
+    "ApiToken",
+    "AuditEntry",
+    "DeadLetter",
+    "Device",
+    "Effect",
+    "EventOutcome",
+    "EventRow",
+    "OpenAlarm",
+    "RecordCheckin",
+    "Role",
+    "Store",
+    "Worker",
+    "open_store",
+]
+
+
+def open_store(url: DbUrl, now_ms: Callable[[], int]) -> Store:
+    """Open (creating and migrating as needed) the database ``url`` names."""
+    if url.scheme == "sqlite":
+        from server.store.sqlite import SqliteStore
+
+        return SqliteStore(url.path, now_ms=now_ms)
+    raise ConfigError("db.url: postgresql is not supported yet; use sqlite:///path")

@@ -1,0 +1,163 @@
+"""Versioned schema: numbered steps applied in order, each recorded in ``schema_version``.
+
+A step is never edited once released; a change to the schema is a new step at the end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "devices, workers, events, alarms, dead letters, audit log, API tokens",
+        (
+            """CREATE TABLE workers (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                mobile TEXT,
+                home_phone TEXT,
+                line_manager TEXT,
+                last_checkin_ms INTEGER
+            )""",
+            """CREATE TABLE devices (
+                id TEXT PRIMARY KEY,
+                worker_id TEXT REFERENCES workers(id),
+                online INTEGER NOT NULL DEFAULT 0,
+                boot INTEGER,
+                fw TEXT,
+                last_seen_ms INTEGER,
+                last_heartbeat_ms INTEGER,
+                rssi INTEGER,
+                battery INTEGER,
+                queued INTEGER,
+                last_checkin_ms INTEGER
+            )""",
+            """CREATE TABLE events (
+                id TEXT PRIMARY KEY,
+                device_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                ts_ms INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                link TEXT NOT NULL,
+                received_ms INTEGER NOT NULL,
+                body TEXT NOT NULL
+            )""",
+            "CREATE INDEX events_by_device ON events (device_id, received_ms)",
+            "CREATE INDEX events_by_received ON events (received_ms)",
+            """CREATE TABLE alarms (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL CHECK (kind IN
+                    ('panic', 'duress', 'overdue', 'missed_checkin', 'device_offline')),
+                state TEXT NOT NULL DEFAULT 'open' CHECK (state IN
+                    ('open', 'acknowledged', 'resolved')),
+                device_id TEXT,
+                worker_id TEXT,
+                event_id TEXT,
+                opened_ms INTEGER NOT NULL,
+                acknowledged_by TEXT,
+                acknowledged_ms INTEGER,
+                resolved_by TEXT,
+                resolved_ms INTEGER,
+                outcome TEXT,
+                notes TEXT
+            )""",
+            "CREATE INDEX alarms_by_state ON alarms (state, opened_ms)",
+            """CREATE TABLE dead_letters (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                received_ms INTEGER NOT NULL,
+                topic TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                payload_encoding TEXT NOT NULL CHECK (payload_encoding IN ('text', 'hex')),
+                payload_size INTEGER NOT NULL,
+                reason TEXT NOT NULL
+            )""",
+            """CREATE TABLE audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at_ms INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                subject TEXT,
+                detail TEXT NOT NULL DEFAULT '{}'
+            )""",
+            """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+            """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+            """CREATE TABLE api_tokens (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'viewer')),
+                token_hash TEXT NOT NULL UNIQUE,
+                created_ms INTEGER NOT NULL,
+                revoked_ms INTEGER
+            )""",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer hub than this one."""
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER PRIMARY KEY,
+            description TEXT NOT NULL,
+            applied_ms INTEGER NOT NULL
+        )"""
+    )
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row[0] is not None else 0
+
+
+def migrate(conn: sqlite3.Connection, now_ms: int) -> list[int]:
+    """Apply every step newer than the database, each in its own transaction; the versions run.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = current_version(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if version > LATEST_VERSION:
+        raise SchemaTooNew(
+            f"the database is at schema version {version}; this hub knows up to {LATEST_VERSION}"
+        )
+    applied = []
+    for step in MIGRATIONS:
+        if step.version <= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if current_version(conn) >= step.version:  # another process got there first
+                conn.execute("COMMIT")
+                continue
+            for statement in step.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, description, applied_ms) VALUES (?, ?, ?)",
+                (step.version, step.description, now_ms),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(step.version)
+    return applied

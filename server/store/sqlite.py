@@ -1,0 +1,484 @@
+"""The SQLite store: WAL, synchronous=FULL, one writer thread, a pool of reader connections."""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
+from server.store.migrations import migrate
+from server.store.records import (
+    Alarm,
+    AlarmConflict,
+    AlarmKind,
+    AlarmNotFound,
+    AlarmState,
+    ApiToken,
+    AuditEntry,
+    DeadLetter,
+    Device,
+    Effect,
+    EventOutcome,
+    EventRow,
+    OpenAlarm,
+    RecordCheckin,
+    Role,
+    Worker,
+)
+from server.store.writer import Writer
+
+T = TypeVar("T")
+
+DEAD_LETTER_MAX_BYTES = 1024
+BUSY_TIMEOUT_S = 30.0
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, durable commits."""
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _audit(
+    conn: sqlite3.Connection,
+    at_ms: int,
+    actor: str,
+    action: str,
+    subject: str | None,
+    detail: dict[str, Any],
+) -> int:
+    cur = conn.execute(
+        "INSERT INTO audit (at_ms, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+        (at_ms, actor, action, subject, _json(detail)),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _ensure_device(conn: sqlite3.Connection, device_id: str) -> None:
+    conn.execute("INSERT OR IGNORE INTO devices (id) VALUES (?)", (device_id,))
+
+
+_ALARM_COLUMNS = (
+    "id, kind, state, device_id, worker_id, event_id, opened_ms, acknowledged_by, "
+    "acknowledged_ms, resolved_by, resolved_ms, outcome, notes"
+)
+_DEVICE_COLUMNS = (
+    "id, worker_id, online, boot, fw, last_seen_ms, last_heartbeat_ms, rssi, battery, queued, "
+    "last_checkin_ms"
+)
+
+
+def _alarm(row: sqlite3.Row | tuple[Any, ...]) -> Alarm:
+    values = list(row)
+    values[1] = AlarmKind(values[1])
+    values[2] = AlarmState(values[2])
+    return Alarm(*values)
+
+
+def _device(row: tuple[Any, ...]) -> Device:
+    values = list(row)
+    values[2] = bool(values[2])
+    return Device(*values)
+
+
+def _select_alarm(conn: sqlite3.Connection, alarm_id: int) -> Alarm | None:
+    row = conn.execute(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+    return _alarm(row) if row else None
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path, *, now_ms: Callable[[], int]) -> None:
+        self.path = Path(path)
+        self._now_ms = now_ms
+        conn = connect(self.path)
+        try:
+            migrate(conn, now_ms())
+        finally:
+            conn.close()
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all_readers: list[sqlite3.Connection] = []
+        self.writer = Writer(lambda: connect(self.path))
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Run ``fn`` in the writer's next transaction (SQLite-only escape hatch)."""
+        return self.writer.submit(fn)
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            conn = connect(self.path)
+            self._all_readers.append(conn)
+        try:
+            yield conn
+        finally:
+            self._readers.put(conn)
+
+    def close(self) -> None:
+        self.writer.close()
+        for conn in self._all_readers:
+            conn.close()
+        self._all_readers.clear()
+
+    # -- writes ---------------------------------------------------------------------------------
+    def record_event(
+        self, device_id: str, event: Event, received_ms: int, effects: Sequence[Effect]
+    ) -> Future[EventOutcome]:
+        body = _json(event.to_json())
+
+        def run(conn: sqlite3.Connection) -> EventOutcome:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO events (id, device_id, kind, ts_ms, seq, link, received_ms,"
+                " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.id,
+                    device_id,
+                    str(event.kind),
+                    event.ts,
+                    event.seq,
+                    str(event.link),
+                    received_ms,
+                    body,
+                ),
+            )
+            if cur.rowcount == 0:
+                return EventOutcome(inserted=False)
+            _ensure_device(conn, device_id)
+            alarms = []
+            for effect in effects:
+                if isinstance(effect, OpenAlarm):
+                    alarms.append(
+                        self._open_alarm(conn, effect.kind, device_id, event, received_ms)
+                    )
+                elif isinstance(effect, RecordCheckin):
+                    self._record_checkin(conn, device_id, event, received_ms)
+            detail: dict[str, Any] = {
+                "kind": str(event.kind),
+                "seq": event.seq,
+                "link": str(event.link),
+            }
+            if alarms:
+                detail["alarms"] = [a.id for a in alarms]
+            _audit(
+                conn, received_ms, f"device:{device_id}", f"event.{event.kind}", event.id, detail
+            )
+            return EventOutcome(inserted=True, alarms=tuple(alarms))
+
+        return self.writer.submit(run)
+
+    @staticmethod
+    def _open_alarm(
+        conn: sqlite3.Connection, kind: AlarmKind, device_id: str, event: Event, now_ms: int
+    ) -> Alarm:
+        row = conn.execute("SELECT worker_id FROM devices WHERE id = ?", (device_id,)).fetchone()
+        worker_id = row[0] if row else None
+        cur = conn.execute(
+            "INSERT INTO alarms (kind, state, device_id, worker_id, event_id, opened_ms)"
+            " VALUES (?, 'open', ?, ?, ?, ?)",
+            (str(kind), device_id, worker_id, event.id, now_ms),
+        )
+        alarm_id = int(cur.lastrowid or 0)
+        _audit(
+            conn,
+            now_ms,
+            f"device:{device_id}",
+            "alarm.open",
+            f"alarm:{alarm_id}",
+            {"kind": str(kind), "event_id": event.id},
+        )
+        alarm = _select_alarm(conn, alarm_id)
+        assert alarm is not None
+        return alarm
+
+    @staticmethod
+    def _record_checkin(
+        conn: sqlite3.Connection, device_id: str, event: Event, received_ms: int
+    ) -> None:
+        # The press time, but never later than its arrival: a device clock running fast must not
+        # push the worker's last check-in into the future. An older check-in arriving late (from
+        # an outbox or SMS) never moves it backwards.
+        at_ms = min(event.ts, received_ms)
+        conn.execute(
+            "UPDATE devices SET last_checkin_ms = max(coalesce(last_checkin_ms, 0), ?)"
+            " WHERE id = ?",
+            (at_ms, device_id),
+        )
+        conn.execute(
+            "UPDATE workers SET last_checkin_ms = max(coalesce(last_checkin_ms, 0), ?)"
+            " WHERE id = (SELECT worker_id FROM devices WHERE id = ?)",
+            (at_ms, device_id),
+        )
+
+    def record_status(self, device_id: str, status: Status, received_ms: int) -> Future[bool]:
+        online = status.state == DeviceState.ONLINE
+
+        def run(conn: sqlite3.Connection) -> bool:
+            _ensure_device(conn, device_id)
+            before = conn.execute(
+                "SELECT online, boot FROM devices WHERE id = ?", (device_id,)
+            ).fetchone()
+            if before[1] is not None and status.boot < before[1]:
+                return False  # a late last will from an earlier boot
+            conn.execute(
+                "UPDATE devices SET online = ?, boot = ?, fw = coalesce(?, fw), last_seen_ms = ?"
+                " WHERE id = ?",
+                (int(online), status.boot, status.fw, received_ms, device_id),
+            )
+            if bool(before[0]) != online or before[1] != status.boot:
+                detail: dict[str, Any] = {"boot": status.boot}
+                if status.reason:
+                    detail["reason"] = status.reason
+                _audit(
+                    conn,
+                    received_ms,
+                    f"device:{device_id}",
+                    f"device.{status.state}",
+                    f"device:{device_id}",
+                    detail,
+                )
+            return True
+
+        return self.writer.submit(run)
+
+    def record_heartbeat(
+        self, device_id: str, heartbeat: Heartbeat, received_ms: int
+    ) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            _ensure_device(conn, device_id)
+            conn.execute(
+                "UPDATE devices SET last_heartbeat_ms = ?, last_seen_ms = ?, rssi = ?,"
+                " battery = ?, queued = ? WHERE id = ?",
+                (
+                    received_ms,
+                    received_ms,
+                    heartbeat.rssi,
+                    heartbeat.battery,
+                    heartbeat.queued,
+                    device_id,
+                ),
+            )
+
+        return self.writer.submit(run)
+
+    def add_dead_letter(
+        self, received_ms: int, topic: str, payload: bytes, reason: str
+    ) -> Future[int]:
+        kept = payload[:DEAD_LETTER_MAX_BYTES]
+        try:
+            text, encoding = kept.decode("utf-8"), "text"
+        except UnicodeDecodeError:
+            text, encoding = kept.hex(), "hex"
+
+        def run(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO dead_letters (received_ms, topic, payload, payload_encoding,"
+                " payload_size, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                (received_ms, topic[:512], text, encoding, len(payload), reason[:500]),
+            )
+            return int(cur.lastrowid or 0)
+
+        return self.writer.submit(run)
+
+    def acknowledge_alarm(self, alarm_id: int, by: str, at_ms: int, actor: str) -> Future[Alarm]:
+        def run(conn: sqlite3.Connection) -> Alarm:
+            alarm = _select_alarm(conn, alarm_id)
+            if alarm is None:
+                raise AlarmNotFound(f"no alarm {alarm_id}")
+            if alarm.state == AlarmState.RESOLVED:
+                raise AlarmConflict(alarm, f"alarm {alarm_id} is already resolved")
+            if alarm.state == AlarmState.ACKNOWLEDGED:
+                if alarm.acknowledged_by == by:
+                    return alarm  # a retry by the same person changes nothing
+                raise AlarmConflict(
+                    alarm, f"alarm {alarm_id} is already acknowledged by {alarm.acknowledged_by}"
+                )
+            conn.execute(
+                "UPDATE alarms SET state = 'acknowledged', acknowledged_by = ?,"
+                " acknowledged_ms = ? WHERE id = ?",
+                (by, at_ms, alarm_id),
+            )
+            _audit(conn, at_ms, actor, "alarm.acknowledge", f"alarm:{alarm_id}", {"by": by})
+            updated = _select_alarm(conn, alarm_id)
+            assert updated is not None
+            return updated
+
+        return self.writer.submit(run)
+
+    def append_audit(
+        self, at_ms: int, actor: str, action: str, subject: str | None, detail: dict[str, Any]
+    ) -> Future[int]:
+        return self.writer.submit(lambda conn: _audit(conn, at_ms, actor, action, subject, detail))
+
+    def save_worker(self, worker: Worker) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO workers (id, name, mobile, home_phone, line_manager, last_checkin_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+                " mobile = excluded.mobile, home_phone = excluded.home_phone,"
+                " line_manager = excluded.line_manager",
+                (
+                    worker.id,
+                    worker.name,
+                    worker.mobile,
+                    worker.home_phone,
+                    worker.line_manager,
+                    worker.last_checkin_ms,
+                ),
+            )
+
+        return self.writer.submit(run)
+
+    def assign_device(self, device_id: str, worker_id: str | None) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            _ensure_device(conn, device_id)
+            conn.execute("UPDATE devices SET worker_id = ? WHERE id = ?", (worker_id, device_id))
+
+        return self.writer.submit(run)
+
+    def create_token(self, name: str, role: Role, token_hash: str, created_ms: int) -> Future[int]:
+        def run(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO api_tokens (name, role, token_hash, created_ms) VALUES (?, ?, ?, ?)",
+                (name, str(role), token_hash, created_ms),
+            )
+            token_id = int(cur.lastrowid or 0)
+            _audit(
+                conn,
+                created_ms,
+                "cli",
+                "token.create",
+                f"token:{token_id}",
+                {"name": name, "role": str(role)},
+            )
+            return token_id
+
+        return self.writer.submit(run)
+
+    def revoke_token(self, token_id: int, at_ms: int) -> Future[bool]:
+        def run(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
+                (at_ms, token_id),
+            )
+            if cur.rowcount:
+                _audit(conn, at_ms, "cli", "token.revoke", f"token:{token_id}", {})
+            return cur.rowcount > 0
+
+        return self.writer.submit(run)
+
+    # -- reads ----------------------------------------------------------------------------------
+    def ping(self) -> None:
+        with self._read() as conn:
+            conn.execute("SELECT 1").fetchone()
+
+    def devices(self) -> list[Device]:
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY id").fetchall()
+        return [_device(r) for r in rows]
+
+    def device(self, device_id: str) -> Device | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,)
+            ).fetchone()
+        return _device(row) if row else None
+
+    def workers(self) -> list[Worker]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, name, mobile, home_phone, line_manager, last_checkin_ms FROM workers"
+                " ORDER BY name, id"
+            ).fetchall()
+        return [Worker(*r) for r in rows]
+
+    def worker(self, worker_id: str) -> Worker | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT id, name, mobile, home_phone, line_manager, last_checkin_ms FROM workers"
+                " WHERE id = ?",
+                (worker_id,),
+            ).fetchone()
+        return Worker(*row) if row else None
+
+    def alarms(self, state: AlarmState | None = None) -> list[Alarm]:
+        with self._read() as conn:
+            if state is None:
+                rows = conn.execute(
+                    f"SELECT {_ALARM_COLUMNS} FROM alarms ORDER BY opened_ms DESC, id DESC"
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE state = ?"
+                    " ORDER BY opened_ms DESC, id DESC",
+                    (str(state),),
+                ).fetchall()
+        return [_alarm(r) for r in rows]
+
+    def alarm(self, alarm_id: int) -> Alarm | None:
+        with self._read() as conn:
+            return _select_alarm(conn, alarm_id)
+
+    def events(
+        self, limit: int = 100, device_id: str | None = None, kind: str | EventKind | None = None
+    ) -> list[EventRow]:
+        where, args = [], []
+        if device_id is not None:
+            where.append("device_id = ?")
+            args.append(device_id)
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(str(kind))
+        sql = "SELECT id, device_id, kind, ts_ms, seq, link, received_ms, body FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY received_ms DESC, rowid DESC LIMIT ?"
+        with self._read() as conn:
+            rows = conn.execute(sql, (*args, limit)).fetchall()
+        return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, received_ms, topic, payload, payload_encoding, payload_size, reason"
+                " FROM dead_letters ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [DeadLetter(*r) for r in rows]
+
+    def audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]:
+        sql = "SELECT id, at_ms, actor, action, subject, detail FROM audit"
+        args: tuple[Any, ...] = ()
+        if subject is not None:
+            sql += " WHERE subject = ?"
+            args = (subject,)
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT id, name, role, created_ms, revoked_ms FROM api_tokens"
+                " WHERE token_hash = ? AND revoked_ms IS NULL",
+                (token_hash,),
+            ).fetchone()
+        if row is None:
+            return None
+        return ApiToken(row[0], row[1], Role(row[2]), row[3], row[4])

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from gpiozero import LED, PWMLED, Button
+from gpiozero.pins.mock import MockPin, MockPWMPin
+
+from device.app import DeviceApp
+from device.config import Config
+from device.simulator import ClockedMockFactory, ClockedMockPin, ClockedMockPWMPin, ControlServer
+from protocol.clock import FakeClock
+from tests.device.helpers import FakeLink, led_states
+
+
+def test_pins_record_times_from_the_injected_clock(
+    factory: ClockedMockFactory, clock: FakeClock
+) -> None:
+    led = LED(5, pin_factory=factory)
+    pin = factory.pin(5)
+    assert isinstance(pin, ClockedMockPin)
+    pin.clear_states()
+    clock.advance(2.5)
+    led.on()
+    clock.advance(0.25)
+    led.off()
+    pin.assert_states_and_times([(0.0, False), (2.5, True), (0.25, False)])
+    assert led_states(pin) == [(0.0, 0), (2.5, 1), (0.25, 0)]
+    assert [t for t, _ in pin.history] == [1000.0, 1002.5, 1002.75]
+    assert factory.ticks() == clock.monotonic()
+
+
+def test_pwm_pins_on_request(clock: FakeClock) -> None:
+    factory = ClockedMockFactory(clock, pwm=True)
+    led = PWMLED(6, pin_factory=factory)
+    pin = factory.pin(6)
+    assert isinstance(pin, ClockedMockPWMPin)
+    pin.clear_states()
+    clock.advance(1.0)
+    led.value = 0.5
+    assert led_states(pin) == [(0.0, 0), (1.0, 0.5)]
+    plain = ClockedMockFactory(clock)
+    assert isinstance(plain.pin(7, pin_class=MockPWMPin), ClockedMockPWMPin)
+    assert isinstance(plain.pin(8, pin_class=MockPin), ClockedMockPin)
+
+
+def test_button_events_carry_clock_ticks(factory: ClockedMockFactory, clock: FakeClock) -> None:
+    button = Button(17, pin_factory=factory)
+    factory.pin(17).drive_low()
+    clock.advance(1.5)
+    assert button.active_time == 1.5
+
+
+def test_max_states_keeps_the_newest(clock: FakeClock) -> None:
+    factory = ClockedMockFactory(clock, max_states=3)
+    led = LED(5, pin_factory=factory)
+    for _ in range(5):
+        clock.advance(1.0)
+        led.toggle()
+    assert [s.state for s in factory.pin(5).states] == [True, False, True]
+
+
+# -- the control endpoint, over real HTTP ------------------------------------------------------
+
+
+@pytest.fixture
+def control(
+    config: Config, factory: ClockedMockFactory, clock: FakeClock
+) -> Iterator[ControlServer]:
+    app = DeviceApp(config, pin_factory=factory, clock=clock, link=FakeLink())
+    app.start()
+    clock.advance(1.0)  # past the "starting" flash
+    server = ControlServer(app, "127.0.0.1", 0, wait=clock.advance).start()
+    yield server
+    server.stop()
+    app.stop("test over")
+
+
+def call(server: ControlServer, method: str, path: str) -> tuple[int, Any]:
+    request = urllib.request.Request(server.url + path, method=method, data=b"" if
+                                     method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_press_checkin_makes_one_event(control: ControlServer) -> None:
+    status, body = call(control, "POST", "/buttons/checkin/press")
+    assert status == 200
+    (event_id,) = body["events"]
+    status, state = call(control, "GET", "/state")
+    assert status == 200
+    assert state["device_id"] == "unit-01"
+    assert state["queued"] == 1
+    assert state["pattern"] == "waiting"
+    assert state["connected"] is True
+    assert [(e["id"], e["kind"], e["acked"]) for e in state["events"]] == [
+        (event_id, "checkin", False)
+    ]
+    assert state["led"] == 1
+    assert state["led_history"][-1][1] == 1
+    assert all(isinstance(t, int) for t, _ in state["led_history"])
+
+
+def test_hold_panic_makes_one_panic(control: ControlServer, clock: FakeClock) -> None:
+    start = clock.monotonic()
+    status, body = call(control, "POST", "/buttons/panic/hold")
+    assert status == 200 and len(body["events"]) == 1
+    assert clock.monotonic() == pytest.approx(start + 3.2)  # hold_time + 0.2 by default
+    state = call(control, "GET", "/state")[1]
+    assert state["events"][0]["kind"] == "panic"
+
+
+def test_short_hold_and_press_of_panic_make_nothing(control: ControlServer) -> None:
+    assert call(control, "POST", "/buttons/panic/hold?seconds=2.5") == (200, {"events": []})
+    assert call(control, "POST", "/buttons/panic/press") == (200, {"events": []})
+
+
+def test_down_and_up(control: ControlServer, clock: FakeClock) -> None:
+    assert call(control, "POST", "/buttons/checkin/down") == (200, {"events": []})
+    status, body = call(control, "POST", "/buttons/checkin/up")
+    assert status == 200 and len(body["events"]) == 1
+    assert call(control, "POST", "/buttons/panic/down")[1] == {"events": []}
+    clock.advance(3.0)  # the panic fires on the clock, between the two calls
+    assert call(control, "POST", "/buttons/panic/up")[1] == {"events": []}
+    assert call(control, "GET", "/state")[1]["queued"] == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/buttons/doorbell/press", 404),
+        ("POST", "/buttons/checkin/jump", 404),
+        ("POST", "/nothing", 404),
+        ("GET", "/nothing", 404),
+        ("POST", "/buttons/panic/hold?seconds=abc", 400),
+        ("POST", "/buttons/panic/hold?seconds=-1", 400),
+        ("POST", "/buttons/panic/hold?seconds=1000", 400),
+    ],
+)
+def test_errors_are_json(control: ControlServer, method: str, path: str, status: int) -> None:
+    code, body = call(control, method, path)
+    assert code == status
+    assert "error" in body
+    assert call(control, "GET", "/state")[1]["events"] == []

@@ -1,0 +1,87 @@
+import sqlite3
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from server.store.sqlite import connect
+from server.store.writer import Writer, WriterClosed
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "w.db"
+    conn = connect(path)
+    conn.execute("CREATE TABLE t (v INTEGER UNIQUE)")
+    conn.close()
+    return path
+
+
+def count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+
+def insert(v: int):  # type: ignore[no-untyped-def]
+    def run(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO t (v) VALUES (?)", (v,))
+        return v
+
+    return run
+
+
+def test_results_resolve_only_after_commit(db: Path) -> None:
+    gate = threading.Event()
+    writer = Writer(lambda: connect(db))
+    try:
+        blocker = writer.submit(lambda conn: gate.wait(5))
+        queued = [writer.submit(insert(i)) for i in range(50)]
+        seen_on_disk: list[int] = []
+        # Each callback reads the database from another connection: the row must be committed.
+        for f in queued:
+            f.add_done_callback(lambda _f: seen_on_disk.append(count(db)))
+        assert not any(f.done() for f in queued)
+        gate.set()
+        assert blocker.result(timeout=5) is True
+        assert [f.result(timeout=5) for f in queued] == list(range(50))
+        assert min(seen_on_disk) == 50
+        assert writer.batches <= 2  # the 50 queued behind the blocker went in one transaction
+    finally:
+        writer.close()
+
+
+def test_a_failing_item_does_not_sink_the_others(db: Path) -> None:
+    gate = threading.Event()
+    writer = Writer(lambda: connect(db))
+    try:
+        writer.submit(lambda conn: gate.wait(5))
+        good1 = writer.submit(insert(1))
+        duplicate = writer.submit(insert(1))  # violates UNIQUE
+
+        def half_done(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO t (v) VALUES (99)")
+            raise ValueError("changed my mind")
+
+        broken = writer.submit(half_done)
+        good2 = writer.submit(insert(2))
+        gate.set()
+        assert good1.result(timeout=5) == 1
+        assert good2.result(timeout=5) == 2
+        with pytest.raises(sqlite3.IntegrityError):
+            duplicate.result(timeout=5)
+        with pytest.raises(ValueError, match="changed my mind"):
+            broken.result(timeout=5)
+        assert count(db) == 2  # 99 was rolled back with its item
+    finally:
+        writer.close()
+
+
+def test_close_finishes_the_queue_then_refuses(db: Path) -> None:
+    writer = Writer(lambda: connect(db))
+    futures: list[Future[int]] = [writer.submit(insert(i)) for i in range(10)]
+    writer.close()
+    assert all(f.done() and not f.exception() for f in futures)
+    assert count(db) == 10
+    with pytest.raises(WriterClosed):
+        writer.submit(insert(11))

@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import pytest
+
+from server.config import (
+    SETTINGS,
+    ConfigError,
+    DbUrl,
+    HttpListen,
+    MqttUrl,
+    load_config,
+    settings_markdown,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "hub.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_file_or_environment() -> None:
+    config = load_config(env={})
+    assert config.mqtt == MqttUrl("127.0.0.1", 1883)
+    assert config.mqtt_client_id == "loneguard-hub"
+    assert config.db == DbUrl("sqlite", "loneguard.db")
+    assert config.http == HttpListen("127.0.0.1", 8080)
+    assert config.values == {s.name: s.default for s in SETTINGS}
+
+
+def test_file_then_environment_on_top(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[mqtt]\nurl = "mqtt://broker:1884"\nkeepalive = 10\n[http]\nlisten = "0.0.0.0:9000"\n',
+    )
+    config = load_config(env={"LONEGUARD_CONFIG": str(path), "LONEGUARD_HTTP": "127.0.0.1:0"})
+    assert config.mqtt == MqttUrl("broker", 1884)
+    assert config.mqtt_keepalive == 10
+    assert config.http == HttpListen("127.0.0.1", 0)  # the environment wins
+
+
+def test_explicit_path_beats_the_environment_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, '[db]\nurl = "sqlite:////var/lib/hub.db"\n')
+    config = load_config(path, env={"LONEGUARD_CONFIG": str(tmp_path / "missing.toml")})
+    assert config.db == DbUrl("sqlite", "/var/lib/hub.db")
+
+
+def test_mqtt_url_forms() -> None:
+    config = load_config(env={"LONEGUARD_MQTT_URL": "mqtts://hub:s%40cret@example.org"})
+    assert config.mqtt == MqttUrl("example.org", 8883, tls=True, username="hub", password="s@cret")
+    assert "s@cret" not in repr(config.mqtt) and "s@cret" not in str(config.mqtt)
+
+
+def test_postgresql_is_recognised() -> None:
+    config = load_config(env={"LONEGUARD_DB_URL": "postgresql://u@db/loneguard"})
+    assert config.db.scheme == "postgresql"
+
+
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ('[http]\nlisten = "nonsense"\n', "http.listen: "),
+        ('[http]\nlisten = "host:99999"\n', "http.listen: "),
+        ('[mqtt]\nurl = "http://x:1"\n', "mqtt.url: "),
+        ("[mqtt]\nkeepalive = 1\n", "mqtt.keepalive: must be at least"),
+        ('[mqtt]\nkeepalive = "30"\n', "mqtt.keepalive: must be int"),
+        ("[mqtt]\nkeepalive = true\n", "mqtt.keepalive: "),
+        ('[db]\nurl = "mysql://x"\n', "db.url: "),
+        ('[log]\nlevel = "loud"\n', "log.level: must be one of"),
+        ('[mqtt]\nulr = "mqtt://x:1"\n', "mqtt.ulr: unknown key"),
+        ("[mqttt]\n", "mqttt: unknown section"),
+        ('mqtt = "x"\n', "mqtt: must be a table"),
+        ("[mqtt]\nreconnect_min = 5\nreconnect_max = 1\n", "mqtt.reconnect_max: "),
+    ],
+)
+def test_errors_name_section_and_key(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, toml), env={})
+    assert str(info.value).startswith(message)
+
+
+def test_environment_errors_name_the_key_and_variable() -> None:
+    with pytest.raises(ConfigError, match=r"^http\.listen \(from LONEGUARD_HTTP\): "):
+        load_config(env={"LONEGUARD_HTTP": "8080"})
+
+
+def test_unreadable_or_invalid_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^config: cannot read"):
+        load_config(tmp_path / "missing.toml", env={})
+    with pytest.raises(ConfigError, match=r"^config: .* not valid TOML"):
+        load_config(write(tmp_path, "[mqtt\n"), env={})
+
+
+def test_policies_section_is_handed_over_untouched(tmp_path: Path) -> None:
+    path = write(tmp_path, '[policies.panic]\nsteps = []\nextra = "kept"\n')
+    config = load_config(path, env={})
+    assert config.sections == {"policies": {"panic": {"steps": [], "extra": "kept"}}}
+
+
+def test_with_values_checks_what_it_changes() -> None:
+    config = load_config(env={}).with_values({"http.listen": "127.0.0.1:0"})
+    assert config.http.port == 0
+    with pytest.raises(ConfigError, match=r"^http\.nope: unknown key"):
+        config.with_values({"http.nope": 1})
+
+
+def test_markdown_lists_every_setting() -> None:
+    text = settings_markdown()
+    for setting in SETTINGS:
+        assert f"| `{setting.name}` |" in text
+        if setting.env:
+            assert f"`{setting.env}`" in text
