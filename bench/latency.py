@@ -19,6 +19,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from device.link import disable_nagle
 from protocol.messages import Event, EventKind, new_event_id
 from protocol.topics import Channel, DeviceTopic
 from server.broker import Mosquitto
@@ -30,6 +31,7 @@ WARMUP = 50
 def _client(broker: Mosquitto, client_id: str) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     connected = threading.Event()
+    client.on_socket_open = disable_nagle
     client.on_connect = lambda *_: connected.set()
     client.connect(broker.host, broker.port)
     client.loop_start()

@@ -62,6 +62,12 @@ class Link(Protocol):
     def stop(self, reason: str) -> None: ...
 
 
+def disable_nagle(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """paho leaves Nagle's algorithm on; with delayed ACKs that adds ~40 ms to every ack."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class MqttLink:
     """``Link`` over paho-mqtt: persistent session, QoS 1 events, capped reconnect backoff."""
 
@@ -156,6 +162,7 @@ class MqttLink:
         if settings.tls:
             client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None)
         client.reconnect_delay_set(settings.reconnect_min_delay, settings.reconnect_max_delay)
+        client.on_socket_open = disable_nagle
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

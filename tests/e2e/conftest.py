@@ -1,0 +1,83 @@
+"""End-to-end fixtures: a real hub on a real broker, and an in-process device on mock pins."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from device.app import DeviceApp
+from device.simulator import ClockedMockFactory
+from protocol.clock import FakeClock
+from server.app import HubThread
+from server.broker import Mosquitto
+from server.config import load_config
+from server.store.records import Role
+from server.tokens import hash_token, new_token
+from tests.device.helpers import make_config
+
+NETWORK_WAIT = 10.0
+
+
+def wait_until(condition: Callable[[], object], timeout: float = NETWORK_WAIT) -> None:
+    """Wait for something that crosses the network; fails the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the system did not get there in time")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def hub(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[HubThread]:
+    config = load_config(
+        env={
+            "LONEGUARD_MQTT_URL": mosquitto.url,
+            "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+            "LONEGUARD_HTTP": "127.0.0.1:0",
+        }
+    )
+    with HubThread(config) as running:
+        yield running
+
+
+@pytest.fixture
+def api(hub: HubThread) -> Iterator[httpx.Client]:
+    token = new_token()
+    hub.store.create_token("e2e", Role.ADMIN, hash_token(token), 0).result(timeout=5)
+    with httpx.Client(
+        base_url=hub.http_url, headers={"Authorization": f"Bearer {token}"}, timeout=5
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def device_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def factory(device_clock: FakeClock) -> ClockedMockFactory:
+    return ClockedMockFactory(device_clock)
+
+
+@pytest.fixture
+def device(
+    mosquitto: Mosquitto,
+    hub: HubThread,
+    tmp_path: Path,
+    factory: ClockedMockFactory,
+    device_clock: FakeClock,
+) -> Iterator[DeviceApp]:
+    config = make_config(tmp_path / "device", mqtt={"url": mosquitto.url})
+    app = DeviceApp(config, pin_factory=factory, clock=device_clock)
+    app.start()
+    wait_until(lambda: app.snapshot()["connected"])
+    device_clock.advance(1.0)  # past the "starting" flash
+    try:
+        yield app
+    finally:
+        app.stop("test over")

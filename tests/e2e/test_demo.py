@@ -1,0 +1,71 @@
+"""The demo as a person runs it: start, press a button over the control endpoint, Ctrl-C."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from server.children import Child, python_module_command
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            children = task / "children"
+            for child in map(int, children.read_text().split() if children.exists() else []):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path: Path) -> None:
+    demo = Child(
+        "demo",
+        python_module_command(
+            "server.demo", "--http-port", "0", "--data-dir", str(tmp_path / "demo")
+        ),
+    )
+    try:
+        demo.wait_for_line("Ctrl-C stops everything", timeout=60)
+        text = "\n".join(demo.output)
+        hub_url = re.search(r"console:\s+(\S+)/", text).group(1)  # type: ignore[union-attr]
+        token = re.search(r"token:\s+(\S+)", text).group(1)  # type: ignore[union-attr]
+        control = re.search(r"device demo-1: (\S+)/state", text).group(1)  # type: ignore[union-attr]
+        assert "demo-3" in text
+
+        pressed_at = time.monotonic()
+        made = httpx.post(f"{control}/buttons/checkin/press", timeout=5).json()["events"]
+        auth = {"Authorization": f"Bearer {token}"}
+        while True:
+            events = httpx.get(f"{hub_url}/api/events", headers=auth, timeout=5).json()
+            if any(e["id"] == made[0] for e in events):
+                break
+            assert time.monotonic() - pressed_at < 1.0, "the press did not reach the hub in 1 s"
+            time.sleep(0.02)
+
+        started = _descendants(demo.process.pid)
+        assert len(started) >= 5  # broker, hub, three devices
+        demo.process.send_signal(signal.SIGINT)
+        assert demo.process.wait(timeout=30) == 0
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in started if _alive(pid)], "the demo left processes behind"
+    finally:
+        demo.kill()
