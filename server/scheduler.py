@@ -1,0 +1,94 @@
+"""In-memory timers for deadlines that live in the store.
+
+Every deadline is a wall-clock time kept in the database (so it survives restarts); the
+scheduler turns it into a monotonic delay when it is registered, so a later wall-clock step
+neither fires nor loses it. Callbacks run on the hub's event loop and receive the *logical*
+firing time: the due time plus the real lateness, or, for a deadline already past when it was
+registered (after downtime), the time it was registered. Code that walks a ladder uses that
+time, never the wall clock at the moment of firing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from protocol.clock import Clock, Timer
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[int], Awaitable[None] | None]
+
+
+@dataclass
+class _Scheduled:
+    due_ms: int
+    logical_base_ms: int
+    monotonic_due: float
+    timer: Timer
+
+
+class Scheduler:
+    def __init__(self, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
+        self._clock = clock
+        self._loop = loop
+        self._timers: dict[str, _Scheduled] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.fired = 0
+
+    def at(self, key: str, due_ms: int, callback: Callback) -> None:
+        """Run ``callback(logical_now_ms)`` at ``due_ms``; replaces any timer under ``key``."""
+        self.cancel(key)
+        now_ms = self._clock.wall_ms()
+        delay = max(0.0, (due_ms - now_ms) / 1000)
+        base = max(due_ms, now_ms)
+        monotonic_due = self._clock.monotonic() + delay
+        holder: list[_Scheduled] = []
+
+        def from_clock_thread() -> None:
+            self._loop.call_soon_threadsafe(self._fire, key, holder[0], callback)
+
+        entry = _Scheduled(
+            due_ms, base, monotonic_due, self._clock.call_later(delay, from_clock_thread)
+        )
+        holder.append(entry)
+        self._timers[key] = entry
+
+    def cancel(self, key: str) -> None:
+        entry = self._timers.pop(key, None)
+        if entry is not None:
+            entry.timer.cancel()
+
+    def due_ms(self, key: str) -> int | None:
+        entry = self._timers.get(key)
+        return entry.due_ms if entry else None
+
+    def __len__(self) -> int:
+        return len(self._timers)
+
+    def _fire(self, key: str, entry: _Scheduled, callback: Callback) -> None:
+        if self._timers.get(key) is not entry:
+            return  # cancelled or replaced after the clock thread handed it over
+        del self._timers[key]
+        self.fired += 1
+        lateness_ms = max(0.0, (self._clock.monotonic() - entry.monotonic_due) * 1000)
+        logical_now = entry.logical_base_ms + round(lateness_ms)
+        try:
+            result = callback(logical_now)
+        except Exception:
+            log.exception("timer %s failed", key)
+            return
+        if inspect.isawaitable(result):
+            task = self._loop.create_task(_log_failure(key, result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+async def _log_failure(key: str, awaitable: Awaitable[None]) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.exception("timer %s failed", key)
