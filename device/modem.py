@@ -451,6 +451,9 @@ class Modem:
             self._idle = _Response()
             self._broken = True
             if self._path is not None:
+                # Forget the closed port first: if opening fails, later calls must see "not
+                # open" (a ModemError), not a closed pyserial object.
+                self._port = None
                 self._port = self._open(self._path)
             elif self._port is not None:
                 try:

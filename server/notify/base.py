@@ -1,0 +1,51 @@
+"""What every notifier shares: who is told, what they are told, and how it went.
+
+A ``Notification`` is one message to one recipient over one channel. Its ``key`` is the
+idempotency key the escalation engine makes (unique per alarm, step, repeat, recipient and
+channel), so a notification re-planned after a restart is recognised as the same one.
+A ``Channel`` makes one attempt and says whether trying again could help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+CHANNEL_NAMES = ("console", "sms", "call", "apprise")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A person on a ladder. ``phone`` and ``apprise_urls`` are secrets in logs: never shown."""
+
+    name: str
+    role: str
+    phone: str | None = field(default=None, repr=False)
+    apprise_urls: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Notification:
+    key: str
+    alarm_id: int
+    channel: str  # "console" | "sms" | "call" | "apprise"
+    recipient: Recipient
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """One attempt's outcome. ``detail`` is safe to log and store: no numbers, text or URLs."""
+
+    ok: bool
+    detail: str
+    retryable: bool = False
+
+
+class Channel(Protocol):
+    name: str
+
+    async def send(self, n: Notification) -> DeliveryResult: ...
+
+
+__all__ = ["CHANNEL_NAMES", "Channel", "DeliveryResult", "Notification", "Recipient"]
