@@ -11,16 +11,20 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 
 import uvicorn
 
+from device.modem import Modem
 from protocol.clock import Clock, SystemClock
 from server.api import create_app
 from server.config import ConfigError, HubConfig
 from server.ingest import Ingest
 from server.metrics import Metrics
 from server.mqtt_link import LinkSettings, MqttLink
+from server.notify import Channel
+from server.runtime import HubServices
+from server.sessions import session_effects
 from server.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -47,9 +51,18 @@ def bind(host: str, port: int) -> socket.socket:
 
 class Hub:
     def __init__(
-        self, config: HubConfig, clock: Clock | None = None, store: Store | None = None
+        self,
+        config: HubConfig,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        *,
+        channels: Mapping[str, Channel] | None = None,
+        modem: Modem | None = None,
     ) -> None:
         self.config = config
+        self._channels = channels  # tests hand in recording channels
+        self._modem = modem
+        self.services: HubServices | None = None
         self.clock: Clock = clock or SystemClock()
         self._given_store = store
         self.store: Store | None = store
@@ -104,20 +117,37 @@ class Hub:
         self.http_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
         link_ref: list[MqttLink] = []
+        config = self.config
         ingest = Ingest(
             store,
             _LazyPublisher(link_ref),
             self.clock,
             self.metrics,
-            max_in_flight=self.config.max_in_flight,
+            max_in_flight=config.max_in_flight,
+            extra_effects=lambda e: session_effects(e, config.grace_s, config.prealert_s),
         )
-        link = MqttLink(LinkSettings.from_config(self.config), self.clock, ingest.handle)
+        link = MqttLink(LinkSettings.from_config(config), self.clock, ingest.handle)
         link_ref.append(link)
         link.on_connection_change.append(self._on_connection_change)
         self.ingest, self.link = ingest, link
+        services = HubServices(
+            config,
+            store,
+            self.clock,
+            _LazyPublisher(link_ref),
+            channels=self._channels,
+            modem=self._modem,
+        )
+        services.attach(ingest)
+        self.services = services
+        await services.start()
 
         app = create_app(
-            store, clock=self.clock, metrics=self.metrics, mqtt_connected=lambda: link.is_connected
+            store,
+            clock=self.clock,
+            metrics=self.metrics,
+            mqtt_connected=lambda: link.is_connected,
+            hooks=services.hooks(),
         )
         server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
         http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
@@ -138,6 +168,7 @@ class Hub:
             if not mqtt.done():
                 mqtt.cancel()
             await ingest.drain()
+            await services.stop()
             server.should_exit = True
             await http
             log.info("hub stopped")
@@ -177,9 +208,15 @@ class HubThread:
     """A hub on a background thread with its own loop: for tests, benchmarks and tools."""
 
     def __init__(
-        self, config: HubConfig, clock: Clock | None = None, store: Store | None = None
+        self,
+        config: HubConfig,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        *,
+        channels: Mapping[str, Channel] | None = None,
+        modem: Modem | None = None,
     ) -> None:
-        self.hub = Hub(config, clock, store)
+        self.hub = Hub(config, clock, store, channels=channels, modem=modem)
         self._thread = threading.Thread(target=self._main, name="hub", daemon=True)
         self._error: BaseException | None = None
         self._finished = threading.Event()

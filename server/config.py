@@ -9,12 +9,15 @@ silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from server.policy import Policy, PolicyError, parse_duration, parse_policies, with_defaults
 
 CONFIG_ENV = "LONEGUARD_CONFIG"
 
@@ -102,6 +105,47 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=1_000_000,
     ),
     Setting(
+        "sessions.grace",
+        "5m",
+        "How long after a session falls due (a visit's expected end, a shift's check-in) the "
+        "worker has before the alarm opens: a duration such as `90s`, `5m`, `1h`.",
+        str,
+    ),
+    Setting(
+        "sessions.prealert",
+        "5m",
+        "How long before a session falls due the device is warned (buzz and blink) so the "
+        "worker can check in or extend; `0s` sends no warning.",
+        str,
+    ),
+    Setting(
+        "sessions.offline_after",
+        "90s",
+        "A device in a session that sends no heartbeat for this long (3 heartbeats) opens a "
+        "`device_offline` alarm, as does its last will.",
+        str,
+    ),
+    Setting(
+        "escalation.admins",
+        [],
+        'The office team for the `admins` role: a list of `"Name: +447700900123"` entries, '
+        'or `"worker:<id>"` for a worker\'s own record (their mobile and apprise URLs).',
+        list,
+    ),
+    Setting(
+        "escalation.on_call",
+        [],
+        "Who is on call for the `on_call` role; entries as for `escalation.admins`.",
+        list,
+    ),
+    Setting(
+        "modem.port",
+        "",
+        "Serial port of the hub's GSM modem (e.g. `/dev/ttyUSB2`) for alarm SMS, `ACK <id>` "
+        "replies and the devices' SMS fallback; empty: no modem.",
+        str,
+    ),
+    Setting(
         "log.level",
         "info",
         "Log level.",
@@ -187,11 +231,55 @@ def parse_listen(text: str, name: str = "http.listen") -> HttpListen:
     return HttpListen(host, int(port_text))
 
 
+def parse_seconds(text: str, name: str) -> float:
+    try:
+        return parse_duration(text, name)
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone a ladder role names: a configured number, or a reference to a worker's record."""
+
+    name: str
+    phone: str | None = field(default=None, repr=False)
+    worker_id: str | None = None
+
+
+_PHONE = re.compile(r"\+?[0-9][0-9 ]{5,19}")
+
+
+def parse_people(value: list[Any], name: str) -> tuple[Person, ...]:
+    people = []
+    for i, item in enumerate(value):
+        key = f"{name}[{i}]"
+        if not isinstance(item, str):
+            raise ConfigError(f'{key}: must be a string like "Name: +447700900123"')
+        if item.startswith("worker:"):
+            worker_id = item[len("worker:") :].strip()
+            if not worker_id:
+                raise ConfigError(f"{key}: worker: needs a worker id")
+            people.append(Person(worker_id, None, worker_id))
+            continue
+        person, sep, phone = item.rpartition(":")
+        phone = phone.strip()
+        if not sep or not person.strip() or not _PHONE.fullmatch(phone):
+            raise ConfigError(f'{key}: must be "Name: +447700900123" or "worker:<id>"')
+        people.append(Person(person.strip(), phone.replace(" ", "")))
+    return tuple(people)
+
+
 # Settings whose text has a structure of its own, checked as soon as they are read.
-_PARSERS: dict[str, Callable[[str, str], object]] = {
+_PARSERS: dict[str, Callable[[Any, str], object]] = {
     "mqtt.url": parse_mqtt_url,
     "db.url": parse_db_url,
     "http.listen": parse_listen,
+    "sessions.grace": parse_seconds,
+    "sessions.prealert": parse_seconds,
+    "sessions.offline_after": parse_seconds,
+    "escalation.admins": parse_people,
+    "escalation.on_call": parse_people,
 }
 
 
@@ -208,6 +296,13 @@ class HubConfig:
     log_level: str
     values: Mapping[str, Any]  # every setting by "section.key", after overrides
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # OPAQUE_SECTIONS
+    policies: Mapping[str, Policy] = field(default_factory=dict)  # defaults + [policies]
+    grace_s: int = 300
+    prealert_s: int = 300
+    offline_after_s: float = 90.0
+    admins: tuple[Person, ...] = ()
+    on_call: tuple[Person, ...] = ()
+    modem_port: str | None = None
 
     def with_values(self, overrides: Mapping[str, Any]) -> HubConfig:
         """A copy with some settings changed, by "section.key" name (for tests and tools)."""
@@ -278,6 +373,10 @@ def _build(values: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]])
         _check(s, full[s.name], "")
     if full["mqtt.reconnect_max"] < full["mqtt.reconnect_min"]:
         raise ConfigError("mqtt.reconnect_max: must not be less than mqtt.reconnect_min")
+    try:
+        policies = with_defaults(parse_policies(sections.get("policies", {})))
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from None
     return HubConfig(
         mqtt=parse_mqtt_url(full["mqtt.url"]),
         mqtt_client_id=full["mqtt.client_id"],
@@ -290,6 +389,13 @@ def _build(values: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]])
         log_level=full["log.level"],
         values=full,
         sections=dict(sections),
+        policies=policies,
+        grace_s=int(parse_seconds(full["sessions.grace"], "sessions.grace")),
+        prealert_s=int(parse_seconds(full["sessions.prealert"], "sessions.prealert")),
+        offline_after_s=parse_seconds(full["sessions.offline_after"], "sessions.offline_after"),
+        admins=parse_people(full["escalation.admins"], "escalation.admins"),
+        on_call=parse_people(full["escalation.on_call"], "escalation.on_call"),
+        modem_port=full["modem.port"] or None,
     )
 
 

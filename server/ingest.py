@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from protocol.clock import Clock
 from protocol.errors import ProtocolError
@@ -27,8 +27,11 @@ from server.store import (
     EventOutcome,
     OpenAlarm,
     RecordCheckin,
+    Session,
     Store,
 )
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,10 @@ class Publisher(Protocol):
 
 
 AlarmListener = Callable[[Alarm], None]
+SessionListener = Callable[[Session], None]
+StatusListener = Callable[[str, Status], None]
+# Extra effects of an event beyond ``effects_of`` (the hub adds the session rules).
+ExtraEffects = Callable[[Event], tuple[Effect, ...]]
 
 
 class Ingest:
@@ -69,6 +76,7 @@ class Ingest:
         metrics: Metrics,
         *,
         max_in_flight: int = 10_000,
+        extra_effects: ExtraEffects | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -77,6 +85,9 @@ class Ingest:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
         self.alarm_listeners: list[AlarmListener] = []
+        self.session_listeners: list[SessionListener] = []
+        self.status_listeners: list[StatusListener] = []
+        self._extra_effects = extra_effects
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Take one message; returns once it is queued for the store, not once it is stored."""
@@ -109,6 +120,8 @@ class Ingest:
     ) -> Coroutine[Any, Any, None]:
         if isinstance(message, Event):
             effects = effects_of(message.kind)
+            if self._extra_effects is not None:
+                effects += self._extra_effects(message)
             stored = self._store.record_event(device_id, message, received_ms, effects)
             return self._finish_event(stored, device_id, message, arrived)
         if isinstance(message, Status):
@@ -162,11 +175,9 @@ class Ingest:
         self.metrics.count_event(str(event.kind), outcome.inserted)
         for alarm in outcome.alarms:
             log.info("alarm %d opened: %s on %s", alarm.id, alarm.kind, device_id)
-            for listener in self.alarm_listeners:
-                try:
-                    listener(alarm)
-                except Exception:
-                    log.exception("alarm listener failed")
+            _tell(self.alarm_listeners, alarm)
+        for session in outcome.sessions:
+            _tell(self.session_listeners, session)
         ack = Ack(event.id, ack_status(event.kind))
         try:
             await self._publisher.publish(
@@ -187,7 +198,13 @@ class Ingest:
             log.error("could not store the status of %s: %s", device_id, exc)
             return
         self.metrics.count("statuses")
-        if not applied:
+        if applied:
+            for listener in self.status_listeners:
+                try:
+                    listener(device_id, status)
+                except Exception:
+                    log.exception("status listener failed")
+        else:
             self.metrics.count("stale_statuses")
             log.info(
                 "ignored a stale %s status of %s (boot %d)", status.state, device_id, status.boot
@@ -212,6 +229,14 @@ def _decode(topic: str, payload: bytes) -> tuple[str, Event | Status | Heartbeat
     if device.channel == Channel.HEARTBEAT:
         return device.device_id, Heartbeat.decode(payload)
     raise ProtocolError("topic", f"the hub does not accept {device.channel} messages")
+
+
+def _tell(listeners: list[Callable[[T], None]], value: T) -> None:
+    for listener in listeners:
+        try:
+            listener(value)
+        except Exception:
+            log.exception("listener failed")
 
 
 async def _logged(future: Future[Any], what: str) -> None:

@@ -31,6 +31,11 @@ class _Scheduled:
     timer: Timer
 
 
+class _NoTimer:
+    def cancel(self) -> None:
+        pass
+
+
 class Scheduler:
     def __init__(self, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
         self._clock = clock
@@ -39,10 +44,15 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self.fired = 0
 
-    def at(self, key: str, due_ms: int, callback: Callback) -> None:
-        """Run ``callback(logical_now_ms)`` at ``due_ms``; replaces any timer under ``key``."""
+    def at(self, key: str, due_ms: int, callback: Callback, *, now_ms: int | None = None) -> None:
+        """Run ``callback(logical_now_ms)`` at ``due_ms``; replaces any timer under ``key``.
+
+        ``now_ms`` is the wall time ``due_ms`` is measured from; a timer's callback that arms
+        the next deadline passes its logical time, so a chain of deadlines keeps to one
+        timeline even if the wall clock is stepped while it runs.
+        """
         self.cancel(key)
-        now_ms = self._clock.wall_ms()
+        now_ms = self._clock.wall_ms() if now_ms is None else now_ms
         delay = max(0.0, (due_ms - now_ms) / 1000)
         base = max(due_ms, now_ms)
         monotonic_due = self._clock.monotonic() + delay
@@ -57,10 +67,27 @@ class Scheduler:
         holder.append(entry)
         self._timers[key] = entry
 
+    def soon(self, key: str, due_ms: int, callback: Callback, *, now_ms: int | None = None) -> None:
+        """As ``at``, but a deadline already past runs on the loop's next turn, without waiting
+        for the clock's thread (a fake clock would otherwise hold it until the next advance)."""
+        now_ms = self._clock.wall_ms() if now_ms is None else now_ms
+        if due_ms > now_ms:
+            self.at(key, due_ms, callback, now_ms=now_ms)
+            return
+        self.cancel(key)
+        entry = _Scheduled(due_ms, now_ms, self._clock.monotonic(), _NoTimer())
+        self._timers[key] = entry
+        self._loop.call_soon(self._fire, key, entry, callback)
+
     def cancel(self, key: str) -> None:
         entry = self._timers.pop(key, None)
         if entry is not None:
             entry.timer.cancel()
+
+    def cancel_all(self) -> None:
+        """Drop every timer (at shutdown: the deadlines stay in the store)."""
+        for key in list(self._timers):
+            self.cancel(key)
 
     def due_ms(self, key: str) -> int | None:
         entry = self._timers.get(key)

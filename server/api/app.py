@@ -8,13 +8,14 @@ import asyncio
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from protocol.clock import Clock, SystemClock
 from protocol.messages import EventKind
-from server.api.auth import Principal, authenticator, responder
+from server.api.auth import Principal, admin, authenticator, responder
+from server.api.hooks import ApiHooks
 from server.api.models import (
     AcknowledgeIn,
     AlarmOut,
@@ -22,8 +23,10 @@ from server.api.models import (
     EventOut,
     Health,
     Problem,
+    ResolveIn,
     WorkerOut,
 )
+from server.api.sessions import sessions_router
 from server.metrics import Metrics
 from server.store import AlarmConflict, AlarmNotFound, AlarmState, Store
 
@@ -36,13 +39,18 @@ def create_app(
     clock: Clock | None = None,
     metrics: Metrics | None = None,
     mqtt_connected: Callable[[], bool] = lambda: False,
+    hooks: ApiHooks | None = None,
 ) -> FastAPI:
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
+    hooks = hooks or ApiHooks()
     app = FastAPI(title="loneguard hub", version="0.1.0")
     principal = authenticator(store)
     Reader = Annotated[Principal, Depends(principal)]
     Responder = Annotated[Principal, Depends(responder(principal))]
+    app.include_router(
+        sessions_router(store, clock, hooks, principal, responder(principal), admin(principal))
+    )
 
     @app.get("/api/health", response_model=Health, responses={503: {"model": Health}})
     async def health(response: Response) -> Health:
@@ -96,6 +104,39 @@ def create_app(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}") from None
         except AlarmConflict as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        hooks.alarm_changed(alarm)  # the ladder stops at once
         return AlarmOut.of(alarm)
+
+    @app.post(
+        "/api/alarms/{alarm_id}/resolve",
+        responses={404: {"model": Problem}, 409: {"model": Problem}},
+    )
+    async def resolve(alarm_id: int, who: Responder, body: ResolveIn) -> AlarmOut:
+        """Close an alarm with its outcome and notes (both required); acknowledges it if open."""
+        future = store.resolve_alarm(
+            alarm_id, who.name, body.outcome, body.notes, clock.wall_ms(), f"token:{who.name}"
+        )
+        try:
+            alarm = await asyncio.wrap_future(future)
+        except AlarmNotFound:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}") from None
+        except AlarmConflict as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        hooks.alarm_changed(alarm)
+        return AlarmOut.of(alarm)
+
+    broadcaster = hooks.broadcaster
+    if broadcaster is not None:
+
+        @app.get("/api/stream", response_class=StreamingResponse)
+        async def stream(
+            _who: Reader, last_event_id: Annotated[str | None, Header()] = None
+        ) -> StreamingResponse:
+            """Server-sent events: alarm, session and notification changes as they happen."""
+            return StreamingResponse(
+                broadcaster.subscribe(last_event_id),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            )
 
     return app

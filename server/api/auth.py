@@ -52,3 +52,14 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
     )
+
+
+def admin(principal: Callable[..., Principal]) -> Callable[..., Principal]:
+    """People records and devices are the admin's to change."""
+
+    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if who.role != Role.ADMIN:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may change this")
+        return who
+
+    return check

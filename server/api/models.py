@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from server.store import Alarm, AlarmKind, AlarmState, Device, EventRow, Worker
+from server.sessions import DEFAULT_EXTEND_MINUTES, MAX_MINUTES, MAX_TEXT
+from server.store import (
+    Alarm,
+    AlarmKind,
+    AlarmState,
+    Device,
+    EventRow,
+    RegisterEntry,
+    Session,
+    SessionKind,
+    SessionState,
+    Worker,
+)
 
 
 class Health(BaseModel):
@@ -41,10 +53,20 @@ class WorkerOut(BaseModel):
     home_phone: str | None
     line_manager: str | None
     last_checkin_ms: int | None
+    policy: str | None
+    # apprise URLs hold their services' tokens: written, never read back
 
     @classmethod
     def of(cls, w: Worker) -> WorkerOut:
-        return cls(**w.__dict__)
+        return cls(
+            id=w.id,
+            name=w.name,
+            mobile=w.mobile,
+            home_phone=w.home_phone,
+            line_manager=w.line_manager,
+            last_checkin_ms=w.last_checkin_ms,
+            policy=w.policy,
+        )
 
 
 class AlarmOut(BaseModel):
@@ -61,6 +83,10 @@ class AlarmOut(BaseModel):
     resolved_ms: int | None
     outcome: str | None
     notes: str | None
+    policy: str | None
+    session_id: int | None
+    started_ms: int | None
+    next_step_ms: int | None
 
     @classmethod
     def of(cls, a: Alarm) -> AlarmOut:
@@ -93,3 +119,96 @@ class AcknowledgeIn(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class ResolveIn(BaseModel):
+    outcome: str = Field(min_length=1, max_length=200, description="what happened, in a line")
+    notes: str = Field(min_length=1, max_length=5000, description="what was done, and by whom")
+
+    @field_validator("outcome", "notes")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class SessionIn(BaseModel):
+    kind: SessionKind = SessionKind.VISIT
+    worker_id: str | None = Field(default=None, max_length=64)
+    device_id: str | None = Field(
+        default=None, max_length=64, description="the worker's device when left out"
+    )
+    minutes: int | None = Field(
+        default=None, ge=1, le=MAX_MINUTES, description="a visit's length from now"
+    )
+    expected_end_ms: int | None = Field(default=None, description="or its end as a time")
+    address: str | None = Field(default=None, max_length=MAX_TEXT)
+    contact_name: str | None = Field(default=None, max_length=100)
+    contact_phone: str | None = Field(default=None, max_length=32)
+    accompanied: bool = False
+    approved_by: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the line manager who approved an unaccompanied visit (CIC App.1 5.1.1)",
+    )
+    checkin_interval_s: int | None = Field(default=None, ge=60, le=24 * 3600)
+    grace_s: int | None = Field(default=None, ge=0, le=24 * 3600)
+
+
+class ExtendIn(BaseModel):
+    minutes: int = Field(default=DEFAULT_EXTEND_MINUTES, ge=1, le=MAX_MINUTES)
+
+
+class SessionOut(BaseModel):
+    id: int
+    worker_id: str | None
+    device_id: str | None
+    kind: SessionKind
+    state: SessionState
+    started_ms: int
+    expected_end_ms: int | None
+    grace_s: int
+    prealert_s: int
+    prealert_sent: bool
+    address: str | None
+    contact_name: str | None
+    contact_phone: str | None
+    accompanied: bool
+    approved_by: str | None
+    checkin_interval_s: int | None
+    last_checkin_ms: int | None
+    ended_ms: int | None
+    ended_by: str | None
+    next_deadline_ms: int | None
+
+    @classmethod
+    def of(cls, s: Session) -> SessionOut:
+        return cls(**s.__dict__)
+
+
+class RegisterOut(BaseModel):
+    worker_id: str | None
+    device_id: str | None
+    signed_in_ms: int
+
+    @classmethod
+    def of(cls, r: RegisterEntry) -> RegisterOut:
+        return cls(worker_id=r.worker_id, device_id=r.device_id, signed_in_ms=r.signed_in_ms)
+
+
+class WorkerIn(BaseModel):
+    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=100)
+    mobile: str | None = Field(default=None, max_length=32)
+    home_phone: str | None = Field(default=None, max_length=32)
+    line_manager: str | None = Field(default=None, max_length=64, description="a worker id")
+    apprise_urls: list[str] = Field(default_factory=list, max_length=10)
+    policy: str | None = Field(default=None, max_length=64, description="a team overdue policy")
+
+
+class DeviceIn(BaseModel):
+    worker_id: str | None = Field(default=None, max_length=64)
+    sms_secret: str | None = Field(
+        default=None, min_length=16, max_length=128, description="write-only: never read back"
+    )

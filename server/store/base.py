@@ -6,13 +6,14 @@ code wraps them with ``asyncio.wrap_future``. Reads are plain calls from any thr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from protocol.messages import Event, Heartbeat, Status
 from server.store.records import (
     Alarm,
+    AlarmKind,
     AlarmState,
     ApiToken,
     AuditEntry,
@@ -21,9 +22,19 @@ from server.store.records import (
     Effect,
     EventOutcome,
     EventRow,
+    NewNotification,
+    NotificationRow,
+    NotificationState,
+    RegisterEntry,
     Role,
+    Session,
+    SessionState,
     Worker,
 )
+
+if TYPE_CHECKING:
+    from server.sessions import SessionPlan
+    from server.store.sqlite_sessions import PolicyFor, Reached
 
 
 class Store(Protocol):
@@ -50,13 +61,61 @@ class Store(Protocol):
         """Raises (through the future) ``AlarmNotFound`` or ``AlarmConflict``."""
         ...
 
+    def resolve_alarm(
+        self, alarm_id: int, by: str, outcome: str, notes: str, at_ms: int, actor: str
+    ) -> Future[Alarm]:
+        """Close an alarm with its outcome; an open alarm is acknowledged by ``by`` first."""
+        ...
+
+    def start_session(self, plan: SessionPlan, actor: str) -> Future[Session]: ...
+
+    def change_session(
+        self,
+        session_id: int,
+        change: Callable[[Session], Session],
+        at_ms: int,
+        actor: str,
+        action: str,
+    ) -> Future[Session]:
+        """Apply a pure rule of ``server.sessions`` to a stored session and audit it."""
+        ...
+
+    def reach_session_deadline(
+        self, session_id: int, now_ms: int, policy_for: PolicyFor
+    ) -> Future[Reached | None]: ...
+
+    def open_session_alarm(
+        self, session_id: int, kind: AlarmKind, policy: str, now_ms: int
+    ) -> Future[Alarm | None]:
+        """Open ``kind`` for a live session unless one is already open; None if not opened."""
+        ...
+
+    def add_notifications(
+        self,
+        alarm_id: int,
+        rows: Sequence[NewNotification],
+        next_step_ms: int | None,
+        at_ms: int,
+    ) -> Future[list[NotificationRow] | None]:
+        """Create the rows not yet known, in one transaction; those created (None: the alarm is
+        no longer open, nothing was written)."""
+        ...
+
+    def record_attempt(
+        self, key: str, attempt: int, ok: bool, final: bool, detail: str, at_ms: int
+    ) -> Future[None]: ...
+
+    def set_device_secret(self, device_id: str, secret: str, actor: str) -> Future[None]: ...
+
     def append_audit(
         self, at_ms: int, actor: str, action: str, subject: str | None, detail: dict[str, Any]
     ) -> Future[int]: ...
 
-    def save_worker(self, worker: Worker) -> Future[None]: ...
+    def save_worker(self, worker: Worker, actor: str | None = None) -> Future[None]: ...
 
-    def assign_device(self, device_id: str, worker_id: str | None) -> Future[None]: ...
+    def assign_device(
+        self, device_id: str, worker_id: str | None, actor: str | None = None
+    ) -> Future[None]: ...
 
     def create_token(
         self, name: str, role: Role, token_hash: str, created_ms: int
@@ -90,6 +149,26 @@ class Store(Protocol):
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
     def audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]: ...
+
+    def sessions(self, state: SessionState | None = None) -> list[Session]:
+        """Newest first."""
+        ...
+
+    def session(self, session_id: int) -> Session | None: ...
+
+    def sessions_with_deadlines(self) -> list[Session]: ...
+
+    def live_session(self, device_id: str) -> Session | None: ...
+
+    def signed_in(self) -> list[RegisterEntry]: ...
+
+    def notifications(
+        self, alarm_id: int | None = None, state: NotificationState | None = None
+    ) -> list[NotificationRow]: ...
+
+    def action_keys(self, alarm_id: int) -> frozenset[str]: ...
+
+    def device_secret(self, device_id: str) -> bytes | None: ...
 
     def token_by_hash(self, token_hash: str) -> ApiToken | None:
         """The live (unrevoked) token with this hash."""

@@ -103,6 +103,72 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "sessions, sign-in register, escalation notifications, worker contacts, device SMS secret",
+        (
+            "ALTER TABLE workers ADD COLUMN apprise_urls TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE workers ADD COLUMN policy TEXT",
+            "ALTER TABLE devices ADD COLUMN sms_secret TEXT",
+            "ALTER TABLE alarms ADD COLUMN policy TEXT",
+            "ALTER TABLE alarms ADD COLUMN session_id INTEGER",
+            "ALTER TABLE alarms ADD COLUMN started_ms INTEGER",
+            "ALTER TABLE alarms ADD COLUMN next_step_ms INTEGER",
+            """CREATE TABLE sessions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                worker_id TEXT REFERENCES workers(id),
+                device_id TEXT,
+                kind TEXT NOT NULL CHECK (kind IN ('visit', 'shift')),
+                state TEXT NOT NULL DEFAULT 'active' CHECK (state IN
+                    ('active', 'due', 'overdue', 'ended')),
+                started_ms INTEGER NOT NULL,
+                expected_end_ms INTEGER,
+                grace_s INTEGER NOT NULL,
+                prealert_s INTEGER NOT NULL,
+                prealert_sent INTEGER NOT NULL DEFAULT 0,
+                address TEXT,
+                contact_name TEXT,
+                contact_phone TEXT,
+                accompanied INTEGER NOT NULL DEFAULT 0,
+                approved_by TEXT,
+                checkin_interval_s INTEGER,
+                last_checkin_ms INTEGER,
+                ended_ms INTEGER,
+                ended_by TEXT,
+                next_deadline_ms INTEGER
+            )""",
+            "CREATE INDEX sessions_by_state ON sessions (state, next_deadline_ms)",
+            "CREATE INDEX sessions_by_device ON sessions (device_id, state)",
+            """CREATE TABLE register (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                worker_id TEXT,
+                device_id TEXT,
+                signed_in_ms INTEGER NOT NULL,
+                signed_out_ms INTEGER
+            )""",
+            "CREATE INDEX register_open ON register (signed_out_ms, device_id)",
+            """CREATE TABLE notifications (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                key TEXT NOT NULL UNIQUE,
+                action_key TEXT NOT NULL,
+                alarm_id INTEGER NOT NULL REFERENCES alarms(id),
+                step INTEGER NOT NULL,
+                repeat INTEGER NOT NULL,
+                channel TEXT NOT NULL,
+                recipient_name TEXT NOT NULL,
+                recipient_role TEXT NOT NULL,
+                recipient_ref TEXT NOT NULL,
+                text TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+                    ('pending', 'sent', 'failed')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_result TEXT,
+                created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL
+            )""",
+            "CREATE INDEX notifications_by_alarm ON notifications (alarm_id, state)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -33,8 +33,10 @@ class Worker:
     name: str
     mobile: str | None = None
     home_phone: str | None = None
-    line_manager: str | None = None
+    line_manager: str | None = None  # a worker id
     last_checkin_ms: int | None = None
+    apprise_urls: tuple[str, ...] = ()
+    policy: str | None = None  # the team's overdue policy name; None: by alarm kind
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,106 @@ class Alarm:
     resolved_ms: int | None = None
     outcome: str | None = None
     notes: str | None = None
+    policy: str | None = None  # the escalation policy it keeps for its whole life
+    session_id: int | None = None
+    started_ms: int | None = None  # the ladder counts from here
+    next_step_ms: int | None = None  # the ladder's next deadline; None: nothing scheduled
+
+
+class SessionKind(StrEnum):
+    VISIT = "visit"
+    SHIFT = "shift"
+
+
+class SessionState(StrEnum):
+    ACTIVE = "active"
+    DUE = "due"  # the expected time has passed; the grace period is running
+    OVERDUE = "overdue"  # an alarm is open
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A period of lone working: a home visit until an expected end, or a shift of check-ins."""
+
+    id: int
+    worker_id: str | None
+    device_id: str | None
+    kind: SessionKind
+    state: SessionState
+    started_ms: int
+    expected_end_ms: int | None
+    grace_s: int
+    prealert_s: int
+    prealert_sent: bool = False
+    address: str | None = None
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    accompanied: bool = False
+    approved_by: str | None = None
+    checkin_interval_s: int | None = None
+    last_checkin_ms: int | None = None
+    ended_ms: int | None = None
+    ended_by: str | None = None
+    next_deadline_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    id: int
+    worker_id: str | None
+    device_id: str | None
+    signed_in_ms: int
+    signed_out_ms: int | None = None
+
+
+class NotificationState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """One send of one ladder action to one recipient over one channel.
+
+    ``key`` is the idempotency key; ``recipient_ref`` says how to find the recipient again (a
+    worker id, a configured person's name, a session id): never a phone number.
+    """
+
+    id: int
+    key: str
+    action_key: str
+    alarm_id: int
+    step: int
+    repeat: int
+    channel: str
+    recipient_name: str
+    recipient_role: str
+    recipient_ref: str
+    text: str
+    state: NotificationState
+    attempts: int
+    last_result: str | None
+    created_ms: int
+    updated_ms: int
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """A notification row to create; ``failed`` with a reason when nobody fills the role."""
+
+    key: str
+    action_key: str
+    step: int
+    repeat: int
+    channel: str
+    recipient_name: str
+    recipient_role: str
+    recipient_ref: str
+    text: str
+    state: NotificationState = NotificationState.PENDING
+    last_result: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +225,38 @@ class RecordCheckin:
     pass
 
 
-Effect = OpenAlarm | RecordCheckin
+@dataclass(frozen=True)
+class StartVisit:
+    """A visit started from the device: until ``minutes`` from now, for the device's worker."""
+
+    minutes: int
+    grace_s: int
+    prealert_s: int
+
+
+@dataclass(frozen=True)
+class ExtendSession:
+    minutes: int
+
+
+@dataclass(frozen=True)
+class EndSession:
+    """End the device's visit (a check-in or session_end); a check-in resets a shift instead."""
+
+    by_checkin: bool = False
+
+
+@dataclass(frozen=True)
+class SignIn:
+    pass
+
+
+@dataclass(frozen=True)
+class SignOut:
+    pass
+
+
+Effect = OpenAlarm | RecordCheckin | StartVisit | ExtendSession | EndSession | SignIn | SignOut
 
 
 @dataclass(frozen=True)
@@ -132,6 +265,15 @@ class EventOutcome:
 
     inserted: bool
     alarms: tuple[Alarm, ...] = field(default=())
+    sessions: tuple[Session, ...] = field(default=())  # sessions the event changed
+
+
+class SessionNotFound(LookupError):
+    pass
+
+
+class SessionConflict(RuntimeError):
+    """The session is in a state that forbids the change (e.g. extending an ended session)."""
 
 
 class AlarmNotFound(LookupError):

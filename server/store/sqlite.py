@@ -31,6 +31,13 @@ from server.store.records import (
     Role,
     Worker,
 )
+from server.store.sql import ALARM_COLUMNS, alarm_of, audit, insert_alarm, select_alarm, to_json
+from server.store.sqlite_notifications import NotificationRows
+from server.store.sqlite_sessions import (
+    SessionRows,
+    apply_effect,
+    device_owner,
+)
 from server.store.writer import Writer
 
 T = TypeVar("T")
@@ -50,44 +57,31 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def _json(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _audit(
-    conn: sqlite3.Connection,
-    at_ms: int,
-    actor: str,
-    action: str,
-    subject: str | None,
-    detail: dict[str, Any],
-) -> int:
-    cur = conn.execute(
-        "INSERT INTO audit (at_ms, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
-        (at_ms, actor, action, subject, _json(detail)),
-    )
-    return int(cur.lastrowid or 0)
+_json = to_json
+_audit = audit
 
 
 def _ensure_device(conn: sqlite3.Connection, device_id: str) -> None:
     conn.execute("INSERT OR IGNORE INTO devices (id) VALUES (?)", (device_id,))
 
 
-_ALARM_COLUMNS = (
-    "id, kind, state, device_id, worker_id, event_id, opened_ms, acknowledged_by, "
-    "acknowledged_ms, resolved_by, resolved_ms, outcome, notes"
-)
+_ALARM_COLUMNS = ALARM_COLUMNS
 _DEVICE_COLUMNS = (
     "id, worker_id, online, boot, fw, last_seen_ms, last_heartbeat_ms, rssi, battery, queued, "
     "last_checkin_ms"
 )
 
 
-def _alarm(row: sqlite3.Row | tuple[Any, ...]) -> Alarm:
+_alarm = alarm_of
+_WORKER_COLUMNS = (
+    "id, name, mobile, home_phone, line_manager, last_checkin_ms, apprise_urls, policy"
+)
+
+
+def _worker(row: tuple[Any, ...]) -> Worker:
     values = list(row)
-    values[1] = AlarmKind(values[1])
-    values[2] = AlarmState(values[2])
-    return Alarm(*values)
+    values[6] = tuple(json.loads(values[6] or "[]"))
+    return Worker(*values)
 
 
 def _device(row: tuple[Any, ...]) -> Device:
@@ -96,12 +90,10 @@ def _device(row: tuple[Any, ...]) -> Device:
     return Device(*values)
 
 
-def _select_alarm(conn: sqlite3.Connection, alarm_id: int) -> Alarm | None:
-    row = conn.execute(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
-    return _alarm(row) if row else None
+_select_alarm = select_alarm
 
 
-class SqliteStore:
+class SqliteStore(SessionRows, NotificationRows):
     def __init__(self, path: str | Path, *, now_ms: Callable[[], int]) -> None:
         self.path = Path(path)
         self._now_ms = now_ms
@@ -162,6 +154,7 @@ class SqliteStore:
                 return EventOutcome(inserted=False)
             _ensure_device(conn, device_id)
             alarms = []
+            sessions = []
             for effect in effects:
                 if isinstance(effect, OpenAlarm):
                     alarms.append(
@@ -169,6 +162,10 @@ class SqliteStore:
                     )
                 elif isinstance(effect, RecordCheckin):
                     self._record_checkin(conn, device_id, event, received_ms)
+                else:
+                    changed = apply_effect(conn, effect, device_id, received_ms)
+                    if changed is not None:
+                        sessions.append(changed)
             detail: dict[str, Any] = {
                 "kind": str(event.kind),
                 "seq": event.seq,
@@ -179,7 +176,7 @@ class SqliteStore:
             _audit(
                 conn, received_ms, f"device:{device_id}", f"event.{event.kind}", event.id, detail
             )
-            return EventOutcome(inserted=True, alarms=tuple(alarms))
+            return EventOutcome(inserted=True, alarms=tuple(alarms), sessions=tuple(sessions))
 
         return self.writer.submit(run)
 
@@ -187,25 +184,18 @@ class SqliteStore:
     def _open_alarm(
         conn: sqlite3.Connection, kind: AlarmKind, device_id: str, event: Event, now_ms: int
     ) -> Alarm:
-        row = conn.execute("SELECT worker_id FROM devices WHERE id = ?", (device_id,)).fetchone()
-        worker_id = row[0] if row else None
-        cur = conn.execute(
-            "INSERT INTO alarms (kind, state, device_id, worker_id, event_id, opened_ms)"
-            " VALUES (?, 'open', ?, ?, ?, ?)",
-            (str(kind), device_id, worker_id, event.id, now_ms),
-        )
-        alarm_id = int(cur.lastrowid or 0)
-        _audit(
+        worker_id, session_id = device_owner(conn, device_id)
+        return insert_alarm(
             conn,
-            now_ms,
-            f"device:{device_id}",
-            "alarm.open",
-            f"alarm:{alarm_id}",
-            {"kind": str(kind), "event_id": event.id},
+            kind,
+            device_id=device_id,
+            worker_id=worker_id,
+            event_id=event.id,
+            session_id=session_id,
+            policy=str(kind),
+            now_ms=now_ms,
+            actor=f"device:{device_id}",
         )
-        alarm = _select_alarm(conn, alarm_id)
-        assert alarm is not None
-        return alarm
 
     @staticmethod
     def _record_checkin(
@@ -311,10 +301,46 @@ class SqliteStore:
                 )
             conn.execute(
                 "UPDATE alarms SET state = 'acknowledged', acknowledged_by = ?,"
-                " acknowledged_ms = ? WHERE id = ?",
+                " acknowledged_ms = ?, next_step_ms = NULL WHERE id = ?",
                 (by, at_ms, alarm_id),
             )
             _audit(conn, at_ms, actor, "alarm.acknowledge", f"alarm:{alarm_id}", {"by": by})
+            updated = _select_alarm(conn, alarm_id)
+            assert updated is not None
+            return updated
+
+        return self.writer.submit(run)
+
+    def resolve_alarm(
+        self, alarm_id: int, by: str, outcome: str, notes: str, at_ms: int, actor: str
+    ) -> Future[Alarm]:
+        """Close an alarm with its outcome; an open alarm is acknowledged by ``by`` first."""
+
+        def run(conn: sqlite3.Connection) -> Alarm:
+            alarm = _select_alarm(conn, alarm_id)
+            if alarm is None:
+                raise AlarmNotFound(f"no alarm {alarm_id}")
+            if alarm.state == AlarmState.RESOLVED:
+                raise AlarmConflict(alarm, f"alarm {alarm_id} is already resolved")
+            if alarm.state == AlarmState.OPEN:
+                conn.execute(
+                    "UPDATE alarms SET acknowledged_by = ?, acknowledged_ms = ? WHERE id = ?",
+                    (by, at_ms, alarm_id),
+                )
+                _audit(conn, at_ms, actor, "alarm.acknowledge", f"alarm:{alarm_id}", {"by": by})
+            conn.execute(
+                "UPDATE alarms SET state = 'resolved', resolved_by = ?, resolved_ms = ?,"
+                " outcome = ?, notes = ?, next_step_ms = NULL WHERE id = ?",
+                (by, at_ms, outcome, notes, alarm_id),
+            )
+            _audit(
+                conn,
+                at_ms,
+                actor,
+                "alarm.resolve",
+                f"alarm:{alarm_id}",
+                {"by": by, "outcome": outcome},
+            )
             updated = _select_alarm(conn, alarm_id)
             assert updated is not None
             return updated
@@ -326,13 +352,14 @@ class SqliteStore:
     ) -> Future[int]:
         return self.writer.submit(lambda conn: _audit(conn, at_ms, actor, action, subject, detail))
 
-    def save_worker(self, worker: Worker) -> Future[None]:
+    def save_worker(self, worker: Worker, actor: str | None = None) -> Future[None]:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO workers (id, name, mobile, home_phone, line_manager, last_checkin_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-                " mobile = excluded.mobile, home_phone = excluded.home_phone,"
-                " line_manager = excluded.line_manager",
+                "INSERT INTO workers (id, name, mobile, home_phone, line_manager, last_checkin_ms,"
+                " apprise_urls, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
+                " SET name = excluded.name, mobile = excluded.mobile,"
+                " home_phone = excluded.home_phone, line_manager = excluded.line_manager,"
+                " apprise_urls = excluded.apprise_urls, policy = excluded.policy",
                 (
                     worker.id,
                     worker.name,
@@ -340,17 +367,48 @@ class SqliteStore:
                     worker.home_phone,
                     worker.line_manager,
                     worker.last_checkin_ms,
+                    json.dumps(list(worker.apprise_urls)),
+                    worker.policy,
                 ),
             )
+            if actor is not None:  # the fields changed, never their values: they are personal
+                _audit(conn, self._now_ms(), actor, "worker.save", f"worker:{worker.id}", {})
 
         return self.writer.submit(run)
 
-    def assign_device(self, device_id: str, worker_id: str | None) -> Future[None]:
+    def assign_device(
+        self, device_id: str, worker_id: str | None, actor: str | None = None
+    ) -> Future[None]:
         def run(conn: sqlite3.Connection) -> None:
             _ensure_device(conn, device_id)
             conn.execute("UPDATE devices SET worker_id = ? WHERE id = ?", (worker_id, device_id))
+            if actor is not None:
+                _audit(
+                    conn,
+                    self._now_ms(),
+                    actor,
+                    "device.assign",
+                    f"device:{device_id}",
+                    {"worker_id": worker_id},
+                )
 
         return self.writer.submit(run)
+
+    def set_device_secret(self, device_id: str, secret: str, actor: str) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            _ensure_device(conn, device_id)
+            conn.execute("UPDATE devices SET sms_secret = ? WHERE id = ?", (secret, device_id))
+            _audit(conn, self._now_ms(), actor, "device.sms_secret", f"device:{device_id}", {})
+
+        return self.writer.submit(run)
+
+    def device_secret(self, device_id: str) -> bytes | None:
+        """The device's SMS fallback secret; never shown by the API."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT sms_secret FROM devices WHERE id = ?", (device_id,)
+            ).fetchone()
+        return row[0].encode() if row and row[0] else None
 
     def create_token(self, name: str, role: Role, token_hash: str, created_ms: int) -> Future[int]:
         def run(conn: sqlite3.Connection) -> int:
@@ -402,20 +460,15 @@ class SqliteStore:
 
     def workers(self) -> list[Worker]:
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT id, name, mobile, home_phone, line_manager, last_checkin_ms FROM workers"
-                " ORDER BY name, id"
-            ).fetchall()
-        return [Worker(*r) for r in rows]
+            rows = conn.execute(f"SELECT {_WORKER_COLUMNS} FROM workers ORDER BY name, id")
+            return [_worker(r) for r in rows.fetchall()]
 
     def worker(self, worker_id: str) -> Worker | None:
         with self._read() as conn:
             row = conn.execute(
-                "SELECT id, name, mobile, home_phone, line_manager, last_checkin_ms FROM workers"
-                " WHERE id = ?",
-                (worker_id,),
+                f"SELECT {_WORKER_COLUMNS} FROM workers WHERE id = ?", (worker_id,)
             ).fetchone()
-        return Worker(*row) if row else None
+        return _worker(row) if row else None
 
     def alarms(self, state: AlarmState | None = None) -> list[Alarm]:
         with self._read() as conn:

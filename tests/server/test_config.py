@@ -91,10 +91,35 @@ def test_unreadable_or_invalid_file(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[mqtt\n"), env={})
 
 
-def test_policies_section_is_handed_over_untouched(tmp_path: Path) -> None:
+def test_policies_are_parsed_at_load_and_errors_name_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, '[policies.panic]\nsteps = []\nextra = "kept"\n')
+    with pytest.raises(ConfigError, match=r"^policies\.panic\.extra: unknown key"):
+        load_config(path, env={})
+    path = write(
+        tmp_path,
+        '[[policies.panic.steps]]\nafter = "0s"\nchannels = ["console"]\nmessage = "Go"\n',
+    )
     config = load_config(path, env={})
-    assert config.sections == {"policies": {"panic": {"steps": [], "extra": "kept"}}}
+    assert [s.message for s in config.policies["panic"].steps] == ["Go"]
+    assert config.policies["overdue"].steps[1].after == 300  # the default, kept
+
+
+def test_session_and_escalation_settings(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[sessions]\ngrace = "90s"\nprealert = "0s"\n'
+        '[escalation]\nadmins = ["Office: +44 7700 900001", "worker:w-1"]\n',
+    )
+    config = load_config(path, env={})
+    assert (config.grace_s, config.prealert_s) == (90, 0)
+    assert [(p.name, p.phone, p.worker_id) for p in config.admins] == [
+        ("Office", "+447700900001", None),
+        ("w-1", None, "w-1"),
+    ]
+    with pytest.raises(ConfigError, match=r"^sessions\.grace: "):
+        load_config(write(tmp_path, '[sessions]\ngrace = "5"\n'), env={})
+    with pytest.raises(ConfigError, match=r"^escalation\.on_call\[0\]: "):
+        load_config(write(tmp_path, '[escalation]\non_call = ["nobody"]\n'), env={})
 
 
 def test_with_values_checks_what_it_changes() -> None:

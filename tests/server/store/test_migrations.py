@@ -15,6 +15,9 @@ TABLES = {
     "dead_letters",
     "audit",
     "api_tokens",
+    "sessions",
+    "register",
+    "notifications",
 }
 
 
@@ -63,3 +66,26 @@ def test_refuses_a_database_from_a_newer_hub(tmp_path: Path) -> None:
     with pytest.raises(SchemaTooNew):
         migrate(conn, 3)
     conn.close()
+
+
+def test_version_2_upgrades_a_version_1_database_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    conn = connect(path)
+    for statement in MIGRATIONS[0].statements:
+        conn.execute(statement)
+    conn.execute(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+        " applied_ms INTEGER NOT NULL)"
+    )
+    conn.execute("INSERT INTO schema_version VALUES (1, 'v1', 1)")
+    conn.execute("INSERT INTO workers (id, name, mobile) VALUES ('w1', 'Ann', '+447700900001')")
+    assert migrate(conn, 2) == [2]
+    conn.close()
+    store = SqliteStore(path, now_ms=lambda: 3)
+    try:
+        worker = store.worker("w1")
+        assert worker is not None
+        assert (worker.name, worker.apprise_urls, worker.policy) == ("Ann", (), None)
+        assert store.sessions() == [] and store.notifications() == []
+    finally:
+        store.close()

@@ -1,0 +1,26 @@
+"""What the API tells the running hub when people change things, and what it may read from it.
+
+The API alone (tests, tools) works with the defaults: changes are stored and audited, and the
+hub's timers pick them up at its next start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.notify.console import Broadcaster
+from server.store import Alarm, Session
+
+
+def _ignore(_: object) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ApiHooks:
+    session_changed: Callable[[Session], None] = _ignore  # re-arm its deadline
+    alarm_changed: Callable[[Alarm], None] = _ignore  # acknowledged/resolved: stop the ladder
+    grace_s: int = 300  # defaults for sessions started over the API
+    prealert_s: int = 300
+    broadcaster: Broadcaster | None = None  # GET /api/stream when set

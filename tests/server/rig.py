@@ -1,0 +1,104 @@
+"""An in-process hub runtime (no broker, no HTTP) on a fake clock, with people set up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device.modem import Modem
+from protocol.clock import FakeClock
+from server import sessions as rules
+from server.config import HubConfig, load_config
+from server.ingest import Ingest
+from server.metrics import Metrics
+from server.notify import Channel, SmsChannel
+from server.runtime import HubServices
+from server.store import Session, SessionKind, Worker
+from server.store.sqlite import SqliteStore
+from tests.server.runtime_fakes import RecordingPublisher, Sent, recording_channels, until
+
+ANN = Worker(
+    "w-ann",
+    "Ann Example",
+    mobile="+447700900001",
+    home_phone="+441632960001",
+    line_manager="w-mgr",
+)
+MGR = Worker("w-mgr", "Max Manager", mobile="+447700900002")
+CONTACT = ("Carol Contact", "+441632960999")
+DEVICE = "d-ann"
+
+
+def hub_config(tmp_path: Path, **values: object) -> HubConfig:
+    env = {"LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}", "LONEGUARD_HTTP": "127.0.0.1:0"}
+    return load_config(env=env).with_values(values) if values else load_config(env=env)
+
+
+@dataclass
+class Rig:
+    tmp_path: Path
+    clock: FakeClock
+    config: HubConfig
+    store: SqliteStore = field(init=False)
+    services: HubServices = field(init=False)
+    ingest: Ingest = field(init=False)
+    sent: list[Sent] = field(default_factory=list)
+    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
+
+    async def start(self, modem: Modem | None = None) -> Rig:
+        """Start; with a ``modem``, SMS goes through it and the SMS gateway runs."""
+        self.store = SqliteStore(self.tmp_path / "hub.db", now_ms=self.clock.wall_ms)
+        channels: dict[str, Channel] = dict(recording_channels(self.clock, self.sent))
+        if modem is not None:
+            channels["sms"] = SmsChannel(modem)
+        self.services = HubServices(
+            self.config, self.store, self.clock, self.publisher, channels=channels, modem=modem
+        )
+        config = self.config
+        self.ingest = Ingest(
+            self.store,
+            self.publisher,
+            self.clock,
+            Metrics(),
+            extra_effects=lambda e: rules.session_effects(e, config.grace_s, config.prealert_s),
+        )
+        self.services.attach(self.ingest)
+        await self.services.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.services.stop()
+        self.store.close()
+
+    async def people(self) -> None:
+        for worker in (MGR, ANN):
+            self.store.save_worker(worker).result()
+        self.store.assign_device(DEVICE, ANN.id).result()
+
+    async def visit(self, minutes: int = 30, **overrides: object) -> Session:
+        now = self.clock.wall_ms()
+        plan = rules.SessionPlan(
+            kind=SessionKind.VISIT,
+            worker_id=ANN.id,
+            device_id=DEVICE,
+            started_ms=now,
+            grace_s=self.config.grace_s,
+            prealert_s=self.config.prealert_s,
+            expected_end_ms=now + minutes * 60_000,
+            address="1 Example Road",
+            contact_name=CONTACT[0],
+            contact_phone=CONTACT[1],
+            accompanied=False,
+            approved_by=MGR.name,
+        )
+        for name, value in overrides.items():
+            object.__setattr__(plan, name, value)
+        plan.check()
+        session = self.store.start_session(plan, "test").result()
+        self.services.timers.arm(session)
+        return session
+
+    async def advance_to(self, offset_s: float, start_monotonic: float, sends: int) -> None:
+        """Move fake time to ``offset_s`` after the start, then wait for ``sends`` in all."""
+        self.clock.advance(start_monotonic + offset_s - self.clock.monotonic())
+        await until(lambda: len(self.sent) >= sends)
