@@ -10,6 +10,7 @@ from typing import Any
 
 BENCHMARKS = {
     "latency": "bench.latency",
+    "timers": "bench.timers",
 }
 
 

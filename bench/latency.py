@@ -25,7 +25,7 @@ from protocol.topics import Channel, DeviceTopic
 from server.broker import Mosquitto
 from server.children import Child, python_module_command
 
-WARMUP = 50
+WARMUP = 20
 
 
 def _client(broker: Mosquitto, client_id: str) -> mqtt.Client:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -43,6 +44,8 @@ class Scheduler:
         self._timers: dict[str, _Scheduled] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.fired = 0
+        # How late each timer ran, for /metrics and the timers benchmark.
+        self.lateness_ms: deque[float] = deque(maxlen=100_000)
 
     def at(self, key: str, due_ms: int, callback: Callback, *, now_ms: int | None = None) -> None:
         """Run ``callback(logical_now_ms)`` at ``due_ms``; replaces any timer under ``key``.
@@ -102,6 +105,7 @@ class Scheduler:
         del self._timers[key]
         self.fired += 1
         lateness_ms = max(0.0, (self._clock.monotonic() - entry.monotonic_due) * 1000)
+        self.lateness_ms.append(lateness_ms)
         logical_now = entry.logical_base_ms + round(lateness_ms)
         try:
             result = callback(logical_now)
