@@ -7,17 +7,55 @@ SIGTERM) stops every process it started; children also die with it if it is kill
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 from server.broker import Mosquitto, free_port, mosquitto_binary, wait_for_port
 from server.children import Child, python_module_command
 
 DEVICE_IDS = ("demo-1", "demo-2", "demo-3")
+
+# Fictional people with numbers from Ofcom's range reserved for drama, so nothing real is rung.
+DEMO_WORKERS = (
+    {
+        "id": "ana",
+        "name": "Ana Lopez",
+        "mobile": "+447700900101",
+        "home_phone": "+447700900201",
+        "line_manager": "sam",
+    },
+    {
+        "id": "ben",
+        "name": "Ben Okafor",
+        "mobile": "+447700900102",
+        "home_phone": "+447700900202",
+        "line_manager": "sam",
+    },
+    {
+        "id": "cara",
+        "name": "Cara Singh",
+        "mobile": "+447700900103",
+        "home_phone": "+447700900203",
+        "line_manager": "sam",
+    },
+    {"id": "sam", "name": "Sam Reid", "mobile": "+447700900100"},
+)
+
+# Short timings so a person trying the demo sees a pre-alert and an overdue ladder in minutes.
+DEMO_CONFIG = """\
+[sessions]
+grace = "1m"
+prealert = "1m"
+
+[escalation]
+admins = ["Office: +447700900001"]
+"""
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +94,25 @@ def _create_token(env: dict[str, str]) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def _api(hub_url: str, token: str, method: str, path: str, body: dict[str, object]) -> None:
+    request = urllib.request.Request(
+        f"{hub_url}{path}",
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def _seed_people(hub_url: str, token: str, device_ids: tuple[str, ...]) -> None:
+    """Workers, a line manager and one device each, as an office would set them up."""
+    for worker in DEMO_WORKERS:
+        _api(hub_url, token, "PUT", f"/api/workers/{worker['id']}", dict(worker))
+    for device_id, worker in zip(device_ids, DEMO_WORKERS, strict=False):
+        _api(hub_url, token, "PUT", f"/api/devices/{device_id}", {"worker_id": worker["id"]})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     data_dir = Path(args.data_dir).resolve()
@@ -70,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mqtt_url, broker = _start_broker(data_dir)
         started.append(broker)
+        config_path = data_dir / "hub.toml"
+        config_path.write_text(DEMO_CONFIG)
         env = {
+            "LONEGUARD_CONFIG": str(config_path),
             "LONEGUARD_MQTT_URL": mqtt_url,
             "LONEGUARD_DB_URL": f"sqlite:///{data_dir / 'hub.db'}",
             "LONEGUARD_HTTP": f"127.0.0.1:{http_port}",
@@ -80,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         started.append(hub)
         hub_line = hub.wait_for_line("hub listening on ", timeout=30)
         hub_url = hub_line.removeprefix("hub listening on ").strip()
+        device_ids = DEVICE_IDS[: args.devices]
+        _seed_people(hub_url, token, device_ids)
 
         controls: dict[str, str] = {}
-        for device_id in DEVICE_IDS[: args.devices]:
+        for device_id in device_ids:
             device = Child(
                 device_id,
                 python_module_command(
@@ -114,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  curl -X POST {controls[first]}/buttons/checkin/press\n"
             f"  curl -X POST '{controls[first]}/buttons/panic/hold?seconds=3.2'\n"
             f"  curl -H 'Authorization: Bearer {token}' {hub_url}/api/alarms?state=open\n"
+            f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+            f'-d \'{{"worker_id":"ana","minutes":2,"accompanied":true}}\' '
+            f"{hub_url}/api/sessions   # a 2-minute visit: pre-alert, then due, then the ladder\n"
             "\nCtrl-C stops everything.",
             flush=True,
         )

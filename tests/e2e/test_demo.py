@@ -59,6 +59,17 @@ def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path:
             assert time.monotonic() - pressed_at < 1.0, "the press did not reach the hub in 1 s"
             time.sleep(0.02)
 
+        devices = httpx.get(f"{hub_url}/api/devices", headers=auth, timeout=5).json()
+        assert {d["id"]: d["worker_id"] for d in devices}["demo-1"] == "ana"
+        visit = httpx.post(
+            f"{hub_url}/api/sessions",
+            headers=auth,
+            json={"worker_id": "ana", "minutes": 2, "accompanied": True},
+            timeout=5,
+        )
+        assert visit.status_code in (200, 201), visit.text
+        assert visit.json()["device_id"] == "demo-1"
+
         started = _descendants(demo.process.pid)
         assert len(started) >= 5  # broker, hub, three devices
         demo.process.send_signal(signal.SIGINT)
