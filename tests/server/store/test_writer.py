@@ -23,6 +23,11 @@ def count(path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
 
 
+def has_row(path: Path, v: int) -> bool:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT 1 FROM t WHERE v = ?", (v,)).fetchone() is not None
+
+
 def insert(v: int):  # type: ignore[no-untyped-def]
     def run(conn: sqlite3.Connection) -> int:
         conn.execute("INSERT INTO t (v) VALUES (?)", (v,))
@@ -37,15 +42,25 @@ def test_results_resolve_only_after_commit(db: Path) -> None:
     try:
         blocker = writer.submit(lambda conn: gate.wait(5))
         queued = [writer.submit(insert(i)) for i in range(50)]
-        seen_on_disk: list[int] = []
-        # Each callback reads the database from another connection: the row must be committed.
-        for f in queued:
-            f.add_done_callback(lambda _f: seen_on_disk.append(count(db)))
+        seen_on_disk: dict[int, bool] = {}
+        # Each callback reads the database from another connection: its own row must be committed.
+        # (The writer may have taken some of the 50 into the blocker's transaction, so the count
+        # seen by a callback is not always 50; its own row is always there.)
+        all_seen = threading.Event()
+
+        def record(i: int) -> None:
+            seen_on_disk[i] = has_row(db, i)
+            if len(seen_on_disk) == 50:
+                all_seen.set()
+
+        for i, f in enumerate(queued):
+            f.add_done_callback(lambda _f, i=i: record(i))
         assert not any(f.done() for f in queued)
         gate.set()
         assert blocker.result(timeout=5) is True
         assert [f.result(timeout=5) for f in queued] == list(range(50))
-        assert min(seen_on_disk) == 50
+        assert all_seen.wait(5)  # callbacks run after result() wakes its waiter
+        assert seen_on_disk == {i: True for i in range(50)}
         assert writer.batches <= 2  # the 50 queued behind the blocker went in one transaction
     finally:
         writer.close()
