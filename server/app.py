@@ -23,6 +23,7 @@ from server.ingest import Ingest
 from server.metrics import Metrics
 from server.mqtt_link import LinkSettings, MqttLink
 from server.notify import Channel
+from server.roster import DeviceRoster
 from server.runtime import HubServices
 from server.sessions import session_effects
 from server.store import Store, open_store
@@ -125,6 +126,11 @@ class Hub:
             self.metrics,
             max_in_flight=config.max_in_flight,
             extra_effects=lambda e: session_effects(e, config.grace_s, config.prealert_s),
+            refusal=DeviceRoster(
+                store.device_standings,
+                self.clock,
+                require_provisioned=config.require_provisioned,
+            ).refusal,
         )
         link = MqttLink(LinkSettings.from_config(config), self.clock, ingest.handle)
         link_ref.append(link)

@@ -56,7 +56,10 @@ class Mosquitto:
         persistent: bool = False,
         extra_config: str = "",
         workdir: Path | None = None,
+        config: str | None = None,
     ) -> None:
+        """``config``: a complete mosquitto.conf to run instead of the generated one; it must
+        listen on ``port`` at 127.0.0.1 (the other arguments but ``workdir`` are then unused)."""
         binary = mosquitto_binary()
         if binary is None:
             raise FileNotFoundError(
@@ -86,7 +89,7 @@ class Mosquitto:
             "log_type warning",
             extra_config,
         ]
-        self.config_path.write_text("\n".join(lines) + "\n")
+        self.config_path.write_text(config if config is not None else "\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -3,6 +3,9 @@
     loneguard-hub [run] [--config PATH]
     loneguard-hub token create --name NAME --role admin|manager|viewer
     loneguard-hub migrate
+    loneguard-hub broker init [--broker-dir DIR] [--host NAME ...]
+    loneguard-hub devices provision ID [--broker-dir DIR] [--mqtt-url URL] [--out FILE]
+    loneguard-hub devices revoke ID [--broker-dir DIR]
 
 Configuration errors go to stderr naming the key, with exit status 2.
 """
@@ -13,11 +16,29 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from protocol.clock import SystemClock
-from server.config import ConfigError, HubConfig, load_config
+from protocol.errors import ProtocolError
+from server.config import ConfigError, HubConfig, load_config, parse_mqtt_url
+from server.provision import (
+    DEFAULT_BROKER_DIR,
+    DEVICE_CA_PATH,
+    TLS_PORT,
+    BrokerDir,
+    ProvisionError,
+    add_device_account,
+    check_provisionable,
+    default_hosts,
+    device_toml,
+    init_broker,
+    reload_broker,
+    remove_device_account,
+    write_private,
+)
 from server.store import Role, open_store
 from server.store.migrations import SchemaTooNew
 from server.tokens import hash_token, new_token
@@ -48,7 +69,68 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", required=True, help="who or what uses the token")
     create.add_argument("--role", required=True, choices=[str(r) for r in Role])
+    _add_broker_commands(commands, common)
     return parser
+
+
+def _add_broker_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    broker_dir = argparse.ArgumentParser(add_help=False)
+    broker_dir.add_argument(
+        "--broker-dir",
+        type=Path,
+        default=DEFAULT_BROKER_DIR,
+        help=f"the broker's state folder (default: {DEFAULT_BROKER_DIR})",
+    )
+    reload = argparse.ArgumentParser(add_help=False)
+    reload.add_argument(
+        "--mosquitto-pid", type=int, help="send mosquitto SIGHUP so it rereads its passwords"
+    )
+    broker = commands.add_parser("broker", parents=[common], help="the Mosquitto broker")
+    broker_commands = broker.add_subparsers(dest="broker_command", required=True)
+    init = broker_commands.add_parser(
+        "init",
+        parents=[common, broker_dir],
+        help="make the CA, the server certificate and the hub's account; print the hub's URL",
+    )
+    init.add_argument(
+        "--host",
+        action="append",
+        help="a name or address the devices reach the broker by (repeat; default: this "
+        "machine's name, localhost, 127.0.0.1)",
+    )
+    init.add_argument(
+        "--renew", action="store_true", help="make a new server certificate (same CA)"
+    )
+
+    devices = commands.add_parser("devices", parents=[common], help="device credentials")
+    device_commands = devices.add_subparsers(dest="devices_command", required=True)
+    provision = device_commands.add_parser(
+        "provision",
+        parents=[common, broker_dir, reload],
+        help="make a device's broker login and SMS secret; print (or write) its TOML",
+    )
+    provision.add_argument("device_id", metavar="ID")
+    provision.add_argument(
+        "--mqtt-url",
+        help=f"how the device reaches the broker (default: mqtts://<this machine>:{TLS_PORT})",
+    )
+    provision.add_argument(
+        "--ca-file",
+        default=DEVICE_CA_PATH,
+        help=f"where the device keeps the broker's CA certificate (default: {DEVICE_CA_PATH})",
+    )
+    provision.add_argument(
+        "--out", type=Path, help="write the device's TOML here (mode 0600) instead of stdout"
+    )
+    revoke = device_commands.add_parser(
+        "revoke",
+        parents=[common, broker_dir, reload],
+        help="delete a device's broker login and SMS secret; the hub refuses it from then on",
+    )
+    revoke.add_argument("device_id", metavar="ID")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,12 +150,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(config)
         if args.command == "token":
             return _create_token(config, args.name, Role(args.role))
+        if args.command == "broker":
+            return _init_broker(
+                BrokerDir(args.broker_dir), args.host or default_hosts(), args.renew
+            )
+        if args.command == "devices" and args.devices_command == "provision":
+            return _provision(config, args)
+        if args.command == "devices":
+            return _revoke(config, args)
         return _run(config)
     except ConfigError as exc:
         print(f"loneguard-hub: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except SchemaTooNew as exc:
         print(f"loneguard-hub: db.url: {exc}", file=sys.stderr)
+        return 1
+    except (ProvisionError, ProtocolError, OSError) as exc:
+        print(f"loneguard-hub: {exc}", file=sys.stderr)
         return 1
 
 
@@ -95,6 +188,76 @@ def _create_token(config: HubConfig, name: str, role: Role) -> int:
         store.close()
     print(token)  # the only thing on stdout, so scripts can capture it
     return 0
+
+
+def _init_broker(broker: BrokerDir, hosts: list[str], renew: bool) -> int:
+    url = init_broker(broker, hosts, renew=renew)
+    print(
+        f"broker files are in {broker.path}; the hub's URL is also in {broker.hub_env}",
+        file=sys.stderr,
+    )
+    print(url)  # the only thing on stdout: the hub's LONEGUARD_MQTT_URL
+    return 0
+
+
+def _provision(config: HubConfig, args: argparse.Namespace) -> int:
+    broker = BrokerDir(args.broker_dir)
+    device_id = check_provisionable(args.device_id)
+    mqtt_url = args.mqtt_url or f"mqtts://{socket.getfqdn()}:{TLS_PORT}"
+    parse_mqtt_url(mqtt_url, "--mqtt-url")
+    clock = SystemClock()
+    store = open_store(config.db, clock.wall_ms)
+    try:
+        credentials = add_device_account(broker, device_id, mqtt_url, args.ca_file)
+        store.provision_device(device_id, credentials.sms_secret, clock.wall_ms(), "cli").result()
+    finally:
+        store.close()
+    toml = device_toml(credentials, device_knows_sms_secret=_device_knows_sms_secret())
+    if args.out is not None:
+        write_private(args.out, toml)
+        print(f"wrote {args.out} (mode 0600) for device {device_id}", file=sys.stderr)
+    else:
+        print(toml, end="")  # the one intended output: the device's TOML, with its secrets
+    if mqtt_url.startswith("mqtts://"):
+        print(f"copy {broker.ca_cert} to the device as {args.ca_file}", file=sys.stderr)
+    _reload(args.mosquitto_pid)
+    return 0
+
+
+def _revoke(config: HubConfig, args: argparse.Namespace) -> int:
+    broker = BrokerDir(args.broker_dir)
+    device_id = check_provisionable(args.device_id)
+    clock = SystemClock()
+    store = open_store(config.db, clock.wall_ms)
+    try:
+        had_login = remove_device_account(broker, device_id)
+        known = store.revoke_device(device_id, clock.wall_ms(), "cli").result()
+    finally:
+        store.close()
+    if not had_login and not known:
+        print(f"loneguard-hub: no device {device_id} to revoke", file=sys.stderr)
+        return 1
+    print(f"revoked device {device_id}; the hub refuses its messages", file=sys.stderr)
+    _reload(args.mosquitto_pid)
+    return 0
+
+
+def _reload(pid: int | None) -> None:
+    if pid is None:
+        print(
+            "reload mosquitto so it takes the change: systemctl reload mosquitto "
+            "(or kill -HUP <its pid>)",
+            file=sys.stderr,
+        )
+        return
+    reload_broker(pid)
+    print(f"sent SIGHUP to mosquitto ({pid})", file=sys.stderr)
+
+
+def _device_knows_sms_secret() -> bool:
+    from device.config import SETTINGS as DEVICE_SETTINGS
+
+    return any(s.name == "sms.secret" for s in DEVICE_SETTINGS)
 
 
 def _run(config: HubConfig) -> int:

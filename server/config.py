@@ -139,6 +139,13 @@ SETTINGS: tuple[Setting, ...] = (
         list,
     ),
     Setting(
+        "devices.require_provisioned",
+        False,
+        "Refuse messages from a device that `loneguard-hub devices provision` never made "
+        "(dead-lettered as `device not provisioned`). Revoked devices are always refused.",
+        bool,
+    ),
+    Setting(
         "modem.port",
         "",
         "Serial port of the hub's GSM modem (e.g. `/dev/ttyUSB2`) for alarm SMS, `ACK <id>` "
@@ -303,6 +310,7 @@ class HubConfig:
     admins: tuple[Person, ...] = ()
     on_call: tuple[Person, ...] = ()
     modem_port: str | None = None
+    require_provisioned: bool = False
 
     def with_values(self, overrides: Mapping[str, Any]) -> HubConfig:
         """A copy with some settings changed, by "section.key" name (for tests and tools)."""
@@ -396,6 +404,7 @@ def _build(values: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]])
         admins=parse_people(full["escalation.admins"], "escalation.admins"),
         on_call=parse_people(full["escalation.on_call"], "escalation.on_call"),
         modem_port=full["modem.port"] or None,
+        require_provisioned=full["devices.require_provisioned"],
     )
 
 
@@ -429,6 +438,8 @@ def settings_markdown() -> str:
     ]
     for s in SETTINGS:
         default = f'`"{s.default}"`' if isinstance(s.default, str) else f"`{s.default}`"
+        if isinstance(s.default, bool):
+            default = f"`{str(s.default).lower()}`"  # as written in TOML
         bounds = []
         if s.minimum is not None:
             bounds.append(f"at least {s.minimum}")

@@ -65,6 +65,8 @@ SessionListener = Callable[[Session], None]
 StatusListener = Callable[[str, Status], None]
 # Extra effects of an event beyond ``effects_of`` (the hub adds the session rules).
 ExtraEffects = Callable[[Event], tuple[Effect, ...]]
+# Why a device's messages must be refused (revoked, not provisioned), or None to take them.
+Refusal = Callable[[str], str | None]
 
 
 class Ingest:
@@ -77,6 +79,7 @@ class Ingest:
         *,
         max_in_flight: int = 10_000,
         extra_effects: ExtraEffects | None = None,
+        refusal: Refusal | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -88,6 +91,7 @@ class Ingest:
         self.session_listeners: list[SessionListener] = []
         self.status_listeners: list[StatusListener] = []
         self._extra_effects = extra_effects
+        self._refusal = refusal
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Take one message; returns once it is queued for the store, not once it is stored."""
@@ -101,6 +105,12 @@ class Ingest:
         except Exception as exc:  # a decoder bug must not take ingest down with it
             log.exception("could not decode a message on %s", topic[:120])
             self._reject(topic, payload, "internal", f"internal: {type(exc).__name__}", received_ms)
+            return
+        # The device id comes from the topic, which the broker's ACL ties to the login; this
+        # refuses the logins the hub no longer (or never) trusted.
+        reason = self._refusal(device_id) if self._refusal is not None else None
+        if reason is not None:
+            self._reject(topic, payload, "device", reason, received_ms)
             return
         await self._slots.acquire()
         try:

@@ -19,6 +19,7 @@ from server.store.records import (
     AuditEntry,
     DeadLetter,
     Device,
+    DeviceStanding,
     Effect,
     EventOutcome,
     EventRow,
@@ -107,6 +108,16 @@ class Store(Protocol):
 
     def set_device_secret(self, device_id: str, secret: str, actor: str) -> Future[None]: ...
 
+    def provision_device(
+        self, device_id: str, sms_secret: str, at_ms: int, actor: str
+    ) -> Future[None]:
+        """Mark the device provisioned (clearing any revocation) with a new SMS secret."""
+        ...
+
+    def revoke_device(self, device_id: str, at_ms: int, actor: str) -> Future[bool]:
+        """Mark the device revoked and forget its SMS secret; False if it was unknown."""
+        ...
+
     def append_audit(
         self, at_ms: int, actor: str, action: str, subject: str | None, detail: dict[str, Any]
     ) -> Future[int]: ...
@@ -169,6 +180,10 @@ class Store(Protocol):
     def action_keys(self, alarm_id: int) -> frozenset[str]: ...
 
     def device_secret(self, device_id: str) -> bytes | None: ...
+
+    def device_standings(self) -> dict[str, DeviceStanding]:
+        """Every known device's provisioning state, by id."""
+        ...
 
     def token_by_hash(self, token_hash: str) -> ApiToken | None:
         """The live (unrevoked) token with this hash."""

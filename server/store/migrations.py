@@ -169,6 +169,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX notifications_by_alarm ON notifications (alarm_id, state)",
         ),
     ),
+    Migration(
+        3,
+        "device provisioning: when a device was given broker credentials, when revoked",
+        (
+            "ALTER TABLE devices ADD COLUMN provisioned_ms INTEGER",
+            "ALTER TABLE devices ADD COLUMN revoked_ms INTEGER",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

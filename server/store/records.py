@@ -55,6 +55,14 @@ class Device:
 
 
 @dataclass(frozen=True)
+class DeviceStanding:
+    """Whether a device was given credentials (``devices provision``) and whether revoked."""
+
+    provisioned: bool
+    revoked: bool
+
+
+@dataclass(frozen=True)
 class EventRow:
     id: str
     device_id: str

@@ -23,6 +23,7 @@ from server.store.records import (
     AuditEntry,
     DeadLetter,
     Device,
+    DeviceStanding,
     Effect,
     EventOutcome,
     EventRow,
@@ -401,6 +402,40 @@ class SqliteStore(SessionRows, NotificationRows):
             _audit(conn, self._now_ms(), actor, "device.sms_secret", f"device:{device_id}", {})
 
         return self.writer.submit(run)
+
+    def provision_device(
+        self, device_id: str, sms_secret: str, at_ms: int, actor: str
+    ) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            _ensure_device(conn, device_id)
+            conn.execute(
+                "UPDATE devices SET sms_secret = ?, provisioned_ms = ?, revoked_ms = NULL"
+                " WHERE id = ?",
+                (sms_secret, at_ms, device_id),
+            )
+            _audit(conn, at_ms, actor, "device.provision", f"device:{device_id}", {})
+
+        return self.writer.submit(run)
+
+    def revoke_device(self, device_id: str, at_ms: int, actor: str) -> Future[bool]:
+        def run(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE devices SET sms_secret = NULL, revoked_ms = ? WHERE id = ?",
+                (at_ms, device_id),
+            )
+            if cur.rowcount:
+                _audit(conn, at_ms, actor, "device.revoke", f"device:{device_id}", {})
+            return cur.rowcount > 0
+
+        return self.writer.submit(run)
+
+    def device_standings(self) -> dict[str, DeviceStanding]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT id, provisioned_ms, revoked_ms FROM devices").fetchall()
+        return {
+            r[0]: DeviceStanding(provisioned=r[1] is not None, revoked=r[2] is not None)
+            for r in rows
+        }
 
     def device_secret(self, device_id: str) -> bytes | None:
         """The device's SMS fallback secret; never shown by the API."""
