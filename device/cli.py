@@ -147,7 +147,14 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    app = DeviceApp(config, pin_factory=factory, clock=clock)
+    modem = None
+    if config.modem_port is not None:
+        from device.modem import Modem
+
+        # A modem missing at boot does not stop the device: its health says "failed" and the
+        # periodic check keeps trying to recover it.
+        modem = Modem(config.modem_port, clock=clock, sweep_interval=None)
+    app = DeviceApp(config, pin_factory=factory, clock=clock, modem=modem)
     app.start()
     control = None
     try:

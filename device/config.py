@@ -8,9 +8,11 @@ from the same data the loader checks against and cannot drift from it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -24,6 +26,22 @@ DEFAULT_CONFIG_PATH = Path("/etc/loneguard/device.toml")
 # GPIO 0 and 1 are the HAT ID EEPROM bus; 28+ do not reach the 40-pin header.
 MIN_GPIO = 2
 MAX_GPIO = 27
+
+PINMAP_RESOURCE = "pinmap.toml"
+
+
+def pinmap_defaults() -> dict[str, int]:
+    """Each ``[pins]`` setting's default BCM pin, read from the pin map shipped in the package.
+
+    The pin map (``device/pinmap.toml``) is the one source of truth for the wiring: the drawing in
+    ``hw/`` is made from it too, so the firmware's defaults and the drawing cannot disagree.
+    """
+    text = resources.files("device").joinpath(PINMAP_RESOURCE).read_text("utf-8")
+    entries = tomllib.loads(text)["pins"].values()
+    return {e["setting"]: int(e["bcm"]) for e in entries if "setting" in e}
+
+
+_PIN_DEFAULTS = pinmap_defaults()
 
 
 class ConfigError(ValueError):
@@ -125,7 +143,7 @@ SETTINGS: tuple[Setting, ...] = (
         "pins",
         "checkin",
         int,
-        17,
+        _PIN_DEFAULTS["pins.checkin"],
         "BCM GPIO of the check-in button (to ground)",
         minimum=MIN_GPIO,
         maximum=MAX_GPIO,
@@ -134,7 +152,7 @@ SETTINGS: tuple[Setting, ...] = (
         "pins",
         "panic",
         int,
-        27,
+        _PIN_DEFAULTS["pins.panic"],
         "BCM GPIO of the panic button (to ground)",
         minimum=MIN_GPIO,
         maximum=MAX_GPIO,
@@ -143,7 +161,7 @@ SETTINGS: tuple[Setting, ...] = (
         "pins",
         "led",
         int,
-        22,
+        _PIN_DEFAULTS["pins.led"],
         "BCM GPIO of the status LED (active high)",
         minimum=MIN_GPIO,
         maximum=MAX_GPIO,
@@ -152,7 +170,7 @@ SETTINGS: tuple[Setting, ...] = (
         "pins",
         "buzzer",
         int,
-        23,
+        _PIN_DEFAULTS["pins.buzzer"],
         "BCM GPIO of the buzzer (active high); 0 for none",
         minimum=0,
         maximum=MAX_GPIO,
@@ -183,6 +201,104 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds of contact bounce the GPIO driver ignores; 0 for none",
         minimum=0,
         maximum=0.5,
+    ),
+    Setting(
+        "device",
+        "mode",
+        str,
+        "pocket",
+        "pocket (a worn unit: hold check-in to start a session) or desk (hold to sign in/out)",
+    ),
+    Setting(
+        "timing",
+        "duress_window",
+        float,
+        0.6,
+        "Duress is check-in pressed twice within this many seconds; a single check-in is sent "
+        "this long after its release; 0 turns the duress gesture off",
+        minimum=0,
+        maximum=2,
+    ),
+    Setting(
+        "timing",
+        "long_hold",
+        float,
+        2.0,
+        "Seconds check-in is held to start a session (pocket) or sign in/out (desk)",
+        minimum=0.5,
+        maximum=10,
+    ),
+    Setting(
+        "timing",
+        "step_window",
+        float,
+        3.0,
+        "After a session-start hold, each press within this many seconds adds a step",
+        minimum=1,
+        maximum=10,
+    ),
+    Setting(
+        "session",
+        "preset_minutes",
+        int,
+        60,
+        "Length of a session started from the device",
+        minimum=1,
+        maximum=1440,
+    ),
+    Setting(
+        "session",
+        "step_minutes",
+        int,
+        30,
+        "Minutes each further press adds to a session started from the device",
+        minimum=1,
+        maximum=480,
+    ),
+    Setting(
+        "desk",
+        "reminder_interval",
+        int,
+        60,
+        "Desk mode: minutes between check-in reminders while signed in; 0 for none",
+        minimum=0,
+        maximum=1440,
+    ),
+    Setting(
+        "outbox",
+        "max_events",
+        int,
+        1000,
+        "Most events kept unacknowledged; beyond it the oldest non-alarm events are dropped "
+        "(panic and duress never are)",
+        minimum=10,
+        maximum=100000,
+    ),
+    Setting("modem", "port", str, "", "Serial port of the GSM modem; empty for none"),
+    Setting(
+        "sms",
+        "hub_number",
+        str,
+        "",
+        "Phone number of the hub's modem for the SMS fallback of panic and duress; empty for none",
+    ),
+    Setting(
+        "sms",
+        "secret",
+        str,
+        "",
+        "Shared secret that signs the fallback SMS line; better given in the environment",
+        env="LONEGUARD_SMS_SECRET",
+        secret=True,
+    ),
+    Setting(
+        "sms",
+        "ack_timeout",
+        float,
+        20.0,
+        "Seconds without the hub's ack before a panic or duress also goes by SMS",
+        minimum=1,
+        maximum=600,
     ),
 )
 
@@ -221,12 +337,43 @@ class TimingSettings:
 
 
 @dataclass(frozen=True)
+class GestureSettings:
+    duress_window: float = 0.6
+    long_hold: float = 2.0
+    step_window: float = 3.0
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    preset_minutes: int = 60
+    step_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    hub_number: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    ack_timeout: float = 20.0
+
+
+@dataclass(frozen=True)
 class Config:
     device_id: str
     data_dir: Path
     mqtt: MqttSettings
     pins: PinSettings
     timing: TimingSettings
+    mode: str = "pocket"
+    gestures: GestureSettings = GestureSettings()
+    session: SessionSettings = SessionSettings()
+    reminder_interval: int = 60  # minutes, desk mode; 0 for none
+    outbox_max_events: int = 1000
+    modem_port: str | None = None
+    sms: SmsSettings = SmsSettings()
+
+    @property
+    def desk(self) -> bool:
+        return self.mode == "desk"
 
 
 def config_path_from(env: Mapping[str, str], explicit: str | Path | None = None) -> Path | None:
@@ -359,6 +506,43 @@ def _build(v: dict[str, Any], labels: dict[str, str]) -> Config:
             heartbeat_interval=v["timing.heartbeat_interval"],
             bounce_time=v["timing.bounce_time"] or None,
         ),
+        mode=_mode(v, labels),
+        gestures=GestureSettings(
+            duress_window=v["timing.duress_window"],
+            long_hold=v["timing.long_hold"],
+            step_window=v["timing.step_window"],
+        ),
+        session=SessionSettings(
+            preset_minutes=v["session.preset_minutes"], step_minutes=v["session.step_minutes"]
+        ),
+        reminder_interval=v["desk.reminder_interval"],
+        outbox_max_events=v["outbox.max_events"],
+        modem_port=v["modem.port"] or None,
+        sms=_sms(v, labels),
+    )
+
+
+MODES = ("pocket", "desk")
+_PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+
+
+def _mode(v: dict[str, Any], labels: dict[str, str]) -> str:
+    mode: str = v["device.mode"]
+    if mode not in MODES:
+        raise ConfigError(labels["device.mode"], f"must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def _sms(v: dict[str, Any], labels: dict[str, str]) -> SmsSettings:
+    number: str = v["sms.hub_number"]
+    if number and not _PHONE_NUMBER.fullmatch(number):
+        raise ConfigError(labels["sms.hub_number"], "must be 3-20 digits with an optional +")
+    if number and not v["sms.secret"]:
+        raise ConfigError(labels["sms.secret"], "is required when sms.hub_number is set")
+    return SmsSettings(
+        hub_number=number or None,
+        secret=v["sms.secret"] or None,
+        ack_timeout=v["sms.ack_timeout"],
     )
 
 
@@ -423,7 +607,8 @@ def example_toml() -> str:
     """A commented TOML file listing every setting with its default, bounds and help."""
     lines = ["# loneguard device configuration (loneguard-device --config FILE)"]
     section = ""
-    for s in SETTINGS:
+    # Grouped by section: a section's later settings may sit further down the table.
+    for s in sorted(SETTINGS, key=lambda s: SECTIONS.index(s.section)):
         if s.section != section:
             section = s.section
             lines += ["", f"[{section}]"]

@@ -1,8 +1,9 @@
 """What the worker sees (and hears): named LED patterns played on the injected clock.
 
 A pattern is data: (on, seconds) steps, repeated or played once. ``Feedback`` shows one *base*
-pattern (online, offline, waiting) and can *flash* a one-shot pattern over it (starting,
-acknowledged); when the flash ends the base pattern starts again from its first step. Every step
+pattern (online, offline, waiting, prealert, help_coming) and can *flash* a one-shot pattern over
+it (starting, acknowledged, reminder, or ``confirm(n)``: n blinks confirming a session's length);
+when the flash ends the base pattern starts again from its first step. Every step
 is a ``clock.call_later``, never gpiozero's blink thread, so tests assert the exact times.
 """
 
@@ -47,6 +48,8 @@ def _blinks(on: float, off: float, times: int) -> tuple[tuple[bool, float], ...]
     return ((True, on), (False, off)) * times
 
 
+CONFIRM_ON, CONFIRM_OFF, CONFIRM_PAUSE = 0.2, 0.3, 0.7
+
 PATTERNS: Mapping[str, Pattern] = {
     p.name: p
     for p in (
@@ -60,6 +63,18 @@ PATTERNS: Mapping[str, Pattern] = {
         Pattern("waiting", ((True, 0.15), (False, 0.15), (True, 0.15), (False, 0.55)), repeat=True),
         # Steady for 1.5 s, with a beep: the hub has the event.
         Pattern("acknowledged", ((True, 1.5), (False, 0.5)), repeat=False, buzzer=True),
+        # Blink and beep until the worker checks in: the session's time is nearly up.
+        Pattern(
+            "prealert",
+            ((True, 0.2), (False, 0.2), (True, 0.2), (False, 1.4)),
+            repeat=True,
+            buzzer=True,
+        ),
+        # Long on, short off, silent: the hub has the panic and people are on their way. Silent
+        # on purpose: a buzzer could give the worker away.
+        Pattern("help_coming", ((True, 0.8), (False, 0.2)), repeat=True),
+        # Two blinks with beeps (desk mode): time to check in.
+        Pattern("reminder", _blinks(0.3, 0.3, 2), repeat=False, buzzer=True),
         # The hub's led_test command.
         Pattern("led_test", ((True, 2.0), (False, 0.5)), repeat=False, buzzer=True),
         # Dark: before start and after stop.
@@ -118,6 +133,13 @@ class Feedback:
         with self._lock:
             self._flash = pattern
             self._play(pattern)
+
+    def confirm(self, count: int) -> None:
+        """Flash ``count`` blinks (at least one): e.g. the steps of a session started here."""
+        steps = (*_blinks(CONFIRM_ON, CONFIRM_OFF, max(1, count)), (False, CONFIRM_PAUSE))
+        with self._lock:
+            self._flash = Pattern(f"confirm_{count}", steps, repeat=False)
+            self._play(self._flash)
 
     def stop(self) -> None:
         """Cancel every timer and leave the outputs off."""

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import socket
 import threading
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
@@ -32,10 +33,21 @@ log = logging.getLogger(__name__)
 STOP_PUBLISH_TIMEOUT = 3.0  # seconds a clean stop waits for the broker to take the offline status
 
 
+@dataclass(frozen=True)
+class ModemReport:
+    """What the heartbeat says about the modem: dBm, registered, driver health."""
+
+    rssi: int | None
+    registered: bool | None
+    health: str  # "ok", "recovering", "failed"
+
+
 class LinkListener(Protocol):
     """What the link needs from the app. Called on the link's own thread."""
 
     def pending_events(self) -> list[Event]: ...
+
+    def modem_report(self) -> ModemReport | None: ...
 
     def on_connection(self, connected: bool) -> None: ...
 
@@ -242,10 +254,14 @@ class MqttLink:
     def _send_heartbeat(self) -> None:
         try:
             if self.connected and self._listener is not None:
+                modem = self._listener.modem_report()
                 beat = Heartbeat(
                     ts=self._clock.wall_ms(),
                     uptime=round(self._clock.monotonic() - self._started_at, 3),
+                    rssi=modem.rssi if modem else None,
                     queued=len(self._listener.pending_events()),
+                    registered=modem.registered if modem else None,
+                    modem=modem.health if modem else None,
                 )
                 self.client.publish(self.topic(Channel.HEARTBEAT), beat.encode(), qos=0)
         except Exception:

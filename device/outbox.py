@@ -2,16 +2,23 @@
 
 One SQLite file in the data folder (WAL, ``synchronous=FULL``: a committed event survives a
 power cut). It also keeps the boot counter (the status messages' ``boot``) and the next event
-``seq``, so both only ever grow across restarts.
+``seq``, so both only ever grow across restarts, small pieces of device state (signed in), and
+which alarms already went out by SMS (so each goes at most once, across restarts too).
+
+The outbox holds at most ``max_events``: past it, the oldest non-alarm events are dropped. Panic
+and duress are never dropped, so the limit may be exceeded by alarms alone.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from pathlib import Path
 
-from protocol.messages import Event
+from protocol.messages import Event, EventKind
+
+log = logging.getLogger(__name__)
 
 FILE_NAME = "outbox.sqlite3"
 
@@ -25,14 +32,23 @@ CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sms_sent (
+    id TEXT PRIMARY KEY
+);
 """
+
+DEFAULT_MAX_EVENTS = 1000
+ALARM_KINDS = (EventKind.PANIC, EventKind.DURESS)
 
 
 class Outbox:
     """The device's durable queue of unacknowledged events. Safe to share between threads."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_events: int = DEFAULT_MAX_EVENTS) -> None:
+        if max_events < 1:
+            raise ValueError("max_events must be at least 1")
         self.path = Path(path)
+        self.max_events = max_events
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection behind one lock: the device writes a handful of rows a day.
         self._lock = threading.Lock()
@@ -42,8 +58,8 @@ class Outbox:
         self._db.executescript(_SCHEMA)
 
     @classmethod
-    def in_folder(cls, data_dir: str | Path) -> Outbox:
-        return cls(Path(data_dir) / FILE_NAME)
+    def in_folder(cls, data_dir: str | Path, *, max_events: int = DEFAULT_MAX_EVENTS) -> Outbox:
+        return cls(Path(data_dir) / FILE_NAME, max_events=max_events)
 
     def close(self) -> None:
         with self._lock:
@@ -61,21 +77,80 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             return self._bump("next_seq") - 1
 
-    def add(self, event: Event) -> None:
-        """Keep ``event`` until ``ack``; committed (and synced) when this returns."""
+    def add(self, event: Event) -> list[str]:
+        """Keep ``event`` until ``ack``; committed (and synced) when this returns.
+
+        Returns the ids of the events dropped to stay within ``max_events`` (usually none).
+        """
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT OR IGNORE INTO pending (seq, id, body) VALUES (?, ?, ?)",
                 (event.seq, event.id, event.encode()),
             )
+            dropped = self._trim()
+        if dropped:
+            log.warning("outbox full: dropped %d unacknowledged non-alarm events", len(dropped))
+        return dropped
+
+    def _trim(self) -> list[str]:
+        (n,) = self._db.execute("SELECT count(*) FROM pending").fetchone()
+        excess = int(n) - self.max_events
+        if excess <= 0:
+            return []
+        alarms = ",".join(f"'{kind}'" for kind in ALARM_KINDS)
+        rows = self._db.execute(
+            "SELECT seq, id FROM pending"
+            f" WHERE json_extract(CAST(body AS TEXT), '$.kind') NOT IN ({alarms})"
+            " ORDER BY seq LIMIT ?",
+            (excess,),
+        ).fetchall()
+        self._db.executemany("DELETE FROM pending WHERE seq = ?", [(seq,) for seq, _ in rows])
+        return [str(event_id) for _, event_id in rows]
 
     def ack(self, event_id: str) -> bool:
         """Forget the event with this id; False when it was not pending (a repeated ack)."""
+        return self.take(event_id) is not None
+
+    def take(self, event_id: str) -> Event | None:
+        """Forget the event with this id and return it; None when it was not pending."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            cursor = self._db.execute("DELETE FROM pending WHERE id = ?", (event_id,))
-            return cursor.rowcount > 0
+            row = self._db.execute("SELECT body FROM pending WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                return None
+            self._db.execute("DELETE FROM pending WHERE id = ?", (event_id,))
+            self._db.execute("DELETE FROM sms_sent WHERE id = ?", (event_id,))
+        return Event.decode(bytes(row[0]))
+
+    def is_pending(self, event_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM pending WHERE id = ?", (event_id,)).fetchone()
+        return row is not None
+
+    def mark_sms_sent(self, event_id: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT OR IGNORE INTO sms_sent (id) VALUES (?)", (event_id,))
+
+    def sms_sent(self, event_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM sms_sent WHERE id = ?", (event_id,)).fetchone()
+        return row is not None
+
+    def get_state(self, key: str, default: int = 0) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return default if row is None else int(row[0])
+
+    def set_state(self, key: str, value: int) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     def pending(self) -> list[Event]:
         """Every unacknowledged event, oldest first."""

@@ -15,12 +15,19 @@ a simulated device over HTTP on loopback. Every response is JSON.
     "seq", "acked"}, ...] (the last 50 made, oldest first), "led_history": [[t_ms, 0|1], ...]}``
     where ``t_ms`` is the wall-clock time (ms since the epoch) of each of the last 50 LED changes.
 ``POST /buttons/{checkin|panic}/press``
-    Press and release at once; ``{"events": [ids of the events this action made]}``.
+    Press and release at once; ``{"events": [ids of the events this action made]}``. On
+    check-in the answer waits out ``timing.duress_window`` (0.6 s), the time a single check-in
+    takes to be recognised.
+``POST /buttons/checkin/duress``
+    The covert duress gesture: check-in pressed twice at once; waits like ``press``.
 ``POST /buttons/{name}/hold?seconds=S``
     Press, wait ``S`` seconds (default: the configured hold time + 0.2), release;
-    ``{"events": [...]}``. Holding panic this way raises a panic.
+    ``{"events": [...]}``. Holding panic this way raises a panic; holding check-in (at least
+    ``timing.long_hold``) starts a session (desk mode: signs in or out), and the answer waits
+    out ``timing.step_window`` for the session start.
 ``POST /buttons/{name}/down``, ``POST /buttons/{name}/up``
-    One edge each, for gestures of your own timing; ``{"events": [...]}``.
+    One edge each, for gestures of your own timing; ``{"events": [...]}`` (``up`` on check-in
+    waits like ``press``).
 
 An unknown button or route answers 404, a bad ``seconds`` 400, each with ``{"error": "..."}``.
 Events made by a concurrent action can show in either action's list.
@@ -48,6 +55,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_LENGTH = 50
 MAX_HOLD_SECONDS = 60.0
+SETTLE_SECONDS = 0.5
 
 
 class ClockedMockPin(MockPin):  # type: ignore[misc]
@@ -168,14 +176,39 @@ class ControlServer:
     def act(self, button: ButtonName, action: str, seconds: float | None = None) -> list[str]:
         """Do one button action and return the ids of the events it made."""
         pin = self.app.buttons[button].pin
+        config = self.app.config
         before = self.app.events_made
-        if action in ("press", "hold", "down"):
+        if action == "duress":
+            if button is not ButtonName.CHECKIN:
+                raise ValueError("the duress gesture is on the check-in button")
+            pin.drive_low()
+            pin.drive_high()
+        held = config.timing.hold_time + 0.2 if seconds is None else seconds
+        if action in ("press", "hold", "down", "duress"):
             pin.drive_low()  # the buttons pull up: pressed is low
         if action == "hold":
-            self._wait(self.app.config.timing.hold_time + 0.2 if seconds is None else seconds)
-        if action in ("press", "hold", "up"):
+            self._wait(held)
+        if action in ("press", "hold", "up", "duress"):
             pin.drive_high()
+            if button is ButtonName.CHECKIN:
+                long_hold = action == "hold" and held >= config.gestures.long_hold
+                if long_hold and not config.desk:
+                    self._wait(config.gestures.step_window)
+                    self._settle(before)
+                elif not long_hold and config.gestures.duress_window > 0:
+                    self._wait(config.gestures.duress_window)
+                    self._settle(before)
         return [record.id for record in self.app.events_since(before)]
+
+    def _settle(self, before: int) -> None:
+        """Give the clock's timer thread a moment to recognise the gesture that just became due.
+
+        Under a real clock the sleep can end a hair before the gesture timer runs; a fake clock
+        has already run it, so this returns at once.
+        """
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while self.app.events_made == before and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def _led_history(self) -> list[list[float | int]]:
         pin = self.app.led.pin
@@ -208,7 +241,7 @@ def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
                 known = ", ".join(b.value for b in ButtonName)
                 self._reply(404, {"error": f"unknown button {name[:40]!r} (known: {known})"})
                 return
-            if action not in ("press", "hold", "down", "up"):
+            if action not in ("press", "hold", "down", "up", "duress"):
                 self._reply(404, {"error": f"unknown action {action[:40]!r}"})
                 return
             seconds = None

@@ -11,6 +11,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from device.config import Config, parse_config
+from device.link import ModemReport
 from protocol.messages import Ack, Command, Event, HubStatus
 
 WAIT = 10.0  # seconds a network wait may take before the test fails
@@ -69,6 +70,7 @@ class RecordingListener:
 
     def __init__(self, pending: list[Event] | None = None) -> None:
         self.pending = list(pending or [])
+        self.modem: ModemReport | None = None
         self.acks: queue.Queue[Ack] = queue.Queue()
         self.commands: queue.Queue[Command] = queue.Queue()
         self.hub: queue.Queue[HubStatus] = queue.Queue()
@@ -77,6 +79,9 @@ class RecordingListener:
 
     def pending_events(self) -> list[Event]:
         return list(self.pending)
+
+    def modem_report(self) -> ModemReport | None:
+        return self.modem
 
     def on_connection(self, connected: bool) -> None:
         (self.up if connected else self.down).set()

@@ -32,9 +32,18 @@ def app(
     app.stop("test over")
 
 
+DURESS_WINDOW = 0.6  # a single check-in is recognised this long after its release
+
+
 def press(factory: ClockedMockFactory, pin: int) -> None:
     factory.pin(pin).drive_low()
     factory.pin(pin).drive_high()
+
+
+def checkin(factory: ClockedMockFactory, clock: FakeClock) -> None:
+    """One check-in press, and the wait until it is recognised (no second press came)."""
+    press(factory, CHECKIN_PIN)
+    clock.advance(DURESS_WINDOW)
 
 
 def test_start_counts_the_boot_and_flashes_starting(
@@ -68,9 +77,12 @@ def test_checkin_is_published_and_waits_for_its_ack(
     led.clear_states()  # t=0 is 1 s after start; online's blip ended at 0.65 s
     wall_at_press = clock.wall_ms()
     press(factory, CHECKIN_PIN)
+    clock.advance(0.599)
+    assert link.published == []  # a second press could still make this a duress
+    clock.advance(0.001)
     assert [e.kind for e in link.published] == [EventKind.CHECKIN]
     event = link.published[0]
-    assert (event.ts, event.seq) == (wall_at_press, 0)
+    assert (event.ts, event.seq) == (wall_at_press + 600, 0)
     assert app.outbox.pending() == [event]
     assert app.feedback.current == "waiting"
 
@@ -84,7 +96,7 @@ def test_checkin_is_published_and_waits_for_its_ack(
 
     waiting = [(0.15, 0), (0.15, 1), (0.15, 0), (0.55, 1)]
     assert led_states(led) == [
-        (0.0, 0), (0.0, 1), *waiting, *waiting, (0.15, 0), (0.15, 1), (0.15, 0),  # until 2.5
+        (0.0, 0), (0.6, 1), *waiting, *waiting, (0.15, 0), (0.15, 1), (0.15, 0),  # until 3.1
         (0.05, 1), (1.5, 0),  # acknowledged: on at the ack for 1.5 s, then 0.5 s off
         (0.5, 1), (0.05, 0),  # online again: a 50 ms blip every 5 s
     ]
@@ -96,8 +108,8 @@ def test_checkin_is_published_and_waits_for_its_ack(
 def test_waiting_lasts_until_every_pending_event_is_acked(
     app: DeviceApp, factory: ClockedMockFactory, clock: FakeClock, link: FakeLink
 ) -> None:
-    press(factory, CHECKIN_PIN)
-    press(factory, CHECKIN_PIN)
+    checkin(factory, clock)
+    checkin(factory, clock)
     first, second = link.published
     assert (first.seq, second.seq) == (0, 1)
     link.ack(first.id)
@@ -141,10 +153,10 @@ def test_nothing_cancels_a_panic(
     factory.pin(PANIC_PIN).drive_low()
     clock.advance(3.0)
     factory.pin(PANIC_PIN).drive_high()
-    press(factory, CHECKIN_PIN)
-    panic, checkin = app.outbox.pending()
-    assert (panic.kind, checkin.kind) == (EventKind.PANIC, EventKind.CHECKIN)
-    link.ack(checkin.id)
+    checkin(factory, clock)
+    panic, check = app.outbox.pending()
+    assert (panic.kind, check.kind) == (EventKind.PANIC, EventKind.CHECKIN)
+    link.ack(check.id)
     assert app.outbox.pending() == [panic]
 
 
@@ -153,7 +165,7 @@ def test_offline_events_wait_in_the_outbox_and_go_out_on_connect(
 ) -> None:
     link.disconnect()
     assert app.feedback.current == "offline"
-    press(factory, CHECKIN_PIN)
+    checkin(factory, clock)
     assert link.published == []
     assert app.feedback.current == "waiting"  # waiting wins over offline: no ack yet
     assert app.snapshot()["queued"] == 1
@@ -167,7 +179,7 @@ def test_events_of_an_earlier_run_are_republished_and_acked(
     first_link = FakeLink(connected=False)
     first = DeviceApp(config, pin_factory=ClockedMockFactory(clock), clock=clock, link=first_link)
     first.start()
-    press(first.buttons[ButtonName.CHECKIN].pin_factory, CHECKIN_PIN)
+    checkin(first.buttons[ButtonName.CHECKIN].pin_factory, clock)
     (event,) = first.outbox.pending()
     first.stop("power cut")
 
@@ -187,8 +199,10 @@ def test_led_test_command_flashes(app: DeviceApp, clock: FakeClock) -> None:
     app.on_command(Command(new_event_id(), CommandOp.PING))  # logged, harmless
 
 
-def test_snapshot(app: DeviceApp, factory: ClockedMockFactory, link: FakeLink) -> None:
-    press(factory, CHECKIN_PIN)
+def test_snapshot(
+    app: DeviceApp, factory: ClockedMockFactory, clock: FakeClock, link: FakeLink
+) -> None:
+    checkin(factory, clock)
     state: dict[str, Any] = app.snapshot()
     assert state["device_id"] == "unit-01"
     assert state["boot"] == 1

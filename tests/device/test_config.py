@@ -68,8 +68,13 @@ def test_device_id_is_required_and_checked() -> None:
         ({"mqtt": {"ca_file": "/ca.pem"}}, "mqtt.ca_file", "needs an mqtts://"),
         ({"mqtt": {"reconnect_min_delay": 9, "reconnect_max_delay": 5}},
          "mqtt.reconnect_min_delay", "must not be more than mqtt.reconnect_max_delay"),
-        ({"device": {"wheels": 4}}, "device.wheels", "unknown setting (known: id, data_dir)"),
-        ({"radio": {"x": 1}}, "radio", "unknown section (known: device, mqtt, pins, timing)"),
+        ({"device": {"wheels": 4}}, "device.wheels", "unknown setting (known: id, data_dir, mode)"),
+        (
+            {"radio": {"x": 1}},
+            "radio",
+            "unknown section (known: device, mqtt, pins, timing, session, desk, outbox, modem, "
+            "sms)",
+        ),
         ({"pins": 17}, "pins", "must be a table"),
     ],
 )
@@ -136,3 +141,46 @@ def test_the_example_documents_every_setting_and_parses_to_the_defaults() -> Non
     assert parse_config(tomllib.loads(uncommented), env={}) == parse_config(
         {"device": {"id": "unit-01"}}, env={}
     )
+
+
+def test_gesture_session_desk_outbox_and_sms_settings() -> None:
+    config = parse_config(
+        {
+            "device": {"id": "unit-01", "mode": "desk"},
+            "timing": {"duress_window": 0.4, "long_hold": 1.5, "step_window": 2},
+            "session": {"preset_minutes": 45, "step_minutes": 15},
+            "desk": {"reminder_interval": 20},
+            "outbox": {"max_events": 50},
+            "modem": {"port": "/dev/ttyUSB2"},
+            "sms": {"hub_number": "+447700900001", "ack_timeout": 10},
+        },
+        env={"LONEGUARD_SMS_SECRET": "from-env"},
+    )
+    assert config.desk and config.mode == "desk"
+    assert (config.gestures.duress_window, config.gestures.long_hold) == (0.4, 1.5)
+    assert (config.session.preset_minutes, config.session.step_minutes) == (45, 15)
+    assert (config.reminder_interval, config.outbox_max_events) == (20, 50)
+    assert config.modem_port == "/dev/ttyUSB2"
+    assert (config.sms.hub_number, config.sms.secret, config.sms.ack_timeout) == (
+        "+447700900001", "from-env", 10.0)
+    assert "from-env" not in repr(config)
+    defaults = parse_config({"device": {"id": "unit-01"}}, env={})
+    assert (defaults.mode, defaults.gestures.duress_window, defaults.sms.hub_number) == (
+        "pocket", 0.6, None)
+    assert (defaults.sms.ack_timeout, defaults.outbox_max_events) == (20.0, 1000)
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"device": {"mode": "wall"}}, "device.mode"),
+        ({"sms": {"hub_number": "call me"}}, "sms.hub_number"),
+        ({"sms": {"hub_number": "+447700900001"}}, "sms.secret"),
+        ({"timing": {"duress_window": 3}}, "timing.duress_window"),
+    ],
+)
+def test_new_settings_are_checked(data: dict[str, Any], key: str) -> None:
+    data = {**data, "device": {"id": "unit-01", **data.get("device", {})}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, env={})
+    assert info.value.key == key

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from device.config import Config
-from device.link import MqttLink
+from device.link import ModemReport, MqttLink
 from protocol.clock import FakeClock
 from protocol.messages import (
     Ack,
@@ -141,6 +141,18 @@ def test_heartbeats_follow_the_injected_clock(
     assert clock.pending() == 0
 
 
+def test_heartbeats_carry_the_modem_report(
+    link_config: Config, clock: FakeClock, observer: Observer
+) -> None:
+    listener = RecordingListener()
+    listener.modem = ModemReport(rssi=-73, registered=True, health="recovering")
+    link = start(link_config, clock, listener, boot=1)
+    clock.advance(10.0)
+    beat = Heartbeat.decode(observer.next_payload(HEARTBEAT))
+    assert (beat.rssi, beat.registered, beat.modem) == (-73, True, "recovering")
+    link.stop("done")
+
+
 def test_events_made_offline_are_published_after_reconnect(
     tmp_path: Path, clock: FakeClock, mosquitto: Mosquitto
 ) -> None:
@@ -184,6 +196,7 @@ def test_app_round_trip_over_the_broker(
         assert Status.decode(observer.next_payload(STATUS)).boot == 1
         factory.pin(17).drive_low()
         factory.pin(17).drive_high()
+        clock.advance(0.6)  # the duress window: no second press, so a check-in
         sent = Event.decode(observer.next_payload(EVENT))
         assert sent.kind == EventKind.CHECKIN
         assert app.outbox.count() == 1

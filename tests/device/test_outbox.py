@@ -54,3 +54,47 @@ def test_committed_events_are_visible_to_another_process_without_close(tmp_path:
     with sqlite3.connect(tmp_path / "outbox.sqlite3") as other:
         assert other.execute("SELECT id FROM pending").fetchall() == [(e.id,)]
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_full_outbox_drops_the_oldest_non_alarm_events_never_an_alarm(tmp_path: Path) -> None:
+    outbox = Outbox.in_folder(tmp_path, max_events=3)
+    panic = event(outbox.next_seq(), EventKind.PANIC)
+    first, second = event(outbox.next_seq()), event(outbox.next_seq())
+    for e in (panic, first, second):
+        assert outbox.add(e) == []
+    duress = event(outbox.next_seq(), EventKind.DURESS)
+    assert outbox.add(duress) == [first.id]  # the oldest check-in goes, the panic stays
+    assert outbox.pending() == [panic, second, duress]
+    more = [event(outbox.next_seq(), EventKind.PANIC) for _ in range(3)]
+    for e in more:
+        outbox.add(e)
+    # Only alarms left: the limit gives way rather than drop one.
+    assert outbox.pending() == [panic, duress, *more]
+    late = event(outbox.next_seq())
+    assert outbox.add(late) == [late.id]
+    assert outbox.count() == 5
+
+
+def test_take_returns_the_event_and_state_and_sms_marks_persist(tmp_path: Path) -> None:
+    outbox = Outbox.in_folder(tmp_path)
+    e = event(outbox.next_seq(), EventKind.PANIC)
+    outbox.add(e)
+    outbox.mark_sms_sent(e.id)
+    outbox.set_state("signed_in", 1)
+    outbox.close()
+    again = Outbox.in_folder(tmp_path)
+    assert again.sms_sent(e.id) and again.is_pending(e.id)
+    assert again.get_state("signed_in") == 1 and again.get_state("other", 7) == 7
+    assert again.take(e.id) == e
+    assert again.take(e.id) is None
+    assert not again.sms_sent(e.id)
+
+
+def test_the_app_passes_the_configured_limit(tmp_path: Path) -> None:
+    from device.config import parse_config
+
+    config = parse_config(
+        {"device": {"id": "unit-01", "data_dir": str(tmp_path)}, "outbox": {"max_events": 10}},
+        env={},
+    )
+    assert config.outbox_max_events == 10

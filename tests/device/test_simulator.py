@@ -149,3 +149,19 @@ def test_errors_are_json(control: ControlServer, method: str, path: str, status:
     assert code == status
     assert "error" in body
     assert call(control, "GET", "/state")[1]["events"] == []
+
+
+def test_duress_action_makes_one_duress_after_the_window(
+    control: ControlServer, clock: FakeClock
+) -> None:
+    start = clock.monotonic()
+    status, body = call(control, "POST", "/buttons/checkin/duress")
+    assert status == 200 and len(body["events"]) == 1
+    assert clock.monotonic() == pytest.approx(start + 0.6)
+    assert call(control, "GET", "/state")[1]["events"][0]["kind"] == "duress"
+
+
+def test_checkin_hold_starts_a_session(control: ControlServer, clock: FakeClock) -> None:
+    status, body = call(control, "POST", "/buttons/checkin/hold?seconds=2.2")
+    assert status == 200 and len(body["events"]) == 1
+    assert call(control, "GET", "/state")[1]["events"][0]["kind"] == "session_start"

@@ -34,6 +34,9 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+DURESS_WINDOW = 0.6  # device timing.duress_window, its default
+
+
 def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path: Path) -> None:
     demo = Child(
         "demo",
@@ -56,7 +59,11 @@ def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path:
             events = httpx.get(f"{hub_url}/api/events", headers=auth, timeout=5).json()
             if any(e["id"] == made[0] for e in events):
                 break
-            assert time.monotonic() - pressed_at < 1.0, "the press did not reach the hub in 1 s"
+            # A single check-in is recognised DURESS_WINDOW after its release (a second press
+            # would make it a duress); from then on it must reach the hub within a second.
+            assert time.monotonic() - pressed_at < 1.0 + DURESS_WINDOW, (
+                "the press did not reach the hub in 1 s"
+            )
             time.sleep(0.02)
 
         devices = httpx.get(f"{hub_url}/api/devices", headers=auth, timeout=5).json()

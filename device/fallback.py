@@ -1,0 +1,244 @@
+"""The second path: panic and duress by SMS when MQTT or the hub cannot be relied on.
+
+``ModemWorker`` owns the modem. One thread runs every exchange (the fallback SMS, the periodic
+health check), so a slow or hung modem never stalls the clock thread that plays the LED and times
+the gestures. The health check reads signal (AT+CSQ) and registration (AT+CREG?) for the
+heartbeat; a modem that does not answer is recovered (``Modem.recover``: AT, AT+CFUN toggle,
+power cycle) in place, without restarting the process.
+
+``SmsFallback`` decides when an alarm also goes by SMS, as the fallback line of DESIGN §4
+(``FallbackLine.encode(secret)``) to the hub's number:
+
+- at once, when the broker cannot be reached or the hub's retained status says offline;
+- when the link is lost or the hub goes offline while an alarm waits for its ack;
+- when no ack has come ``ack_timeout`` seconds (injected clock) after the alarm was made.
+
+Each alarm goes by SMS at most once (remembered in the outbox, across restarts). The event stays
+in the outbox and still goes over MQTT when the link returns; the hub dedupes on the event id.
+Check-ins and every other kind never go by SMS.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from device.link import ModemReport
+from device.modem import Modem, ModemError, ModemTimeout
+from device.outbox import ALARM_KINDS, Outbox
+from protocol.clock import Clock, Timer
+from protocol.messages import Event
+from protocol.sms import FallbackLine
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Modem], None]
+
+
+class ModemWorker:
+    """One thread for every modem exchange; ``report()`` is the last health check's result."""
+
+    def __init__(self, modem: Modem, clock: Clock, *, check_interval: float) -> None:
+        self.modem = modem
+        self._clock = clock
+        self._check_interval = check_interval
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._report = ModemReport(None, None, modem.health)
+        self._timer: Timer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="modem", daemon=True)
+        self._thread.start()
+        self.submit(self._initialise)
+        self._schedule_check()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        self._jobs.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def submit(self, job: Job) -> None:
+        self._jobs.put(job)
+
+    def check(self) -> None:
+        """Queue a health check (signal, registration; recovery if the modem does not answer)."""
+        self.submit(self._check)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once every queued job has run (for tests and an orderly stop)."""
+        done = threading.Event()
+        self.submit(lambda modem: done.set())
+        return done.wait(timeout)
+
+    def report(self) -> ModemReport:
+        with self._lock:
+            report = self._report
+        # Recovery may be under way right now: the driver's health is the freshest word.
+        return ModemReport(report.rssi, report.registered, self.modem.health)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job(self.modem)
+            except Exception:  # one failed job must not end the worker
+                log.exception("modem job failed")
+
+    def _initialise(self, modem: Modem) -> None:
+        try:
+            modem.initialise()
+        except ModemError as exc:
+            log.warning("modem initialisation failed (%s); recovering", exc)
+            modem.recover()
+
+    def _check(self, modem: Modem) -> None:
+        if modem.health != "ok":
+            modem.recover()
+        rssi: int | None = None
+        registered: bool | None = None
+        try:
+            rssi = modem.signal()
+            registered = modem.registration().registered
+        except ModemTimeout as exc:
+            log.warning("modem did not answer (%s); recovering", exc)
+            if modem.recover():
+                self._check_quietly(modem)
+                return
+        except ModemError as exc:
+            log.warning("modem health check failed: %s", exc)
+        with self._lock:
+            self._report = ModemReport(rssi, registered, modem.health)
+
+    def _check_quietly(self, modem: Modem) -> None:
+        try:
+            rssi = modem.signal()
+            registered = modem.registration().registered
+        except ModemError:
+            rssi, registered = None, None
+        with self._lock:
+            self._report = ModemReport(rssi, registered, modem.health)
+
+    def _schedule_check(self) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._timer = self._clock.call_later(self._check_interval, self._tick)
+
+    def _tick(self) -> None:
+        self.check()
+        self._schedule_check()
+
+
+class SmsFallback:
+    """When to send an alarm by SMS, and doing it once (see the module docstring)."""
+
+    def __init__(
+        self,
+        worker: ModemWorker,
+        outbox: Outbox,
+        clock: Clock,
+        *,
+        device_id: str,
+        hub_number: str,
+        secret: bytes,
+        ack_timeout: float,
+    ) -> None:
+        self._worker = worker
+        self._outbox = outbox
+        self._clock = clock
+        self._device_id = device_id
+        self._number = hub_number
+        self._secret = secret
+        self.ack_timeout = ack_timeout
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        self._timers: dict[str, Timer] = {}
+        self._stopped = False
+
+    def watch(self, event: Event, *, reachable: bool) -> None:
+        """A new event: an alarm goes now if the hub is out of reach, else after ``ack_timeout``."""
+        if event.kind not in ALARM_KINDS:
+            return
+        if reachable:
+            self._arm(event)
+        else:
+            self.send(event)
+
+    def resume(self) -> None:
+        """At start: alarms of an earlier run still unacknowledged get a fresh ``ack_timeout``."""
+        for event in self._outbox.pending():
+            if event.kind in ALARM_KINDS and not self._outbox.sms_sent(event.id):
+                self._arm(event)
+
+    def unreachable(self) -> None:
+        """The link dropped or the hub went offline: every alarm still waiting goes now."""
+        for event in self._outbox.pending():
+            if event.kind in ALARM_KINDS:
+                self.send(event)
+
+    def send(self, event: Event) -> None:
+        with self._lock:
+            if self._stopped or event.id in self._in_flight:
+                return
+            if self._outbox.sms_sent(event.id) or not self._outbox.is_pending(event.id):
+                return
+            self._in_flight.add(event.id)
+            timer = self._timers.pop(event.id, None)
+        if timer is not None:
+            timer.cancel()
+        self._worker.submit(functools.partial(self._send, event))
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:
+            timer.cancel()
+
+    def _arm(self, event: Event) -> None:
+        with self._lock:
+            if self._stopped or event.id in self._timers:
+                return
+            self._timers[event.id] = self._clock.call_later(
+                self.ack_timeout, functools.partial(self._ack_overdue, event)
+            )
+
+    def _ack_overdue(self, event: Event) -> None:
+        with self._lock:
+            self._timers.pop(event.id, None)
+        log.warning(
+            "no ack for %s %s in %gs: sending it by SMS", event.kind, event.id, self.ack_timeout
+        )
+        self.send(event)
+
+    def _send(self, event: Event, modem: Modem) -> None:
+        line = FallbackLine(self._device_id, event.kind, event.id, event.ts).encode(self._secret)
+        try:
+            if modem.health != "ok":
+                modem.recover()
+            modem.send_sms(self._number, line)
+        except ModemError as exc:
+            log.error(
+                "fallback SMS for %s failed: %s; retrying in %gs", event.id, exc, self.ack_timeout
+            )
+            if isinstance(exc, ModemTimeout):
+                modem.recover()
+            with self._lock:
+                self._in_flight.discard(event.id)
+            self._arm(event)
+            return
+        with self._lock:
+            self._in_flight.discard(event.id)
+            if self._stopped:
+                return
+        self._outbox.mark_sms_sent(event.id)
+        log.warning("%s %s sent by SMS", event.kind, event.id)
