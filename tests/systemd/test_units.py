@@ -121,7 +121,7 @@ def test_hub_unit_contract() -> None:
     # The hub sends no sd_notify, so Type=notify would time out its start.
     assert d["Type"] == ["simple"]
     assert not re.search(r"sdnotify|NOTIFY_SOCKET", Path("server/cli.py").read_text())
-    assert d["EnvironmentFile"] == ["-/etc/loneguard/hub.env"]
+    assert d["EnvironmentFile"] == ["-/etc/loneguard/broker/hub.env", "-/etc/loneguard/hub.env"]
     assert d["StateDirectory"] == ["loneguard-hub"]
     assert d["RestrictAddressFamilies"] == ["AF_INET AF_INET6 AF_UNIX"]
     assert "IPAddressDeny" not in d  # the hub must reach the broker and notifiers
