@@ -153,6 +153,18 @@ def extend(session: Session, minutes: int, now_ms: int) -> Session:
     return replace(changed, next_deadline_ms=next_deadline(changed))
 
 
+def retime(session: Session, minutes: int, now_ms: int) -> Session:
+    """A visit started again from the device: due ``minutes`` from now, its plan (address,
+    contact, approval) kept."""
+    _check_open(session)
+    assert session.kind == SessionKind.VISIT
+    end_ms = now_ms + minutes * 60_000
+    changed = replace(
+        session, expected_end_ms=end_ms, state=SessionState.ACTIVE, prealert_sent=False
+    )
+    return replace(changed, next_deadline_ms=next_deadline(changed))
+
+
 def checkin(session: Session, now_ms: int) -> Session:
     """A shift's interval starts again; a visit is over (the worker is safe and done)."""
     _check_open(session)

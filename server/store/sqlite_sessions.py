@@ -168,6 +168,17 @@ def apply_effect(
     actor = f"device:{device_id}"
     live = live_session_of_device(conn, device_id)
     if isinstance(effect, StartVisit):
+        if live is not None and live.kind == SessionKind.VISIT:
+            # The worker's new length replaces the old one; a planned visit keeps its contact
+            # and address, which the overdue ladder needs.
+            return change_session(
+                conn,
+                live.id,
+                lambda s: rules.retime(s, effect.minutes, received_ms),
+                received_ms,
+                actor,
+                "session.retime",
+            )
         if live is not None:
             change_session(
                 conn,

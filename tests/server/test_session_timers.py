@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 
 from protocol.clock import FakeClock
-from protocol.messages import Command, CommandOp
+from protocol.messages import Command, CommandOp, Event, EventKind, Link, new_event_id
+from protocol.topics import Channel, DeviceTopic
 from server import sessions as rules
 from server.store import AlarmKind, SessionKind, SessionState
-from tests.server.rig import ANN, DEVICE, Rig, hub_config
+from tests.server.rig import ANN, CONTACT, DEVICE, Rig, hub_config
 from tests.server.runtime_fakes import settle, until
 
 M = 60.0
@@ -76,6 +77,38 @@ def test_a_shift_prealerts_then_opens_missed_checkin(tmp_path: Path) -> None:
             await until(lambda: len(rig.sent) == 3)
             (alarm,) = rig.store.alarms()
             assert alarm.kind == AlarmKind.MISSED_CHECKIN and alarm.policy == "missed_checkin"
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_session_start_from_the_device_retimes_a_planned_visit_keeping_its_contact(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        rig = await Rig(tmp_path, clock, hub_config(tmp_path)).start()
+        try:
+            await rig.people()
+            planned = await rig.visit(30)
+            clock.advance(20 * 60)
+            press = Event(
+                id=new_event_id(),
+                kind=EventKind.SESSION_START,
+                ts=clock.wall_ms(),
+                seq=1,
+                link=Link.MQTT,
+                minutes=45,
+            )
+            await rig.ingest.handle(str(DeviceTopic(DEVICE, Channel.EVENT)), press.encode())
+            await rig.ingest.drain()
+            (session,) = rig.store.sessions()
+            assert session.id == planned.id
+            assert (session.contact_name, session.contact_phone) == CONTACT
+            assert session.address == "1 Example Road"
+            assert session.expected_end_ms == clock.wall_ms() + 45 * 60_000
+            assert session.state == SessionState.ACTIVE
         finally:
             await rig.stop()
 
