@@ -30,13 +30,13 @@
   let audio = null;
   let armed = false;
   function openAlarms() {
-    const el = document.querySelector("[data-open-alarms]");
+    const el = document.querySelector("#banner [data-open-alarms]");
     return el && el.dataset.openAlarms ? el.dataset.openAlarms.split(",") : [];
   }
   function attention() {
     const open = openAlarms();
     body.classList.toggle("alarming", open.length > 0);
-    body.dataset.openAlarms = open.join(",");
+    body.dataset.alarmIds = open.join(",");
     if (open.length > 0 && !flashTimer) {
       let on = false;
       flashTimer = setInterval(() => {
@@ -60,7 +60,7 @@
     audio.loop = true;
     const toggle = document.getElementById("sound-toggle");
     if (toggle) {
-      toggle.textContent = "🔔 alarm sound armed";
+      toggle.textContent = "alarm sound armed";
       toggle.classList.remove("off");
     }
     attention();
