@@ -155,7 +155,7 @@ class Hub:
             metrics=self.metrics,
             mqtt_connected=lambda: link.is_connected,
             hooks=services.hooks(),
-            console=ConsoleSettings.from_values(config.values),
+            console=ConsoleSettings.from_values(config.values, config.policies),
         )
         server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
         http = asyncio.create_task(server.serve(sockets=[sock]), name="http")

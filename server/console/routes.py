@@ -23,6 +23,7 @@ from server.api.hooks import ApiHooks
 from server.console import views
 from server.console.db import ConsoleDb, Login
 from server.console.passwords import verify_password
+from server.console.people_pages import people_router
 from server.console.ratelimit import LoginLimiter
 from server.console.security import (
     COOKIE,
@@ -191,6 +192,7 @@ def console_router(
             timeline=views.timeline(store, alarm),
             notifications=store.notifications(alarm_id),
             outcomes=views.OUTCOMES,
+            policy=settings.policies.get(alarm.policy or str(alarm.kind)),
             **ctx,
         )
 
@@ -283,6 +285,9 @@ def console_router(
             page_login(db, clock),
             action_login(db, clock, RESPONDERS),
         )
+    )
+    router.include_router(
+        people_router(store, clock, settings.policies, page, page_login(db, clock))
     )
     return router
 

@@ -149,7 +149,6 @@ def timeline(store: Store, alarm: Alarm) -> list[TimelineEntry]:
                         f"pressed at {format_time(row.ts_ms)} over {row.link}",
                     )
                 )
-    entries.append(TimelineEntry(alarm.opened_ms, "hub", "alarm opened", alarm_title(alarm.kind)))
     for a in store.audit(1000, f"alarm:{alarm.id}"):
         entries.append(TimelineEntry(a.at_ms, a.actor, _action_text(a), _detail_text(a)))
     entries.sort(key=lambda e: e.at_ms)
@@ -162,6 +161,7 @@ def _action_text(entry: AuditEntry) -> str:
         channel, attempt = entry.detail.get("channel"), entry.detail.get("attempt")
         return f"notification {ok} ({channel}, attempt {attempt})"
     return {
+        "alarm.open": "alarm opened",
         "alarm.acknowledge": "acknowledged",
         "alarm.resolve": "resolved",
     }.get(entry.action, entry.action)
