@@ -91,6 +91,7 @@
     source.onerror = () => {
       setLive("reconnecting…", false);
       if (source.readyState === EventSource.CLOSED) {
+        refresh();  // a login that expired is sent to the login page by this request
         setTimeout(connect, 2000);  // the browser gave up (an error status): start again
       }
     };

@@ -279,3 +279,12 @@ def test_alarm_states_stay_consistent_for_unknown_alarms(
         app_client.post("/console/alarms/999/acknowledge", data={"csrf": csrf}).status_code == 404
     )
     assert store.alarms(AlarmState.OPEN) == []
+
+
+def test_names_are_escaped_on_the_board(
+    app_client: TestClient, users: None, store: SqliteStore
+) -> None:
+    store.save_worker(Worker("w9", "<img src=x onerror=alert(1)>")).result()
+    log_in(app_client, "vic")
+    board = app_client.get("/console/board").text
+    assert "<img src=x" not in board and "&lt;img src=x onerror=alert(1)&gt;" in board
