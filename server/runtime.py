@@ -16,7 +16,7 @@ from typing import Any
 
 from device.modem import Modem
 from protocol.clock import Clock
-from protocol.messages import Event
+from protocol.messages import Event, Status
 from protocol.topics import Channel as Topic
 from protocol.topics import DeviceTopic
 from server.api.hooks import ApiHooks
@@ -94,6 +94,7 @@ class HubServices:
         ingest.alarm_listeners.append(self.escalation.alarm_opened)
         ingest.session_listeners.append(self.timers.arm)
         ingest.status_listeners.append(self.offline.status_changed)
+        ingest.status_listeners.append(self._device_status)
         if self.modem is not None:
             people = self._config.admins + self._config.on_call
             acks = SmsAcks(self._store, self._clock, people, self.escalation.alarm_changed)
@@ -159,6 +160,10 @@ class HubServices:
         if self.modem is not None:
             channels["sms"] = SmsChannel(self.modem)
         return channels
+
+    def _device_status(self, device_id: str, status: Status) -> None:
+        """Open consoles show a device going online or offline at once."""
+        self.broadcaster.publish("device", {"id": device_id, "state": str(status.state)})
 
     def _session_changed(self, session: Session) -> None:
         data: dict[str, Any] = {

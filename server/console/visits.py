@@ -119,9 +119,7 @@ def visits_router(
         actor = f"user:{who.user.name}"
         session: Session = await asyncio.wrap_future(store.start_session(plan, actor))
         await asyncio.wrap_future(db.plan_visit(session.id, start_ms, actor))
-        hooks.session_changed(session)
-        if hooks.broadcaster is not None:
-            hooks.broadcaster.publish("session", {"id": session.id, "state": str(session.state)})
+        hooks.session_changed(session)  # re-arms its deadline and tells open consoles
         return RedirectResponse("/console", status.HTTP_303_SEE_OTHER)
 
     @router.post("/console/visits/{session_id}/end")
@@ -138,9 +136,7 @@ def visits_router(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}") from None
         except SessionConflict as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-        hooks.session_changed(session)
-        if hooks.broadcaster is not None:
-            hooks.broadcaster.publish("session", {"id": session.id, "state": str(session.state)})
+        hooks.session_changed(session)  # re-arms its deadline and tells open consoles
         return RedirectResponse("/console/visits", status.HTTP_303_SEE_OTHER)
 
     def record_page(

@@ -127,6 +127,11 @@ def test_a_panic_appears_live_and_is_acknowledged_and_resolved(
     expect(timeline).to_contain_text("taken in charge by ada")
     expect(timeline).to_contain_text("outcome: false alarm")
     page.screenshot(path=artifacts() / "console-alarm-resolved.png", full_page=True)
+
+    page.click("nav a:text('Board')")
+    expect(wendy).to_contain_text("unit-01: online")
+    device.stop("switched off")  # its offline status reaches the open board by itself
+    expect(wendy).to_contain_text("unit-01: offline")
     resolved = store.alarm(alarm.id)
     assert resolved is not None
     assert (resolved.state, resolved.acknowledged_by, resolved.resolved_by) == (

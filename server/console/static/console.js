@@ -83,7 +83,7 @@
       el.classList.toggle("down", !ok);
     }
   }
-  const KINDS = ["alarm", "session", "notification", "alarm_notification", "resync", "message"];
+  const KINDS = ["alarm", "session", "device", "notification", "alarm_notification", "resync", "message"];
   function connect() {
     const source = new EventSource("/console/stream");
     source.onopen = () => { setLive("live", true); refresh(); };  // after a hub restart too
