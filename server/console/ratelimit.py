@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections import defaultdict, deque
 
+MAX_KEYS = 10_000  # past this many names and addresses, the ones with no recent failure go
+
 
 class LoginLimiter:
     def __init__(self, max_failures: int = 5, window_ms: int = 15 * 60_000) -> None:
@@ -25,8 +27,17 @@ class LoginLimiter:
 
     def failed(self, keys: tuple[str, ...], now_ms: int) -> None:
         with self._lock:
+            if len(self._failures) > MAX_KEYS:  # a spray of made-up names must not grow us
+                for key in list(self._failures):
+                    if not self._prune(key, now_ms):
+                        del self._failures[key]
             for key in keys:
                 self._prune(key, now_ms).append(now_ms)
+
+    @property
+    def tracked(self) -> int:
+        with self._lock:
+            return len(self._failures)
 
     def succeeded(self, keys: tuple[str, ...]) -> None:
         with self._lock:

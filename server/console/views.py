@@ -173,6 +173,8 @@ def _detail_text(entry: AuditEntry) -> str:
         return f"to {d.get('role')}: {d.get('result')}"
     if entry.action == "alarm.acknowledge":
         return f"taken in charge by {d.get('by')}"
+    if entry.action == "alarm.open":
+        return f"{alarm_title(str(d.get('kind')))}, escalation policy {d.get('policy')}"
     if entry.action == "alarm.resolve":
         return f"outcome: {d.get('outcome')} (by {d.get('by')})"
     return json.dumps(d, ensure_ascii=False) if d else ""

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from protocol.clock import FakeClock
+from server.store import Role
 from server.store.sqlite import SqliteStore
 from tests.server.console.conftest import PASSWORD, form_csrf, log_in, open_alarm
 
@@ -189,3 +190,16 @@ def test_login_never_redirects_off_the_hub(app_client: TestClient, users: None) 
     data = {"name": "ada", "password": PASSWORD, "csrf": form_csrf(page.text)}
     response = app_client.post("/login", data={**data, "next": "//evil.example/"})
     assert response.headers["location"] == "/console"
+
+
+def test_the_cookie_is_secure_when_configured(store: SqliteStore, clock: FakeClock) -> None:
+    from server.api import create_app
+    from server.console.settings import ConsoleSettings
+    from server.console.users import create_user
+
+    create_user(store, "ada", Role.ADMIN, PASSWORD, 0)
+    app = create_app(store, clock=clock, console=ConsoleSettings(cookie_secure=True))
+    with TestClient(app, base_url="https://hub.example", follow_redirects=False) as client:
+        response = try_login(client, "ada", PASSWORD)
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("lg_console="))
+    assert "Secure" in cookie
