@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import TypeVar
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -23,7 +25,7 @@ from server.store.sqlite import SqliteStore
 PASSWORD = "a long enough password"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
-Login = Callable[..., TestClient]
+C = TypeVar("C", bound=httpx.Client)  # a TestClient, or a client of a real hub
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def form_csrf(html: str) -> str:
     return match.group(1)
 
 
-def log_in(client: TestClient, name: str, password: str = PASSWORD) -> TestClient:
+def log_in(client: C, name: str, password: str = PASSWORD) -> C:
     page = client.get("/login")
     response = client.post(
         "/login", data={"name": name, "password": password, "csrf": form_csrf(page.text)}
