@@ -40,7 +40,7 @@ from server.console.security import (
 from server.console.settings import ConsoleSettings
 from server.console.sound import alarm_wav
 from server.console.visits import visits_router
-from server.store import Alarm, Store
+from server.store import Alarm, Role, Store
 from server.tokens import hash_token
 
 HERE = Path(__file__).parent
@@ -287,7 +287,14 @@ def console_router(
         )
     )
     router.include_router(
-        people_router(store, clock, settings.policies, page, page_login(db, clock))
+        people_router(
+            store,
+            clock,
+            settings.policies,
+            page,
+            page_login(db, clock),
+            action_login(db, clock, frozenset({Role.ADMIN})),
+        )
     )
     return router
 

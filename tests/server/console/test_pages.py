@@ -288,3 +288,34 @@ def test_names_are_escaped_on_the_board(
     log_in(app_client, "vic")
     board = app_client.get("/console/board").text
     assert "<img src=x" not in board and "&lt;img src=x onerror=alert(1)&gt;" in board
+
+
+def test_only_an_admin_adds_workers_and_assigns_devices(
+    app_client: TestClient, users: None, store: SqliteStore, clock: FakeClock
+) -> None:
+    add_worker(store)
+    manager = TestClient(app_client.app, follow_redirects=False)
+    log_in(manager, "max")
+    csrf = form_csrf(manager.get("/console/people").text)
+    refused = manager.post("/console/people", data={"csrf": csrf, "name": "Sneaky"})
+    assert refused.status_code == 403 and len(store.workers()) == 1
+
+    log_in(app_client, "ada")
+    csrf = form_csrf(app_client.get("/console/people").text)
+    bad = {"csrf": csrf, "name": "Lena Manager", "mobile": "call me"}
+    assert app_client.post("/console/people", data=bad).status_code == 422
+    good = {"csrf": csrf, "name": "Lena Manager", "mobile": "+44 7700 900555"}
+    assert app_client.post("/console/people", data=good).status_code == 303
+    lena = next(w for w in store.workers() if w.name == "Lena Manager")
+    change = {"csrf": csrf, "worker_id": "w1", "name": "Wendy Worker", "line_manager": lena.id}
+    assert app_client.post("/console/people", data=change).status_code == 303
+    wendy = store.worker("w1")
+    assert wendy is not None and wendy.line_manager == lena.id
+    assert wendy.mobile == "+447700900001"  # left blank: kept
+    assign = app_client.post(
+        "/console/devices/d1/assign", data={"csrf": csrf, "worker_id": lena.id}
+    )
+    assert assign.status_code == 303 and store.device("d1").worker_id == lena.id  # type: ignore[union-attr]
+    actions = [(e.actor, e.action) for e in store.audit() if e.actor == "user:ada"]
+    assert ("user:ada", "worker.save") in actions and ("user:ada", "device.assign") in actions
+    assert "900555" not in str([e.detail for e in store.audit()])
