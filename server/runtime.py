@@ -95,6 +95,7 @@ class HubServices:
         ingest.session_listeners.append(self.timers.arm)
         ingest.status_listeners.append(self.offline.status_changed)
         ingest.status_listeners.append(self._device_status)
+        ingest.event_listeners.append(self._device_event)
         if self.modem is not None:
             people = self._config.admins + self._config.on_call
             acks = SmsAcks(self._store, self._clock, people, self.escalation.alarm_changed)
@@ -164,6 +165,11 @@ class HubServices:
     def _device_status(self, device_id: str, status: Status) -> None:
         """Open consoles show a device going online or offline at once."""
         self.broadcaster.publish("device", {"id": device_id, "state": str(status.state)})
+
+    def _device_event(self, received: tuple[str, Event]) -> None:
+        """Open consoles show a check-in (or any new event) at once: its kind, never its body."""
+        device_id, event = received
+        self.broadcaster.publish("device", {"id": device_id, "event": str(event.kind)})
 
     def _session_changed(self, session: Session) -> None:
         data: dict[str, Any] = {

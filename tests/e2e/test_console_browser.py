@@ -103,6 +103,14 @@ def test_a_panic_appears_live_and_is_acknowledged_and_resolved(
     page.evaluate("window.noReloadMarker = 'still here'")
     page.click("body")  # the first click arms the alarm sound
 
+    last_checkin = wendy.locator("td").nth(3)
+    expect(last_checkin).to_have_text("—")
+    checkin = device.buttons[ButtonName.CHECKIN].pin
+    checkin.drive_low()
+    checkin.drive_high()
+    device_clock.advance(0.6)  # past the duress window: a check-in
+    expect(last_checkin).not_to_have_text("—")  # sooner than the board's 15 s poll
+
     press_panic(device, device_clock)
     pressed = time.monotonic()
     expect(wendy.locator(".state")).to_contain_text("alarm (Panic)", timeout=1000)
