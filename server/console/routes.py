@@ -193,6 +193,7 @@ def console_router(
             notifications=store.notifications(alarm_id),
             outcomes=views.OUTCOMES,
             policy=settings.policies.get(alarm.policy or str(alarm.kind)),
+            session=store.session(alarm.session_id) if alarm.session_id else None,
             **ctx,
         )
 
