@@ -19,6 +19,7 @@ from device.modem import Modem
 from protocol.clock import Clock, SystemClock
 from server.api import create_app
 from server.config import ConfigError, HubConfig
+from server.console.settings import ConsoleSettings
 from server.ingest import Ingest
 from server.metrics import Metrics
 from server.mqtt_link import LinkSettings, MqttLink
@@ -154,6 +155,7 @@ class Hub:
             metrics=self.metrics,
             mqtt_connected=lambda: link.is_connected,
             hooks=services.hooks(),
+            console=ConsoleSettings.from_values(config.values, config.policies),
         )
         server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
         http = asyncio.create_task(server.serve(sockets=[sock]), name="http")

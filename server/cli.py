@@ -2,6 +2,7 @@
 
     loneguard-hub [run] [--config PATH]
     loneguard-hub token create --name NAME --role admin|manager|viewer
+    loneguard-hub user create --name NAME --role admin|manager|viewer  (password on stdin)
     loneguard-hub migrate
     loneguard-hub broker init [--broker-dir DIR] [--host NAME ...]
     loneguard-hub devices provision ID [--broker-dir DIR] [--mqtt-url URL] [--out FILE]
@@ -69,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", required=True, help="who or what uses the token")
     create.add_argument("--role", required=True, choices=[str(r) for r in Role])
+    user = commands.add_parser("user", parents=[common], help="console users")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    add_user = user_commands.add_parser(
+        "create",
+        parents=[common],
+        help="make a console login; the password is read from stdin (or prompted for)",
+    )
+    add_user.add_argument("--name", required=True, help="the login name")
+    add_user.add_argument("--role", required=True, choices=[str(r) for r in Role])
     _add_broker_commands(commands, common)
     return parser
 
@@ -150,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(config)
         if args.command == "token":
             return _create_token(config, args.name, Role(args.role))
+        if args.command == "user":
+            return _create_user(config, args.name, Role(args.role))
         if args.command == "broker":
             return _init_broker(
                 BrokerDir(args.broker_dir), args.host or default_hosts(), args.renew
@@ -188,6 +200,34 @@ def _create_token(config: HubConfig, name: str, role: Role) -> int:
         store.close()
     print(token)  # the only thing on stdout, so scripts can capture it
     return 0
+
+
+def _create_user(config: HubConfig, name: str, role: Role) -> int:
+    from server.console.users import UserError, create_user
+
+    password = _read_password()
+    clock = SystemClock()
+    store = open_store(config.db, clock.wall_ms)
+    try:
+        create_user(store, name, role, password, clock.wall_ms())
+    except UserError as exc:
+        print(f"loneguard-hub: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"created console user {name} ({role})", file=sys.stderr)
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise ConfigError("password: the two entries differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _init_broker(broker: BrokerDir, hosts: list[str], renew: bool) -> int:

@@ -153,6 +153,39 @@ SETTINGS: tuple[Setting, ...] = (
         str,
     ),
     Setting(
+        "console.session_hours",
+        12.0,
+        "How long a console login lasts, in hours.",
+        float,
+        minimum=0.1,
+        maximum=24 * 30,
+    ),
+    Setting(
+        "console.cookie_secure",
+        False,
+        "Mark the console's login cookie Secure (sent over HTTPS only): set it when the hub is "
+        "served behind HTTPS.",
+        bool,
+    ),
+    Setting(
+        "console.visit_retention_days",
+        0,
+        "Days after a visit ends before its address, contact and visit record are purged; "
+        "`0` keeps them.",
+        int,
+        minimum=0,
+        maximum=36500,
+    ),
+    Setting(
+        "console.max_login_failures",
+        5,
+        "Failed console logins allowed per user name and per address in 15 minutes; further "
+        "tries are refused until the oldest failure is 15 minutes old.",
+        int,
+        minimum=1,
+        maximum=1000,
+    ),
+    Setting(
         "log.level",
         "info",
         "Log level.",

@@ -63,6 +63,7 @@ class Publisher(Protocol):
 AlarmListener = Callable[[Alarm], None]
 SessionListener = Callable[[Session], None]
 StatusListener = Callable[[str, Status], None]
+EventListener = Callable[[tuple[str, Event]], None]  # (device id, event), once per new event
 # Extra effects of an event beyond ``effects_of`` (the hub adds the session rules).
 ExtraEffects = Callable[[Event], tuple[Effect, ...]]
 # Why a device's messages must be refused (revoked, not provisioned), or None to take them.
@@ -90,6 +91,7 @@ class Ingest:
         self.alarm_listeners: list[AlarmListener] = []
         self.session_listeners: list[SessionListener] = []
         self.status_listeners: list[StatusListener] = []
+        self.event_listeners: list[EventListener] = []
         self._extra_effects = extra_effects
         self._refusal = refusal
 
@@ -188,6 +190,8 @@ class Ingest:
             _tell(self.alarm_listeners, alarm)
         for session in outcome.sessions:
             _tell(self.session_listeners, session)
+        if outcome.inserted:
+            _tell(self.event_listeners, (device_id, event))
         ack = Ack(event.id, ack_status(event.kind))
         try:
             await self._publisher.publish(

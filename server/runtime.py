@@ -16,7 +16,7 @@ from typing import Any
 
 from device.modem import Modem
 from protocol.clock import Clock
-from protocol.messages import Event
+from protocol.messages import Event, Status
 from protocol.topics import Channel as Topic
 from protocol.topics import DeviceTopic
 from server.api.hooks import ApiHooks
@@ -94,6 +94,8 @@ class HubServices:
         ingest.alarm_listeners.append(self.escalation.alarm_opened)
         ingest.session_listeners.append(self.timers.arm)
         ingest.status_listeners.append(self.offline.status_changed)
+        ingest.status_listeners.append(self._device_status)
+        ingest.event_listeners.append(self._device_event)
         if self.modem is not None:
             people = self._config.admins + self._config.on_call
             acks = SmsAcks(self._store, self._clock, people, self.escalation.alarm_changed)
@@ -159,6 +161,15 @@ class HubServices:
         if self.modem is not None:
             channels["sms"] = SmsChannel(self.modem)
         return channels
+
+    def _device_status(self, device_id: str, status: Status) -> None:
+        """Open consoles show a device going online or offline at once."""
+        self.broadcaster.publish("device", {"id": device_id, "state": str(status.state)})
+
+    def _device_event(self, received: tuple[str, Event]) -> None:
+        """Open consoles show a check-in (or any new event) at once: its kind, never its body."""
+        device_id, event = received
+        self.broadcaster.publish("device", {"id": device_id, "event": str(event.kind)})
 
     def _session_changed(self, session: Session) -> None:
         data: dict[str, Any] = {

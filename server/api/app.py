@@ -4,16 +4,16 @@ No ``from __future__ import annotations`` here: FastAPI must see the route annot
 refer to dependencies built inside ``create_app``, as real objects.
 """
 
-import asyncio
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Response, status
+from fastapi import Body, Depends, FastAPI, Header, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from protocol.clock import Clock, SystemClock
 from protocol.messages import EventKind
+from server.api.alarm_changes import changed_alarm
 from server.api.auth import Principal, admin, authenticator, responder
 from server.api.hooks import ApiHooks
 from server.api.models import (
@@ -27,8 +27,9 @@ from server.api.models import (
     WorkerOut,
 )
 from server.api.sessions import sessions_router
+from server.console.settings import ConsoleSettings
 from server.metrics import Metrics
-from server.store import AlarmConflict, AlarmNotFound, AlarmState, Store
+from server.store import AlarmState, Store
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -40,6 +41,7 @@ def create_app(
     metrics: Metrics | None = None,
     mqtt_connected: Callable[[], bool] = lambda: False,
     hooks: ApiHooks | None = None,
+    console: ConsoleSettings | None = None,
 ) -> FastAPI:
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
@@ -98,14 +100,7 @@ def create_app(
     ) -> AlarmOut:
         by = (body.by if body is not None else None) or who.name
         future = store.acknowledge_alarm(alarm_id, by, clock.wall_ms(), f"token:{who.name}")
-        try:
-            alarm = await asyncio.wrap_future(future)
-        except AlarmNotFound:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}") from None
-        except AlarmConflict as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-        hooks.alarm_changed(alarm)  # the ladder stops at once
-        return AlarmOut.of(alarm)
+        return AlarmOut.of(await changed_alarm(future, alarm_id, hooks))
 
     @app.post(
         "/api/alarms/{alarm_id}/resolve",
@@ -116,14 +111,7 @@ def create_app(
         future = store.resolve_alarm(
             alarm_id, who.name, body.outcome, body.notes, clock.wall_ms(), f"token:{who.name}"
         )
-        try:
-            alarm = await asyncio.wrap_future(future)
-        except AlarmNotFound:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}") from None
-        except AlarmConflict as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-        hooks.alarm_changed(alarm)
-        return AlarmOut.of(alarm)
+        return AlarmOut.of(await changed_alarm(future, alarm_id, hooks))
 
     broadcaster = hooks.broadcaster
     if broadcaster is not None:
@@ -139,4 +127,7 @@ def create_app(
                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
             )
 
+    from server.console.mount import mount_console  # the console's pages use the API's hooks
+
+    mount_console(app, store, clock, hooks, console)
     return app

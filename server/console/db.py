@@ -1,0 +1,272 @@
+"""What the console keeps beside the hub's tables: users, logins, visit plans and records.
+
+The tables have their own numbered steps (``console_schema_version``), so the console can grow
+without renumbering the hub's migrations. Writes go through the hub store's single writer thread
+and are audited in the same transaction; reads use a connection of their own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from server.store.records import Role
+from server.store.sql import audit
+from server.store.sqlite import SqliteStore, connect
+
+CONSOLE_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            """CREATE TABLE console_users (
+                name TEXT PRIMARY KEY,
+                role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'viewer')),
+                password_hash TEXT NOT NULL,
+                created_ms INTEGER NOT NULL,
+                disabled_ms INTEGER
+            )""",
+            """CREATE TABLE console_logins (
+                token_hash TEXT PRIMARY KEY,
+                user_name TEXT NOT NULL REFERENCES console_users(name),
+                csrf TEXT NOT NULL,
+                created_ms INTEGER NOT NULL,
+                expires_ms INTEGER NOT NULL,
+                ended_ms INTEGER
+            )""",
+            """CREATE TABLE visit_plans (
+                session_id INTEGER PRIMARY KEY,
+                planned_start_ms INTEGER NOT NULL,
+                planned_by TEXT NOT NULL
+            )""",
+            """CREATE TABLE visit_records (
+                session_id INTEGER PRIMARY KEY,
+                reason TEXT NOT NULL,
+                points TEXT NOT NULL,
+                agreements TEXT NOT NULL,
+                concerns TEXT NOT NULL,
+                written_by TEXT NOT NULL,
+                written_ms INTEGER NOT NULL
+            )""",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    password_hash: str
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Login:
+    user: User
+    csrf: str
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class VisitRecord:
+    session_id: int
+    reason: str
+    points: str
+    agreements: str
+    concerns: str
+    written_by: str
+    written_ms: int
+
+
+class UserExists(ValueError):
+    pass
+
+
+def migrate_console(conn: sqlite3.Connection, now_ms: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS console_schema_version"
+            " (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"
+        )
+        row = conn.execute("SELECT max(version) FROM console_schema_version").fetchone()
+        have = int(row[0]) if row[0] is not None else 0
+        for version, statements in CONSOLE_MIGRATIONS:
+            if version <= have:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO console_schema_version (version, applied_ms) VALUES (?, ?)",
+                (version, now_ms),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class ConsoleDb:
+    def __init__(self, store: SqliteStore, now_ms: int) -> None:
+        self._store = store
+        conn = connect(store.path)
+        try:
+            migrate_console(conn, now_ms)
+        finally:
+            conn.close()
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        # The store's reader pool: its connections close with the store.
+        with self._store._read() as conn:
+            return list(conn.execute(sql, args).fetchall())
+
+    # -- users ----------------------------------------------------------------------------------
+    def user(self, name: str) -> User | None:
+        rows = self._rows(
+            "SELECT name, role, password_hash, disabled_ms FROM console_users WHERE name = ?",
+            (name,),
+        )
+        if not rows:
+            return None
+        name, role, password_hash, disabled_ms = rows[0]
+        return User(name, Role(role), password_hash, disabled_ms is not None)
+
+    def users(self) -> list[User]:
+        rows = self._rows(
+            "SELECT name, role, password_hash, disabled_ms FROM console_users ORDER BY name"
+        )
+        return [User(r[0], Role(r[1]), r[2], r[3] is not None) for r in rows]
+
+    def create_user(
+        self, name: str, role: Role, password_hash: str, at_ms: int, actor: str
+    ) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO console_users (name, role, password_hash, created_ms)"
+                    " VALUES (?, ?, ?, ?)",
+                    (name, str(role), password_hash, at_ms),
+                )
+            except sqlite3.IntegrityError:
+                raise UserExists(f"name: a user called {name!r} exists already") from None
+            audit(conn, at_ms, actor, "user.create", f"user:{name}", {"role": str(role)})
+
+        return self._store.write(run)
+
+    # -- logins ---------------------------------------------------------------------------------
+    def start_login(
+        self, token_hash: str, user: User, csrf: str, at_ms: int, expires_ms: int, ip: str
+    ) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO console_logins (token_hash, user_name, csrf, created_ms, expires_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (token_hash, user.name, csrf, at_ms, expires_ms),
+            )
+            audit(conn, at_ms, f"user:{user.name}", "login", f"user:{user.name}", {"ip": ip})
+
+        return self._store.write(run)
+
+    def login(self, token_hash: str, now_ms: int) -> Login | None:
+        """The live login with this cookie hash: not ended, not expired, its user enabled."""
+        rows = self._rows(
+            "SELECT u.name, u.role, u.password_hash, l.csrf, l.expires_ms FROM console_logins l"
+            " JOIN console_users u ON u.name = l.user_name WHERE l.token_hash = ?"
+            " AND l.ended_ms IS NULL AND l.expires_ms > ? AND u.disabled_ms IS NULL",
+            (token_hash, now_ms),
+        )
+        if not rows:
+            return None
+        name, role, password_hash, csrf, expires_ms = rows[0]
+        return Login(User(name, Role(role), password_hash), csrf, expires_ms)
+
+    def end_login(self, token_hash: str, user_name: str, at_ms: int) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE console_logins SET ended_ms = ? WHERE token_hash = ? AND ended_ms IS NULL",
+                (at_ms, token_hash),
+            )
+            audit(conn, at_ms, f"user:{user_name}", "logout", f"user:{user_name}", {})
+
+        return self._store.write(run)
+
+    def failed_login(self, name: str, at_ms: int, ip: str, refused: bool) -> Future[int]:
+        action = "login.refused" if refused else "login.failed"
+        return self._store.write(
+            lambda conn: audit(conn, at_ms, "anonymous", action, f"user:{name[:64]}", {"ip": ip})
+        )
+
+    # -- visits ---------------------------------------------------------------------------------
+    def plan_visit(self, session_id: int, planned_start_ms: int, by: str) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO visit_plans (session_id, planned_start_ms, planned_by)"
+                " VALUES (?, ?, ?)",
+                (session_id, planned_start_ms, by),
+            )
+
+        return self._store.write(run)
+
+    def planned_starts(self) -> dict[int, int]:
+        return {
+            r[0]: r[1] for r in self._rows("SELECT session_id, planned_start_ms FROM visit_plans")
+        }
+
+    def save_visit_record(self, record: VisitRecord, actor: str) -> Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO visit_records (session_id, reason, points, agreements,"
+                " concerns, written_by, written_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.session_id,
+                    record.reason,
+                    record.points,
+                    record.agreements,
+                    record.concerns,
+                    record.written_by,
+                    record.written_ms,
+                ),
+            )
+            # What was written stays in the record; the log says only who wrote it and when.
+            audit(
+                conn, record.written_ms, actor, "visit.record", f"session:{record.session_id}", {}
+            )
+
+        return self._store.write(run)
+
+    def visit_record(self, session_id: int) -> VisitRecord | None:
+        rows = self._rows(
+            "SELECT session_id, reason, points, agreements, concerns, written_by, written_ms"
+            " FROM visit_records WHERE session_id = ?",
+            (session_id,),
+        )
+        return VisitRecord(*rows[0]) if rows else None
+
+    def purge_visit_details(self, before_ms: int, at_ms: int) -> Future[int]:
+        """Forget the address, contact and record of visits that ended before ``before_ms``."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            ended = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM sessions WHERE kind = 'visit' AND state = 'ended'"
+                    " AND ended_ms < ? AND (address IS NOT NULL OR contact_name IS NOT NULL"
+                    " OR contact_phone IS NOT NULL"
+                    " OR id IN (SELECT session_id FROM visit_records))",
+                    (before_ms,),
+                ).fetchall()
+            ]
+            for session_id in ended:
+                conn.execute(
+                    "UPDATE sessions SET address = NULL, contact_name = NULL,"
+                    " contact_phone = NULL WHERE id = ?",
+                    (session_id,),
+                )
+                conn.execute("DELETE FROM visit_records WHERE session_id = ?", (session_id,))
+            if ended:
+                audit(conn, at_ms, "hub", "visit.purge", None, {"sessions": len(ended)})
+            return len(ended)
+
+        return self._store.write(run)

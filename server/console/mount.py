@@ -1,0 +1,30 @@
+"""Adds the console to the hub's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from protocol.clock import Clock
+from server.api.hooks import ApiHooks
+from server.console.db import ConsoleDb
+from server.console.routes import console_router, static_files
+from server.console.settings import ConsoleSettings
+from server.store import Store
+
+
+def mount_console(
+    app: FastAPI,
+    store: Store,
+    clock: Clock,
+    hooks: ApiHooks,
+    settings: ConsoleSettings | None = None,
+) -> ConsoleDb | None:
+    """Add the console's pages to ``app``; None (no console) for a store other than SQLite."""
+    from server.store.sqlite import SqliteStore
+
+    if not isinstance(store, SqliteStore):
+        return None
+    db = ConsoleDb(store, clock.wall_ms())
+    app.include_router(console_router(store, db, clock, hooks, settings))
+    app.mount("/console/static", static_files(), name="console-static")
+    return db

@@ -1,0 +1,51 @@
+"""Failed logins, counted per user name and per address: too many and the next try is refused."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict, deque
+
+MAX_KEYS = 10_000  # past this many names and addresses, the ones with no recent failure go
+
+
+class LoginLimiter:
+    def __init__(self, max_failures: int = 5, window_ms: int = 15 * 60_000) -> None:
+        self.max_failures = max_failures
+        self.window_ms = window_ms
+        self._lock = threading.Lock()
+        self._failures: defaultdict[str, deque[int]] = defaultdict(deque)
+
+    def retry_after_ms(self, keys: tuple[str, ...], now_ms: int) -> int:
+        """0 if a try is allowed now; else how long until the oldest failure ages out."""
+        with self._lock:
+            wait = 0
+            for key in keys:
+                times = self._prune(key, now_ms)
+                if len(times) >= self.max_failures:
+                    wait = max(wait, times[0] + self.window_ms - now_ms)
+            return wait
+
+    def failed(self, keys: tuple[str, ...], now_ms: int) -> None:
+        with self._lock:
+            if len(self._failures) > MAX_KEYS:  # a spray of made-up names must not grow us
+                for key in list(self._failures):
+                    if not self._prune(key, now_ms):
+                        del self._failures[key]
+            for key in keys:
+                self._prune(key, now_ms).append(now_ms)
+
+    @property
+    def tracked(self) -> int:
+        with self._lock:
+            return len(self._failures)
+
+    def succeeded(self, keys: tuple[str, ...]) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+    def _prune(self, key: str, now_ms: int) -> deque[int]:
+        times = self._failures[key]
+        while times and times[0] <= now_ms - self.window_ms:
+            times.popleft()
+        return times

@@ -1,0 +1,304 @@
+"""The console's pages and form actions, mounted in the hub's FastAPI app.
+
+Every page needs a login (anonymous requests are sent to ``/login``); every form post needs the
+login's CSRF token (a hidden field, or the ``X-CSRF-Token`` header htmx sends) and a role that
+may do it. Each change is written to the audit log as ``user:<name>``. No
+``from __future__ import annotations``: FastAPI reads the route annotations.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Header, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from protocol.clock import Clock
+from server.api.alarm_changes import changed_alarm
+from server.api.hooks import ApiHooks
+from server.console import views
+from server.console.db import ConsoleDb, Login
+from server.console.passwords import verify_password
+from server.console.people_pages import people_router
+from server.console.ratelimit import LoginLimiter
+from server.console.security import (
+    COOKIE,
+    CSRF_FIELD,
+    PRELOGIN_COOKIE,
+    RESPONDERS,
+    action_login,
+    client_ip,
+    login_of,
+    new_secret,
+    page_login,
+    same,
+)
+from server.console.settings import ConsoleSettings
+from server.console.sound import alarm_wav
+from server.console.visits import visits_router
+from server.store import Alarm, Role, Store
+from server.tokens import hash_token
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+
+
+def console_router(
+    store: Store,
+    db: ConsoleDb,
+    clock: Clock,
+    hooks: ApiHooks,
+    settings: ConsoleSettings | None = None,
+) -> APIRouter:
+    settings = settings or ConsoleSettings()
+    templates = Jinja2Templates(directory=HERE / "templates")
+    views.install_filters(templates)
+    limiter = LoginLimiter(settings.max_login_failures)
+    router = APIRouter(include_in_schema=False)
+    Viewer = Annotated[Login, Depends(page_login(db, clock))]
+    Responder = Annotated[Login, Depends(action_login(db, clock, RESPONDERS))]
+    AnyUser = Annotated[Login, Depends(action_login(db, clock, frozenset(views.ROLES)))]
+    purge = views.RetentionPurge(db, clock, settings.visit_retention_days)
+
+    def page(
+        request: Request, name: str, login: Login | None, code: int = 200, **ctx: Any
+    ) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request,
+            name,
+            {"login": login, "now_ms": clock.wall_ms(), "csrf_field": CSRF_FIELD, **ctx},
+            status_code=code,
+        )
+
+    def cookie(response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            httponly=True,
+            samesite="strict",
+            secure=settings.cookie_secure,
+            path="/",
+        )
+
+    # -- logging in and out ---------------------------------------------------------------------
+    def login_page(request: Request, error: str | None, code: int, next_url: str) -> HTMLResponse:
+        token = new_secret()
+        response = page(
+            request, "login.html", None, code, error=error, prelogin=token, next_url=next_url
+        )
+        cookie(response, PRELOGIN_COOKIE, token, 3600)
+        return response
+
+    @router.get("/login", response_class=HTMLResponse)
+    def show_login(request: Request, next: str = "/console") -> Response:
+        if login_of(db, clock, request) is not None:
+            return RedirectResponse(views.safe_next(next), status.HTTP_303_SEE_OTHER)
+        return login_page(request, None, 200, views.safe_next(next))
+
+    @router.post("/login", response_class=HTMLResponse)
+    async def do_login(
+        request: Request,
+        name: Annotated[str, Form(max_length=64)] = "",
+        password: Annotated[str, Form(max_length=1024)] = "",
+        csrf: Annotated[str, Form(max_length=128)] = "",
+        next: Annotated[str, Form(max_length=512)] = "/console",
+    ) -> Response:
+        if not same(csrf, request.cookies.get(PRELOGIN_COOKIE)):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or wrong"
+            )
+        ip = client_ip(request)
+        now = clock.wall_ms()
+        keys = (f"user:{name.strip().lower()}", f"ip:{ip}")
+        wait_ms = limiter.retry_after_ms(keys, now)
+        if wait_ms > 0:
+            await asyncio.wrap_future(db.failed_login(name, now, ip, refused=True))
+            minutes = max(1, -(-wait_ms // 60_000))
+            error = f"Too many failed logins. Try again in {minutes} minute(s)."
+            return login_page(request, error, status.HTTP_429_TOO_MANY_REQUESTS, next)
+        user = db.user(name.strip())
+        ok = await asyncio.to_thread(
+            verify_password, user.password_hash if user else None, password
+        )
+        if user is None or not ok or user.disabled:
+            limiter.failed(keys, now)
+            await asyncio.wrap_future(db.failed_login(name, now, ip, refused=False))
+            return login_page(
+                request, "Wrong name or password.", status.HTTP_401_UNAUTHORIZED, next
+            )
+        limiter.succeeded(keys)
+        token = new_secret()
+        max_age = int(settings.session_hours * 3600)
+        await asyncio.wrap_future(
+            db.start_login(hash_token(token), user, new_secret(), now, now + max_age * 1000, ip)
+        )
+        response = RedirectResponse(views.safe_next(next), status.HTTP_303_SEE_OTHER)
+        cookie(response, COOKIE, token, max_age)
+        response.delete_cookie(PRELOGIN_COOKIE, path="/")
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request, who: AnyUser) -> Response:
+        cookie_value = request.cookies.get(COOKIE, "")
+        await asyncio.wrap_future(
+            db.end_login(hash_token(cookie_value), who.user.name, clock.wall_ms())
+        )
+        response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # -- the board ------------------------------------------------------------------------------
+    @router.get("/", response_class=HTMLResponse)
+    def home() -> Response:
+        return RedirectResponse("/console", status.HTTP_303_SEE_OTHER)
+
+    @router.get("/console", response_class=HTMLResponse)
+    async def board_page(request: Request, who: Viewer) -> Response:
+        await purge.maybe_run()
+        return page(request, "board.html", who, board=views.board(store, db, clock))
+
+    @router.get("/console/board", response_class=HTMLResponse)
+    def board_fragment(request: Request, who: Viewer) -> Response:
+        return page(request, "_board.html", who, board=views.board(store, db, clock))
+
+    @router.get("/console/banner", response_class=HTMLResponse)
+    def banner(request: Request, who: Viewer) -> Response:
+        return page(request, "_banner.html", who, alarms=views.unresolved_alarms(store))
+
+    # -- alarms ---------------------------------------------------------------------------------
+    @router.get("/console/alarms", response_class=HTMLResponse)
+    def alarms_page(request: Request, who: Viewer) -> Response:
+        return page(
+            request, "alarms.html", who, alarms=views.alarm_views(store, store.alarms()[:200])
+        )
+
+    def alarm_detail(
+        request: Request, who: Login, alarm_id: int, code: int = 200, **ctx: Any
+    ) -> HTMLResponse:
+        alarm = store.alarm(alarm_id)
+        if alarm is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}")
+        return page(
+            request,
+            "alarm.html",
+            who,
+            code,
+            alarm=views.alarm_views(store, [alarm])[0],
+            timeline=views.timeline(store, alarm),
+            notifications=store.notifications(alarm_id),
+            outcomes=views.OUTCOMES,
+            policy=settings.policies.get(alarm.policy or str(alarm.kind)),
+            session=store.session(alarm.session_id) if alarm.session_id else None,
+            **ctx,
+        )
+
+    @router.get("/console/alarms/{alarm_id}", response_class=HTMLResponse)
+    def alarm_page(request: Request, alarm_id: int, who: Viewer) -> Response:
+        return alarm_detail(request, who, alarm_id)
+
+    async def change_alarm(request: Request, alarm_id: int, future: Future[Alarm]) -> Response:
+        await changed_alarm(future, alarm_id, hooks)
+        if request.headers.get("HX-Request"):
+            return Response(status_code=204, headers={"HX-Trigger": "lg-refresh"})
+        return RedirectResponse(f"/console/alarms/{alarm_id}", status.HTTP_303_SEE_OTHER)
+
+    @router.post("/console/alarms/{alarm_id}/acknowledge")
+    async def acknowledge(request: Request, alarm_id: int, who: Responder) -> Response:
+        name = who.user.name
+        future = store.acknowledge_alarm(alarm_id, name, clock.wall_ms(), f"user:{name}")
+        return await change_alarm(request, alarm_id, future)
+
+    @router.post("/console/alarms/{alarm_id}/resolve", response_class=HTMLResponse)
+    async def resolve(
+        request: Request,
+        alarm_id: int,
+        who: Responder,
+        outcome: Annotated[str, Form(max_length=64)] = "",
+        notes: Annotated[str, Form(max_length=4000)] = "",
+    ) -> Response:
+        if outcome not in views.OUTCOMES or not notes.strip():
+            error = "Choose an outcome and write what happened: both are required."
+            return alarm_detail(request, who, alarm_id, 422, error=error)
+        name = who.user.name
+        future = store.resolve_alarm(
+            alarm_id, name, outcome, notes.strip(), clock.wall_ms(), f"user:{name}"
+        )
+        return await change_alarm(request, alarm_id, future)
+
+    # -- register, event log --------------------------------------------------------------------
+    @router.get("/console/register", response_class=HTMLResponse)
+    def register(request: Request, who: Viewer) -> Response:
+        return page(request, "register.html", who, present=views.register(store, db, clock))
+
+    @router.get("/console/events", response_class=HTMLResponse)
+    def event_log(request: Request, who: Viewer, q: str = "", limit: int = 500) -> Response:
+        entries = views.search_audit(store, q, min(max(limit, 1), 5000))
+        return page(request, "events.html", who, entries=entries, q=q)
+
+    @router.get("/console/events.csv")
+    def event_csv(who: Viewer, q: str = "", limit: int = 5000) -> Response:
+        entries = views.search_audit(store, q, min(max(limit, 1), 50_000))
+        return Response(
+            views.audit_csv(entries),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="loneguard-events.csv"'},
+        )
+
+    # -- live updates, static files -------------------------------------------------------------
+    @router.get("/console/stream")
+    async def stream(
+        who: Viewer, last_event_id: Annotated[str | None, Header()] = None
+    ) -> Response:
+        broadcaster = hooks.broadcaster
+        if broadcaster is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no live updates here")
+        frames = broadcaster.subscribe(last_event_id)
+
+        async def with_retry() -> AsyncIterator[str]:
+            yield "retry: 1000\n\n"  # reconnect a second after the hub goes away
+            async for frame in frames:
+                yield frame
+
+        return StreamingResponse(
+            with_retry(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @router.get("/console/sound/alarm.wav")
+    def sound() -> Response:
+        return Response(
+            alarm_wav(), media_type="audio/wav", headers={"Cache-Control": "max-age=3600"}
+        )
+
+    router.include_router(
+        visits_router(
+            store,
+            db,
+            clock,
+            hooks,
+            page,
+            page_login(db, clock),
+            action_login(db, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        people_router(
+            store,
+            clock,
+            settings.policies,
+            page,
+            page_login(db, clock),
+            action_login(db, clock, frozenset({Role.ADMIN})),
+        )
+    )
+    return router
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=STATIC)

@@ -1,0 +1,242 @@
+"""What the console's templates show, gathered from the store: plain functions and small rows."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+
+from protocol.clock import Clock
+from server.console.board import ALARM_TITLES, BoardRow, BoardState, board_rows
+from server.console.db import ConsoleDb
+from server.store import Store
+from server.store.records import (
+    Alarm,
+    AlarmKind,
+    AlarmState,
+    AuditEntry,
+    Role,
+    SessionState,
+    Worker,
+)
+
+ROLES = tuple(Role)
+OUTCOMES = (
+    "worker safe",
+    "false alarm",
+    "help sent",
+    "police called",
+    "ambulance called",
+    "other",
+)
+# CIC App.1 3.13: a worker in danger may not be free to speak; the office uses the code word.
+DURESS_GUIDANCE = (
+    "Covert alarm: the worker pressed the duress code, and the device shows nothing. Someone "
+    "may be with them. Do not say an alarm was raised. Ring the worker as an ordinary office "
+    "call and use the agreed code word (CIC App.1 3.13): ask questions they can answer with "
+    "yes or no, and act on the answers. If there is no answer, or the answers confirm danger, "
+    "call the police with the visit address."
+)
+PRIVILEGED = frozenset({Role.ADMIN, Role.MANAGER})  # may see addresses and phone numbers
+
+
+def install_filters(templates: Jinja2Templates) -> None:
+    templates.env.filters["clock"] = format_time
+    templates.env.globals["alarm_title"] = alarm_title
+    templates.env.globals["may_see_contacts"] = may_see_contacts
+    templates.env.globals["may_act"] = lambda login: (
+        login is not None and login.user.role in PRIVILEGED
+    )
+    templates.env.globals["DURESS_GUIDANCE"] = DURESS_GUIDANCE
+
+
+def may_see_contacts(login: Any) -> bool:
+    return login is not None and login.user.role in PRIVILEGED
+
+
+def format_time(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def alarm_title(kind: str) -> str:
+    try:
+        return ALARM_TITLES[AlarmKind(kind)]
+    except ValueError:
+        return kind
+
+
+def safe_next(target: str) -> str:
+    """Only a path on this hub: never an open redirect to another site."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/console"
+    return target
+
+
+@dataclass(frozen=True)
+class Board:
+    rows: list[BoardRow]
+    alarms: list[AlarmView]
+    now_ms: int
+
+
+@dataclass(frozen=True)
+class AlarmView:
+    alarm: Alarm
+    worker: Worker | None
+    covert: bool
+
+    @property
+    def title(self) -> str:
+        return alarm_title(str(self.alarm.kind))
+
+
+def board(store: Store, db: ConsoleDb, clock: Clock) -> Board:
+    now = clock.wall_ms()
+    live = [s for s in store.sessions() if s.state != SessionState.ENDED]
+    unresolved = unresolved_alarms(store)
+    rows = board_rows(
+        store.workers(),
+        store.devices(),
+        live,
+        [v.alarm for v in unresolved],
+        store.signed_in(),
+        db.planned_starts(),
+        now,
+    )
+    return Board(rows, unresolved, now)
+
+
+def unresolved_alarms(store: Store) -> list[AlarmView]:
+    alarms = store.alarms(AlarmState.OPEN) + store.alarms(AlarmState.ACKNOWLEDGED)
+    alarms.sort(key=lambda a: (a.state != AlarmState.OPEN, -a.opened_ms))
+    return alarm_views(store, alarms)
+
+
+def alarm_views(store: Store, alarms: list[Alarm]) -> list[AlarmView]:
+    workers = {w.id: w for w in store.workers()}
+    return [
+        AlarmView(a, workers.get(a.worker_id or ""), a.kind == AlarmKind.DURESS) for a in alarms
+    ]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at_ms: int
+    who: str
+    what: str
+    detail: str
+
+
+def timeline(store: Store, alarm: Alarm) -> list[TimelineEntry]:
+    """The alarm's story, oldest first: its event, the ladder's sends, acknowledgement, outcome."""
+    entries = []
+    if alarm.event_id is not None:
+        for row in store.events(1000, alarm.device_id):
+            if row.id == alarm.event_id:
+                entries.append(
+                    TimelineEntry(
+                        row.received_ms,
+                        f"device:{row.device_id}",
+                        f"event {row.kind}",
+                        f"pressed at {format_time(row.ts_ms)} over {row.link}",
+                    )
+                )
+    for a in store.audit(1000, f"alarm:{alarm.id}"):
+        entries.append(TimelineEntry(a.at_ms, a.actor, _action_text(a), _detail_text(a)))
+    entries.sort(key=lambda e: e.at_ms)
+    return entries
+
+
+def _action_text(entry: AuditEntry) -> str:
+    if entry.action == "notify.attempt":
+        ok = "delivered" if entry.detail.get("ok") else "failed"
+        channel, attempt = entry.detail.get("channel"), entry.detail.get("attempt")
+        return f"notification {ok} ({channel}, attempt {attempt})"
+    return {
+        "alarm.open": "alarm opened",
+        "alarm.acknowledge": "acknowledged",
+        "alarm.resolve": "resolved",
+    }.get(entry.action, entry.action)
+
+
+def _detail_text(entry: AuditEntry) -> str:
+    d = entry.detail
+    if entry.action == "notify.attempt":
+        return f"to {d.get('role')}: {d.get('result')}"
+    if entry.action == "alarm.acknowledge":
+        return f"taken in charge by {d.get('by')}"
+    if entry.action == "alarm.open":
+        return f"{alarm_title(str(d.get('kind')))}, escalation policy {d.get('policy')}"
+    if entry.action == "alarm.resolve":
+        return f"outcome: {d.get('outcome')} (by {d.get('by')})"
+    return json.dumps(d, ensure_ascii=False) if d else ""
+
+
+@dataclass(frozen=True)
+class Present:
+    name: str
+    since_ms: int
+    how: str  # "signed in", "on a visit", "on a shift"
+
+
+def register(store: Store, db: ConsoleDb, clock: Clock) -> list[Present]:
+    rows = board(store, db, clock).rows
+    present = []
+    signed = {r.worker_id: r.signed_in_ms for r in store.signed_in() if r.signed_out_ms is None}
+    for row in rows:
+        if row.state == BoardState.OFF_DUTY:
+            continue
+        since = signed.get(row.worker.id) or (row.session.started_ms if row.session else 0)
+        how = str(row.state) if row.session is None else f"{row.session.kind}: {row.state}"
+        present.append(Present(row.worker.name, since, how))
+    return present
+
+
+def search_audit(store: Store, q: str, limit: int) -> list[AuditEntry]:
+    needle = q.strip().lower()
+    entries = store.audit(limit if not needle else 50_000)
+    if needle:
+        entries = [
+            e
+            for e in entries
+            if needle in f"{e.actor} {e.action} {e.subject or ''} {json.dumps(e.detail)}".lower()
+        ][:limit]
+    return entries
+
+
+def audit_csv(entries: list[AuditEntry]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "at_utc", "actor", "action", "subject", "detail"])
+    for e in entries:
+        writer.writerow(
+            [e.id, format_time(e.at_ms), e.actor, e.action, e.subject or "", json.dumps(e.detail)]
+        )
+    return out.getvalue()
+
+
+class RetentionPurge:
+    """Purges visit details older than the retention, at most once an hour (on board loads)."""
+
+    def __init__(self, db: ConsoleDb, clock: Clock, days: int) -> None:
+        self._db = db
+        self._clock = clock
+        self._days = days
+        self._last_ms: int | None = None
+
+    async def maybe_run(self) -> int:
+        now = self._clock.wall_ms()
+        if self._days <= 0 or (self._last_ms is not None and now - self._last_ms < 3_600_000):
+            return 0
+        self._last_ms = now
+        return await asyncio.wrap_future(
+            self._db.purge_visit_details(now - self._days * 86_400_000, now)
+        )

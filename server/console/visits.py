@@ -1,0 +1,192 @@
+"""The visit planner and visit records (CIC App.1): a planned visit becomes a live session.
+
+A visit starts its safety timer as soon as it is planned: it falls due at its expected end.
+Until its expected start the board shows it as planned. An unaccompanied visit needs the line
+manager's approval in advance (App.1 5.1.1); afterwards the visit is written up with its reason,
+points discussed, agreements and concerns (App.1 1.4). No ``from __future__ import
+annotations``: FastAPI reads the route annotations.
+"""
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from protocol.clock import Clock
+from server import sessions as rules
+from server.api.hooks import ApiHooks
+from server.console.db import ConsoleDb, Login, VisitRecord
+from server.console.security import LoginDependency
+from server.store import SessionKind, Store
+from server.store.records import Session, SessionConflict, SessionNotFound
+
+Page = Callable[..., HTMLResponse]
+TEXT = 2000
+
+
+def parse_local(text: str, tz_offset_min: int, field: str) -> int:
+    """A ``datetime-local`` value and the browser's ``getTimezoneOffset()`` as epoch ms."""
+    try:
+        local = datetime.fromisoformat(text)
+    except ValueError:
+        raise rules.SessionRefused(field, "must be a date and time") from None
+    if local.tzinfo is not None:
+        raise rules.SessionRefused(field, "must be a local date and time")
+    utc = local + timedelta(minutes=tz_offset_min)
+    return int((utc - datetime(1970, 1, 1)).total_seconds() * 1000)
+
+
+def visits_router(
+    store: Store,
+    db: ConsoleDb,
+    clock: Clock,
+    hooks: ApiHooks,
+    page: Page,
+    viewer: LoginDependency,
+    responder: LoginDependency,
+) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    Viewer = Annotated[Login, Depends(viewer)]
+    Responder = Annotated[Login, Depends(responder)]
+
+    def planner(request: Request, who: Login, code: int = 200, **ctx: Any) -> HTMLResponse:
+        visits = [s for s in store.sessions() if s.kind == SessionKind.VISIT][:100]
+        workers = store.workers()
+        return page(
+            request,
+            "visits.html",
+            who,
+            code,
+            workers=workers,
+            names={w.id: w.name for w in workers},
+            visits=visits,
+            records={s.id for s in visits if db.visit_record(s.id) is not None},
+            form=ctx.pop("form", {}),
+            **ctx,
+        )
+
+    @router.get("/console/visits", response_class=HTMLResponse)
+    def visits_page(request: Request, who: Viewer) -> Response:
+        return planner(request, who)
+
+    @router.post("/console/visits", response_class=HTMLResponse)
+    async def plan_visit(
+        request: Request,
+        who: Responder,
+        worker_id: Annotated[str, Form(max_length=64)] = "",
+        address: Annotated[str, Form(max_length=rules.MAX_TEXT)] = "",
+        contact_name: Annotated[str, Form(max_length=rules.MAX_TEXT)] = "",
+        contact_phone: Annotated[str, Form(max_length=40)] = "",
+        start: Annotated[str, Form(max_length=40)] = "",
+        end: Annotated[str, Form(max_length=40)] = "",
+        tz_offset_min: Annotated[int, Form(ge=-1440, le=1440)] = 0,
+        accompanied: Annotated[str, Form(max_length=8)] = "",
+        approved_by: Annotated[str, Form(max_length=rules.MAX_TEXT)] = "",
+    ) -> Response:
+        form = dict(await request.form())
+        now = clock.wall_ms()
+        worker = store.worker(worker_id)
+        try:
+            if worker is None:
+                raise rules.SessionRefused("worker_id", "choose a worker")
+            if not address.strip():
+                raise rules.SessionRefused("address", "say where the visit is")
+            start_ms = parse_local(start, tz_offset_min, "start") if start else now
+            end_ms = parse_local(end, tz_offset_min, "end")
+            if end_ms <= start_ms:
+                raise rules.SessionRefused("end", "must be after the start")
+            device = next((d.id for d in store.devices() if d.worker_id == worker.id), None)
+            plan = rules.SessionPlan(
+                kind=SessionKind.VISIT,
+                worker_id=worker.id,
+                device_id=device,
+                started_ms=now,
+                grace_s=hooks.grace_s,
+                prealert_s=hooks.prealert_s,
+                expected_end_ms=end_ms,
+                address=address.strip(),
+                contact_name=contact_name.strip() or None,
+                contact_phone=contact_phone.strip() or None,
+                accompanied=bool(accompanied),
+                approved_by=approved_by.strip() or None,
+            )
+            plan.check()
+        except rules.SessionRefused as exc:
+            return planner(request, who, 422, error=str(exc), form=form)
+        actor = f"user:{who.user.name}"
+        session: Session = await asyncio.wrap_future(store.start_session(plan, actor))
+        await asyncio.wrap_future(db.plan_visit(session.id, start_ms, actor))
+        hooks.session_changed(session)  # re-arms its deadline and tells open consoles
+        return RedirectResponse("/console", status.HTTP_303_SEE_OTHER)
+
+    @router.post("/console/visits/{session_id}/end")
+    async def end_visit(session_id: int, who: Responder) -> Response:
+        actor = f"user:{who.user.name}"
+        now = clock.wall_ms()
+        try:
+            session = await asyncio.wrap_future(
+                store.change_session(
+                    session_id, lambda s: rules.end(s, now, actor), now, actor, "session.end"
+                )
+            )
+        except SessionNotFound:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}") from None
+        except SessionConflict as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        hooks.session_changed(session)  # re-arms its deadline and tells open consoles
+        return RedirectResponse("/console/visits", status.HTTP_303_SEE_OTHER)
+
+    def record_page(
+        request: Request, who: Login, session_id: int, code: int = 200, **ctx: Any
+    ) -> HTMLResponse:
+        session = store.session(session_id)
+        if session is None or session.kind != SessionKind.VISIT:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no visit {session_id}")
+        worker = store.worker(session.worker_id) if session.worker_id else None
+        return page(
+            request,
+            "visit_record.html",
+            who,
+            code,
+            visit=session,
+            worker=worker,
+            record=db.visit_record(session_id),
+            **ctx,
+        )
+
+    @router.get("/console/visits/{session_id}/record", response_class=HTMLResponse)
+    def show_record(request: Request, session_id: int, who: Viewer) -> Response:
+        return record_page(request, who, session_id)
+
+    @router.post("/console/visits/{session_id}/record", response_class=HTMLResponse)
+    async def write_record(
+        request: Request,
+        session_id: int,
+        who: Responder,
+        reason: Annotated[str, Form(max_length=TEXT)] = "",
+        points: Annotated[str, Form(max_length=TEXT)] = "",
+        agreements: Annotated[str, Form(max_length=TEXT)] = "",
+        concerns: Annotated[str, Form(max_length=TEXT)] = "",
+    ) -> Response:
+        if not reason.strip():
+            return record_page(
+                request, who, session_id, 422, error="reason: say why the visit was made"
+            )
+        if store.session(session_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no visit {session_id}")
+        record = VisitRecord(
+            session_id,
+            reason.strip(),
+            points.strip(),
+            agreements.strip(),
+            concerns.strip(),
+            who.user.name,
+            clock.wall_ms(),
+        )
+        await asyncio.wrap_future(db.save_visit_record(record, f"user:{who.user.name}"))
+        return RedirectResponse(f"/console/visits/{session_id}/record", status.HTTP_303_SEE_OTHER)
+
+    return router

@@ -1,0 +1,215 @@
+"""The console in a real Chromium (Debian's, driven by Playwright) against a real hub and broker.
+
+A simulated device's panic crosses Mosquitto to the hub and must appear on an open board
+without a reload; the office acknowledges and resolves it, plans a visit, and logs out.
+Screenshots of the board and of an alarm are saved in ``$LONEGUARD_ARTIFACTS`` (default
+``artifacts/``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from device.app import DeviceApp
+from device.gestures import ButtonName
+from protocol.clock import FakeClock
+from server.app import HubThread
+from server.config import load_config
+from server.console.users import create_user
+from server.store import AlarmState, Role, Worker
+from server.store.sqlite import SqliteStore
+from tests.e2e.conftest import wait_until
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "a long enough password"
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (scripts/setup installs it)",
+)
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("LONEGUARD_ARTIFACTS") or ROOT / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start;
+        # --disable-dev-shm-usage: containers often have a tiny /dev/shm.
+        launched = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def staff(store: SqliteStore, device_id: str | None = None) -> None:
+    create_user(store, "ada", Role.ADMIN, PASSWORD, 0)
+    store.save_worker(Worker("w-wendy", "Wendy Walker", mobile="+447700900001")).result()
+    if device_id is not None:
+        store.assign_device(device_id, "w-wendy").result()
+
+
+def log_in(page: Page, hub: HubThread) -> None:
+    page.goto(f"{hub.http_url}/console")
+    expect(page).to_have_url(f"{hub.http_url}/login?next=/console")
+    page.fill("input[name=name]", "ada")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{hub.http_url}/console")
+    expect(page.locator("#live")).to_have_text("live")  # the SSE stream is open
+
+
+def press_panic(device: DeviceApp, device_clock: FakeClock) -> None:
+    panic = device.buttons[ButtonName.PANIC].pin
+    panic.drive_low()
+    device_clock.advance(3.0)  # held long enough
+    panic.drive_high()
+
+
+def test_a_panic_appears_live_and_is_acknowledged_and_resolved(
+    page: Page, hub: HubThread, device: DeviceApp, device_clock: FakeClock
+) -> None:
+    store = hub.store
+    assert isinstance(store, SqliteStore)
+    staff(store, device.config.device_id)
+    log_in(page, hub)
+    wendy = page.locator("tr[data-worker=w-wendy]")
+    expect(wendy.locator(".state")).to_have_text("off duty")
+    page.screenshot(path=artifacts() / "console-board.png", full_page=True)
+    page.evaluate("window.noReloadMarker = 'still here'")
+    page.click("body")  # the first click arms the alarm sound
+
+    last_checkin = wendy.locator("td").nth(3)
+    expect(last_checkin).to_have_text("—")
+    checkin = device.buttons[ButtonName.CHECKIN].pin
+    checkin.drive_low()
+    checkin.drive_high()
+    device_clock.advance(0.6)  # past the duress window: a check-in
+    expect(last_checkin).not_to_have_text("—")  # sooner than the board's 15 s poll
+
+    press_panic(device, device_clock)
+    pressed = time.monotonic()
+    expect(wendy.locator(".state")).to_contain_text("alarm (Panic)", timeout=1000)
+    seen_after = time.monotonic() - pressed
+    assert page.evaluate("window.noReloadMarker") == "still here"  # no reload happened
+    expect(page.locator("body")).to_have_class("alarming")
+    expect(page.locator("#sound-toggle")).to_have_text("alarm sound armed")
+    page.wait_for_function("document.title.includes('ALARM')", timeout=5000)
+    (alarm,) = store.alarms(AlarmState.OPEN)
+    page.screenshot(path=artifacts() / "console-alarm.png", full_page=True)
+    (artifacts() / "console-panic-latency.txt").write_text(f"{seen_after * 1000:.0f} ms\n")
+
+    page.locator(f"#alarm-{alarm.id} button.ack").click()
+    expect(page.locator(f"#alarm-{alarm.id}")).to_contain_text("acknowledged by ada")
+    expect(page.locator("body")).not_to_have_class("alarming")
+
+    page.click(f"#alarm-{alarm.id} a:text('Open')")
+    page.select_option("select[name=outcome]", "false alarm")
+    page.fill("textarea[name=notes]", "Rang Wendy: she leaned on the button.")
+    page.click("#resolve")
+    expect(page.locator("#alarm-state")).to_have_text("resolved")
+    expect(page.locator("#outcome")).to_contain_text("false alarm")
+    timeline = page.locator("table.timeline")
+    expect(timeline).to_contain_text("acknowledged")
+    expect(timeline).to_contain_text("taken in charge by ada")
+    expect(timeline).to_contain_text("outcome: false alarm")
+    page.screenshot(path=artifacts() / "console-alarm-resolved.png", full_page=True)
+
+    page.click("nav a:text('Board')")
+    expect(wendy).to_contain_text("unit-01: online")
+    device.stop("switched off")  # its offline status reaches the open board by itself
+    expect(wendy).to_contain_text("unit-01: offline")
+    resolved = store.alarm(alarm.id)
+    assert resolved is not None
+    assert (resolved.state, resolved.acknowledged_by, resolved.resolved_by) == (
+        "resolved",
+        "ada",
+        "ada",
+    )
+
+
+def test_a_planned_visit_shows_on_the_board(page: Page, hub: HubThread) -> None:
+    store = hub.store
+    assert isinstance(store, SqliteStore)
+    staff(store)
+    log_in(page, hub)
+    page.click("nav a:text('Visits')")
+    end = (datetime.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    page.select_option("select[name=worker_id]", "w-wendy")
+    page.fill("input[name=address]", "1 Example Road")
+    page.fill("input[name=contact_name]", "Mrs Example")
+    page.fill("input[name=end]", end)
+    page.click("#plan")  # unaccompanied and nobody approved it: refused (CIC App.1 5.1.1)
+    expect(page.locator(".error")).to_contain_text("approved_by")
+    page.fill("input[name=approved_by]", "Lena Manager")
+    page.click("#plan")
+    expect(page).to_have_url(f"{hub.http_url}/console")
+    wendy = page.locator("tr[data-worker=w-wendy]")
+    expect(wendy.locator(".state")).to_contain_text("on a visit")
+    expect(wendy.locator(".address")).to_have_text("1 Example Road")
+    expect(wendy.locator(".countdown")).to_contain_text(":")
+    (session,) = store.sessions()
+    assert (session.address, session.approved_by) == ("1 Example Road", "Lena Manager")
+
+
+def test_after_logout_the_console_is_refused(page: Page, hub: HubThread) -> None:
+    assert isinstance(hub.store, SqliteStore)
+    staff(hub.store)
+    log_in(page, hub)
+    page.click("#logout")
+    expect(page).to_have_url(f"{hub.http_url}/login")
+    page.goto(f"{hub.http_url}/console/alarms")
+    expect(page).to_have_url(f"{hub.http_url}/login?next=/console/alarms")
+    expect(page.locator("h1")).to_have_text("loneguard console")
+
+
+def test_the_board_reconnects_by_itself_after_a_hub_restart(
+    page: Page, hub: HubThread, device: DeviceApp, device_clock: FakeClock, tmp_path: Path
+) -> None:
+    store = hub.store
+    assert isinstance(store, SqliteStore)
+    staff(store, device.config.device_id)
+    log_in(page, hub)
+    url = hub.http_url
+    hub.stop()
+    expect(page.locator("#live")).to_have_text("reconnecting…")
+    port = url.rsplit(":", 1)[1]
+    config = load_config(
+        env={
+            "LONEGUARD_MQTT_URL": hub.hub.config.values["mqtt.url"],
+            "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+            "LONEGUARD_HTTP": f"127.0.0.1:{port}",
+        }
+    )
+    with HubThread(config) as again:
+        expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+        page.evaluate("window.noReloadMarker = 'still here'")
+        press_panic(device, device_clock)
+        wendy = page.locator("tr[data-worker=w-wendy]")
+        expect(wendy.locator(".state")).to_contain_text("alarm (Panic)", timeout=5000)
+        assert page.evaluate("window.noReloadMarker") == "still here"
+        wait_until(lambda: again.store.alarms(AlarmState.OPEN))

@@ -1,0 +1,70 @@
+"""Console fixtures: the hub's app on a real SQLite store, users, and a logged-in client."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import TypeVar
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from protocol.clock import FakeClock
+from protocol.messages import Event, EventKind
+from server.api import create_app
+from server.api.hooks import ApiHooks
+from server.console.settings import ConsoleSettings
+from server.console.users import create_user
+from server.ingest import effects_of
+from server.notify.console import Broadcaster
+from server.store import Role, Worker
+from server.store.sqlite import SqliteStore
+
+PASSWORD = "a long enough password"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+C = TypeVar("C", bound=httpx.Client)  # a TestClient, or a client of a real hub
+
+
+@pytest.fixture
+def app_client(store: SqliteStore, clock: FakeClock) -> Iterator[TestClient]:
+    hooks = ApiHooks(broadcaster=Broadcaster())
+    app = create_app(store, clock=clock, hooks=hooks, console=ConsoleSettings())
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
+def users(store: SqliteStore, clock: FakeClock) -> None:
+    for name, role in (("ada", Role.ADMIN), ("max", Role.MANAGER), ("vic", Role.VIEWER)):
+        create_user(store, name, role, PASSWORD, clock.wall_ms())
+
+
+def form_csrf(html: str) -> str:
+    match = CSRF.search(html)
+    assert match is not None, "the page has no CSRF field"
+    return match.group(1)
+
+
+def log_in(client: C, name: str, password: str = PASSWORD) -> C:
+    page = client.get("/login")
+    response = client.post(
+        "/login", data={"name": name, "password": password, "csrf": form_csrf(page.text)}
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def open_alarm(
+    store: SqliteStore, clock: FakeClock, kind: EventKind = EventKind.PANIC, device: str = "d1"
+) -> int:
+    event = Event(str(uuid.uuid4()), kind, clock.wall_ms(), seq=1)
+    outcome = store.record_event(device, event, clock.wall_ms(), effects_of(event.kind))
+    return outcome.result().alarms[0].id
+
+
+def add_worker(store: SqliteStore, worker_id: str = "w1", device: str = "d1") -> None:
+    store.save_worker(Worker(worker_id, "Wendy Worker", mobile="+447700900001")).result()
+    store.assign_device(device, worker_id).result()
