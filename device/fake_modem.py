@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -84,6 +85,9 @@ class FakeModem:
         self.gnss_info = gnss_info  # None: AT+CGNSSINFO answers ERROR (a modem without GNSS)
         self.inbox: dict[int, StoredSms] = {}
         self.sent: list[tuple[str, str]] = []
+        # The GSM network: called with (number, text) for each message sent, e.g. to hand it to
+        # another fake modem's ``deliver_sms``.
+        self.on_sent: Callable[[str, str], None] | None = None
         self.transcript: list[Exchange] = []
         self.sms_sent = threading.Event()
         self.power_cycles = 0
@@ -369,6 +373,8 @@ class FakeModem:
         reference, self._next_reference = self._next_reference, (self._next_reference + 1) % 256
         self._respond([f"+CMGS: {reference}"], "OK")
         self.sms_sent.set()
+        if self.on_sent is not None:
+            self.on_sent(number, text)
 
     def _error(self, code: int, *, sms: bool) -> str:
         kind = "CMS" if sms else "CME"
