@@ -44,6 +44,7 @@ from device.gestures import (
 from device.link import Link, ModemReport, MqttLink
 from device.modem import Modem
 from device.outbox import Outbox
+from device.pwrkey import PwrKey
 from protocol.clock import Clock, Timer
 from protocol.messages import (
     MAX_SESSION_MINUTES,
@@ -132,6 +133,10 @@ class DeviceApp:
             desk=config.desk,
         )
         self.gestures = GestureInput(GestureMachine(timing=timing), clock, self._on_gesture)
+        self.pwrkey: PwrKey | None = None
+        if modem is not None and pins.modem_pwrkey is not None:
+            self.pwrkey = PwrKey(pins.modem_pwrkey, clock, pin_factory=pin_factory)
+            modem.set_power_cycle(self.pwrkey.power_cycle)
         self.modem = (
             ModemWorker(modem, clock, check_interval=config.timing.heartbeat_interval)
             if modem is not None
@@ -205,7 +210,7 @@ class DeviceApp:
             self.modem.stop()  # before the outbox closes: a send in progress records itself
         with self._lock:
             self.feedback.stop()
-            for device in (*self.buttons.values(), self.led, self.buzzer):
+            for device in (*self.buttons.values(), self.led, self.buzzer, self.pwrkey):
                 if device is not None:
                     device.close()
             self.outbox.close()

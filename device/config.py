@@ -176,6 +176,15 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=MAX_GPIO,
     ),
     Setting(
+        "pins",
+        "modem_pwrkey",
+        int,
+        _PIN_DEFAULTS["pins.modem_pwrkey"],
+        "BCM GPIO driving the modem's PWRKEY (through an NPN); used when modem.pwrkey is true",
+        minimum=MIN_GPIO,
+        maximum=MAX_GPIO,
+    ),
+    Setting(
         "timing",
         "hold_time",
         float,
@@ -276,6 +285,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("modem", "port", str, "", "Serial port of the GSM modem; empty for none"),
     Setting(
+        "modem",
+        "pwrkey",
+        bool,
+        False,
+        "Whether pins.modem_pwrkey is wired to the modem's PWRKEY, so recovering a hung modem "
+        "can end with a power cycle; false when the modem board has its own power key",
+    ),
+    Setting(
         "sms",
         "hub_number",
         str,
@@ -327,6 +344,7 @@ class PinSettings:
     panic: int
     led: int
     buzzer: int | None
+    modem_pwrkey: int | None = None  # None: not wired
 
 
 @dataclass(frozen=True)
@@ -588,9 +606,10 @@ def _pins(v: dict[str, Any]) -> PinSettings:
     if 0 < v["pins.buzzer"] < MIN_GPIO:
         raise ConfigError("pins.buzzer", f"must be 0 (none) or between {MIN_GPIO} and {MAX_GPIO}")
     used: dict[int, str] = {}
-    for key in ("checkin", "panic", "led", "buzzer"):
+    wired = v["modem.pwrkey"]
+    for key in ("checkin", "panic", "led", "buzzer", "modem_pwrkey"):
         pin = v[f"pins.{key}"]
-        if key == "buzzer" and pin == 0:
+        if (key == "buzzer" and pin == 0) or (key == "modem_pwrkey" and not wired):
             continue
         if pin in used:
             raise ConfigError(f"pins.{key}", f"GPIO {pin} is already used by {used[pin]}")
@@ -600,6 +619,7 @@ def _pins(v: dict[str, Any]) -> PinSettings:
         panic=v["pins.panic"],
         led=v["pins.led"],
         buzzer=v["pins.buzzer"] or None,
+        modem_pwrkey=v["pins.modem_pwrkey"] if wired else None,
     )
 
 
@@ -626,6 +646,8 @@ def example_toml() -> str:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return repr(value)

@@ -91,6 +91,8 @@ class FakeModem:
         self.transcript: list[Exchange] = []
         self.sms_sent = threading.Event()
         self.power_cycles = 0
+        self.powered = True
+        self._pwrkey_down_at: float | None = None
         self._next_reference = first_reference
         self._lock = threading.RLock()
         self._command_seen = threading.Condition(self._lock)
@@ -141,6 +143,27 @@ class FakeModem:
             self.power_cycles += 1
             self._reset()
             self._emit_lines(["RDY", "+CPIN: READY", "SMS DONE"])
+
+    def pwrkey(self, pressed: bool, now: float) -> None:
+        """The PWRKEY line as a SIMCom module reads it (``pressed``: pulled low) at time ``now``.
+
+        Released after 2.5 s or more while on: the module switches off (and answers nothing).
+        Released after 0.5 s or more while off: it boots, as ``power_cycle``. Wire it to a
+        mock pin with ``pin.observers.append(lambda state, t: fake.pwrkey(bool(state), t))``.
+        """
+        with self._lock:
+            if pressed:
+                self._pwrkey_down_at = now
+                return
+            if self._pwrkey_down_at is None:
+                return
+            held, self._pwrkey_down_at = now - self._pwrkey_down_at, None
+            if self.powered and held >= 2.5:
+                self._emit_lines(["NORMAL POWER DOWN"])
+                self.powered = False
+            elif not self.powered and held >= 0.5:
+                self.powered = True
+                self.power_cycle()
 
     def fail_next(self, command: str, error: str) -> None:
         """Answer the next ``command`` (e.g. "AT+CMGS") with ``error`` ("+CMS ERROR: 500").
@@ -265,6 +288,8 @@ class FakeModem:
 
     def _answer(self, command: str) -> None:
         upper = command.upper()
+        if not self.powered:
+            return
         if self._hung is not None:
             if self._hung == "cfun" and upper == "AT+CFUN=0":
                 self._cfun_off_seen = True

@@ -443,6 +443,11 @@ class Modem:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def set_power_cycle(self, power_cycle: Callable[[], None] | None) -> None:
+        """Wire (or unwire) the hook ``recover`` uses as its last step, e.g. a PWRKEY pulse."""
+        with self._lock:
+            self._power_cycle = power_cycle
+
     def reopen(self) -> None:
         """Close and open the serial line again, e.g. after a USB modem came back."""
         with self._lock:

@@ -59,12 +59,20 @@ SETTLE_SECONDS = 0.5
 
 
 class ClockedMockPin(MockPin):  # type: ignore[misc]
-    """A ``MockPin`` whose recorded state changes carry the injected clock's time."""
+    """A ``MockPin`` whose recorded state changes carry the injected clock's time.
+
+    ``observers`` are called with ``(state, monotonic time)`` after each change: what the pin is
+    wired to (a fake modem's PWRKEY, the simulator's page) can follow it.
+    """
 
     history: deque[tuple[float, Any]]
     states: list[PinState]
     _state: Any
     _last_change: float
+
+    def __init__(self, factory: Any, info: Any) -> None:
+        self.observers: list[Callable[[Any, float], None]] = []
+        super().__init__(factory, info)
 
     def _clock_now(self) -> float:
         now: float = self.factory.clock.monotonic()
@@ -81,6 +89,11 @@ class ClockedMockPin(MockPin):  # type: ignore[misc]
         limit: int | None = self.factory.max_states
         if limit is not None and len(self.states) > limit:
             del self.states[: len(self.states) - limit]
+        for observer in list(self.observers):
+            try:
+                observer(value, now)
+            except Exception:  # whatever listens must not break the pin
+                log.exception("pin observer failed")
         return True
 
     def clear_states(self) -> None:
