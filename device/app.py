@@ -62,6 +62,8 @@ from protocol.messages import (
 log = logging.getLogger(__name__)
 
 RECENT_EVENTS = 50
+LIVENESS_TICK = 1.0  # seconds between the clock thread's proofs of life
+LIVENESS_LIMIT = 10.0  # seconds without one before the app calls itself unhealthy
 
 _KIND_OF = {
     Gesture.CHECKIN: EventKind.CHECKIN,
@@ -166,6 +168,9 @@ class DeviceApp:
         self._made = 0
         self._running = False
         self._closed = False
+        self._alive_at = clock.monotonic()
+        self._liveness: Timer | None = None
+        self.liveness_limit = LIVENESS_LIMIT
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -181,6 +186,7 @@ class DeviceApp:
             if self.fallback is not None:
                 self.fallback.resume()
             self._schedule_reminder()
+            self._alive()
             for name, button in self.buttons.items():
                 button.when_pressed = self._edge_handler(name, True)
                 button.when_released = self._edge_handler(name, False)
@@ -198,6 +204,8 @@ class DeviceApp:
             was_running, self._running = self._running, False
             self.gestures.close()
             self._cancel_reminder()
+            if self._liveness is not None:
+                self._liveness.cancel()
             if self.fallback is not None:
                 self.fallback.stop()
             if was_running:
@@ -292,6 +300,42 @@ class DeviceApp:
                 return
             self.feedback.flash("reminder")
             self._schedule_reminder()  # again each interval until a check-in
+
+    # -- health, for the service watchdog ---------------------------------------------------------
+
+    def _alive(self) -> None:
+        with self._lock:
+            self._alive_at = self.clock.monotonic()
+            if self._running:
+                self._liveness = self.clock.call_later(LIVENESS_TICK, self._alive)
+
+    def health_problems(self) -> list[str]:
+        """Why the main loop must not ping the watchdog; empty when healthy.
+
+        The clock thread plays the LED and times the gestures: when it stops running timers the
+        unit is dead to its wearer, whatever else works. A broker or modem that is down is not a
+        problem here: the app copes with both.
+        """
+        problems: list[str] = []
+        if not self._running:
+            problems.append("not running")
+        lag = self.clock.monotonic() - self._alive_at
+        if lag > self.liveness_limit:
+            problems.append(f"clock thread stalled for {lag:.0f}s")
+        try:
+            self.outbox.count()
+        except Exception as exc:
+            problems.append(f"outbox unreadable ({type(exc).__name__})")
+        return problems
+
+    def status_line(self) -> str:
+        """One line for ``systemctl status``: link, hub, queue, modem."""
+        link = "online" if self.link.connected else "offline"
+        hub = {True: "hub online", False: "hub offline", None: "hub unknown"}[self.link.hub_online]
+        parts = [f"{self.config.device_id} {link}", hub, f"{self.outbox.count()} queued"]
+        if self.modem is not None:
+            parts.append(f"modem {self.modem.report().health}")
+        return ", ".join(parts)
 
     # -- LinkListener --------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@ Without ``--simulate`` the buttons and LED are real GPIO (gpiozero's default pin
 no config file when ``--id`` is given, and keeps its data in ``./data/devices/ID`` unless told
 otherwise. When ready it prints ``control endpoint: http://HOST:PORT``.
 
-SIGTERM or SIGINT stops cleanly (retained offline status with a reason) and exits 0. A config
-error exits 2 with a message naming the key.
+Under systemd (``Type=notify``) it sends READY=1 once started, WATCHDOG=1 only while the app is
+healthy, and a STATUS= line when its state changes (``device.watchdog``). SIGTERM or SIGINT stops
+cleanly (STOPPING=1, retained offline status with a reason) and exits 0. A config error exits 2
+with a message naming the key.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(config: Config, control_at: tuple[str, int] | None) -> int:
     # Imported here so --help and config errors work without gpiozero's start-up cost.
     from device.app import DeviceApp
+    from device.watchdog import Notifier, serve, watchdog_interval
     from protocol.clock import SystemClock
 
     clock = SystemClock()
@@ -163,25 +166,16 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
 
             control = ControlServer(app, *control_at).start()
             print(f"control endpoint: {control.url}", flush=True)
-        notifier = _systemd_notifier()
-        notifier("READY=1")
-        while not stopping.wait(1.0):
-            notifier("WATCHDOG=1")
-        notifier("STOPPING=1")
+        notifier = Notifier.from_env(os.environ)
+        try:
+            serve(app, notifier, stopping, interval=watchdog_interval(os.environ))
+        finally:
+            notifier.close()
     finally:
         if control is not None:
             control.stop()
         app.stop(reason[0])
     return 0
-
-
-def _systemd_notifier() -> Any:
-    try:
-        import sdnotify
-    except ImportError:  # optional: only systemd needs it
-        return lambda state: None
-    notifier = sdnotify.SystemdNotifier()
-    return notifier.notify
 
 
 if __name__ == "__main__":
