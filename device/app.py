@@ -47,6 +47,7 @@ from device.outbox import Outbox
 from device.pwrkey import PwrKey
 from protocol.clock import Clock, Timer
 from protocol.messages import (
+    KINDS_WITH_LOCATION,
     MAX_SESSION_MINUTES,
     Ack,
     AckStatus,
@@ -56,6 +57,7 @@ from protocol.messages import (
     Event,
     EventKind,
     HubStatus,
+    Location,
     new_event_id,
 )
 
@@ -244,6 +246,7 @@ class DeviceApp:
                 ts=self.clock.wall_ms(),
                 seq=self.outbox.next_seq(),
                 minutes=minutes,
+                location=self._location_for(kind),
             )
             self.outbox.add(event)
             self._recent.append(EventRecord(event.id, event.kind, event.ts, event.seq))
@@ -255,6 +258,12 @@ class DeviceApp:
         self.link.publish_event(event)
         if self.fallback is not None:
             self.fallback.watch(event, reachable=reachable)
+
+    def _location_for(self, kind: EventKind) -> Location | None:
+        """The last GNSS fix, for a panic or duress only: no location at other times."""
+        if kind not in KINDS_WITH_LOCATION or self.modem is None:
+            return None
+        return self.modem.last_location(self.config.gnss_max_age)
 
     def _event_kind(self, recognized: Recognized) -> tuple[EventKind, int | None]:
         if recognized.gesture is Gesture.SIGN:

@@ -293,6 +293,16 @@ SETTINGS: tuple[Setting, ...] = (
         "can end with a power cycle; false when the modem board has its own power key",
     ),
     Setting(
+        "modem",
+        "gnss_max_age",
+        float,
+        300.0,
+        "Seconds a GNSS fix stays fresh enough to attach to a panic or duress (modems with "
+        "GNSS: SIM7600, A7670); no location goes with any other event",
+        minimum=10,
+        maximum=86400,
+    ),
+    Setting(
         "sms",
         "hub_number",
         str,
@@ -387,6 +397,7 @@ class Config:
     reminder_interval: int = 60  # minutes, desk mode; 0 for none
     outbox_max_events: int = 1000
     modem_port: str | None = None
+    gnss_max_age: float = 300.0
     sms: SmsSettings = SmsSettings()
 
     @property
@@ -536,6 +547,7 @@ def _build(v: dict[str, Any], labels: dict[str, str]) -> Config:
         reminder_interval=v["desk.reminder_interval"],
         outbox_max_events=v["outbox.max_events"],
         modem_port=v["modem.port"] or None,
+        gnss_max_age=v["modem.gnss_max_age"],
         sms=_sms(v, labels),
     )
 

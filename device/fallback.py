@@ -6,6 +6,10 @@ the gestures. The health check reads signal (AT+CSQ) and registration (AT+CREG?)
 heartbeat; a modem that does not answer is recovered (``Modem.recover``: AT, AT+CFUN toggle,
 power cycle) in place, without restarting the process.
 
+Where the modem has a GNSS receiver (SIM7600, A7670: ``AT+CGPS=1``), the worker switches it on
+at initialisation and reads the position (``AT+CGPSINFO``) with every health check; the app
+attaches the last fix to a panic or duress (``last_location``), never to anything else.
+
 ``SmsFallback`` decides when an alarm also goes by SMS, as the fallback line of DESIGN §4
 (``FallbackLine.encode(secret)``) to the hub's number:
 
@@ -27,10 +31,10 @@ import threading
 from collections.abc import Callable
 
 from device.link import ModemReport
-from device.modem import Modem, ModemError, ModemTimeout
+from device.modem import GnssFix, Modem, ModemError, ModemTimeout
 from device.outbox import ALARM_KINDS, Outbox
 from protocol.clock import Clock, Timer
-from protocol.messages import Event
+from protocol.messages import Event, Location
 from protocol.sms import FallbackLine
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,8 @@ class ModemWorker:
         self._timer: Timer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._gps = False
+        self._fix: tuple[Location, float] | None = None  # and its monotonic time
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="modem", daemon=True)
@@ -87,6 +93,14 @@ class ModemWorker:
         # Recovery may be under way right now: the driver's health is the freshest word.
         return ModemReport(report.rssi, report.registered, self.modem.health)
 
+    def last_location(self, max_age: float) -> Location | None:
+        """The last GNSS fix if it is at most ``max_age`` seconds old (injected clock)."""
+        with self._lock:
+            fix = self._fix
+        if fix is None or self._clock.monotonic() - fix[1] > max_age:
+            return None
+        return fix[0]
+
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             try:
@@ -100,10 +114,32 @@ class ModemWorker:
         except ModemError as exc:
             log.warning("modem initialisation failed (%s); recovering", exc)
             modem.recover()
+        self._start_gps(modem)
+
+    def _start_gps(self, modem: Modem) -> None:
+        try:
+            self._gps = modem.start_gps()
+        except ModemError as exc:
+            log.warning("GNSS not started: %s", exc)
+            return
+        log.info("modem GNSS: %s", "on" if self._gps else "none on this modem")
+        self._read_fix(modem)
+
+    def _read_fix(self, modem: Modem) -> None:
+        if not self._gps:
+            return
+        try:
+            fix = modem.gps_fix()
+        except ModemError as exc:
+            log.warning("GNSS position not read: %s", exc)
+            return
+        if fix is not None:
+            with self._lock:
+                self._fix = (_location(fix), self._clock.monotonic())
 
     def _check(self, modem: Modem) -> None:
-        if modem.health != "ok":
-            modem.recover()
+        if modem.health != "ok" and modem.recover():
+            self._start_gps(modem)  # a power cycle switched the receiver off
         rssi: int | None = None
         registered: bool | None = None
         try:
@@ -112,10 +148,12 @@ class ModemWorker:
         except ModemTimeout as exc:
             log.warning("modem did not answer (%s); recovering", exc)
             if modem.recover():
+                self._start_gps(modem)
                 self._check_quietly(modem)
                 return
         except ModemError as exc:
             log.warning("modem health check failed: %s", exc)
+        self._read_fix(modem)
         with self._lock:
             self._report = ModemReport(rssi, registered, modem.health)
 
@@ -136,6 +174,10 @@ class ModemWorker:
     def _tick(self) -> None:
         self.check()
         self._schedule_check()
+
+
+def _location(fix: GnssFix) -> Location:
+    return Location(round(fix.latitude, 6), round(fix.longitude, 6))
 
 
 class SmsFallback:
