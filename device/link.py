@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device.config import Config
+from device.config import Config, MqttSettings
 from device.version import FW_VERSION
 from protocol.clock import Clock, Timer
 from protocol.errors import ProtocolError
@@ -72,6 +72,21 @@ class Link(Protocol):
     def publish_event(self, event: Event) -> None: ...
 
     def stop(self, reason: str) -> None: ...
+
+
+def new_client(settings: MqttSettings, client_id: str, *, clean_session: bool) -> mqtt.Client:
+    """A paho client with the configured credentials and TLS (MQTT 3.1.1)."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_session,
+        protocol=mqtt.MQTTv311,
+    )
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None)
+    return client
 
 
 def disable_nagle(client: mqtt.Client, userdata: Any, sock: Any) -> None:
@@ -163,16 +178,7 @@ class MqttLink:
 
     def _make_client(self) -> mqtt.Client:
         settings = self._config.mqtt
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"loneguard-{self._id}",
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-        )
-        if settings.username:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None)
+        client = new_client(settings, f"loneguard-{self._id}", clean_session=False)
         client.reconnect_delay_set(settings.reconnect_min_delay, settings.reconnect_max_delay)
         client.on_socket_open = disable_nagle
         client.on_connect = self._on_connect
