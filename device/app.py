@@ -418,6 +418,7 @@ class DeviceApp:
                 "device_id": self.config.device_id,
                 "boot": self.boot,
                 "led": 1 if self.led.value else 0,
+                "buzzer": None if self.buzzer is None else (1 if self.buzzer.value else 0),
                 "pattern": self.feedback.current,
                 "connected": self.link.connected,
                 "hub_online": self.link.hub_online,

@@ -12,7 +12,8 @@ modem and the broker, then prints a pass/fail table and exits 1 on any failure. 
 Without ``--simulate`` the buttons and LED are real GPIO (gpiozero's default pin factory).
 ``--simulate`` uses mock pins and serves the control endpoint (see ``device.simulator``); it needs
 no config file when ``--id`` is given, and keeps its data in ``./data/devices/ID`` unless told
-otherwise. When ready it prints ``control endpoint: http://HOST:PORT``.
+otherwise. When ready it prints ``control endpoint: http://HOST:PORT`` and ``simulator page:
+http://HOST:PORT/``, a web page with the unit's buttons to click and its LED to watch.
 
 Under systemd (``Type=notify``) it sends READY=1 once started, WATCHDOG=1 only while the app is
 healthy, and a STATUS= line when its state changes (``device.watchdog``). SIGTERM or SIGINT stops
@@ -255,6 +256,7 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
 
             control = ControlServer(app, *control_at).start()
             print(f"control endpoint: {control.url}", flush=True)
+            print(f"simulator page: {control.url}/", flush=True)
         notifier = Notifier.from_env(os.environ)
         try:
             serve(app, notifier, stopping, interval=watchdog_interval(os.environ))
