@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,9 +98,17 @@ def disable_nagle(client: mqtt.Client, userdata: Any, sock: Any) -> None:
 
 
 class MqttLink:
-    """``Link`` over paho-mqtt: persistent session, QoS 1 events, capped reconnect backoff."""
+    """``Link`` over paho-mqtt: persistent session, QoS 1 events, capped reconnect backoff with
+    jitter."""
 
-    def __init__(self, config: Config, clock: Clock, *, fw: str = FW_VERSION) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        *,
+        fw: str = FW_VERSION,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
         self._config = config
         self._clock = clock
         self._fw = fw
@@ -111,6 +121,11 @@ class MqttLink:
         self._started_at = clock.monotonic()
         self._heartbeat: Timer | None = None
         self._stopped = False
+        # Before each reconnect attempt, on top of paho's doubling backoff: a random pause up to
+        # the first delay, so a fleet does not come back in one burst after a broker restart.
+        min_delay = config.mqtt.reconnect_min_delay
+        self._jitter = jitter or (lambda: random.uniform(0.0, min_delay))
+        self._stop_waiting = threading.Event()
         self.client = self._make_client()
 
     def topic(self, channel: Channel) -> str:
@@ -150,6 +165,7 @@ class MqttLink:
     def stop(self, reason: str) -> None:
         """Publish a retained ``offline`` status with ``reason``, then disconnect cleanly."""
         self._stop_heartbeats()
+        self._stop_waiting.set()
         if self.connected:
             status = Status(DeviceState.OFFLINE, self._boot, reason=reason[:200] or None)
             info = self.client.publish(
@@ -168,6 +184,7 @@ class MqttLink:
         The broker then publishes the last will. For tests and the simulator.
         """
         self._stop_heartbeats()
+        self._stop_waiting.set()
         sock = self.client.socket()
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
@@ -183,6 +200,7 @@ class MqttLink:
         client.on_socket_open = disable_nagle
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = lambda client, userdata: self._pause_before_retry()
         client.on_message = self._on_message
         return client
 
@@ -225,6 +243,12 @@ class MqttLink:
                     self._listener.on_connection(False)
                 except Exception:
                     log.exception("disconnect handling failed")
+        if reason.is_failure:
+            self._pause_before_retry()  # after the app heard: its SMS path must not wait
+
+    def _pause_before_retry(self) -> None:
+        """Runs on paho's network thread just before its backoff wait; a stop cuts it short."""
+        self._stop_waiting.wait(max(0.0, self._jitter()))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         listener = self._listener
