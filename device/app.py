@@ -30,6 +30,7 @@ from typing import Any
 
 from gpiozero import LED, Button, Buzzer
 
+from device.battery import I2cBus, PiSugar3
 from device.config import Config
 from device.fallback import ModemWorker, SmsFallback
 from device.feedback import Feedback
@@ -108,6 +109,7 @@ class DeviceApp:
         link: Link | None = None,
         outbox: Outbox | None = None,
         modem: Modem | None = None,
+        battery: PiSugar3 | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -117,6 +119,9 @@ class DeviceApp:
             else Outbox.in_folder(config.data_dir, max_events=config.outbox_max_events)
         )
         self.link: Link = link if link is not None else MqttLink(config, clock)
+        if battery is None and config.battery_board == "pisugar3":
+            battery = PiSugar3(I2cBus(config.battery_i2c_bus))
+        self.battery = battery
         pins, bounce = config.pins, config.timing.bounce_time
         self.buttons: dict[ButtonName, Button] = {
             ButtonName.CHECKIN: Button(
@@ -224,6 +229,8 @@ class DeviceApp:
                 if device is not None:
                     device.close()
             self.outbox.close()
+            if self.battery is not None:
+                self.battery.close()
         log.info("device %s stopped: %s", self.config.device_id, reason)
 
     # -- inputs --------------------------------------------------------------------------------
@@ -353,6 +360,9 @@ class DeviceApp:
 
     def modem_report(self) -> ModemReport | None:
         return self.modem.report() if self.modem is not None else None
+
+    def battery_percent(self) -> int | None:
+        return self.battery.percent() if self.battery is not None else None
 
     def on_connection(self, connected: bool) -> None:
         with self._lock:

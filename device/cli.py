@@ -191,8 +191,16 @@ def selftest_main(
             from device.modem import Modem
 
             modem = stack.enter_context(Modem(port, sweep_interval=None))
+        battery = None
+        if config.battery_board == "pisugar3" and not args.simulate:
+            from device.battery import I2cBus, PiSugar3
+
+            battery = PiSugar3(
+                stack.enter_context(contextlib.closing(I2cBus(config.battery_i2c_bus)))
+            )
         test = SelfTest(
             config,
+            battery=battery,
             pin_factory=pin_factory,
             modem=modem,
             out=sys.stdout,

@@ -303,6 +303,22 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=86400,
     ),
     Setting(
+        "battery",
+        "board",
+        str,
+        "none",
+        "Battery board whose charge the heartbeat reports: none, or pisugar3 (PiSugar 3 on I2C)",
+    ),
+    Setting(
+        "battery",
+        "i2c_bus",
+        int,
+        1,
+        "I2C bus of the battery board (/dev/i2c-N; GPIO2/3 are bus 1)",
+        minimum=0,
+        maximum=20,
+    ),
+    Setting(
         "sms",
         "hub_number",
         str,
@@ -398,6 +414,8 @@ class Config:
     outbox_max_events: int = 1000
     modem_port: str | None = None
     gnss_max_age: float = 300.0
+    battery_board: str = "none"
+    battery_i2c_bus: int = 1
     sms: SmsSettings = SmsSettings()
 
     @property
@@ -548,19 +566,26 @@ def _build(v: dict[str, Any], labels: dict[str, str]) -> Config:
         outbox_max_events=v["outbox.max_events"],
         modem_port=v["modem.port"] or None,
         gnss_max_age=v["modem.gnss_max_age"],
+        battery_board=_choice(v, labels, "battery.board", BATTERY_BOARDS),
+        battery_i2c_bus=v["battery.i2c_bus"],
         sms=_sms(v, labels),
     )
 
 
 MODES = ("pocket", "desk")
+BATTERY_BOARDS = ("none", "pisugar3")
 _PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
 
 
 def _mode(v: dict[str, Any], labels: dict[str, str]) -> str:
-    mode: str = v["device.mode"]
-    if mode not in MODES:
-        raise ConfigError(labels["device.mode"], f"must be one of {', '.join(MODES)}, got {mode!r}")
-    return mode
+    return _choice(v, labels, "device.mode", MODES)
+
+
+def _choice(v: dict[str, Any], labels: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value: str = v[name]
+    if value not in choices:
+        raise ConfigError(labels[name], f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _sms(v: dict[str, Any], labels: dict[str, str]) -> SmsSettings:

@@ -51,6 +51,8 @@ class LinkListener(Protocol):
 
     def modem_report(self) -> ModemReport | None: ...
 
+    def battery_percent(self) -> int | None: ...
+
     def on_connection(self, connected: bool) -> None: ...
 
     def on_ack(self, ack: Ack) -> None: ...
@@ -289,6 +291,7 @@ class MqttLink:
                     ts=self._clock.wall_ms(),
                     uptime=round(self._clock.monotonic() - self._started_at, 3),
                     rssi=modem.rssi if modem else None,
+                    battery=self._listener.battery_percent(),
                     queued=len(self._listener.pending_events()),
                     registered=modem.registered if modem else None,
                     modem=modem.health if modem else None,

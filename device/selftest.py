@@ -1,8 +1,9 @@
 """``loneguard-device selftest``: the last step of assembling a unit.
 
 Blinks the LED, beeps the buzzer (where fitted), asks for each button in turn (each must be
-pressed within ``button_timeout`` seconds), checks the modem (``AT``, ``AT+CSQ``, ``AT+CREG?``)
-and the broker (a connection with the configured URL, TLS and credentials), then prints a table
+pressed within ``button_timeout`` seconds), checks the modem (``AT``, ``AT+CSQ``,
+``AT+CREG?``), the battery board where one is configured, and the broker (a connection with the
+configured URL, TLS and credentials), then prints a table
 with one row per check. Any FAIL makes the exit status 1. The LED and buzzer rows say what was
 done: whether the light and the sound came, the person assembling the unit sees and hears.
 
@@ -23,6 +24,7 @@ from typing import Any, Literal, TextIO
 import paho.mqtt.client as mqtt
 from gpiozero import LED, Button, Buzzer
 
+from device.battery import PiSugar3
 from device.config import Config
 from device.gestures import ButtonName
 from device.link import new_client
@@ -66,6 +68,7 @@ class SelfTest:
         button_timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         on_prompt: Callable[[ButtonName], None] | None = None,
+        battery: PiSugar3 | None = None,
     ) -> None:
         self.config = config
         self._factory = pin_factory
@@ -74,13 +77,25 @@ class SelfTest:
         self.button_timeout = button_timeout
         self._sleep = sleep
         self._on_prompt = on_prompt  # tests press the mock pin here
+        self._battery = battery
 
     def run(self) -> list[Check]:
         checks = [self.led(), self.buzzer()]
         checks += [self.button(name) for name in (ButtonName.CHECKIN, ButtonName.PANIC)]
         checks += self.modem()
+        checks.append(self.battery())
         checks.append(self.broker())
         return checks
+
+    def battery(self) -> Check:
+        if self._battery is None:
+            return Check(
+                "battery", "SKIP", f"none read (battery.board = {self.config.battery_board})"
+            )
+        level = self._battery.percent()
+        if level is None:
+            return Check("battery", "FAIL", "the battery board does not answer on I2C")
+        return Check("battery", "PASS", f"{level} % charged")
 
     # -- outputs -------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from protocol.clock import FakeClock
 from protocol.messages import Heartbeat
 from protocol.topics import Channel, DeviceTopic
 from server.broker import Mosquitto
-from tests.device.helpers import WAIT, Observer, led_states, make_config
+from tests.device.helpers import WAIT, Observer, led_states, make_config, wait_until
 
 PWRKEY_PIN = 24  # hw: pinmap.toml [pins.modem_pwrkey]
 
@@ -94,6 +94,7 @@ def test_a_modem_hung_until_power_off_is_recovered_in_process_and_the_heartbeat_
     app = DeviceApp(config, pin_factory=factory, clock=clock, modem=modem)
     app.start()
     try:
+        wait_until(lambda: app.link.connected)
         assert app.modem is not None and app.modem.wait_idle(WAIT)
         assert observer.messages.empty()
         fake.hang(until="power")  # AT+CFUN cannot help: only switching it off and on

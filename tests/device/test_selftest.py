@@ -4,6 +4,7 @@ checks a user name and password."""
 from __future__ import annotations
 
 import getpass
+import io
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,14 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from device.battery import PiSugar3
 from device.cli import selftest_main
 from device.gestures import ButtonName
-from device.selftest import Check, exit_status, render
+from device.selftest import Check, SelfTest, exit_status, render
 from device.simulator import ClockedMockFactory
 from protocol.clock import FakeClock
 from server.broker import Mosquitto, free_port
 from server.provision import hash_password
-from tests.device.helpers import led_states
+from tests.device.helpers import led_states, make_config
+from tests.device.test_battery import FakeI2cBus
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "unit-password-42"
@@ -93,6 +96,7 @@ def test_selftest_passes_when_every_part_answers(
         "modem AT": ["PASS", "answers OK"],
         "modem signal": ["PASS", "-73 dBm"],
         "modem network": ["PASS", "registered (home)"],
+        "battery": ["SKIP", "none read (battery.board = none)"],
         "broker": ["PASS", f"connected to {locked_broker.url} as unit-01"],
     }
     assert out.rstrip().endswith("all passed")
@@ -130,6 +134,15 @@ def test_selftest_process_fails_on_unpressed_buttons_and_a_wrong_password(
     assert rows["broker"][0] == "FAIL" and "refused as unit-01" in rows["broker"][1]
     assert "not-the-password" not in result.stdout + result.stderr
     assert result.stdout.rstrip().endswith("3 failed")
+
+
+def test_a_battery_board_is_read(tmp_path: Path) -> None:
+    config = make_config(tmp_path, battery={"board": "pisugar3"})
+    bus = FakeI2cBus({0x00: 3, 0x2A: 91})
+    test = SelfTest(config, pin_factory=None, modem=None, out=io.StringIO(), battery=PiSugar3(bus))
+    assert test.battery() == Check("battery", "PASS", "91 % charged")
+    bus.fail = True
+    assert test.battery() == Check("battery", "FAIL", "the battery board does not answer on I2C")
 
 
 def test_render_and_exit_status() -> None:
