@@ -34,6 +34,7 @@ from device.link import ModemReport
 from device.modem import GnssFix, Modem, ModemError, ModemTimeout
 from device.outbox import ALARM_KINDS, Outbox
 from protocol.clock import Clock, Timer
+from protocol.errors import ProtocolError
 from protocol.messages import Event, Location
 from protocol.sms import FallbackLine
 
@@ -133,9 +134,10 @@ class ModemWorker:
         except ModemError as exc:
             log.warning("GNSS position not read: %s", exc)
             return
-        if fix is not None:
+        location = _location(fix) if fix is not None else None
+        if location is not None:
             with self._lock:
-                self._fix = (_location(fix), self._clock.monotonic())
+                self._fix = (location, self._clock.monotonic())
 
     def _check(self, modem: Modem) -> None:
         if modem.health != "ok" and modem.recover():
@@ -176,8 +178,16 @@ class ModemWorker:
         self._schedule_check()
 
 
-def _location(fix: GnssFix) -> Location:
-    return Location(round(fix.latitude, 6), round(fix.longitude, 6))
+def _location(fix: GnssFix) -> Location | None:
+    """The fix as the wire contract's Location; None for a position the contract refuses.
+
+    Checked here, once, so a garbled reply can never stop a panic from being made.
+    """
+    try:
+        return Location.from_json({"lat": round(fix.latitude, 6), "lon": round(fix.longitude, 6)})
+    except (ProtocolError, ValueError):
+        log.warning("GNSS position out of range: ignored")
+        return None
 
 
 class SmsFallback:

@@ -126,3 +126,17 @@ def test_a_stale_fix_or_no_fix_means_no_location(
         assert link.published[-1].location == WHERE
     finally:
         app.stop("done")
+
+
+def test_a_garbled_position_is_ignored_and_the_panic_still_goes(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    # 95 degrees north: no such place. The panic must go, without a location.
+    with FakeModem(gps_info="9500.000000,N,12121.262554,E,131117,091918.0,32.9,0.0,0") as fake:
+        link = FakeLink()
+        app = started(tmp_path, clock, fake, link)
+        try:
+            press(app, clock, ButtonName.PANIC)
+            assert [(e.kind, e.location) for e in link.published] == [(EventKind.PANIC, None)]
+        finally:
+            app.stop("done")
