@@ -54,7 +54,7 @@ EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser, simulate_help: str) -> None:
     parser.add_argument(
         "--config",
         metavar="PATH",
@@ -64,7 +64,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--simulate",
         action="store_true",
-        help="mock pins and a local HTTP control endpoint instead of GPIO",
+        help=simulate_help,
     )
     parser.add_argument("--id", metavar="ID", help="device id (overrides device.id)")
     parser.add_argument(
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a loneguard lone-worker device. "
         "'loneguard-device selftest --help' describes the self-test.",
     )
-    _add_common(parser)
+    _add_common(parser, "mock pins, a local web page and control endpoint instead of GPIO")
     parser.add_argument(
         "--control",
         metavar="HOST:PORT",
@@ -121,7 +121,7 @@ def build_selftest_parser() -> argparse.ArgumentParser:
         prog="loneguard-device selftest",
         description="Check an assembled unit: LED, buzzer, buttons, modem and broker.",
     )
-    _add_common(parser)
+    _add_common(parser, "mock pins and, unless modem.port is set, a fake modem")
     parser.add_argument(
         "--button-timeout",
         type=float,
