@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 RECENT_EVENTS = 50
 LIVENESS_TICK = 1.0  # seconds between the clock thread's proofs of life
 LIVENESS_LIMIT = 10.0  # seconds without one before the app calls itself unhealthy
+MODEM_JOB_LIMIT = 600.0  # seconds one modem job may run before the worker counts as stuck
 
 _KIND_OF = {
     Gesture.CHECKIN: EventKind.CHECKIN,
@@ -329,8 +330,9 @@ class DeviceApp:
         """Why the main loop must not ping the watchdog; empty when healthy.
 
         The clock thread plays the LED and times the gestures: when it stops running timers the
-        unit is dead to its wearer, whatever else works. A broker or modem that is down is not a
-        problem here: the app copes with both.
+        unit is dead to its wearer, whatever else works. A modem worker stuck in one job has
+        taken the SMS path down with it. A broker or modem that is down is not a problem here:
+        the app copes with both.
         """
         problems: list[str] = []
         if not self._running:
@@ -342,6 +344,9 @@ class DeviceApp:
             self.outbox.count()
         except Exception as exc:
             problems.append(f"outbox unreadable ({type(exc).__name__})")
+        busy = self.modem.busy_for() if self.modem is not None else 0.0
+        if busy > MODEM_JOB_LIMIT:
+            problems.append(f"modem worker stuck for {busy:.0f}s")
         return problems
 
     def status_line(self) -> str:

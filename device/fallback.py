@@ -58,6 +58,7 @@ class ModemWorker:
         self._stopped = False
         self._gps = False
         self._fix: tuple[Location, float] | None = None  # and its monotonic time
+        self._job_started: float | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="modem", daemon=True)
@@ -102,12 +103,28 @@ class ModemWorker:
             return None
         return fix[0]
 
+    def busy_for(self) -> float:
+        """Seconds (injected clock) the job under way has run; 0 when idle.
+
+        Every exchange has a deadline, so even a full recovery (probes, AT+CFUN, a power cycle,
+        the boot) ends within a few minutes; a job running far longer means the worker is stuck
+        and the SMS path with it.
+        """
+        with self._lock:
+            started = self._job_started
+        return 0.0 if started is None else self._clock.monotonic() - started
+
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
+            with self._lock:
+                self._job_started = self._clock.monotonic()
             try:
                 job(self.modem)
             except Exception:  # one failed job must not end the worker
                 log.exception("modem job failed")
+            finally:
+                with self._lock:
+                    self._job_started = None
 
     def _initialise(self, modem: Modem) -> None:
         try:

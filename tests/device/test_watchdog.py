@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from device.app import DeviceApp
+from device.fake_modem import FakeModem
+from device.modem import Modem
 from device.simulator import ClockedMockFactory
 from device.watchdog import Notifier, serve, watchdog_interval
-from protocol.clock import SystemClock
+from protocol.clock import FakeClock, SystemClock
 from server.broker import Mosquitto
 from tests.device.helpers import WAIT, FakeLink, make_config
 
@@ -150,3 +152,38 @@ def test_a_stalled_clock_thread_stops_the_watchdog_pings_until_it_runs_again(
         loop.join(WAIT)
         notifier.close()
         app.stop("done")
+
+
+def test_a_modem_worker_stuck_in_one_job_makes_the_app_unhealthy(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    with FakeModem() as fake:
+        modem = Modem(fake.path, command_timeout=0.5, sweep_interval=None)
+        app = DeviceApp(
+            make_config(tmp_path),
+            pin_factory=ClockedMockFactory(clock),
+            clock=clock,
+            link=FakeLink(),
+            modem=modem,
+        )
+        app.start()
+        try:
+            assert app.modem is not None and app.modem.wait_idle(WAIT)
+            release, running = threading.Event(), threading.Event()
+
+            def wedged(modem: Modem) -> None:  # a job that never meets a deadline
+                running.set()
+                release.wait(WAIT)
+
+            app.modem.submit(wedged)
+            assert running.wait(WAIT)
+            clock.advance(600.0)
+            assert app.health_problems() == []  # a long recovery is still allowed
+            clock.advance(1.0)
+            assert app.health_problems() == ["modem worker stuck for 601s"]
+            release.set()
+            assert app.modem.wait_idle(WAIT)
+            assert app.health_problems() == []
+        finally:
+            release.set()
+            app.stop("done")
