@@ -116,8 +116,9 @@ class ModemWorker:
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
+            started = self._clock.monotonic()  # never under self._lock: see _read_fix
             with self._lock:
-                self._job_started = self._clock.monotonic()
+                self._job_started = started
             try:
                 job(self.modem)
             except Exception:  # one failed job must not end the worker
@@ -153,8 +154,12 @@ class ModemWorker:
             return
         location = _location(fix) if fix is not None else None
         if location is not None:
+            # The clock is read before taking self._lock: a FakeClock holds its own lock while
+            # it runs timers, and those take self._lock (last_location), so the other order
+            # would deadlock.
+            now = self._clock.monotonic()
             with self._lock:
-                self._fix = (location, self._clock.monotonic())
+                self._fix = (location, now)
 
     def _check(self, modem: Modem) -> None:
         if modem.health != "ok" and modem.recover():
