@@ -212,6 +212,13 @@ def _location(fix: GnssFix) -> Location | None:
         return None
 
 
+class _Unarmed:
+    """Stands for a timer being made, so a second ``_arm`` of the same event does nothing."""
+
+    def cancel(self) -> None:
+        pass
+
+
 class SmsFallback:
     """When to send an alarm by SMS, and doing it once (see the module docstring)."""
 
@@ -279,12 +286,21 @@ class SmsFallback:
             timer.cancel()
 
     def _arm(self, event: Event) -> None:
+        # The timer is made outside self._lock: a FakeClock holds its own lock while it runs
+        # timers, and _ack_overdue takes self._lock, so holding both here could deadlock.
+        placeholder = _Unarmed()
         with self._lock:
             if self._stopped or event.id in self._timers:
                 return
-            self._timers[event.id] = self._clock.call_later(
-                self.ack_timeout, functools.partial(self._ack_overdue, event)
-            )
+            self._timers[event.id] = placeholder
+        timer = self._clock.call_later(
+            self.ack_timeout, functools.partial(self._ack_overdue, event)
+        )
+        with self._lock:
+            if self._timers.get(event.id) is placeholder:
+                self._timers[event.id] = timer
+                return
+        timer.cancel()  # sent or stopped meanwhile
 
     def _ack_overdue(self, event: Event) -> None:
         with self._lock:
