@@ -30,6 +30,7 @@ from typing import Any
 
 from gpiozero import LED, Button, Buzzer
 
+from device.battery import I2cBus, PiSugar3
 from device.config import Config
 from device.fallback import ModemWorker, SmsFallback
 from device.feedback import Feedback
@@ -44,8 +45,10 @@ from device.gestures import (
 from device.link import Link, ModemReport, MqttLink
 from device.modem import Modem
 from device.outbox import Outbox
+from device.pwrkey import PwrKey
 from protocol.clock import Clock, Timer
 from protocol.messages import (
+    KINDS_WITH_LOCATION,
     MAX_SESSION_MINUTES,
     Ack,
     AckStatus,
@@ -55,12 +58,16 @@ from protocol.messages import (
     Event,
     EventKind,
     HubStatus,
+    Location,
     new_event_id,
 )
 
 log = logging.getLogger(__name__)
 
 RECENT_EVENTS = 50
+LIVENESS_TICK = 1.0  # seconds between the clock thread's proofs of life
+LIVENESS_LIMIT = 10.0  # seconds without one before the app calls itself unhealthy
+MODEM_JOB_LIMIT = 600.0  # seconds one modem job may run before the worker counts as stuck
 
 _KIND_OF = {
     Gesture.CHECKIN: EventKind.CHECKIN,
@@ -103,6 +110,7 @@ class DeviceApp:
         link: Link | None = None,
         outbox: Outbox | None = None,
         modem: Modem | None = None,
+        battery: PiSugar3 | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -112,6 +120,9 @@ class DeviceApp:
             else Outbox.in_folder(config.data_dir, max_events=config.outbox_max_events)
         )
         self.link: Link = link if link is not None else MqttLink(config, clock)
+        if battery is None and config.battery_board == "pisugar3":
+            battery = PiSugar3(I2cBus(config.battery_i2c_bus))
+        self.battery = battery
         pins, bounce = config.pins, config.timing.bounce_time
         self.buttons: dict[ButtonName, Button] = {
             ButtonName.CHECKIN: Button(
@@ -132,6 +143,10 @@ class DeviceApp:
             desk=config.desk,
         )
         self.gestures = GestureInput(GestureMachine(timing=timing), clock, self._on_gesture)
+        self.pwrkey: PwrKey | None = None
+        if modem is not None and pins.modem_pwrkey is not None:
+            self.pwrkey = PwrKey(pins.modem_pwrkey, clock, pin_factory=pin_factory)
+            modem.set_power_cycle(self.pwrkey.power_cycle)
         self.modem = (
             ModemWorker(modem, clock, check_interval=config.timing.heartbeat_interval)
             if modem is not None
@@ -161,6 +176,9 @@ class DeviceApp:
         self._made = 0
         self._running = False
         self._closed = False
+        self._alive_at = clock.monotonic()
+        self._liveness: Timer | None = None
+        self.liveness_limit = LIVENESS_LIMIT
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -176,6 +194,7 @@ class DeviceApp:
             if self.fallback is not None:
                 self.fallback.resume()
             self._schedule_reminder()
+            self._alive()
             for name, button in self.buttons.items():
                 button.when_pressed = self._edge_handler(name, True)
                 button.when_released = self._edge_handler(name, False)
@@ -193,6 +212,8 @@ class DeviceApp:
             was_running, self._running = self._running, False
             self.gestures.close()
             self._cancel_reminder()
+            if self._liveness is not None:
+                self._liveness.cancel()
             if self.fallback is not None:
                 self.fallback.stop()
             if was_running:
@@ -205,10 +226,12 @@ class DeviceApp:
             self.modem.stop()  # before the outbox closes: a send in progress records itself
         with self._lock:
             self.feedback.stop()
-            for device in (*self.buttons.values(), self.led, self.buzzer):
+            for device in (*self.buttons.values(), self.led, self.buzzer, self.pwrkey):
                 if device is not None:
                     device.close()
             self.outbox.close()
+            if self.battery is not None:
+                self.battery.close()
         log.info("device %s stopped: %s", self.config.device_id, reason)
 
     # -- inputs --------------------------------------------------------------------------------
@@ -231,6 +254,7 @@ class DeviceApp:
                 ts=self.clock.wall_ms(),
                 seq=self.outbox.next_seq(),
                 minutes=minutes,
+                location=self._location_for(kind),
             )
             self.outbox.add(event)
             self._recent.append(EventRecord(event.id, event.kind, event.ts, event.seq))
@@ -242,6 +266,12 @@ class DeviceApp:
         self.link.publish_event(event)
         if self.fallback is not None:
             self.fallback.watch(event, reachable=reachable)
+
+    def _location_for(self, kind: EventKind) -> Location | None:
+        """The last GNSS fix, for a panic or duress only: no location at other times."""
+        if kind not in KINDS_WITH_LOCATION or self.modem is None:
+            return None
+        return self.modem.last_location(self.config.gnss_max_age)
 
     def _event_kind(self, recognized: Recognized) -> tuple[EventKind, int | None]:
         if recognized.gesture is Gesture.SIGN:
@@ -288,6 +318,46 @@ class DeviceApp:
             self.feedback.flash("reminder")
             self._schedule_reminder()  # again each interval until a check-in
 
+    # -- health, for the service watchdog ---------------------------------------------------------
+
+    def _alive(self) -> None:
+        with self._lock:
+            self._alive_at = self.clock.monotonic()
+            if self._running:
+                self._liveness = self.clock.call_later(LIVENESS_TICK, self._alive)
+
+    def health_problems(self) -> list[str]:
+        """Why the main loop must not ping the watchdog; empty when healthy.
+
+        The clock thread plays the LED and times the gestures: when it stops running timers the
+        unit is dead to its wearer, whatever else works. A modem worker stuck in one job has
+        taken the SMS path down with it. A broker or modem that is down is not a problem here:
+        the app copes with both.
+        """
+        problems: list[str] = []
+        if not self._running:
+            problems.append("not running")
+        lag = self.clock.monotonic() - self._alive_at
+        if lag > self.liveness_limit:
+            problems.append(f"clock thread stalled for {lag:.0f}s")
+        try:
+            self.outbox.count()
+        except Exception as exc:
+            problems.append(f"outbox unreadable ({type(exc).__name__})")
+        busy = self.modem.busy_for() if self.modem is not None else 0.0
+        if busy > MODEM_JOB_LIMIT:
+            problems.append(f"modem worker stuck for {busy:.0f}s")
+        return problems
+
+    def status_line(self) -> str:
+        """One line for ``systemctl status``: link, hub, queue, modem."""
+        link = "online" if self.link.connected else "offline"
+        hub = {True: "hub online", False: "hub offline", None: "hub unknown"}[self.link.hub_online]
+        parts = [f"{self.config.device_id} {link}", hub, f"{self.outbox.count()} queued"]
+        if self.modem is not None:
+            parts.append(f"modem {self.modem.report().health}")
+        return ", ".join(parts)
+
     # -- LinkListener --------------------------------------------------------------------------
 
     def pending_events(self) -> list[Event]:
@@ -295,6 +365,9 @@ class DeviceApp:
 
     def modem_report(self) -> ModemReport | None:
         return self.modem.report() if self.modem is not None else None
+
+    def battery_percent(self) -> int | None:
+        return self.battery.percent() if self.battery is not None else None
 
     def on_connection(self, connected: bool) -> None:
         with self._lock:
@@ -360,6 +433,7 @@ class DeviceApp:
                 "device_id": self.config.device_id,
                 "boot": self.boot,
                 "led": 1 if self.led.value else 0,
+                "buzzer": None if self.buzzer is None else (1 if self.buzzer.value else 0),
                 "pattern": self.feedback.current,
                 "connected": self.link.connected,
                 "hub_online": self.link.hub_online,

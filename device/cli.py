@@ -2,19 +2,29 @@
 
     loneguard-device [--config PATH] [--simulate] [--id ID] [--mqtt URL] [--data-dir DIR]
                      [--control 127.0.0.1:PORT] [--log-level LEVEL]
+    loneguard-device selftest [--config PATH] [--simulate] [--id ID] [--mqtt URL]
+                              [--button-timeout SECONDS]
+
+``selftest`` checks an assembled unit (``device.selftest``): LED, buzzer, each button, the
+modem and the broker, then prints a pass/fail table and exits 1 on any failure. With
+``--simulate`` it runs on mock pins and, unless ``modem.port`` is set, a fake modem.
 
 Without ``--simulate`` the buttons and LED are real GPIO (gpiozero's default pin factory).
 ``--simulate`` uses mock pins and serves the control endpoint (see ``device.simulator``); it needs
 no config file when ``--id`` is given, and keeps its data in ``./data/devices/ID`` unless told
-otherwise. When ready it prints ``control endpoint: http://HOST:PORT``.
+otherwise. When ready it prints ``control endpoint: http://HOST:PORT`` and ``simulator page:
+http://HOST:PORT/``, a web page with the unit's buttons to click and its LED to watch.
 
-SIGTERM or SIGINT stops cleanly (retained offline status with a reason) and exits 0. A config
-error exits 2 with a message naming the key.
+Under systemd (``Type=notify``) it sends READY=1 once started, WATCHDOG=1 only while the app is
+healthy, and a STATUS= line when its state changes (``device.watchdog``). SIGTERM or SIGINT stops
+cleanly (STOPPING=1, retained offline status with a reason) and exits 0. A config error exits 2
+with a message naming the key.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -22,7 +32,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,6 +44,7 @@ from device.config import (
     config_path_from,
     load_config,
 )
+from device.gestures import ButtonName
 from device.version import FW_VERSION
 
 log = logging.getLogger("device")
@@ -43,10 +54,7 @@ EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="loneguard-device", description="Run a loneguard lone-worker device."
-    )
+def _add_common(parser: argparse.ArgumentParser, simulate_help: str) -> None:
     parser.add_argument(
         "--config",
         metavar="PATH",
@@ -56,20 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--simulate",
         action="store_true",
-        help="mock pins and a local HTTP control endpoint instead of GPIO",
+        help=simulate_help,
     )
     parser.add_argument("--id", metavar="ID", help="device id (overrides device.id)")
     parser.add_argument(
         "--mqtt", metavar="URL", help="broker URL (overrides mqtt.url and $LONEGUARD_MQTT_URL)"
     )
     parser.add_argument("--data-dir", metavar="DIR", help="data folder (overrides device.data_dir)")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loneguard-device",
+        description="Run a loneguard lone-worker device. "
+        "'loneguard-device selftest --help' describes the self-test.",
+    )
+    _add_common(parser, "mock pins, a local web page and control endpoint instead of GPIO")
     parser.add_argument(
         "--control",
         metavar="HOST:PORT",
         default=None,
         help=f"control endpoint of --simulate (default {DEFAULT_CONTROL}; port 0 picks a free one)",
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     parser.add_argument("--version", action="version", version=f"%(prog)s {FW_VERSION}")
     return parser
 
@@ -99,12 +116,36 @@ def parse_control(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def build_selftest_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loneguard-device selftest",
+        description="Check an assembled unit: LED, buzzer, buttons, modem and broker.",
+    )
+    _add_common(parser, "mock pins and, unless modem.port is set, a fake modem")
+    parser.add_argument(
+        "--button-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for each button press (default 30)",
+    )
+    parser.set_defaults(log_level="WARNING")
+    return parser
+
+
+def _setup_logging(level: str) -> None:
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        level=getattr(logging, str(level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["selftest"]:
+        return selftest_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
     try:
         config = resolve_config(args, os.environ)
         if args.control is not None and not args.simulate:
@@ -121,9 +162,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+def selftest_main(
+    argv: Sequence[str],
+    *,
+    pin_factory: Any = None,
+    on_prompt: Callable[[ButtonName], None] | None = None,
+) -> int:
+    """``loneguard-device selftest``; ``pin_factory`` and ``on_prompt`` are for tests."""
+    args = build_selftest_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        config = resolve_config(args, os.environ)
+    except ConfigError as exc:
+        print(f"loneguard-device: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from device.selftest import SelfTest, exit_status, render
+
+    with contextlib.ExitStack() as stack:
+        if pin_factory is None:
+            pin_factory = _pin_factory(args.simulate)
+        modem = None
+        port = config.modem_port
+        if port is None and args.simulate:
+            from device.fake_modem import FakeModem
+
+            port = stack.enter_context(FakeModem()).path
+        if port is not None:
+            from device.modem import Modem
+
+            modem = stack.enter_context(Modem(port, sweep_interval=None))
+        battery = None
+        if config.battery_board == "pisugar3" and not args.simulate:
+            from device.battery import I2cBus, PiSugar3
+
+            battery = PiSugar3(
+                stack.enter_context(contextlib.closing(I2cBus(config.battery_i2c_bus)))
+            )
+        test = SelfTest(
+            config,
+            battery=battery,
+            pin_factory=pin_factory,
+            modem=modem,
+            out=sys.stdout,
+            button_timeout=args.button_timeout,
+            on_prompt=on_prompt,
+        )
+        checks = test.run()
+    print(render(checks), flush=True)
+    return exit_status(checks)
+
+
+def _pin_factory(simulate: bool) -> Any:
+    if simulate:
+        from device.simulator import ClockedMockFactory
+        from protocol.clock import SystemClock
+
+        return ClockedMockFactory(SystemClock(), max_states=10_000)
+    from gpiozero import Device
+
+    Device.ensure_pin_factory()
+    return Device.pin_factory
+
+
 def _run(config: Config, control_at: tuple[str, int] | None) -> int:
     # Imported here so --help and config errors work without gpiozero's start-up cost.
     from device.app import DeviceApp
+    from device.watchdog import Notifier, serve, watchdog_interval
     from protocol.clock import SystemClock
 
     clock = SystemClock()
@@ -132,10 +236,7 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
 
         factory: Any = ClockedMockFactory(clock, max_states=10_000)
     else:
-        from gpiozero import Device
-
-        Device.ensure_pin_factory()
-        factory = Device.pin_factory
+        factory = _pin_factory(simulate=False)
 
     stopping = threading.Event()
     reason = ["stopped"]
@@ -163,25 +264,17 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
 
             control = ControlServer(app, *control_at).start()
             print(f"control endpoint: {control.url}", flush=True)
-        notifier = _systemd_notifier()
-        notifier("READY=1")
-        while not stopping.wait(1.0):
-            notifier("WATCHDOG=1")
-        notifier("STOPPING=1")
+            print(f"simulator page: {control.url}/", flush=True)
+        notifier = Notifier.from_env(os.environ)
+        try:
+            serve(app, notifier, stopping, interval=watchdog_interval(os.environ))
+        finally:
+            notifier.close()
     finally:
         if control is not None:
             control.stop()
         app.stop(reason[0])
     return 0
-
-
-def _systemd_notifier() -> Any:
-    try:
-        import sdnotify
-    except ImportError:  # optional: only systemd needs it
-        return lambda state: None
-    notifier = sdnotify.SystemdNotifier()
-    return notifier.notify
 
 
 if __name__ == "__main__":

@@ -176,6 +176,15 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=MAX_GPIO,
     ),
     Setting(
+        "pins",
+        "modem_pwrkey",
+        int,
+        _PIN_DEFAULTS["pins.modem_pwrkey"],
+        "BCM GPIO driving the modem's PWRKEY (through an NPN); used when modem.pwrkey is true",
+        minimum=MIN_GPIO,
+        maximum=MAX_GPIO,
+    ),
+    Setting(
         "timing",
         "hold_time",
         float,
@@ -276,6 +285,40 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("modem", "port", str, "", "Serial port of the GSM modem; empty for none"),
     Setting(
+        "modem",
+        "pwrkey",
+        bool,
+        False,
+        "Whether pins.modem_pwrkey is wired to the modem's PWRKEY, so recovering a hung modem "
+        "can end with a power cycle; false when the modem board has its own power key",
+    ),
+    Setting(
+        "modem",
+        "gnss_max_age",
+        float,
+        300.0,
+        "Seconds a GNSS fix stays fresh enough to attach to a panic or duress (modems with "
+        "GNSS: SIM7600, A7670); no location goes with any other event",
+        minimum=10,
+        maximum=86400,
+    ),
+    Setting(
+        "battery",
+        "board",
+        str,
+        "none",
+        "Battery board whose charge the heartbeat reports: none, or pisugar3 (PiSugar 3 on I2C)",
+    ),
+    Setting(
+        "battery",
+        "i2c_bus",
+        int,
+        1,
+        "I2C bus of the battery board (/dev/i2c-N; GPIO2/3 are bus 1)",
+        minimum=0,
+        maximum=20,
+    ),
+    Setting(
         "sms",
         "hub_number",
         str,
@@ -327,6 +370,7 @@ class PinSettings:
     panic: int
     led: int
     buzzer: int | None
+    modem_pwrkey: int | None = None  # None: not wired
 
 
 @dataclass(frozen=True)
@@ -369,6 +413,9 @@ class Config:
     reminder_interval: int = 60  # minutes, desk mode; 0 for none
     outbox_max_events: int = 1000
     modem_port: str | None = None
+    gnss_max_age: float = 300.0
+    battery_board: str = "none"
+    battery_i2c_bus: int = 1
     sms: SmsSettings = SmsSettings()
 
     @property
@@ -518,19 +565,27 @@ def _build(v: dict[str, Any], labels: dict[str, str]) -> Config:
         reminder_interval=v["desk.reminder_interval"],
         outbox_max_events=v["outbox.max_events"],
         modem_port=v["modem.port"] or None,
+        gnss_max_age=v["modem.gnss_max_age"],
+        battery_board=_choice(v, labels, "battery.board", BATTERY_BOARDS),
+        battery_i2c_bus=v["battery.i2c_bus"],
         sms=_sms(v, labels),
     )
 
 
 MODES = ("pocket", "desk")
+BATTERY_BOARDS = ("none", "pisugar3")
 _PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
 
 
 def _mode(v: dict[str, Any], labels: dict[str, str]) -> str:
-    mode: str = v["device.mode"]
-    if mode not in MODES:
-        raise ConfigError(labels["device.mode"], f"must be one of {', '.join(MODES)}, got {mode!r}")
-    return mode
+    return _choice(v, labels, "device.mode", MODES)
+
+
+def _choice(v: dict[str, Any], labels: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value: str = v[name]
+    if value not in choices:
+        raise ConfigError(labels[name], f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _sms(v: dict[str, Any], labels: dict[str, str]) -> SmsSettings:
@@ -588,9 +643,10 @@ def _pins(v: dict[str, Any]) -> PinSettings:
     if 0 < v["pins.buzzer"] < MIN_GPIO:
         raise ConfigError("pins.buzzer", f"must be 0 (none) or between {MIN_GPIO} and {MAX_GPIO}")
     used: dict[int, str] = {}
-    for key in ("checkin", "panic", "led", "buzzer"):
+    wired = v["modem.pwrkey"]
+    for key in ("checkin", "panic", "led", "buzzer", "modem_pwrkey"):
         pin = v[f"pins.{key}"]
-        if key == "buzzer" and pin == 0:
+        if (key == "buzzer" and pin == 0) or (key == "modem_pwrkey" and not wired):
             continue
         if pin in used:
             raise ConfigError(f"pins.{key}", f"GPIO {pin} is already used by {used[pin]}")
@@ -600,6 +656,7 @@ def _pins(v: dict[str, Any]) -> PinSettings:
         panic=v["pins.panic"],
         led=v["pins.led"],
         buzzer=v["pins.buzzer"] or None,
+        modem_pwrkey=v["pins.modem_pwrkey"] if wired else None,
     )
 
 
@@ -626,6 +683,8 @@ def example_toml() -> str:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return repr(value)

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -31,6 +32,9 @@ HangUntil = Literal["cfun", "power"]
 # A SIM7600 fix: 31°13.33' N, 121°21.26' E, 32.9 m.
 SAMPLE_GNSS = "2,06,03,00,3113.330650,N,12121.262554,E,131117,091918.0,32.9,0.0,255.0,1.1,0.8,0.7"
 NO_FIX_GNSS = ",,,,,,,,,,,,,,,"
+# The same place as AT+CGPSINFO reports it (lat, N/S, lon, E/W, date, UTC time, alt, speed, course).
+SAMPLE_GPSINFO = "3113.330650,N,12121.262554,E,131117,091918.0,32.9,0.0,0"
+NO_FIX_GPSINFO = ",,,,,,,,"
 
 _CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 100: "unknown"}
 _CMS_TEXT = {
@@ -77,16 +81,24 @@ class FakeModem:
         rssi: int = 20,
         creg_stat: int = 1,
         gnss_info: str | None = None,
+        gps_info: str | None = None,
         first_reference: int = 1,
     ) -> None:
         self.rssi = rssi
         self.creg_stat = creg_stat
         self.gnss_info = gnss_info  # None: AT+CGNSSINFO answers ERROR (a modem without GNSS)
+        # AT+CGPSINFO's answer once AT+CGPS=1 has switched the receiver on; None: no receiver.
+        self.gps_info = gps_info
         self.inbox: dict[int, StoredSms] = {}
         self.sent: list[tuple[str, str]] = []
+        # The GSM network: called with (number, text) for each message sent, e.g. to hand it to
+        # another fake modem's ``deliver_sms``.
+        self.on_sent: Callable[[str, str], None] | None = None
         self.transcript: list[Exchange] = []
         self.sms_sent = threading.Event()
         self.power_cycles = 0
+        self.powered = True
+        self._pwrkey_down_at: float | None = None
         self._next_reference = first_reference
         self._lock = threading.RLock()
         self._command_seen = threading.Condition(self._lock)
@@ -137,6 +149,27 @@ class FakeModem:
             self.power_cycles += 1
             self._reset()
             self._emit_lines(["RDY", "+CPIN: READY", "SMS DONE"])
+
+    def pwrkey(self, pressed: bool, now: float) -> None:
+        """The PWRKEY line as a SIMCom module reads it (``pressed``: pulled low) at time ``now``.
+
+        Released after 2.5 s or more while on: the module switches off (and answers nothing).
+        Released after 0.5 s or more while off: it boots, as ``power_cycle``. Wire it to a
+        mock pin with ``pin.observers.append(lambda state, t: fake.pwrkey(bool(state), t))``.
+        """
+        with self._lock:
+            if pressed:
+                self._pwrkey_down_at = now
+                return
+            if self._pwrkey_down_at is None:
+                return
+            held, self._pwrkey_down_at = now - self._pwrkey_down_at, None
+            if self.powered and held >= 2.5:
+                self._emit_lines(["NORMAL POWER DOWN"])
+                self.powered = False
+            elif not self.powered and held >= 0.5:
+                self.powered = True
+                self.power_cycle()
 
     def fail_next(self, command: str, error: str) -> None:
         """Answer the next ``command`` (e.g. "AT+CMGS") with ``error`` ("+CMS ERROR: 500").
@@ -214,6 +247,7 @@ class FakeModem:
         self._cmgf = 0
         self._cnmi_mt = 0
         self._cfun = 1
+        self._gps_on = False
         self._hung = None
         self._prompt_number = None
 
@@ -261,6 +295,8 @@ class FakeModem:
 
     def _answer(self, command: str) -> None:
         upper = command.upper()
+        if not self.powered:
+            return
         if self._hung is not None:
             if self._hung == "cfun" and upper == "AT+CFUN=0":
                 self._cfun_off_seen = True
@@ -315,6 +351,17 @@ class FakeModem:
             return [f"+CSQ: {self.rssi if self._cfun else 99},99"], "OK"
         if upper == "AT+CREG?":
             return [f"+CREG: 0,{self.creg_stat if self._cfun else 0}"], "OK"
+        if upper.startswith("AT+CGPS="):
+            if self.gps_info is None:
+                raise _Fail(4)
+            if self._gps_on and _int(value, 0, 1) == 1:
+                raise _Fail(3)  # as a SIM7600 answers when the receiver is already on
+            self._gps_on = _int(value, 0, 1) == 1
+            return [], "OK"
+        if upper == "AT+CGPSINFO":
+            if self.gps_info is None:
+                raise _Fail(4)
+            return [f"+CGPSINFO: {self.gps_info if self._gps_on else NO_FIX_GPSINFO}"], "OK"
         if upper == "AT+CGNSSINFO":
             if self.gnss_info is None:
                 raise _Fail(4)
@@ -369,6 +416,8 @@ class FakeModem:
         reference, self._next_reference = self._next_reference, (self._next_reference + 1) % 256
         self._respond([f"+CMGS: {reference}"], "OK")
         self.sms_sent.set()
+        if self.on_sent is not None:
+            self.on_sent(number, text)
 
     def _error(self, code: int, *, sms: bool) -> str:
         kind = "CMS" if sms else "CME"
@@ -421,4 +470,13 @@ def _int(text: str, low: int, high: int, *, sms: bool = False) -> int:
     return int(text)
 
 
-__all__ = ["ESC", "NO_FIX_GNSS", "SAMPLE_GNSS", "Exchange", "FakeModem", "StoredSms"]
+__all__ = [
+    "ESC",
+    "NO_FIX_GNSS",
+    "NO_FIX_GPSINFO",
+    "SAMPLE_GNSS",
+    "SAMPLE_GPSINFO",
+    "Exchange",
+    "FakeModem",
+    "StoredSms",
+]

@@ -6,6 +6,10 @@ the gestures. The health check reads signal (AT+CSQ) and registration (AT+CREG?)
 heartbeat; a modem that does not answer is recovered (``Modem.recover``: AT, AT+CFUN toggle,
 power cycle) in place, without restarting the process.
 
+Where the modem has a GNSS receiver (SIM7600, A7670: ``AT+CGPS=1``), the worker switches it on
+at initialisation and reads the position (``AT+CGPSINFO``) with every health check; the app
+attaches the last fix to a panic or duress (``last_location``), never to anything else.
+
 ``SmsFallback`` decides when an alarm also goes by SMS, as the fallback line of DESIGN §4
 (``FallbackLine.encode(secret)``) to the hub's number:
 
@@ -27,10 +31,11 @@ import threading
 from collections.abc import Callable
 
 from device.link import ModemReport
-from device.modem import Modem, ModemError, ModemTimeout
+from device.modem import GnssFix, Modem, ModemError, ModemTimeout
 from device.outbox import ALARM_KINDS, Outbox
 from protocol.clock import Clock, Timer
-from protocol.messages import Event
+from protocol.errors import ProtocolError
+from protocol.messages import Event, Location
 from protocol.sms import FallbackLine
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,9 @@ class ModemWorker:
         self._timer: Timer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._gps = False
+        self._fix: tuple[Location, float] | None = None  # and its monotonic time
+        self._job_started: float | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="modem", daemon=True)
@@ -87,12 +95,37 @@ class ModemWorker:
         # Recovery may be under way right now: the driver's health is the freshest word.
         return ModemReport(report.rssi, report.registered, self.modem.health)
 
+    def last_location(self, max_age: float) -> Location | None:
+        """The last GNSS fix if it is at most ``max_age`` seconds old (injected clock)."""
+        with self._lock:
+            fix = self._fix
+        if fix is None or self._clock.monotonic() - fix[1] > max_age:
+            return None
+        return fix[0]
+
+    def busy_for(self) -> float:
+        """Seconds (injected clock) the job under way has run; 0 when idle.
+
+        Every exchange has a deadline, so even a full recovery (probes, AT+CFUN, a power cycle,
+        the boot) ends within a few minutes; a job running far longer means the worker is stuck
+        and the SMS path with it.
+        """
+        with self._lock:
+            started = self._job_started
+        return 0.0 if started is None else self._clock.monotonic() - started
+
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
+            started = self._clock.monotonic()  # never under self._lock: see _read_fix
+            with self._lock:
+                self._job_started = started
             try:
                 job(self.modem)
             except Exception:  # one failed job must not end the worker
                 log.exception("modem job failed")
+            finally:
+                with self._lock:
+                    self._job_started = None
 
     def _initialise(self, modem: Modem) -> None:
         try:
@@ -100,10 +133,37 @@ class ModemWorker:
         except ModemError as exc:
             log.warning("modem initialisation failed (%s); recovering", exc)
             modem.recover()
+        self._start_gps(modem)
+
+    def _start_gps(self, modem: Modem) -> None:
+        try:
+            self._gps = modem.start_gps()
+        except ModemError as exc:
+            log.warning("GNSS not started: %s", exc)
+            return
+        log.info("modem GNSS: %s", "on" if self._gps else "none on this modem")
+        self._read_fix(modem)
+
+    def _read_fix(self, modem: Modem) -> None:
+        if not self._gps:
+            return
+        try:
+            fix = modem.gps_fix()
+        except ModemError as exc:
+            log.warning("GNSS position not read: %s", exc)
+            return
+        location = _location(fix) if fix is not None else None
+        if location is not None:
+            # The clock is read before taking self._lock: a FakeClock holds its own lock while
+            # it runs timers, and those take self._lock (last_location), so the other order
+            # would deadlock.
+            now = self._clock.monotonic()
+            with self._lock:
+                self._fix = (location, now)
 
     def _check(self, modem: Modem) -> None:
-        if modem.health != "ok":
-            modem.recover()
+        if modem.health != "ok" and modem.recover():
+            self._start_gps(modem)  # a power cycle switched the receiver off
         rssi: int | None = None
         registered: bool | None = None
         try:
@@ -112,10 +172,12 @@ class ModemWorker:
         except ModemTimeout as exc:
             log.warning("modem did not answer (%s); recovering", exc)
             if modem.recover():
+                self._start_gps(modem)
                 self._check_quietly(modem)
                 return
         except ModemError as exc:
             log.warning("modem health check failed: %s", exc)
+        self._read_fix(modem)
         with self._lock:
             self._report = ModemReport(rssi, registered, modem.health)
 
@@ -136,6 +198,25 @@ class ModemWorker:
     def _tick(self) -> None:
         self.check()
         self._schedule_check()
+
+
+def _location(fix: GnssFix) -> Location | None:
+    """The fix as the wire contract's Location; None for a position the contract refuses.
+
+    Checked here, once, so a garbled reply can never stop a panic from being made.
+    """
+    try:
+        return Location.from_json({"lat": round(fix.latitude, 6), "lon": round(fix.longitude, 6)})
+    except (ProtocolError, ValueError):
+        log.warning("GNSS position out of range: ignored")
+        return None
+
+
+class _Unarmed:
+    """Stands for a timer being made, so a second ``_arm`` of the same event does nothing."""
+
+    def cancel(self) -> None:
+        pass
 
 
 class SmsFallback:
@@ -205,12 +286,21 @@ class SmsFallback:
             timer.cancel()
 
     def _arm(self, event: Event) -> None:
+        # The timer is made outside self._lock: a FakeClock holds its own lock while it runs
+        # timers, and _ack_overdue takes self._lock, so holding both here could deadlock.
+        placeholder = _Unarmed()
         with self._lock:
             if self._stopped or event.id in self._timers:
                 return
-            self._timers[event.id] = self._clock.call_later(
-                self.ack_timeout, functools.partial(self._ack_overdue, event)
-            )
+            self._timers[event.id] = placeholder
+        timer = self._clock.call_later(
+            self.ack_timeout, functools.partial(self._ack_overdue, event)
+        )
+        with self._lock:
+            if self._timers.get(event.id) is placeholder:
+                self._timers[event.id] = timer
+                return
+        timer.cancel()  # sent or stopped meanwhile
 
     def _ack_overdue(self, event: Event) -> None:
         with self._lock:

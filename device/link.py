@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device.config import Config
+from device.config import Config, MqttSettings
 from device.version import FW_VERSION
 from protocol.clock import Clock, Timer
 from protocol.errors import ProtocolError
@@ -49,6 +51,8 @@ class LinkListener(Protocol):
 
     def modem_report(self) -> ModemReport | None: ...
 
+    def battery_percent(self) -> int | None: ...
+
     def on_connection(self, connected: bool) -> None: ...
 
     def on_ack(self, ack: Ack) -> None: ...
@@ -74,6 +78,21 @@ class Link(Protocol):
     def stop(self, reason: str) -> None: ...
 
 
+def new_client(settings: MqttSettings, client_id: str, *, clean_session: bool) -> mqtt.Client:
+    """A paho client with the configured credentials and TLS (MQTT 3.1.1)."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_session,
+        protocol=mqtt.MQTTv311,
+    )
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None)
+    return client
+
+
 def disable_nagle(client: mqtt.Client, userdata: Any, sock: Any) -> None:
     """paho leaves Nagle's algorithm on; with delayed ACKs that adds ~40 ms to every ack."""
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -81,9 +100,17 @@ def disable_nagle(client: mqtt.Client, userdata: Any, sock: Any) -> None:
 
 
 class MqttLink:
-    """``Link`` over paho-mqtt: persistent session, QoS 1 events, capped reconnect backoff."""
+    """``Link`` over paho-mqtt: persistent session, QoS 1 events, capped reconnect backoff with
+    jitter."""
 
-    def __init__(self, config: Config, clock: Clock, *, fw: str = FW_VERSION) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        *,
+        fw: str = FW_VERSION,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
         self._config = config
         self._clock = clock
         self._fw = fw
@@ -96,6 +123,11 @@ class MqttLink:
         self._started_at = clock.monotonic()
         self._heartbeat: Timer | None = None
         self._stopped = False
+        # Before each reconnect attempt, on top of paho's doubling backoff: a random pause up to
+        # the first delay, so a fleet does not come back in one burst after a broker restart.
+        min_delay = config.mqtt.reconnect_min_delay
+        self._jitter = jitter or (lambda: random.uniform(0.0, min_delay))
+        self._stop_waiting = threading.Event()
         self.client = self._make_client()
 
     def topic(self, channel: Channel) -> str:
@@ -135,6 +167,7 @@ class MqttLink:
     def stop(self, reason: str) -> None:
         """Publish a retained ``offline`` status with ``reason``, then disconnect cleanly."""
         self._stop_heartbeats()
+        self._stop_waiting.set()
         if self.connected:
             status = Status(DeviceState.OFFLINE, self._boot, reason=reason[:200] or None)
             info = self.client.publish(
@@ -153,6 +186,7 @@ class MqttLink:
         The broker then publishes the last will. For tests and the simulator.
         """
         self._stop_heartbeats()
+        self._stop_waiting.set()
         sock = self.client.socket()
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
@@ -163,20 +197,12 @@ class MqttLink:
 
     def _make_client(self) -> mqtt.Client:
         settings = self._config.mqtt
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"loneguard-{self._id}",
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-        )
-        if settings.username:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None)
+        client = new_client(settings, f"loneguard-{self._id}", clean_session=False)
         client.reconnect_delay_set(settings.reconnect_min_delay, settings.reconnect_max_delay)
         client.on_socket_open = disable_nagle
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = lambda client, userdata: self._pause_before_retry()
         client.on_message = self._on_message
         return client
 
@@ -219,6 +245,12 @@ class MqttLink:
                     self._listener.on_connection(False)
                 except Exception:
                     log.exception("disconnect handling failed")
+        if reason.is_failure:
+            self._pause_before_retry()  # after the app heard: its SMS path must not wait
+
+    def _pause_before_retry(self) -> None:
+        """Runs on paho's network thread just before its backoff wait; a stop cuts it short."""
+        self._stop_waiting.wait(max(0.0, self._jitter()))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         listener = self._listener
@@ -259,6 +291,7 @@ class MqttLink:
                     ts=self._clock.wall_ms(),
                     uptime=round(self._clock.monotonic() - self._started_at, 3),
                     rssi=modem.rssi if modem else None,
+                    battery=self._listener.battery_percent(),
                     queued=len(self._listener.pending_events()),
                     registered=modem.registered if modem else None,
                     modem=modem.health if modem else None,

@@ -443,6 +443,11 @@ class Modem:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def set_power_cycle(self, power_cycle: Callable[[], None] | None) -> None:
+        """Wire (or unwire) the hook ``recover`` uses as its last step, e.g. a PWRKEY pulse."""
+        with self._lock:
+            self._power_cycle = power_cycle
+
     def reopen(self) -> None:
         """Close and open the serial line again, e.g. after a USB modem came back."""
         with self._lock:
@@ -580,15 +585,44 @@ class Modem:
 
     def gnss_fix(self) -> GnssFix | None:
         """SIM7600 GNSS position (AT+CGNSSINFO); None without a fix or on modems without GNSS."""
+        return self._position("AT+CGNSSINFO")
+
+    def start_gps(self) -> bool:
+        """Switch the GNSS receiver on (SIM7600/A7670 ``AT+CGPS=1``); False on modems without one.
+
+        A receiver that is already on answers with an error on some firmware; the probe with
+        ``AT+CGPSINFO`` tells the two apart.
+        """
         try:
-            lines = self.command("AT+CGNSSINFO", expect="+CGNSSINFO:")
+            self.command("AT+CGPS=1", timeout=self.slow_timeout)
+            return True
+        except ModemTimeout:
+            raise
+        except ModemError:
+            pass
+        try:
+            self.command("AT+CGPSINFO", expect="+CGPSINFO:")
+            return True
+        except ModemTimeout:
+            raise
+        except ModemError:
+            return False
+
+    def gps_fix(self) -> GnssFix | None:
+        """The receiver's position (``AT+CGPSINFO``); None without a fix or without GNSS."""
+        return self._position("AT+CGPSINFO")
+
+    def _position(self, command: str) -> GnssFix | None:
+        prefix = command.removeprefix("AT") + ":"
+        try:
+            lines = self.command(command, expect=prefix)
         except ModemTimeout:
             raise
         except ModemError:
             return None
         for line in lines:
-            if line.startswith("+CGNSSINFO:"):
-                return parse_gnss(line[11:])
+            if line.startswith(prefix):
+                return parse_gnss(line[len(prefix) :])
         return None
 
     def set_functionality(self, level: Literal[0, 1]) -> None:

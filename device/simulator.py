@@ -9,11 +9,17 @@ changes with absolute monotonic times.
 The control endpoint (``ControlServer``) lets a person, a script or the demo press the buttons of
 a simulated device over HTTP on loopback. Every response is JSON.
 
+``GET /``
+    A web page showing the unit for a person: its two buttons to press and hold with the mouse
+    (or a finger), shortcuts for timed gestures, the LED and buzzer replaying their changes at
+    their own timing, and the events with their acks. Plain HTML and script from this package
+    (``device/simulator.html``); it polls ``/state`` every 100 ms.
 ``GET /state``
-    ``{"device_id", "boot", "led": 0|1, "pattern": name on show, "connected": bool,
-    "hub_online": bool|null, "queued": events awaiting ack, "events": [{"id", "kind", "ts",
-    "seq", "acked"}, ...] (the last 50 made, oldest first), "led_history": [[t_ms, 0|1], ...]}``
-    where ``t_ms`` is the wall-clock time (ms since the epoch) of each of the last 50 LED changes.
+    ``{"device_id", "boot", "led": 0|1, "buzzer": 0|1|null, "pattern": name on show,
+    "connected": bool, "hub_online": bool|null, "queued": events awaiting ack, "events": [{"id",
+    "kind", "ts", "seq", "acked"}, ...] (the last 50 made, oldest first), "led_history": [[t_ms,
+    0|1], ...], "buzzer_history": [...]}`` where ``t_ms`` is the wall-clock time (ms since the
+    epoch) of each of the last 50 changes of that output (the buzzer's is empty when none).
 ``POST /buttons/{checkin|panic}/press``
     Press and release at once; ``{"events": [ids of the events this action made]}``. On
     check-in the answer waits out ``timing.duress_window`` (0.6 s), the time a single check-in
@@ -35,6 +41,7 @@ Events made by a concurrent action can show in either action's list.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -42,6 +49,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,17 +62,26 @@ from protocol.clock import Clock
 log = logging.getLogger(__name__)
 
 HISTORY_LENGTH = 50
+PAGE_RESOURCE = "simulator.html"
 MAX_HOLD_SECONDS = 60.0
 SETTLE_SECONDS = 0.5
 
 
 class ClockedMockPin(MockPin):  # type: ignore[misc]
-    """A ``MockPin`` whose recorded state changes carry the injected clock's time."""
+    """A ``MockPin`` whose recorded state changes carry the injected clock's time.
+
+    ``observers`` are called with ``(state, monotonic time)`` after each change: what the pin is
+    wired to (a fake modem's PWRKEY, the simulator's page) can follow it.
+    """
 
     history: deque[tuple[float, Any]]
     states: list[PinState]
     _state: Any
     _last_change: float
+
+    def __init__(self, factory: Any, info: Any) -> None:
+        self.observers: list[Callable[[Any, float], None]] = []
+        super().__init__(factory, info)
 
     def _clock_now(self) -> float:
         now: float = self.factory.clock.monotonic()
@@ -81,6 +98,11 @@ class ClockedMockPin(MockPin):  # type: ignore[misc]
         limit: int | None = self.factory.max_states
         if limit is not None and len(self.states) > limit:
             del self.states[: len(self.states) - limit]
+        for observer in list(self.observers):
+            try:
+                observer(value, now)
+            except Exception:  # whatever listens must not break the pin
+                log.exception("pin observer failed")
         return True
 
     def clear_states(self) -> None:
@@ -170,7 +192,8 @@ class ControlServer:
 
     def state(self) -> dict[str, Any]:
         snapshot = self.app.snapshot()
-        snapshot["led_history"] = self._led_history()
+        snapshot["led_history"] = self._history(self.app.led)
+        snapshot["buzzer_history"] = self._history(self.app.buzzer)
         return snapshot
 
     def act(self, button: ButtonName, action: str, seconds: float | None = None) -> list[str]:
@@ -210,9 +233,8 @@ class ControlServer:
         while self.app.events_made == before and time.monotonic() < deadline:
             time.sleep(0.005)
 
-    def _led_history(self) -> list[list[float | int]]:
-        pin = self.app.led.pin
-        history = getattr(pin, "history", None)
+    def _history(self, output: Any) -> list[list[float | int]]:
+        history = getattr(output.pin, "history", None) if output is not None else None
         if history is None:
             return []
         clock = self.app.clock
@@ -220,15 +242,24 @@ class ControlServer:
         return [[round(now_ms - (now - t) * 1000), 1 if state else 0] for t, state in history]
 
 
+@functools.cache
+def page() -> bytes:
+    """The simulator's web page (``device/simulator.html``): the unit to click and watch."""
+    return resources.files("device").joinpath(PAGE_RESOURCE).read_bytes()
+
+
 def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "loneguard-device"
 
         def do_GET(self) -> None:
-            if urlsplit(self.path).path == "/state":
+            path = urlsplit(self.path).path
+            if path == "/state":
                 self._reply(200, control.state())
+            elif path in ("/", "/index.html"):
+                self._send(200, "text/html; charset=utf-8", page())
             else:
-                self._reply(404, {"error": "no such route; try GET /state"})
+                self._reply(404, {"error": "no such route; try GET / or GET /state"})
 
         def do_POST(self) -> None:
             url = urlsplit(self.path)
@@ -267,10 +298,13 @@ def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
             self._reply(200, {"events": events})
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
+            self._send(status, "application/json", json.dumps(body).encode())
+
+        def _send(self, status: int, content_type: str, data: bytes) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
             self.end_headers()
             self.wfile.write(data)
 

@@ -13,13 +13,13 @@ if [ "$(id -u)" -ne 0 ]; then echo "install/device.sh: run as root (sudo)" >&2; 
 echo "== packages"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-lgpio >/dev/null
 
-echo "== user $user (groups gpio, dialout)"
-for group in gpio dialout; do getent group "$group" >/dev/null || groupadd --system "$group"; done
+echo "== user $user (groups gpio, dialout, i2c)"
+for group in gpio dialout i2c; do getent group "$group" >/dev/null || groupadd --system "$group"; done
 if ! id "$user" >/dev/null 2>&1; then
   useradd --system --user-group --home-dir /var/lib/loneguard-device --no-create-home \
     --shell /usr/sbin/nologin "$user"
 fi
-usermod -a -G gpio,dialout "$user"
+usermod -a -G gpio,dialout,i2c "$user"
 
 echo "== code in $prefix"
 install -d -m 0755 "$prefix"
@@ -45,6 +45,7 @@ echo "== serial port for the modem (UART on, serial console off)"
 if command -v raspi-config >/dev/null 2>&1; then
   raspi-config nonint do_serial_cons 1   # 1 = no login console on the serial port
   raspi-config nonint do_serial_hw 0     # 0 = serial hardware enabled
+  raspi-config nonint do_i2c 0           # 0 = I2C on: the battery board's fuel gauge
 fi
 boot_config=/boot/firmware/config.txt
 [ -e "$boot_config" ] || boot_config=/boot/config.txt

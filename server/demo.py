@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  console:  {hub_url}/\n"
             f"  API:      {hub_url}/api/health\n"
             f"  token:    {token}\n"
-            + "".join(f"  device {d}: {url}/state\n" for d, url in controls.items())
+            + "".join(f"  device {d}: {url}/  (JSON: {url}/state)\n" for d, url in controls.items())
+            + "  (each device's page shows the unit: click its buttons, watch its LED)\n"
             + "\nTry it:\n"
             f"  curl -X POST {controls[first]}/buttons/checkin/press\n"
             f"  curl -X POST '{controls[first]}/buttons/panic/hold?seconds=3.2'\n"

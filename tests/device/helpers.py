@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -15,6 +17,15 @@ from device.link import ModemReport
 from protocol.messages import Ack, Command, Event, HubStatus
 
 WAIT = 10.0  # seconds a network wait may take before the test fails
+
+
+def wait_until(condition: Callable[[], object], timeout: float = WAIT) -> None:
+    """Wait for something that crosses a thread or the network; fails the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the system did not get there in time")
+        time.sleep(0.005)
 
 
 def make_config(data_dir: Any, **sections: dict[str, Any]) -> Config:
@@ -71,6 +82,7 @@ class RecordingListener:
     def __init__(self, pending: list[Event] | None = None) -> None:
         self.pending = list(pending or [])
         self.modem: ModemReport | None = None
+        self.battery: int | None = None
         self.acks: queue.Queue[Ack] = queue.Queue()
         self.commands: queue.Queue[Command] = queue.Queue()
         self.hub: queue.Queue[HubStatus] = queue.Queue()
@@ -82,6 +94,9 @@ class RecordingListener:
 
     def modem_report(self) -> ModemReport | None:
         return self.modem
+
+    def battery_percent(self) -> int | None:
+        return self.battery
 
     def on_connection(self, connected: bool) -> None:
         (self.up if connected else self.down).set()

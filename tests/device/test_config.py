@@ -73,7 +73,7 @@ def test_device_id_is_required_and_checked() -> None:
             {"radio": {"x": 1}},
             "radio",
             "unknown section (known: device, mqtt, pins, timing, session, desk, outbox, modem, "
-            "sms)",
+            "battery, sms)",
         ),
         ({"pins": 17}, "pins", "must be a table"),
     ],

@@ -207,3 +207,41 @@ def test_app_round_trip_over_the_broker(
     finally:
         app.stop("test over")
     assert Status.decode(observer.next_payload(STATUS)).reason == "test over"
+
+
+def test_each_reconnect_attempt_waits_a_random_jitter_that_a_stop_cuts_short(
+    tmp_path: Path, clock: FakeClock, mosquitto: Mosquitto
+) -> None:
+    config = make_config(tmp_path, mqtt={"url": mosquitto.url, "reconnect_max_delay": 1})
+    pauses: list[float] = []
+    pausing = threading.Event()
+
+    def jitter() -> float:
+        pauses.append(0.05 if len(pauses) < 2 else 60.0)  # the third is long: stop must cut it
+        if len(pauses) == 3:
+            pausing.set()
+        return pauses[-1]
+
+    listener = RecordingListener()
+    link = MqttLink(config, clock, jitter=jitter)
+    link.start(listener, 1)
+    assert listener.up.wait(WAIT)
+    assert pauses == []  # a first connect that works waits for nothing
+    mosquitto.stop()
+    assert listener.down.wait(WAIT)
+    assert pausing.wait(WAIT), "the link did not pause before its reconnect attempts"
+    assert pauses == [0.05, 0.05, 60.0]  # the disconnect, then each failed attempt
+    stopper = threading.Thread(target=link.stop, args=("done",))
+    stopper.start()
+    stopper.join(WAIT)
+    assert not stopper.is_alive(), "a stop waited out the jitter"
+
+
+def test_the_default_jitter_is_at_most_the_first_reconnect_delay(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    config = make_config(tmp_path, mqtt={"reconnect_min_delay": 2, "reconnect_max_delay": 8})
+    link = MqttLink(config, clock)
+    draws = [link._jitter() for _ in range(200)]
+    assert all(0.0 <= d <= 2.0 for d in draws)
+    assert len({round(d, 3) for d in draws}) > 100  # random, not one fixed pause

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,8 +86,9 @@ def control(
 
 
 def call(server: ControlServer, method: str, path: str) -> tuple[int, Any]:
-    request = urllib.request.Request(server.url + path, method=method, data=b"" if
-                                     method == "POST" else None)
+    request = urllib.request.Request(
+        server.url + path, method=method, data=b"" if method == "POST" else None
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.load(response)
@@ -165,3 +171,108 @@ def test_checkin_hold_starts_a_session(control: ControlServer, clock: FakeClock)
     status, body = call(control, "POST", "/buttons/checkin/hold?seconds=2.2")
     assert status == 200 and len(body["events"]) == 1
     assert call(control, "GET", "/state")[1]["events"][0]["kind"] == "session_start"
+
+
+# -- the web page for people -------------------------------------------------------------------
+
+
+class _Controls(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.buttons: list[str] = []
+        self.actions: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("id"):
+            self.ids.add(str(found["id"]))
+        if found.get("data-button"):
+            self.buttons.append(str(found["data-button"]))
+        if found.get("data-action"):
+            self.actions.append(str(found["data-action"]))
+        if tag in ("script", "link", "img") and (found.get("src") or found.get("href")):
+            self.external.append(tag)
+
+
+def get_page(server: ControlServer) -> tuple[str, str]:
+    with urllib.request.urlopen(server.url + "/", timeout=10) as response:
+        return response.headers["Content-Type"], response.read().decode()
+
+
+def test_the_page_shows_the_unit_with_its_buttons_led_and_buzzer(control: ControlServer) -> None:
+    content_type, html = get_page(control)
+    assert content_type == "text/html; charset=utf-8"
+    controls = _Controls()
+    controls.feed(html)
+    assert {"led", "buzzer", "pattern", "events"} <= controls.ids
+    assert controls.buttons == ["checkin", "panic"]
+    assert controls.external == [] and "http://" not in html and "https://" not in html
+    # What the page's own script calls: the edges of a held button, and the state it polls.
+    for path in ("/buttons/${name}/down", "/buttons/${name}/up", 'fetch("/state")'):
+        assert path in html
+    # Each shortcut the page offers is a route that works.
+    made = []
+    for action in controls.actions:
+        status, body = call(control, "POST", action)
+        assert status == 200, action
+        made += body["events"]
+    kinds = [e["kind"] for e in call(control, "GET", "/state")[1]["events"]]
+    assert kinds == ["checkin", "duress", "session_start", "panic"]
+    assert len(made) == 4
+
+
+def test_the_state_the_page_polls_follows_a_press_and_the_ack(
+    control: ControlServer, clock: FakeClock
+) -> None:
+    before = call(control, "GET", "/state")[1]
+    assert before["events"] == [] and before["pattern"] == "online"
+    assert before["buzzer"] == 0
+
+    # What the page sends while a person holds check-in down and lets go.
+    call(control, "POST", "/buttons/checkin/down")
+    (event_id,) = call(control, "POST", "/buttons/checkin/up")[1]["events"]
+    after = call(control, "GET", "/state")[1]
+    assert [e["id"] for e in after["events"]] == [event_id]
+    assert after["pattern"] == "waiting" and after["led"] == 1
+    assert after["led_history"][-1][0] > before["led_history"][-1][0]
+
+    link = control.app.link
+    assert isinstance(link, FakeLink)
+    link.ack(event_id)
+    acked = call(control, "GET", "/state")[1]
+    assert acked["events"][0]["acked"] is True
+    assert (acked["pattern"], acked["led"], acked["buzzer"]) == ("acknowledged", 1, 1)
+    assert acked["buzzer_history"][-1][1] == 1
+    clock.advance(2.0)
+    assert call(control, "GET", "/state")[1]["buzzer"] == 0
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_a_real_browser_runs_the_page_script_and_shows_the_state(
+    control: ControlServer, tmp_path: Path
+) -> None:
+    (event_id,) = call(control, "POST", "/buttons/checkin/press")[1]["events"]
+    shown = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            control.url + "/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout  # the page after its script has polled /state
+    assert '<span id="device-id">unit-01</span>' in shown
+    assert '<dd id="pattern">waiting</dd>' in shown
+    assert '<dd id="queued">1</dd>' in shown
+    assert re.search(r'<div id="led"[^>]*class="on"', shown)  # the fake clock holds it lit
+    assert re.search(r"<tbody id=\"events\"><tr><td>checkin</td><td>0</td>", shown)
+    assert event_id not in shown  # ids are for machines; the page shows kind, seq and time

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,18 +16,9 @@ from server.broker import Mosquitto
 from server.config import load_config
 from server.store.records import Role
 from server.tokens import hash_token, new_token
-from tests.device.helpers import make_config
+from tests.device.helpers import make_config, wait_until
 
-NETWORK_WAIT = 10.0
-
-
-def wait_until(condition: Callable[[], object], timeout: float = NETWORK_WAIT) -> None:
-    """Wait for something that crosses the network; fails the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the system did not get there in time")
-        time.sleep(0.005)
+__all__ = ["wait_until"]
 
 
 @pytest.fixture

@@ -49,7 +49,8 @@ def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path:
         text = "\n".join(demo.output)
         hub_url = re.search(r"console:\s+(\S+)/", text).group(1)  # type: ignore[union-attr]
         token = re.search(r"token:\s+(\S+)", text).group(1)  # type: ignore[union-attr]
-        control = re.search(r"device demo-1: (\S+)/state", text).group(1)  # type: ignore[union-attr]
+        control = re.search(r"device demo-1: (\S+)/ ", text).group(1)  # type: ignore[union-attr]
+        assert "<title>loneguard unit</title>" in httpx.get(f"{control}/", timeout=5).text
         assert "demo-3" in text
 
         pressed_at = time.monotonic()

@@ -60,7 +60,13 @@ def test_firmware_defaults_come_from_the_pin_map() -> None:
     assert pinmap_defaults() == from_map
     defaults = {s.name: s.default for s in SETTINGS if s.section == "pins"}
     assert defaults == from_map
-    assert from_map == {"pins.checkin": 17, "pins.panic": 27, "pins.led": 22, "pins.buzzer": 23}
+    assert from_map == {
+        "pins.checkin": 17,
+        "pins.panic": 27,
+        "pins.led": 22,
+        "pins.buzzer": 23,
+        "pins.modem_pwrkey": 24,
+    }
 
 
 # BCM GPIO -> physical pin on the 40-pin header (every Pi since the B+).

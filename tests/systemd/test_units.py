@@ -102,7 +102,7 @@ def test_device_unit_contract() -> None:
     assert d["Type"] == ["notify"] and d["NotifyAccess"] == ["main"]
     assert d["WatchdogSec"] == ["30"] and d["Restart"] == ["always"]
     assert (d["User"], d["Group"]) == (["loneguard"], ["loneguard"])
-    assert d["SupplementaryGroups"] == ["gpio dialout"]
+    assert d["SupplementaryGroups"] == ["gpio dialout i2c"]
     assert d["StateDirectory"] == ["loneguard-device"]
     # The firmware's default data_dir is the state directory.
     from device.config import SETTINGS

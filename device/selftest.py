@@ -1,0 +1,230 @@
+"""``loneguard-device selftest``: the last step of assembling a unit.
+
+Blinks the LED, beeps the buzzer (where fitted), asks for each button in turn (each must be
+pressed within ``button_timeout`` seconds), checks the modem (``AT``, ``AT+CSQ``,
+``AT+CREG?``), the battery board where one is configured, and the broker (a connection with the
+configured URL, TLS and credentials), then prints a table
+with one row per check. Any FAIL makes the exit status 1. The LED and buzzer rows say what was
+done: whether the light and the sound came, the person assembling the unit sees and hears.
+
+Run it with the service stopped (``systemctl stop loneguard-device``): the pins are then free.
+Its MQTT connection uses its own client id with a clean session, so it never takes over the
+device's persistent session or its queued acks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TextIO
+
+import paho.mqtt.client as mqtt
+from gpiozero import LED, Button, Buzzer
+
+from device.battery import PiSugar3
+from device.config import Config
+from device.gestures import ButtonName
+from device.link import new_client
+from device.modem import Modem, ModemError
+
+log = logging.getLogger(__name__)
+
+Result = Literal["PASS", "FAIL", "SKIP"]
+
+BLINKS = 3
+BLINK_SECONDS = 0.25
+BEEP_SECONDS = 0.2
+BROKER_TIMEOUT = 10.0
+_CREG_MEANING = {
+    0: "not registered, not searching",
+    1: "registered (home)",
+    2: "searching",
+    3: "registration denied",
+    4: "unknown",
+    5: "registered (roaming)",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    result: Result
+    detail: str = ""
+
+
+class SelfTest:
+    """The checks, run in order by ``run``. Hardware is handed in, as to the app."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        pin_factory: Any,
+        modem: Modem | None,
+        out: TextIO,
+        button_timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        on_prompt: Callable[[ButtonName], None] | None = None,
+        battery: PiSugar3 | None = None,
+    ) -> None:
+        self.config = config
+        self._factory = pin_factory
+        self._modem = modem
+        self._out = out
+        self.button_timeout = button_timeout
+        self._sleep = sleep
+        self._on_prompt = on_prompt  # tests press the mock pin here
+        self._battery = battery
+
+    def run(self) -> list[Check]:
+        checks = [self.led(), self.buzzer()]
+        checks += [self.button(name) for name in (ButtonName.CHECKIN, ButtonName.PANIC)]
+        checks += self.modem()
+        checks.append(self.battery())
+        checks.append(self.broker())
+        return checks
+
+    def battery(self) -> Check:
+        if self._battery is None:
+            return Check(
+                "battery", "SKIP", f"none read (battery.board = {self.config.battery_board})"
+            )
+        level = self._battery.percent()
+        if level is None:
+            return Check("battery", "FAIL", "the battery board does not answer on I2C")
+        return Check("battery", "PASS", f"{level} % charged")
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def led(self) -> Check:
+        pin = self.config.pins.led
+        self._say(f"LED on GPIO{pin}: watch it blink {BLINKS} times")
+        try:
+            with LED(pin, pin_factory=self._factory) as led:
+                self._pulse(led.on, led.off, BLINKS, BLINK_SECONDS)
+        except Exception as exc:
+            return Check("LED", "FAIL", f"GPIO{pin}: {exc}")
+        return Check("LED", "PASS", f"blinked {BLINKS} times on GPIO{pin}")
+
+    def buzzer(self) -> Check:
+        pin = self.config.pins.buzzer
+        if pin is None:
+            return Check("buzzer", "SKIP", "none fitted (pins.buzzer = 0)")
+        self._say(f"buzzer on GPIO{pin}: listen for two beeps")
+        try:
+            with Buzzer(pin, pin_factory=self._factory) as buzzer:
+                self._pulse(buzzer.on, buzzer.off, 2, BEEP_SECONDS)
+        except Exception as exc:
+            return Check("buzzer", "FAIL", f"GPIO{pin}: {exc}")
+        return Check("buzzer", "PASS", f"beeped twice on GPIO{pin}")
+
+    def _pulse(self, on: Callable[[], None], off: Callable[[], None], times: int, s: float) -> None:
+        for _ in range(times):
+            on()
+            self._sleep(s)
+            off()
+            self._sleep(s)
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def button(self, name: ButtonName) -> Check:
+        label = f"{name.value} button"
+        pin = self.config.pins.checkin if name is ButtonName.CHECKIN else self.config.pins.panic
+        pressed = threading.Event()
+        try:
+            button = Button(pin, pull_up=True, pin_factory=self._factory)
+        except Exception as exc:
+            return Check(label, "FAIL", f"GPIO{pin}: {exc}")
+        with button:
+            button.when_pressed = pressed.set
+            if button.is_pressed:
+                return Check(label, "FAIL", f"GPIO{pin} reads pressed before any press: a short?")
+            self._say(
+                f"press the {name.value.upper()} button (GPIO{pin}) within "
+                f"{self.button_timeout:g} s"
+            )
+            if self._on_prompt is not None:
+                self._on_prompt(name)
+            if not pressed.wait(self.button_timeout):
+                return Check(label, "FAIL", f"no press on GPIO{pin} in {self.button_timeout:g} s")
+        return Check(label, "PASS", f"pressed (GPIO{pin})")
+
+    # -- the modem -----------------------------------------------------------------------------
+
+    def modem(self) -> list[Check]:
+        modem = self._modem
+        if modem is None:
+            return [Check("modem", "SKIP", "none configured (modem.port)")]
+        self._say(f"modem on {modem.port_name}")
+        try:
+            modem.command("AT")
+        except ModemError as exc:
+            return [Check("modem AT", "FAIL", str(exc))]
+        checks = [Check("modem AT", "PASS", "answers OK")]
+        try:
+            dbm = modem.signal()
+            checks.append(
+                Check("modem signal", "PASS", f"{dbm} dBm")
+                if dbm is not None
+                else Check("modem signal", "FAIL", "no signal (AT+CSQ: 99)")
+            )
+        except ModemError as exc:
+            checks.append(Check("modem signal", "FAIL", str(exc)))
+        try:
+            stat, registered = modem.registration()
+            meaning = _CREG_MEANING.get(stat, f"stat {stat}")
+            checks.append(Check("modem network", "PASS" if registered else "FAIL", meaning))
+        except ModemError as exc:
+            checks.append(Check("modem network", "FAIL", str(exc)))
+        return checks
+
+    # -- the broker ----------------------------------------------------------------------------
+
+    def broker(self) -> Check:
+        settings = self.config.mqtt
+        self._say(f"broker at {settings.url}")
+        answered = threading.Event()
+        outcome: list[str] = []
+
+        def on_connect(c: mqtt.Client, u: Any, f: Any, reason: Any, p: Any) -> None:
+            outcome.append("" if not reason.is_failure else str(reason))
+            answered.set()
+
+        who = f" as {settings.username}" if settings.username else ""
+        try:
+            client_id = f"loneguard-{self.config.device_id}-selftest"
+            client = new_client(settings, client_id, clean_session=True)
+            client.on_connect = on_connect
+            client.connect(settings.host, settings.port, keepalive=30)
+            client.loop_start()
+            try:
+                if not answered.wait(BROKER_TIMEOUT):
+                    return Check("broker", "FAIL", f"no answer from {settings.url}")
+            finally:
+                client.disconnect()
+                client.loop_stop()
+        except (OSError, ValueError) as exc:
+            return Check("broker", "FAIL", f"{settings.url}: {exc}")
+        if outcome[0]:
+            return Check("broker", "FAIL", f"{settings.url} refused{who}: {outcome[0]}")
+        return Check("broker", "PASS", f"connected to {settings.url}{who}")
+
+    def _say(self, line: str) -> None:
+        print(line, file=self._out, flush=True)
+
+
+def render(checks: list[Check]) -> str:
+    """The pass/fail table."""
+    width = max(len(c.name) for c in checks)
+    lines = [f"{'check'.ljust(width)}  result  detail"]
+    lines += [f"{c.name.ljust(width)}  {c.result.ljust(6)}  {c.detail}".rstrip() for c in checks]
+    failed = sum(c.result == "FAIL" for c in checks)
+    lines.append(f"{failed} failed" if failed else "all passed")
+    return "\n".join(lines)
+
+
+def exit_status(checks: list[Check]) -> int:
+    return 1 if any(c.result == "FAIL" for c in checks) else 0
