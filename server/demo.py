@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -94,6 +95,28 @@ def _create_token(env: dict[str, str]) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def _console_login(env: dict[str, str], data_dir: Path) -> tuple[str, str]:
+    """The demo's console login: made on the first run, its password kept in the data folder."""
+    name = "admin"
+    saved = data_dir / "console-password.txt"
+    if saved.exists():
+        return name, saved.read_text().strip()
+    password = secrets.token_urlsafe(12)
+    result = subprocess.run(
+        python_module_command("server.cli", "user", "create", "--name", name, "--role", "admin"),
+        env={**os.environ, **env},
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"could not create the demo's console login: {result.stderr.strip()}")
+    saved.touch(mode=0o600)
+    saved.write_text(password + "\n")
+    return name, password
+
+
 def _api(hub_url: str, token: str, method: str, path: str, body: dict[str, object]) -> None:
     request = urllib.request.Request(
         f"{hub_url}{path}",
@@ -136,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             "LONEGUARD_HTTP": f"127.0.0.1:{http_port}",
         }
         token = _create_token(env)
+        login, password = _console_login(env, data_dir)
         hub = Child("hub", python_module_command("server.cli", "run"), env)
         started.append(hub)
         hub_line = hub.wait_for_line("hub listening on ", timeout=30)
@@ -168,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "\nloneguard demo is running\n"
             f"  broker:   {mqtt_url}\n"
-            f"  console:  {hub_url}/\n"
+            f"  console:  {hub_url}/  (log in as {login}, password {password})\n"
             f"  API:      {hub_url}/api/health\n"
             f"  token:    {token}\n"
             + "".join(f"  device {d}: {url}/  (JSON: {url}/state)\n" for d, url in controls.items())

@@ -67,6 +67,15 @@ def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path:
             )
             time.sleep(0.02)
 
+        # The printed console login works: the board is served to it.
+        login, password = re.search(r"log in as (\S+), password (\S+)\)", text).groups()  # type: ignore[union-attr]
+        with httpx.Client(base_url=hub_url, timeout=5) as browser:
+            form = browser.get("/login").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+            browser.post("/login", data={"csrf": csrf, "name": login, "password": password})
+            board = browser.get("/console", follow_redirects=False)
+            assert board.status_code == 200 and "Ana" in board.text
+
         devices = httpx.get(f"{hub_url}/api/devices", headers=auth, timeout=5).json()
         assert {d["id"]: d["worker_id"] for d in devices}["demo-1"] == "ana"
         visit = httpx.post(
