@@ -274,7 +274,7 @@ class Command:
         out: dict[str, Any] = {"v": 1, "id": self.id, "op": str(self.op)}
         if self.due_ts is not None:
             out["due_ts"] = self.due_ts
-        if self.settings:
+        if self.settings or self.op == CommandOp.CONFIG:  # config requires it, even empty
             out["settings"] = self.settings
         return out
 
