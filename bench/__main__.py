@@ -11,6 +11,7 @@ from typing import Any
 BENCHMARKS = {
     "latency": "bench.latency",
     "timers": "bench.timers",
+    "ingest": "bench.ingest",
 }
 
 

@@ -132,7 +132,12 @@ class Event:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Event:
-        return cls(**_read_event(obj))
+        # _read_event has checked every field: build without checking them all again in
+        # __post_init__ (decoding is on the hub's hot path; see bench/ingest).
+        event = object.__new__(cls)
+        for name, value in _read_event(obj).items():
+            object.__setattr__(event, name, value)
+        return event
 
 
 def _read_event(obj: dict[str, Any]) -> dict[str, Any]:
