@@ -107,9 +107,10 @@ async def _hub(broker: Mosquitto, per: int) -> tuple[float, int, int]:
 
 def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
     per = max(1, (n or 20_000) // DEVICES)
-    with tempfile.TemporaryDirectory(prefix="loneguard-bench-") as tmp, Mosquitto(
-        extra_config="max_inflight_messages 1000"
-    ) as broker:
+    with (
+        tempfile.TemporaryDirectory(prefix="loneguard-bench-") as tmp,
+        Mosquitto(extra_config="max_inflight_messages 1000") as broker,
+    ):
         raw_rate = asyncio.run(_raw(broker, per))
         if verbose:
             print(f"raw Mosquitto QoS 1: {raw_rate:,.0f} messages/s")
