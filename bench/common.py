@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import psutil
 from device.link import disable_nagle
 from server.broker import Mosquitto, mosquitto_binary
 from server.children import Child, python_module_command
+from server.sessions import SessionKind, SessionPlan
+from server.store import Store, Worker
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -47,6 +49,35 @@ def paho_client(broker: Mosquitto, client_id: str, *, inflight: int = 20) -> mqt
     if not connected.wait(10):
         raise RuntimeError("benchmark client could not connect")
     return client
+
+
+def seed_visits(
+    store: Store,
+    count: int,
+    started_ms: int,
+    end_ms: Callable[[int], int],
+    *,
+    grace_s: int,
+    prealert_s: int,
+) -> None:
+    """``count`` workers, each on an active visit started at ``started_ms``, ending at
+    ``end_ms(i)``; returns once all are stored."""
+    futures = []
+    for i in range(count):
+        store.save_worker(Worker(id=f"w{i}", name=f"Worker {i}"))
+        plan = SessionPlan(
+            kind=SessionKind.VISIT,
+            worker_id=f"w{i}",
+            device_id=None,
+            started_ms=started_ms,
+            grace_s=grace_s,
+            prealert_s=prealert_s,
+            expected_end_ms=end_ms(i),
+            accompanied=True,
+        )
+        futures.append(store.start_session(plan, "bench"))
+    for future in futures:
+        future.result(timeout=120)
 
 
 def raise_open_files() -> int:

@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import hub_child, machine_line
+from bench.common import hub_child, machine_line, seed_visits
 from protocol.clock import SystemClock
 from server.broker import Mosquitto
 from server.config import load_config
-from server.sessions import SessionKind, SessionPlan
-from server.store import Worker, open_store
+from server.store import open_store
 
 ARMED = re.compile(r"timers rebuilt: (\d+) session deadlines armed")
 
@@ -31,22 +30,7 @@ def seed(db: Path, sessions: int) -> None:
     config = load_config(env={"LONEGUARD_DB_URL": f"sqlite:///{db}"})
     store = open_store(config.db, clock.wall_ms)
     now = clock.wall_ms()
-    futures = []
-    for i in range(sessions):
-        store.save_worker(Worker(id=f"w{i}", name=f"Worker {i}"))
-        plan = SessionPlan(
-            kind=SessionKind.VISIT,
-            worker_id=f"w{i}",
-            device_id=None,
-            started_ms=now,
-            grace_s=300,
-            prealert_s=300,
-            expected_end_ms=now + 3_600_000 + i,
-            accompanied=True,
-        )
-        futures.append(store.start_session(plan, "bench"))
-    for future in futures:
-        future.result(timeout=120)
+    seed_visits(store, sessions, now, lambda i: now + 3_600_000 + i, grace_s=300, prealert_s=300)
     store.close()
 
 
