@@ -133,7 +133,7 @@ def test_every_ladder_step_goes_once_across_a_kill_9(
     received = sum(1 for m in sent if arrived[m] > 0)
     duplicates = sum(n - 1 for n in arrived.values())
     print(f"hub kill -9: sent={len(sent)} received={received} duplicates={duplicates}")
-    assert killed_after == ["step 0"], "the kill was not in the middle of the ladder"
+    assert 1 <= len(killed_after) < STEPS, "the kill was not in the middle of the ladder"
     assert received == len(sent), "a step was skipped"
     assert duplicates == 0, f"a step went twice: {recorder.messages}"
     assert recorder.messages == sent  # and in order
