@@ -11,7 +11,7 @@ from protocol.clock import FakeClock
 from server.app import HubThread
 from server.broker import Mosquitto
 from server.config import HubConfig, load_config
-from tests.faults.harness import OutboxDevice
+from tests.faults.harness import COUNTS, OutboxDevice
 
 
 def fault_config(mosquitto: Mosquitto, db: Path) -> HubConfig:
@@ -52,3 +52,11 @@ def make_devices(
 def fault_hub(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[HubThread]:
     with HubThread(fault_config(mosquitto, tmp_path / "hub.db")) as running:
         yield running
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Every fault test's counts in the summary, so CI shows them without ``-s``."""
+    if COUNTS:
+        terminalreporter.section("fault suite: what was sent and what arrived")
+        for line in COUNTS:
+            terminalreporter.write_line(line)

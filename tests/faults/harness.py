@@ -26,6 +26,15 @@ from tests.device.helpers import make_config
 
 WAIT = 30.0  # generous: the machine is shared, and a broker restart takes a moment
 
+COUNTS: list[str] = []  # every test's count line, repeated in pytest's summary (conftest.py)
+
+
+def print_counts(label: str, sent: int, received: int, duplicates: int) -> None:
+    """Print (and keep for the summary) one test's ``sent=N received=M duplicates=D``."""
+    line = f"{label}: sent={sent} received={received} duplicates={duplicates}"
+    COUNTS.append(line)
+    print(line)
+
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT) -> None:
     deadline = time.monotonic() + timeout
@@ -126,6 +135,5 @@ def count_delivery(store: Store, sent: list[Event], *, label: str = "") -> tuple
     duplicates = sum(n - 1 for n in rows.values()) + sum(max(0, alarms[e.id] - 1) for e in alarmed)
     missing_alarms = sum(1 for e in alarmed if alarms[e.id] == 0)
     received = len(rows) - missing_alarms
-    prefix = f"{label}: " if label else ""
-    print(f"{prefix}sent={len(sent)} received={received} duplicates={duplicates}")
+    print_counts(label, len(sent), received, duplicates)
     return len(sent), received, duplicates

@@ -27,7 +27,7 @@ from server.broker import Mosquitto
 from server.children import Child, python_module_command
 from server.config import load_config
 from server.store import Worker, open_store
-from tests.faults.harness import wait_until
+from tests.faults.harness import print_counts, wait_until
 
 STEPS = 4
 STEP_S = 2
@@ -132,7 +132,7 @@ def test_every_ladder_step_goes_once_across_a_kill_9(
     arrived = Counter(recorder.messages)
     received = sum(1 for m in sent if arrived[m] > 0)
     duplicates = sum(n - 1 for n in arrived.values())
-    print(f"hub kill -9: sent={len(sent)} received={received} duplicates={duplicates}")
+    print_counts("hub kill -9 mid-ladder", len(sent), received, duplicates)
     assert 1 <= len(killed_after) < STEPS, "the kill was not in the middle of the ladder"
     assert received == len(sent), "a step was skipped"
     assert duplicates == 0, f"a step went twice: {recorder.messages}"

@@ -17,6 +17,7 @@ from protocol.clock import FakeClock
 from protocol.messages import Event, EventKind, new_event_id
 from protocol.topics import Channel, DeviceTopic
 from server.store import AlarmKind, Worker
+from tests.faults.harness import print_counts
 from tests.server.rig import Rig, hub_config
 from tests.server.runtime_fakes import settle
 
@@ -75,10 +76,7 @@ def test_wall_clock_steps_neither_fire_early_nor_lose_a_timer(tmp_path: Path) ->
             keys = Counter(s.key for s in rig.sent)
             duplicates = sum(n - 1 for n in keys.values()) + len(overdue) - len(opened_at)
             received = sum(1 for name, at in EXPECTED_OPEN.items() if opened_at.get(name) == at)
-            print(
-                f"wall clock step: sent={len(EXPECTED_OPEN)} received={received} "
-                f"duplicates={duplicates}"
-            )
+            print_counts("wall clock step", len(EXPECTED_OPEN), received, duplicates)
             assert opened_at == EXPECTED_OPEN  # none early, none late, none lost, none extra
             assert duplicates == 0
 
