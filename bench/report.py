@@ -19,7 +19,8 @@ ABOUT: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "ingest": (
         "Sustained durable ingest: events/s through the hub on SQLite (synchronous=FULL, ack "
-        "after commit), beside raw Mosquitto throughput from the same load generator.",
+        "after commit), beside raw Mosquitto throughput from the same load generator. The rate "
+        "follows the CPU the hub gets on a shared machine; `hub_cpu_ms_per_event` is its cost.",
         ("hub_events_per_s", "raw_events_per_s", "hub_over_raw", "hub_cpu_ms_per_event"),
     ),
     "fleet": (
