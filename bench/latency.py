@@ -19,31 +19,13 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from device.link import disable_nagle
+from bench.common import paho_client, percentile
 from protocol.messages import Event, EventKind, new_event_id
 from protocol.topics import Channel, DeviceTopic
 from server.broker import Mosquitto
 from server.children import Child, python_module_command
 
 WARMUP = 20
-
-
-def _client(broker: Mosquitto, client_id: str) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    connected = threading.Event()
-    client.on_socket_open = disable_nagle
-    client.on_connect = lambda *_: connected.set()
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    if not connected.wait(10):
-        raise RuntimeError("benchmark client could not connect")
-    return client
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def _round_trips(
@@ -84,7 +66,7 @@ def _round_trips(
 def _summary(prefix: str, samples: list[float]) -> dict[str, float]:
     return {
         f"{prefix}_p50_ms": round(statistics.median(samples), 3),
-        f"{prefix}_p99_ms": round(_percentile(samples, 0.99), 3),
+        f"{prefix}_p99_ms": round(percentile(samples, 0.99), 3),
         f"{prefix}_mean_ms": round(statistics.fmean(samples), 3),
     }
 
@@ -92,8 +74,8 @@ def _summary(prefix: str, samples: list[float]) -> dict[str, float]:
 def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
     n = n or 1000
     with tempfile.TemporaryDirectory(prefix="loneguard-bench-") as tmp, Mosquitto() as broker:
-        raw_pub = _client(broker, "bench-raw-pub")
-        raw_sub = _client(broker, "bench-raw-sub")
+        raw_pub = paho_client(broker, "bench-raw-pub")
+        raw_sub = paho_client(broker, "bench-raw-sub")
         raw = _round_trips(
             raw_pub,
             raw_sub,
@@ -120,7 +102,7 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
         )
         try:
             hub.wait_for_line("hub listening on ", timeout=30)
-            device = _client(broker, "bench-device")
+            device = paho_client(broker, "bench-device")
             event_topic = str(DeviceTopic("bench-1", Channel.EVENT))
             ack_topic = str(DeviceTopic("bench-1", Channel.ACK))
 

@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import seed_visits
 from protocol.clock import SystemClock
 from server.app import HubThread
 from server.broker import Mosquitto
 from server.config import load_config
-from server.sessions import SessionKind, SessionPlan
-from server.store import Worker, open_store
+from server.store import open_store
 
 LEAD_S = 20.0  # time to create the sessions and start the hub before the first deadline
 SPREAD_S = 10.0  # deadlines are spread evenly over this window
@@ -72,22 +72,14 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
         store = open_store(config.db, clock.wall_ms)
         start_ms = clock.wall_ms()
         first_due = start_ms + int(LEAD_S * 1000)
-        futures = []
-        for i in range(sessions):
-            store.save_worker(Worker(id=f"w{i}", name=f"Worker {i}"))
-            plan = SessionPlan(
-                kind=SessionKind.VISIT,
-                worker_id=f"w{i}",
-                device_id=None,
-                started_ms=start_ms,
-                grace_s=600,
-                prealert_s=0,
-                expected_end_ms=first_due + int(i * SPREAD_S * 1000 / sessions),
-                accompanied=True,
-            )
-            futures.append(store.start_session(plan, "bench"))
-        for future in futures:
-            future.result(timeout=60)
+        seed_visits(
+            store,
+            sessions,
+            start_ms,
+            lambda i: first_due + int(i * SPREAD_S * 1000 / sessions),
+            grace_s=600,
+            prealert_s=0,
+        )
         store.close()
         created_s = (clock.wall_ms() - start_ms) / 1000
         if verbose:

@@ -128,6 +128,8 @@ class MqttLink:
         min_delay = config.mqtt.reconnect_min_delay
         self._jitter = jitter or (lambda: random.uniform(0.0, min_delay))
         self._stop_waiting = threading.Event()
+        # Ids of the events still unacknowledged at the last heartbeat (see _resend_overdue).
+        self._unacked_at_last_beat: frozenset[str] = frozenset()
         self.client = self._make_client()
 
     def topic(self, channel: Channel) -> str:
@@ -287,20 +289,34 @@ class MqttLink:
         try:
             if self.connected and self._listener is not None:
                 modem = self._listener.modem_report()
+                pending = self._listener.pending_events()
                 beat = Heartbeat(
                     ts=self._clock.wall_ms(),
                     uptime=round(self._clock.monotonic() - self._started_at, 3),
                     rssi=modem.rssi if modem else None,
                     battery=self._listener.battery_percent(),
-                    queued=len(self._listener.pending_events()),
+                    queued=len(pending),
                     registered=modem.registered if modem else None,
                     modem=modem.health if modem else None,
                 )
                 self.client.publish(self.topic(Channel.HEARTBEAT), beat.encode(), qos=0)
+                self._resend_overdue(pending)
         except Exception:
             log.exception("heartbeat failed")
         finally:
             self._schedule_heartbeat()
+
+    def _resend_overdue(self, pending: list[Event]) -> None:
+        """Send again the events still unacknowledged a whole heartbeat after the last beat.
+
+        The hub acks only what it stored; when it cannot store (database locked, disk full) it
+        sends no ack while the link stays up, so waiting for the next reconnect could hold a
+        panic back for days. The hub dedupes on the event id, so a resend is harmless.
+        """
+        for event in pending:
+            if event.id in self._unacked_at_last_beat:
+                self.client.publish(self.topic(Channel.EVENT), event.encode(), qos=1)
+        self._unacked_at_last_beat = frozenset(event.id for event in pending)
 
     def _stop_heartbeats(self) -> None:
         with self._lock:

@@ -496,6 +496,10 @@ class Modem:
             for command in INIT_COMMANDS:
                 self.command(command)
             self.health = "ok"
+            # Whatever reached the SIM while the modem was unreachable was announced to nobody
+            # (a +CMTI on a closed line is lost): the next poll sweeps instead of up to a whole
+            # sweep_interval later.
+            self._next_sweep = None
 
     def signal(self) -> int | None:
         """Received signal strength in dBm, None when the modem does not know."""

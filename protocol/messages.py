@@ -132,7 +132,12 @@ class Event:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Event:
-        return cls(**_read_event(obj))
+        # _read_event has checked every field: build without checking them all again in
+        # __post_init__ (decoding is on the hub's hot path; see bench/ingest).
+        event = object.__new__(cls)
+        for name, value in _read_event(obj).items():
+            object.__setattr__(event, name, value)
+        return event
 
 
 def _read_event(obj: dict[str, Any]) -> dict[str, Any]:
@@ -274,7 +279,7 @@ class Command:
         out: dict[str, Any] = {"v": 1, "id": self.id, "op": str(self.op)}
         if self.due_ts is not None:
             out["due_ts"] = self.due_ts
-        if self.settings:
+        if self.settings or self.op == CommandOp.CONFIG:  # config requires it, even empty
             out["settings"] = self.settings
         return out
 

@@ -1,6 +1,8 @@
 """The benchmarks run and report what their issues ask for (a small n: no timing is asserted)."""
 
-from bench import latency
+from pathlib import Path
+
+from bench import fleet, footprint, ingest, latency, recovery, report
 
 
 def test_latency_benchmark_reports_both_round_trips() -> None:
@@ -9,3 +11,40 @@ def test_latency_benchmark_reports_both_round_trips() -> None:
         assert key in result
     assert result["n"] == 20
     assert result["hub_p99_ms"] >= result["hub_p50_ms"] > 0
+
+
+def test_ingest_benchmark_acks_every_event_beside_raw() -> None:
+    result = ingest.run(n=400, verbose=False)
+    assert result["n"] == 400 and result["duplicate_acks"] == 0
+    assert result["hub_events_per_s"] > 0 and result["raw_events_per_s"] > 0
+    assert result["hub_cpu_ms_per_event"] > 0
+
+
+def test_fleet_benchmark_reports_hub_cpu_and_memory() -> None:
+    result = fleet.run(n=40, verbose=False, interval=1.0)
+    assert result["devices"] == 40
+    assert result["heartbeats_sent"] > 0
+    # At most the heartbeats in flight at either end of the window differ.
+    assert abs(result["heartbeats_stored"] - result["heartbeats_sent"]) <= 2 * 40
+    assert result["hub_rss_mb"] > 0 and result["hub_cpu_pct"] >= 0
+
+
+def test_recovery_benchmark_rearms_every_session() -> None:
+    result = recovery.run(n=30, verbose=False)
+    assert result["armed"] == 30
+    assert result["restart_s"] > 0 and result["empty_restart_s"] > 0
+
+
+def test_footprint_benchmark_sends_and_measures_the_device() -> None:
+    result = footprint.run(n=1, verbose=False)
+    assert result["events_sent"] >= 1
+    assert result["idle_rss_mb"] > result["python_rss_mb"] > 0
+
+
+def test_report_has_the_machine_table_and_every_result(tmp_path: Path) -> None:
+    results = {"ingest": {"benchmark": "ingest", "hub_events_per_s": 2345, "extra": 1}}
+    host = report.write(results, tmp_path / "benchmarks.md")
+    text = (tmp_path / "benchmarks.md").read_text()
+    for key in ("cpu", "cores", "ram_gb", "os", "python", "mosquitto"):
+        assert str(host[key]) in text
+    assert "| `hub_events_per_s` | 2345 |" in text and "`extra` = 1" in text

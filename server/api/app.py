@@ -24,6 +24,7 @@ from server.api.models import (
     Health,
     Problem,
     ResolveIn,
+    RowId,
     WorkerOut,
 )
 from server.api.sessions import sessions_router
@@ -96,7 +97,7 @@ def create_app(
         responses={404: {"model": Problem}, 409: {"model": Problem}},
     )
     async def acknowledge(
-        alarm_id: int, who: Responder, body: Annotated[AcknowledgeIn | None, Body()] = None
+        alarm_id: RowId, who: Responder, body: Annotated[AcknowledgeIn | None, Body()] = None
     ) -> AlarmOut:
         by = (body.by if body is not None else None) or who.name
         future = store.acknowledge_alarm(alarm_id, by, clock.wall_ms(), f"token:{who.name}")
@@ -106,7 +107,7 @@ def create_app(
         "/api/alarms/{alarm_id}/resolve",
         responses={404: {"model": Problem}, 409: {"model": Problem}},
     )
-    async def resolve(alarm_id: int, who: Responder, body: ResolveIn) -> AlarmOut:
+    async def resolve(alarm_id: RowId, who: Responder, body: ResolveIn) -> AlarmOut:
         """Close an alarm with its outcome and notes (both required); acknowledges it if open."""
         future = store.resolve_alarm(
             alarm_id, who.name, body.outcome, body.notes, clock.wall_ms(), f"token:{who.name}"

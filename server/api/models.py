@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, Field, field_validator
 
 from server.sessions import DEFAULT_EXTEND_MINUTES, MAX_MINUTES, MAX_TEXT
@@ -19,6 +20,10 @@ from server.store import (
     SessionState,
     Worker,
 )
+
+# A row id in a URL. The databases keep 64-bit integers, so a larger number names nothing: it is
+# refused as invalid (422) instead of overflowing the database driver (500).
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class Health(BaseModel):

@@ -23,6 +23,7 @@ from server.api.models import (
     ExtendIn,
     Problem,
     RegisterOut,
+    RowId,
     SessionIn,
     SessionOut,
     WorkerIn,
@@ -106,7 +107,7 @@ def sessions_router(
         return SessionOut.of(session)
 
     @router.post("/api/sessions/{session_id}/end", responses=problems)
-    async def end_session(session_id: int, who: Responder) -> SessionOut:
+    async def end_session(session_id: RowId, who: Responder) -> SessionOut:
         actor = f"token:{who.name}"
         now = clock.wall_ms()
         future = store.change_session(
@@ -116,7 +117,7 @@ def sessions_router(
 
     @router.post("/api/sessions/{session_id}/extend", responses=problems)
     async def extend_session(
-        session_id: int, who: Responder, body: ExtendIn | None = None
+        session_id: RowId, who: Responder, body: ExtendIn | None = None
     ) -> SessionOut:
         minutes = (body or ExtendIn()).minutes
         now = clock.wall_ms()

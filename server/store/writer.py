@@ -122,6 +122,10 @@ class Writer:
                 try:
                     result = item.fn(conn)
                 except Exception as exc:
+                    if not conn.in_transaction:
+                        # SQLite rolled the whole transaction back by itself (disk full, I/O
+                        # error): the batch is lost, and this error, not the savepoint, says why.
+                        raise
                     conn.execute("ROLLBACK TO item")
                     conn.execute("RELEASE item")
                     outcomes.append((item, False, exc))

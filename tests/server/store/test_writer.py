@@ -100,3 +100,42 @@ def test_close_finishes_the_queue_then_refuses(db: Path) -> None:
     assert count(db) == 10
     with pytest.raises(WriterClosed):
         writer.submit(insert(11))
+
+
+def test_a_full_disk_fails_the_batch_with_its_own_error_then_recovers(db: Path) -> None:
+    # SQLITE_FULL makes SQLite roll the whole transaction back by itself: every item of the
+    # batch must hear "disk is full" (not a confusing savepoint error), and nothing is on disk.
+    writer = Writer(lambda: connect(db))
+    try:
+
+        def cap(conn: sqlite3.Connection) -> None:
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count={int(pages)}")
+
+        writer.submit(cap).result(timeout=5)
+        gate = threading.Event()
+        writer.submit(lambda conn: gate.wait(5))
+        small = writer.submit(insert(1))
+
+        def big(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO t (v) VALUES (zeroblob(100000))")
+
+        too_big = writer.submit(big)
+        gate.set()
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            too_big.result(timeout=5)
+        # Whether SQLite undid only the statement or the whole transaction, an item that heard
+        # success is on disk and one that heard the error is not.
+        try:
+            small.result(timeout=5)
+        except sqlite3.OperationalError as exc:
+            assert "full" in str(exc)
+            assert not has_row(db, 1)
+        else:
+            assert has_row(db, 1)
+
+        writer.submit(lambda conn: conn.execute("PRAGMA max_page_count=1073741823")).result(5)
+        assert writer.submit(big).result(timeout=5) is None
+        assert writer.submit(insert(2)).result(timeout=5) == 2
+    finally:
+        writer.close()

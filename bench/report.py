@@ -1,0 +1,108 @@
+"""``python -m bench all``: every benchmark in turn, written to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import machine
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+# What each benchmark measures and which of its numbers matter most, for the page.
+ABOUT: dict[str, tuple[str, tuple[str, ...]]] = {
+    "latency": (
+        "Event → ack round trip through the hub (ack after the SQLite commit), beside a raw "
+        "Mosquitto QoS 1 round trip.",
+        ("hub_p50_ms", "hub_p99_ms", "raw_p50_ms", "raw_p99_ms", "hub_over_raw_p99"),
+    ),
+    "ingest": (
+        "Sustained durable ingest: events/s through the hub on SQLite (synchronous=FULL, ack "
+        "after commit), beside raw Mosquitto throughput from the same load generator. The rate "
+        "follows the CPU the hub gets on a shared machine; `hub_cpu_ms_per_event` is its cost.",
+        ("hub_events_per_s", "raw_events_per_s", "hub_over_raw", "hub_cpu_ms_per_event"),
+    ),
+    "fleet": (
+        "Devices connected at once, each with a heartbeat every interval: the hub's CPU (% of "
+        "one core) and memory, beside the hub idle and Mosquitto in the same window.",
+        (
+            "devices",
+            "heartbeat_interval_s",
+            "hub_cpu_pct",
+            "hub_rss_mb",
+            "hub_idle_cpu_pct",
+            "broker_cpu_pct",
+            "heartbeats_per_s",
+            "heartbeats_sent",
+            "heartbeats_stored",
+        ),
+    ),
+    "timers": (
+        "Active sessions whose deadlines fall due together: how late each timer ran, beside "
+        "bare asyncio timers; and the restore time of a restarted hub.",
+        ("sessions", "lateness_p50_ms", "lateness_p99_ms", "raw_lateness_p99_ms", "restore_s"),
+    ),
+    "recovery": (
+        "Hub restart after kill -9 with N active sessions, to serving with every timer armed, "
+        "beside the same restart on an empty database.",
+        ("sessions", "restart_s", "empty_restart_s", "restart_over_empty", "armed"),
+    ),
+    "footprint": (
+        "The device process (simulated pins) idle and while sending check-ins, beside a bare "
+        "Python interpreter.",
+        (
+            "idle_cpu_pct",
+            "idle_rss_mb",
+            "sending_cpu_pct",
+            "sending_rss_mb",
+            "events_per_s",
+            "python_rss_mb",
+        ),
+    ),
+}
+
+
+def markdown(results: dict[str, dict[str, Any]], host: dict[str, Any]) -> str:
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m bench all` on {when}. Each benchmark measures a baseline in the",
+        "same run (raw Mosquitto, bare asyncio, an empty database, a bare interpreter), so the",
+        "ratios mean more than the absolute numbers on a machine shared with other work. Run one",
+        "with `python -m bench NAME --json`; `-n` changes its size.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| CPU | {host['cpu']} |",
+        f"| cores | {host['cores']} |",
+        f"| RAM | {host['ram_gb']} GB |",
+        f"| OS | {host['os']} |",
+        f"| Python | {host['python']} |",
+        f"| Mosquitto | {host['mosquitto']} |",
+        "",
+    ]
+    for name, result in results.items():
+        about, keys = ABOUT.get(name, ("", ()))
+        lines += [f"## {name}", "", about, "", "| measure | value |", "|---|---|"]
+        if "error" in result:
+            lines.append(f"| error | {result['error']} |")
+        for key in keys:
+            if key in result:
+                lines.append(f"| `{key}` | {result[key]} |")
+        others = sorted(k for k in result if k not in keys and k not in ("benchmark", "machine"))
+        lines += [
+            "",
+            "Everything it reported: " + ", ".join(f"`{k}` = {result[k]}" for k in others),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write(results: dict[str, dict[str, Any]], path: Path = DOC) -> dict[str, Any]:
+    host = machine()
+    path.write_text(markdown(results, host))
+    return host

@@ -1,0 +1,135 @@
+"""The hub's ingest fuzzed: batches of generated MQTT messages through a real SQLite store.
+
+Properties, whatever arrives: ``handle`` never raises; every well-formed event is stored once
+and acked (again for each copy); every message the decoders refuse is dead-lettered with a
+reason and counted, never stored and never acked; well-formed statuses and heartbeats are
+stored; nothing fails in the store. The decoders are the oracle for "well-formed" (they are
+fuzzed on their own in test_decoders.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol.clock import FakeClock
+from protocol.errors import ProtocolError
+from protocol.messages import Ack, Event, Heartbeat, Status
+from protocol.topics import PREFIX, Channel, DeviceTopic
+from server.ingest import Ingest, ack_status
+from server.metrics import Metrics
+from server.sessions import session_effects
+from server.store.sqlite import SqliteStore
+from tests.fuzz import strategies as s
+from tests.fuzz.conftest import FUZZ, count
+from tests.server.runtime_fakes import RecordingPublisher
+
+BATCHES = 60
+BATCH = (30, 60)  # messages per batch: at least 60 x 30 = 1,800, about 2,700 a run
+
+
+def _topic(device: str, channel: str) -> str:
+    return f"{PREFIX}/dev/{device}/{channel}"
+
+
+def _for_channel(channel: Channel) -> st.SearchStrategy[bytes]:
+    valid = {
+        Channel.EVENT: s.event_dicts(),
+        Channel.STATUS: s.status_dicts(),
+        Channel.HEARTBEAT: s.heartbeat_dicts,
+    }.get(channel, s.ack_dicts)
+    return s.payloads(valid)
+
+
+devices = st.sampled_from(["unit-1", "unit-2", "unit-3"])
+well_addressed = st.tuples(devices, st.sampled_from(list(Channel))).flatmap(
+    lambda t: st.tuples(st.just(_topic(t[0], t[1].value)), _for_channel(t[1]))
+)
+anywhere = st.tuples(s.topics, st.binary(max_size=200))
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[tuple[str, bytes]]:
+    messages = draw(
+        st.lists(
+            st.one_of(well_addressed, well_addressed, anywhere),
+            min_size=BATCH[0],
+            max_size=BATCH[1],
+        )
+    )
+    for _ in range(draw(st.integers(0, 5))):  # redeliveries, as QoS 1 and outboxes make them
+        messages.append(draw(st.sampled_from(messages)))
+    return messages
+
+
+def oracle(topic: str, payload: bytes) -> Any:
+    """What the contract says the message is, or the ProtocolError it must be refused with."""
+    try:
+        channel = DeviceTopic.parse(topic).channel
+        decoder = {Channel.EVENT: Event, Channel.STATUS: Status, Channel.HEARTBEAT: Heartbeat}
+        if channel not in decoder:
+            raise ProtocolError("topic", "not accepted by the hub")
+        return decoder[channel].decode(payload)
+    except ProtocolError as err:
+        return err
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
+    clock = FakeClock()
+    store = SqliteStore(tmp_path_factory.mktemp("fuzz") / "hub.db", now_ms=clock.wall_ms)
+    yield store
+    store.close()
+
+
+def test_ingest_stores_acks_or_dead_letters_every_message(store: SqliteStore) -> None:
+    generated = [0]
+
+    @settings(FUZZ, max_examples=BATCHES)
+    @given(batches())
+    def check(messages: list[tuple[str, bytes]]) -> None:
+        generated[0] += len(messages)
+        count("ingest", len(messages))
+        clock = FakeClock()
+        metrics = Metrics()
+        publisher = RecordingPublisher()
+        dead_before = len(store.dead_letters(limit=10**9))
+
+        async def feed() -> None:
+            ingest = Ingest(
+                store,
+                publisher,
+                clock,
+                metrics,
+                extra_effects=lambda e: session_effects(e, 300, 300),
+            )
+            for topic, payload in messages:
+                await ingest.handle(topic, payload)
+            await ingest.drain()
+
+        asyncio.run(feed())
+
+        expected = [oracle(t, p) for t, p in messages]
+        refused = [e for e in expected if isinstance(e, ProtocolError)]
+        events = [e for e in expected if isinstance(e, Event)]
+        assert metrics.store_failures == 0
+        assert metrics.rejected_total == len(refused)
+        assert len(store.dead_letters(limit=10**9)) - dead_before == len(refused)
+        acks = [Ack.decode(p) for t, p in publisher.published if t.endswith("/ack")]
+        assert sorted(a.ref for a in acks) == sorted(e.id for e in events)  # one per copy
+        for ack in acks:
+            event = next(e for e in events if e.id == ack.ref)
+            assert ack.status == ack_status(event.kind)
+        stored = {row.id for row in store.events(limit=10**9)}
+        assert {e.id for e in events} <= stored
+        assert metrics.heartbeats == sum(isinstance(e, Heartbeat) for e in expected)
+        assert metrics.statuses == sum(isinstance(e, Status) for e in expected)
+
+    check()
+    print(f"ingest fuzz: {generated[0]} messages")
+    assert generated[0] >= BATCHES * BATCH[0]
