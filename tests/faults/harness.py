@@ -87,6 +87,9 @@ class OutboxDevice:
     def modem_report(self) -> ModemReport | None:
         return None
 
+    def battery_percent(self) -> int | None:
+        return None
+
     def on_connection(self, connected: bool) -> None:
         pass
 
