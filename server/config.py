@@ -84,8 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "db.url",
         "sqlite:///loneguard.db",
-        "Database URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, "
-        "or `postgresql://...` (not supported yet).",
+        "Database URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (one hub), "
+        "or `postgresql://user:password@host:5432/dbname` (one hub or several sharing it).",
         str,
         env="LONEGUARD_DB_URL",
     ),
