@@ -68,15 +68,16 @@ def claim_sessions(
     *,
     session_id: int | None = None,
     others_only: bool = False,
+    due_by_ms: int | None = None,
     limit: int = 100,
 ) -> list[int]:
-    """Claim live sessions whose next deadline is due at ``now_ms``."""
+    """Claim live sessions whose next deadline is due by ``due_by_ms`` (default ``now_ms``)."""
     due = "state != 'ended' AND next_deadline_ms <= ?"
     return _claim(
         conn,
         "sessions",
         due,
-        (now_ms,),
+        (now_ms if due_by_ms is None else due_by_ms,),
         owner,
         now_ms,
         now_ms + lease_ms,
@@ -159,10 +160,17 @@ class LeaseRows:
         *,
         session_id: int | None = None,
         others_only: bool = False,
+        due_by_ms: int | None = None,
     ) -> Future[list[int]]:
         return self.writer.submit(
             lambda conn: claim_sessions(
-                conn, owner, now_ms, lease_ms, session_id=session_id, others_only=others_only
+                conn,
+                owner,
+                now_ms,
+                lease_ms,
+                session_id=session_id,
+                others_only=others_only,
+                due_by_ms=due_by_ms,
             )
         )
 
