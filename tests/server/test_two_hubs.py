@@ -26,8 +26,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from protocol.messages import Ack, Event, EventKind
-from protocol.topics import Channel, DeviceTopic
+from protocol.messages import Ack, DeviceState, Event, EventKind, HubStatus
+from protocol.topics import HUB_STATUS_TOPIC, Channel, DeviceTopic
 from server.broker import Mosquitto
 from server.sessions import SessionPlan
 from server.store import SessionKind, Worker
@@ -217,9 +217,28 @@ def test_a_burst_from_many_devices_is_stored_once_and_acked(
 
 
 def test_ladder_steps_are_sent_once_and_a_killed_hub_is_taken_over(
-    hubs: tuple[list[HubProcess], PostgresStore, Receiver],
+    hubs: tuple[list[HubProcess], PostgresStore, Receiver], mosquitto: Mosquitto
 ) -> None:
     processes, store, receiver = hubs
+    statuses: list[DeviceState] = []
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    watcher.on_message = lambda _c, _u, m: statuses.append(HubStatus.decode(m.payload).state)
+    watcher.connect(mosquitto.host, mosquitto.port)
+    watcher.loop_start()
+    watcher.subscribe(HUB_STATUS_TOPIC, 1)
+    try:
+        run_the_ladder(processes, store, receiver, statuses)
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+
+
+def run_the_ladder(
+    processes: list[HubProcess],
+    store: PostgresStore,
+    receiver: Receiver,
+    statuses: list[DeviceState],
+) -> None:
     now = int(time.time() * 1000)
     plan = SessionPlan(
         kind=SessionKind.VISIT,
@@ -270,6 +289,19 @@ def test_ladder_steps_are_sent_once_and_a_killed_hub_is_taken_over(
     said = "".join(survivor.lines.queue)  # the lines since it started
     assert f"alarm {alarm.id}: taking its ladder over" in said  # by its sweep, as the lease ran out
     assert {b["title"] for b in receiver.bodies} == {f"loneguard alarm {alarm.id}"}
+
+    # The killed hub's last will says "offline" on the retained hub/status; the live hub says
+    # "online" over it, so devices keep talking to the hub that is there.
+    def will_answered() -> bool:
+        seen = list(statuses)
+        return (
+            DeviceState.OFFLINE in seen
+            and seen[-1] == DeviceState.ONLINE
+            and (seen.index(DeviceState.OFFLINE) < len(seen) - 1)
+        )
+
+    wait_for("the last will, answered by the live hub", will_answered, timeout=30)
+    print(f"hub/status seen: {[str(s) for s in statuses]}")
 
 
 def _lease_owner(store: PostgresStore, alarm_id: int) -> str | None:
