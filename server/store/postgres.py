@@ -45,6 +45,10 @@ class PgConnection:
         return self.raw.execute(_placeholders(sql), tuple(parameters))
 
     @property
+    def broken(self) -> bool:
+        return self.raw.broken or self.raw.closed
+
+    @property
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 

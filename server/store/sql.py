@@ -44,6 +44,11 @@ def is_postgres(conn: Connection) -> bool:
     return getattr(conn, "dialect", "sqlite") == "postgresql"
 
 
+def is_broken(conn: Connection) -> bool:
+    """The server side of the connection is gone (a PostgreSQL restart); SQLite's never is."""
+    return bool(getattr(conn, "broken", False))
+
+
 def greatest(conn: Connection) -> str:
     """The two-argument maximum: SQLite's scalar ``max``, PostgreSQL's ``greatest``."""
     return "greatest" if is_postgres(conn) else "max"

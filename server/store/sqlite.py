@@ -43,6 +43,7 @@ from server.store.sql import (
     greatest,
     insert_alarm,
     inserted_id,
+    is_broken,
     select_alarm,
     to_json,
 )
@@ -133,7 +134,11 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows):
         try:
             yield conn
         finally:
-            self._readers.put(conn)
+            if is_broken(conn):  # the server restarted: the next read opens a new one
+                self._all_readers.remove(conn)
+                conn.close()
+            else:
+                self._readers.put(conn)
 
     def close(self) -> None:
         self.writer.close()

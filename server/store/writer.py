@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from server.store.sql import Connection
+from server.store.sql import Connection, is_broken
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,24 @@ class Writer:
                 batch, stop = self._take_batch()
                 if batch:
                     self._commit(conn, batch)
+                    if is_broken(conn):
+                        conn = self._reconnect(conn)
                 if stop:
                     return
         finally:
             conn.close()
+
+    def _reconnect(self, conn: Connection) -> Connection:
+        """The server dropped the connection (a restart): the batch failed and its callers heard
+        it; open a new one for the next batch, or keep failing fast until one can be opened."""
+        try:
+            fresh = self._connect()
+        except Exception as exc:
+            log.error("store connection lost and not yet back: %s", exc)
+            return conn
+        log.warning("store connection lost; reconnected")
+        conn.close()
+        return fresh
 
     def _take_batch(self) -> tuple[list[_Item], bool]:
         first = self._queue.get()

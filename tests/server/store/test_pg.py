@@ -5,6 +5,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
+import pytest
 
 from server.store.migrations import MIGRATIONS
 from server.store.pg_migrations import PG_MIGRATIONS
@@ -71,3 +72,27 @@ def test_a_deadlocked_batch_is_run_again(pg_url: str) -> None:
     finally:
         for w in writers:
             w.close()
+
+
+def test_the_store_reconnects_after_the_server_drops_it(pg_url: str) -> None:
+    store = PostgresStore(pg_url, now_ms=lambda: 1)
+    try:
+        store.append_audit(1, "test", "before", None, {}).result(timeout=10)
+        writer_pid = store.write(
+            lambda conn: conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        ).result(timeout=10)
+        with store._read() as conn:
+            reader_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        admin = connect(pg_url)
+        for pid in (writer_pid, reader_pid):  # as a server restart would
+            admin.execute("SELECT pg_terminate_backend(?)", (pid,))
+        admin.close()
+        lost = store.append_audit(2, "test", "lost", None, {})
+        with pytest.raises(psycopg.OperationalError):
+            lost.result(timeout=10)  # the caller hears it: nothing is acked that was not stored
+        with pytest.raises(psycopg.OperationalError):
+            store.ping()
+        store.append_audit(3, "test", "after", None, {}).result(timeout=10)
+        assert [a.action for a in store.audit()] == ["after", "before"]  # newest first
+    finally:
+        store.close()
