@@ -38,7 +38,7 @@ HUB = Path(sys.executable).with_name("loneguard-hub")
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_S = 3.0
 POLL_S = 0.5
-STEP_GAP_S = 2
+STEP_GAP_S = 3  # seconds between ladder steps: room to kill a hub between two sends
 STEPS = 6
 
 CONFIG = f"""
