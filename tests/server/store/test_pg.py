@@ -1,16 +1,21 @@
 """PostgreSQL's own parts: its migrations match SQLite's step for step, hubs starting together
-migrate once, and a batch that loses a deadlock to another hub's writer is run again."""
+migrate once, a batch that loses a deadlock to another hub's writer is run again, the store
+reconnects after the server drops it, and a ladder step's rows are created once across hubs."""
 
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
 
+from protocol.messages import Event, EventKind
+from server.store import AlarmKind, NewNotification, OpenAlarm
 from server.store.migrations import MIGRATIONS
 from server.store.pg_migrations import PG_MIGRATIONS
 from server.store.postgres import PostgresStore, connect, is_transient
 from server.store.sql import Connection
+from server.store.sqlite_notifications import add_notifications
 from server.store.writer import Writer
 from tests.server.store.test_migrations import TABLES
 
@@ -24,8 +29,7 @@ def test_steps_match_sqlite_step_for_step() -> None:
 def tables(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT table_name FROM information_schema.tables"
-            " WHERE table_schema = current_schema()"
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         ).fetchall()
     return {r[0] for r in rows}
 
@@ -96,3 +100,46 @@ def test_the_store_reconnects_after_the_server_drops_it(pg_url: str) -> None:
         assert [a.action for a in store.audit()] == ["after", "before"]  # newest first
     finally:
         store.close()
+
+
+def test_a_ladder_step_is_created_once_across_hubs(pg_url: str) -> None:
+    hub_a = PostgresStore(pg_url, now_ms=lambda: 1)
+    hub_b = PostgresStore(pg_url, now_ms=lambda: 1)
+    try:
+        event = Event(str(uuid.uuid4()), EventKind.PANIC, 1, seq=1)
+        outcome = hub_a.record_event("d1", event, 1, [OpenAlarm(AlarmKind.PANIC)]).result()
+        alarm_id = outcome.alarms[0].id
+        rows = [
+            NewNotification(
+                f"{alarm_id}:0:0:admins:config:Office:{c}",
+                "a:0:0",
+                0,
+                0,
+                c,
+                "Office",
+                "admins",
+                "config:Office",
+                "Panic",
+            )
+            for c in ("console", "sms")
+        ]
+        # Hub A writes the step and holds its transaction open; hub B writes the same step.
+        written, go_on = threading.Event(), threading.Event()
+
+        def a_writes(conn: Connection) -> int:
+            created = add_notifications(conn, alarm_id, rows, None, 2)
+            written.set()
+            assert go_on.wait(10)
+            return len(created or [])
+
+        a_result = hub_a.write(a_writes)
+        assert written.wait(10)
+        b_result = hub_b.add_notifications(alarm_id, rows, None, 3)  # waits on A's rows
+        go_on.set()
+        created_by = (a_result.result(timeout=10), len(b_result.result(timeout=10) or []))
+        print(f"\none step of 2 notifications written by two hubs at once: created {created_by}")
+        assert created_by == (2, 0)
+        assert len(hub_b.notifications(alarm_id)) == 2
+    finally:
+        hub_a.close()
+        hub_b.close()
