@@ -33,6 +33,7 @@ from server.sessions import SessionPlan
 from server.store import SessionKind, Worker
 from server.store.postgres import PostgresStore
 from tests.server.notify.test_apprise_channel import Receiver
+from tests.server.rig import overdue_ladder_toml
 
 HUB = Path(sys.executable).with_name("loneguard-hub")
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,17 +59,7 @@ admins = ["worker:boss"]
 lease = {LEASE_S}
 poll = {POLL_S}
 
-[policies.overdue]
-steps = [
-{
-    ",".join(
-        f'{{ after = "{i * STEP_GAP_S}s", notify = ["admins"], channels = ["apprise"],'
-        f' message = "step {i}" }}'
-        for i in range(STEPS)
-    )
-}
-]
-"""
+{overdue_ladder_toml([i * STEP_GAP_S for i in range(STEPS)], "admins", "apprise")}"""
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout: float = 30.0) -> None:
