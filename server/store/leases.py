@@ -113,10 +113,11 @@ def claim_alarms(
 
 
 def renew(conn: Connection, owner: str, now_ms: int, lease_ms: int) -> list[int]:
-    """Extend every lease ``owner`` holds; let go of alarms that closed (on any hub) and return
-    their ids, so the holder stops their ladders and retries."""
+    """Extend ``owner``'s alarm leases; let go of alarms that closed (on any hub) and return
+    their ids, so the holder stops their ladders and retries. Session leases are not renewed:
+    one covers handling one deadline, and if that failed, it runs out and the deadline is
+    anyone's again (this hub's next sweep included)."""
     until = now_ms + lease_ms
-    conn.execute("UPDATE sessions SET lease_until_ms = ? WHERE lease_owner = ?", (until, owner))
     conn.execute(
         "UPDATE alarms SET lease_until_ms = ? WHERE lease_owner = ? AND state = 'open'",
         (until, owner),

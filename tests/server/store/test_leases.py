@@ -37,6 +37,8 @@ def test_a_deadline_is_claimed_only_when_due_and_by_one_hub(
     assert store.claim_sessions("a", due, LEASE_MS, session_id=session_id).result() == [
         session_id
     ]  # its holder may claim it again (its own timer, or itself after a restart)
+    # Renewals keep alarms, not deadlines: a handling that failed runs out like any other.
+    assert store.renew_leases("a", due + LEASE_MS - 1, LEASE_MS).result() == []
     assert store.claim_sessions("b", due + LEASE_MS + 1, LEASE_MS).result() == [session_id]
 
 
