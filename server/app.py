@@ -20,6 +20,7 @@ from protocol.clock import Clock, SystemClock
 from server.api import create_app
 from server.config import ConfigError, HubConfig
 from server.console.settings import ConsoleSettings
+from server.hub_lock import HubLock
 from server.ingest import Ingest
 from server.metrics import Metrics
 from server.mqtt_link import LinkSettings, MqttLink
@@ -92,6 +93,16 @@ class Hub:
         self._stop = asyncio.Event()
         if self._stop_requested:
             return
+        lock = HubLock(self.config.db.path) if self.config.db.scheme == "sqlite" else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            await self._run_on_store(on_listening)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _run_on_store(self, on_listening: Callable[[str], None] | None) -> None:
         store = self.store or open_store(self.config.db, self.clock.wall_ms)
         self.store = store
         try:

@@ -61,7 +61,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "mqtt.client_id",
         "loneguard-hub",
-        "MQTT client id. Fixed, so the broker keeps the hub's session while it restarts.",
+        "MQTT client id. Fixed, so the broker keeps the hub's session while it restarts. With "
+        "several hubs each needs its own; it also names the hub in the leases it holds.",
+        str,
+        env="LONEGUARD_MQTT_CLIENT_ID",
+    ),
+    Setting(
+        "mqtt.shared_group",
+        "",
+        "Receive device messages through the MQTT shared subscription `$share/GROUP/...`, so the "
+        "hubs of one group split them: set the same group (e.g. `loneguard-hub`) on every hub "
+        "sharing a PostgreSQL database. Empty: a plain subscription (one hub).",
         str,
     ),
     Setting("mqtt.keepalive", 30, "MQTT keepalive in seconds.", int, minimum=5, maximum=3600),
@@ -84,8 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "db.url",
         "sqlite:///loneguard.db",
-        "Database URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, "
-        "or `postgresql://...` (not supported yet).",
+        "Database URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (one hub), "
+        "or `postgresql://user:password@host:5432/dbname` (one hub or several sharing it).",
         str,
         env="LONEGUARD_DB_URL",
     ),
@@ -186,6 +196,25 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=1000,
     ),
     Setting(
+        "cluster.lease",
+        30.0,
+        "PostgreSQL only: seconds a hub's claim on a due session deadline or an open alarm's "
+        "ladder lasts unless renewed (every third of it). A hub that dies loses its claims after "
+        "this long and another hub carries on with the work.",
+        float,
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
+        "cluster.poll",
+        2.0,
+        "PostgreSQL only: seconds between each hub's sweeps for due deadlines and open alarms "
+        "that no live hub holds (how a dead hub's work is found). Shorter than `cluster.lease`.",
+        float,
+        minimum=0.1,
+        maximum=600,
+    ),
+    Setting(
         "log.level",
         "info",
         "Log level.",
@@ -278,6 +307,15 @@ def parse_seconds(text: str, name: str) -> float:
         raise ConfigError(str(exc)) from None
 
 
+_GROUP = re.compile(r"[A-Za-z0-9_-]{0,64}")
+
+
+def parse_shared_group(text: str, name: str = "mqtt.shared_group") -> str:
+    if not _GROUP.fullmatch(text):
+        raise ConfigError(f"{name}: must be letters, digits, - and _ only (at most 64), or empty")
+    return text
+
+
 @dataclass(frozen=True)
 class Person:
     """Someone a ladder role names: a configured number, or a reference to a worker's record."""
@@ -318,6 +356,7 @@ _PARSERS: dict[str, Callable[[Any, str], object]] = {
     "sessions.grace": parse_seconds,
     "sessions.prealert": parse_seconds,
     "sessions.offline_after": parse_seconds,
+    "mqtt.shared_group": parse_shared_group,
     "escalation.admins": parse_people,
     "escalation.on_call": parse_people,
 }
@@ -344,6 +383,9 @@ class HubConfig:
     on_call: tuple[Person, ...] = ()
     modem_port: str | None = None
     require_provisioned: bool = False
+    shared_group: str = ""
+    lease_s: float = 30.0
+    poll_s: float = 2.0
 
     def with_values(self, overrides: Mapping[str, Any]) -> HubConfig:
         """A copy with some settings changed, by "section.key" name (for tests and tools)."""
@@ -414,6 +456,9 @@ def _build(values: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]])
         _check(s, full[s.name], "")
     if full["mqtt.reconnect_max"] < full["mqtt.reconnect_min"]:
         raise ConfigError("mqtt.reconnect_max: must not be less than mqtt.reconnect_min")
+    lease_s, poll_s = full["cluster.lease"], full["cluster.poll"]
+    if poll_s >= lease_s:
+        raise ConfigError("cluster.poll: must be shorter than cluster.lease")
     try:
         policies = with_defaults(parse_policies(sections.get("policies", {})))
     except PolicyError as exc:
@@ -438,6 +483,9 @@ def _build(values: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]])
         on_call=parse_people(full["escalation.on_call"], "escalation.on_call"),
         modem_port=full["modem.port"] or None,
         require_provisioned=full["devices.require_provisioned"],
+        shared_group=full["mqtt.shared_group"],
+        lease_s=lease_s,
+        poll_s=poll_s,
     )
 
 

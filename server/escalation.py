@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 _EPSILON_S = 0.0005
 
 Publish = Callable[[str, dict[str, Any]], object]
+# Several hubs: may this hub run the alarm's ladder? (``server.cluster``)
+Claim = Callable[[int], Awaitable[bool]]
 
 
 class Dispatch(Protocol):
@@ -73,6 +75,7 @@ class Escalation:
         self._publish = publish
         self.dispatcher: Dispatch | None = None  # set once built (it records through us)
         self._lock = asyncio.Lock()  # one ladder evaluation at a time: the store is the truth
+        self.claim: Claim | None = None  # None: one hub, every ladder is this hub's
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- entry points ---------------------------------------------------------------------------
@@ -80,7 +83,7 @@ class Escalation:
         """Start the ladder now (from the alarm's own start time)."""
         self._tell("alarm", alarm)
         started = alarm.started_ms if alarm.started_ms is not None else alarm.opened_ms
-        self._spawn(self.evaluate(alarm.id, started))
+        self._spawn(self._evaluate_claimed(alarm.id, started))
 
     def alarm_changed(self, alarm: Alarm) -> None:
         """Acknowledged or resolved: stop the ladder and every retry at once."""
@@ -94,9 +97,18 @@ class Escalation:
         """At start: re-send pending rows of open alarms, then catch every ladder up."""
         now_ms = self._clock.wall_ms()
         for alarm in self._store.alarms(AlarmState.OPEN):
-            for row in self._store.notifications(alarm.id, NotificationState.PENDING):
-                self._send(alarm, row, attempt=row.attempts + 1)
-            await self.evaluate(alarm.id, now_ms)
+            if self.claim is not None and not await self.claim(alarm.id):
+                continue  # a live hub runs it
+            await self.take_over(alarm.id, now_ms)
+
+    async def take_over(self, alarm_id: int, now_ms: int) -> None:
+        """Run a ladder this hub has not been running: re-send its pending rows, catch it up."""
+        alarm = self._store.alarm(alarm_id)
+        if alarm is None or alarm.state != AlarmState.OPEN:
+            return
+        for row in self._store.notifications(alarm.id, NotificationState.PENDING):
+            self._send(alarm, row, attempt=row.attempts + 1)
+        await self.evaluate(alarm.id, now_ms)
 
     async def evaluate(self, alarm_id: int, now_ms: int) -> None:
         """Write and send every action due at ``now_ms``, then arm the next deadline."""
@@ -163,9 +175,14 @@ class Escalation:
     # -- internals ------------------------------------------------------------------------------
     def _fired(self, alarm_id: int) -> Callable[[int], Awaitable[None]]:
         def fire(logical_now_ms: int) -> Awaitable[None]:
-            return self.evaluate(alarm_id, logical_now_ms)
+            return self._evaluate_claimed(alarm_id, logical_now_ms)
 
         return fire
+
+    async def _evaluate_claimed(self, alarm_id: int, now_ms: int) -> None:
+        if self.claim is not None and not await self.claim(alarm_id):
+            return  # another hub runs this ladder
+        await self.evaluate(alarm_id, now_ms)
 
     def _rows(self, alarm: Alarm, action: ladder.Action) -> list[NewNotification]:
         rows = []

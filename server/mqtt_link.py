@@ -3,6 +3,12 @@
 The caller owns reconnection (aiomqtt's advice): ``run`` loops around ``async with Client``,
 waiting a capped, doubling backoff between attempts. The session is persistent (fixed client id,
 clean_session off) so QoS 1 events published while the hub restarts wait in the broker.
+
+Several hubs share the device messages through an MQTT shared subscription
+(``$share/GROUP/loneguard/v1/dev/+/event``...): the broker hands each message to one of them.
+They also share the one retained ``hub/status``: when one hub's last will (or clean stop) says
+``offline`` while another is still connected, the live one says ``online`` again at once, so
+devices do not fall back to SMS while a hub is there to hear them.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 
 from protocol.clock import Clock
+from protocol.errors import ProtocolError
 from protocol.messages import DeviceState, HubStatus
-from protocol.topics import HUB_STATUS_TOPIC, Channel, device_filter
+from protocol.topics import HUB_STATUS_TOPIC, Channel, device_filter, shared_device_filter
 from server.config import HubConfig, MqttUrl
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ class LinkSettings:
     # Acks awaiting the broker's PUBACK; paho scans them all on every PUBACK, so more costs
     # CPU without adding throughput on a nearby broker.
     max_inflight: int = 100
+    shared_group: str = ""  # empty: plain subscriptions (one hub)
 
     @classmethod
     def from_config(cls, config: HubConfig) -> LinkSettings:
@@ -55,6 +63,7 @@ class LinkSettings:
             keepalive=config.mqtt_keepalive,
             reconnect_min=config.reconnect_min,
             reconnect_max=config.reconnect_max,
+            shared_group=config.shared_group,
         )
 
 
@@ -154,8 +163,12 @@ class MqttLink:
     async def _session(self, client: aiomqtt.Client) -> None:
         online = HubStatus(DeviceState.ONLINE, self._clock.wall_ms())
         await client.publish(HUB_STATUS_TOPIC, online.encode(), qos=STATUS_QOS, retain=True)
+        group = self._settings.shared_group
         for channel in SUBSCRIPTIONS:
-            await client.subscribe(device_filter(channel), qos=SUBSCRIBE_QOS)
+            topic_filter = shared_device_filter(channel, group) if group else device_filter(channel)
+            await client.subscribe(topic_filter, qos=SUBSCRIBE_QOS)
+        if group:  # hear another hub's last will, to say online again over it
+            await client.subscribe(HUB_STATUS_TOPIC, qos=STATUS_QOS)
         self._client = client
         self.connections += 1
         self.connected.set()
@@ -184,7 +197,7 @@ class MqttLink:
     async def _read(self, client: aiomqtt.Client) -> None:
         queued: asyncio.Queue[aiomqtt.Message] = client._queue
         async for message in client.messages:
-            await self._deliver(message)
+            await self._deliver(client, message)
             # Then whatever else has arrived, without aiomqtt's task and wait per message (a
             # large share of the hub's CPU per event; bench/ingest). The iterator above still
             # notices a lost connection, once per batch.
@@ -193,10 +206,23 @@ class MqttLink:
                     message = queued.get_nowait()
                 except asyncio.QueueEmpty:
                     break
-                await self._deliver(message)
+                await self._deliver(client, message)
 
-    async def _deliver(self, message: aiomqtt.Message) -> None:
+    async def _deliver(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         payload = message.payload
         if not isinstance(payload, bytes | bytearray):
             payload = b"" if payload is None else str(payload).encode()
+        if message.topic.value == HUB_STATUS_TOPIC:
+            await self._other_hub_status(client, bytes(payload))
+            return
         await self._on_message(message.topic.value, bytes(payload))
+
+    async def _other_hub_status(self, client: aiomqtt.Client, payload: bytes) -> None:
+        try:
+            status = HubStatus.decode(payload)
+        except ProtocolError:
+            return
+        if status.state == DeviceState.OFFLINE and not self._stopping.is_set():
+            log.info("MQTT: another hub went offline; this one is still here")
+            online = HubStatus(DeviceState.ONLINE, self._clock.wall_ms())
+            await client.publish(HUB_STATUS_TOPIC, online.encode(), qos=STATUS_QOS, retain=True)

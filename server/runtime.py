@@ -20,6 +20,7 @@ from protocol.messages import Event, Status
 from protocol.topics import Channel as Topic
 from protocol.topics import DeviceTopic
 from server.api.hooks import ApiHooks
+from server.cluster import SharedWork
 from server.config import HubConfig
 from server.escalation import Escalation
 from server.ingest import Ingest, Publisher
@@ -39,6 +40,7 @@ from server.session_timers import SessionTimers
 from server.sms_gateway import SmsGateway
 from server.sms_responders import SmsAcks
 from server.store import AlarmKind, Session, Store
+from server.store.leases import LeaseRows
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,20 @@ class HubServices:
         )
         self.gateway: SmsGateway | None = None
         self._gateway_task: asyncio.Task[None] | None = None
+        # On PostgreSQL other hubs may share the database: claim timed work before doing it.
+        self.shared: SharedWork | None = None
+        if config.db.scheme == "postgresql" and isinstance(store, LeaseRows):
+            self.shared = SharedWork(
+                store,
+                store,
+                self.scheduler,
+                clock,
+                owner=config.mqtt_client_id,
+                lease_s=config.lease_s,
+                poll_s=config.poll_s,
+                timers=self.timers,
+                escalation=self.escalation,
+            )
 
     def attach(self, ingest: Ingest) -> None:
         """Hear what devices do: alarms, session changes, last wills."""
@@ -133,6 +149,8 @@ class HubServices:
         armed = self.timers.rebuild()
         await self.escalation.resume()
         self.offline.start()
+        if self.shared is not None:
+            self.shared.start()
         if self.gateway is not None:
             self._gateway_task = asyncio.create_task(self.gateway.run(), name="sms")
         log.info("timers rebuilt: %d session deadlines armed", armed)
@@ -147,6 +165,8 @@ class HubServices:
                 await asyncio.wait_for(self._gateway_task, timeout=10)
         await self.dispatcher.aclose()
         await self.escalation.drain()
+        if self.shared is not None:
+            await self.shared.stop()
         self.scheduler.cancel_all()
         self.broadcaster.close()
         if self.modem is not None:

@@ -27,6 +27,8 @@ CMD_QOS = 1
 PolicyFor = Callable[[AlarmKind, Session], str]
 OnAlarm = Callable[[Alarm], None]
 OnChange = Callable[[Session], None]
+# Several hubs: may this hub handle the session's deadline due by this time? (``server.cluster``)
+Claim = Callable[[int, int], Awaitable[bool]]
 
 
 def timer_key(session_id: int) -> str:
@@ -50,6 +52,7 @@ class SessionTimers:
         self._policy_for = policy_for
         self._on_alarm = on_alarm
         self._on_change = on_change
+        self.claim: Claim | None = None  # None: one hub, every deadline is this hub's
 
     def rebuild(self) -> int:
         """Arm every stored deadline (at hub start); how many were armed."""
@@ -87,9 +90,22 @@ class SessionTimers:
 
     def _fired(self, session_id: int) -> Callable[[int], Awaitable[None]]:
         def fire(logical_now_ms: int) -> Awaitable[None]:
-            return self.reach(session_id, logical_now_ms)
+            if self.claim is None:
+                return self.reach(session_id, logical_now_ms)
+            return self._reach_claimed(session_id, logical_now_ms)
 
         return fire
+
+    async def _reach_claimed(self, session_id: int, now_ms: int) -> None:
+        assert self.claim is not None
+        if await self.claim(session_id, now_ms):
+            await self.reach(session_id, now_ms)
+            return
+        # Another hub handled it (or is handling it): follow the session's next deadline, so
+        # this hub can take it if that hub is gone by then.
+        session = self._store.session(session_id)
+        if session is not None and (session.next_deadline_ms or 0) > now_ms:
+            self.arm(session, now_ms)
 
     async def _prealert(self, session: Session) -> None:
         assert session.device_id is not None

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test package: a private Mosquitto and the injected clock."""
+"""Fixtures shared by every test package: a private Mosquitto, the injected clock, and a
+PostgreSQL schema of the test's own."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from protocol.clock import FakeClock
 from server.broker import Mosquitto
+from tests.pg import fresh_schema
 
 
 @pytest.fixture
@@ -24,3 +26,10 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL into a schema of this test's own (skips without LONEGUARD_TEST_PG_URL)."""
+    with fresh_schema() as url:
+        yield url

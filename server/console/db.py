@@ -7,14 +7,13 @@ and are audited in the same transaction; reads use a connection of their own.
 
 from __future__ import annotations
 
-import sqlite3
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from server.store.records import Role
-from server.store.sql import audit
-from server.store.sqlite import SqliteStore, connect
+from server.store.sql import Connection, audit, is_postgres
+from server.store.sqlite import SqlStore
 
 CONSOLE_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
@@ -24,30 +23,30 @@ CONSOLE_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 name TEXT PRIMARY KEY,
                 role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'viewer')),
                 password_hash TEXT NOT NULL,
-                created_ms INTEGER NOT NULL,
-                disabled_ms INTEGER
+                created_ms BIGINT NOT NULL,
+                disabled_ms BIGINT
             )""",
             """CREATE TABLE console_logins (
                 token_hash TEXT PRIMARY KEY,
                 user_name TEXT NOT NULL REFERENCES console_users(name),
                 csrf TEXT NOT NULL,
-                created_ms INTEGER NOT NULL,
-                expires_ms INTEGER NOT NULL,
-                ended_ms INTEGER
+                created_ms BIGINT NOT NULL,
+                expires_ms BIGINT NOT NULL,
+                ended_ms BIGINT
             )""",
             """CREATE TABLE visit_plans (
-                session_id INTEGER PRIMARY KEY,
-                planned_start_ms INTEGER NOT NULL,
+                session_id BIGINT PRIMARY KEY,
+                planned_start_ms BIGINT NOT NULL,
                 planned_by TEXT NOT NULL
             )""",
             """CREATE TABLE visit_records (
-                session_id INTEGER PRIMARY KEY,
+                session_id BIGINT PRIMARY KEY,
                 reason TEXT NOT NULL,
                 points TEXT NOT NULL,
                 agreements TEXT NOT NULL,
                 concerns TEXT NOT NULL,
                 written_by TEXT NOT NULL,
-                written_ms INTEGER NOT NULL
+                written_ms BIGINT NOT NULL
             )""",
         ),
     ),
@@ -84,38 +83,35 @@ class UserExists(ValueError):
     pass
 
 
-def migrate_console(conn: sqlite3.Connection, now_ms: int) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+# Hubs sharing one PostgreSQL database take turns migrating the console's tables.
+_CONSOLE_MIGRATION_LOCK = 0x4C47434F  # "LGCO"
+
+
+def migrate_console(conn: Connection, now_ms: int) -> None:
+    """Run in one of the store writer's transactions: the console's steps not yet applied."""
+    if is_postgres(conn):
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (_CONSOLE_MIGRATION_LOCK,))
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS console_schema_version"
+        " (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)"
+    )
+    row = conn.execute("SELECT max(version) FROM console_schema_version").fetchone()
+    have = int(row[0]) if row[0] is not None else 0
+    for version, statements in CONSOLE_MIGRATIONS:
+        if version <= have:
+            continue
+        for statement in statements:
+            conn.execute(statement)
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS console_schema_version"
-            " (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"
+            "INSERT INTO console_schema_version (version, applied_ms) VALUES (?, ?)",
+            (version, now_ms),
         )
-        row = conn.execute("SELECT max(version) FROM console_schema_version").fetchone()
-        have = int(row[0]) if row[0] is not None else 0
-        for version, statements in CONSOLE_MIGRATIONS:
-            if version <= have:
-                continue
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO console_schema_version (version, applied_ms) VALUES (?, ?)",
-                (version, now_ms),
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 class ConsoleDb:
-    def __init__(self, store: SqliteStore, now_ms: int) -> None:
+    def __init__(self, store: SqlStore, now_ms: int) -> None:
         self._store = store
-        conn = connect(store.path)
-        try:
-            migrate_console(conn, now_ms)
-        finally:
-            conn.close()
+        store.write(lambda conn: migrate_console(conn, now_ms)).result()
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         # The store's reader pool: its connections close with the store.
@@ -142,15 +138,14 @@ class ConsoleDb:
     def create_user(
         self, name: str, role: Role, password_hash: str, at_ms: int, actor: str
     ) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
-            try:
-                conn.execute(
-                    "INSERT INTO console_users (name, role, password_hash, created_ms)"
-                    " VALUES (?, ?, ?, ?)",
-                    (name, str(role), password_hash, at_ms),
-                )
-            except sqlite3.IntegrityError:
-                raise UserExists(f"name: a user called {name!r} exists already") from None
+        def run(conn: Connection) -> None:
+            made = conn.execute(
+                "INSERT INTO console_users (name, role, password_hash, created_ms)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING name",
+                (name, str(role), password_hash, at_ms),
+            ).fetchone()
+            if made is None:
+                raise UserExists(f"name: a user called {name!r} exists already")
             audit(conn, at_ms, actor, "user.create", f"user:{name}", {"role": str(role)})
 
         return self._store.write(run)
@@ -159,7 +154,7 @@ class ConsoleDb:
     def start_login(
         self, token_hash: str, user: User, csrf: str, at_ms: int, expires_ms: int, ip: str
     ) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             conn.execute(
                 "INSERT INTO console_logins (token_hash, user_name, csrf, created_ms, expires_ms)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -183,7 +178,7 @@ class ConsoleDb:
         return Login(User(name, Role(role), password_hash), csrf, expires_ms)
 
     def end_login(self, token_hash: str, user_name: str, at_ms: int) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             conn.execute(
                 "UPDATE console_logins SET ended_ms = ? WHERE token_hash = ? AND ended_ms IS NULL",
                 (at_ms, token_hash),
@@ -200,10 +195,11 @@ class ConsoleDb:
 
     # -- visits ---------------------------------------------------------------------------------
     def plan_visit(self, session_id: int, planned_start_ms: int, by: str) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             conn.execute(
-                "INSERT OR REPLACE INTO visit_plans (session_id, planned_start_ms, planned_by)"
-                " VALUES (?, ?, ?)",
+                "INSERT INTO visit_plans (session_id, planned_start_ms, planned_by)"
+                " VALUES (?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
+                " planned_start_ms = excluded.planned_start_ms, planned_by = excluded.planned_by",
                 (session_id, planned_start_ms, by),
             )
 
@@ -215,10 +211,14 @@ class ConsoleDb:
         }
 
     def save_visit_record(self, record: VisitRecord, actor: str) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             conn.execute(
-                "INSERT OR REPLACE INTO visit_records (session_id, reason, points, agreements,"
-                " concerns, written_by, written_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO visit_records (session_id, reason, points, agreements,"
+                " concerns, written_by, written_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (session_id) DO UPDATE SET reason = excluded.reason,"
+                " points = excluded.points, agreements = excluded.agreements,"
+                " concerns = excluded.concerns, written_by = excluded.written_by,"
+                " written_ms = excluded.written_ms",
                 (
                     record.session_id,
                     record.reason,
@@ -247,7 +247,7 @@ class ConsoleDb:
     def purge_visit_details(self, before_ms: int, at_ms: int) -> Future[int]:
         """Forget the address, contact and record of visits that ended before ``before_ms``."""
 
-        def run(conn: sqlite3.Connection) -> int:
+        def run(conn: Connection) -> int:
             ended = [
                 r[0]
                 for r in conn.execute(

@@ -19,10 +19,10 @@ def mount_console(
     hooks: ApiHooks,
     settings: ConsoleSettings | None = None,
 ) -> ConsoleDb | None:
-    """Add the console's pages to ``app``; None (no console) for a store other than SQLite."""
-    from server.store.sqlite import SqliteStore
+    """Add the console's pages to ``app``; None (no console) for a store that is not SQL."""
+    from server.store.sqlite import SqlStore
 
-    if not isinstance(store, SqliteStore):
+    if not isinstance(store, SqlStore):
         return None
     db = ConsoleDb(store, clock.wall_ms())
     app.include_router(console_router(store, db, clock, hooks, settings))

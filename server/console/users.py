@@ -17,12 +17,12 @@ class UserError(ValueError):
 
 
 def create_user(store: Store, name: str, role: Role, password: str, now_ms: int) -> None:
-    from server.store.sqlite import SqliteStore
+    from server.store.sqlite import SqlStore
 
     if not NAME.fullmatch(name):
         raise UserError("name: 1-64 letters, digits, dots, dashes, underscores or @")
-    if not isinstance(store, SqliteStore):
-        raise UserError("db.url: console users need the SQLite store")
+    if not isinstance(store, SqlStore):
+        raise UserError("db.url: console users need the SQLite or PostgreSQL store")
     try:
         password_hash = hash_password(password)
     except WeakPassword as exc:

@@ -83,4 +83,8 @@ def open_store(url: DbUrl, now_ms: Callable[[], int]) -> Store:
         from server.store.sqlite import SqliteStore
 
         return SqliteStore(url.path, now_ms=now_ms)
-    raise ConfigError("db.url: postgresql is not supported yet; use sqlite:///path")
+    if url.scheme == "postgresql":
+        from server.store.postgres import PostgresStore
+
+        return PostgresStore(url.path, now_ms=now_ms)
+    raise ConfigError(f"db.url: unknown database {url.scheme!r}")

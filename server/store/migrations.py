@@ -1,12 +1,14 @@
 """Versioned schema: numbered steps applied in order, each recorded in ``schema_version``.
 
 A step is never edited once released; a change to the schema is a new step at the end.
+PostgreSQL has the same steps with the same numbers in its own words (``pg_migrations``).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+
+from server.store.sql import Connection
 
 
 @dataclass(frozen=True)
@@ -177,50 +179,76 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE devices ADD COLUMN revoked_ms INTEGER",
         ),
     ),
+    Migration(
+        4,
+        "leases: which hub holds a due session deadline or an open alarm's ladder, and until when",
+        (
+            "ALTER TABLE sessions ADD COLUMN lease_owner TEXT",
+            "ALTER TABLE sessions ADD COLUMN lease_until_ms INTEGER",
+            "ALTER TABLE alarms ADD COLUMN lease_owner TEXT",
+            "ALTER TABLE alarms ADD COLUMN lease_until_ms INTEGER",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one database runs the steps: its steps, how a migrating transaction starts (so two
+    processes migrating at once take turns), and its bookkeeping table."""
+
+    steps: tuple[Migration, ...]
+    begin: tuple[str, ...]
+    version_table: str
+
+
+SQLITE = Dialect(
+    MIGRATIONS,
+    ("BEGIN IMMEDIATE",),
+    """CREATE TABLE IF NOT EXISTS schema_version (
+        version INTEGER PRIMARY KEY,
+        description TEXT NOT NULL,
+        applied_ms INTEGER NOT NULL
+    )""",
+)
 
 
 class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer hub than this one."""
 
 
-def current_version(conn: sqlite3.Connection) -> int:
-    conn.execute(
-        """CREATE TABLE IF NOT EXISTS schema_version (
-            version INTEGER PRIMARY KEY,
-            description TEXT NOT NULL,
-            applied_ms INTEGER NOT NULL
-        )"""
-    )
+def current_version(conn: Connection, dialect: Dialect = SQLITE) -> int:
+    conn.execute(dialect.version_table)
     row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
     return int(row[0]) if row[0] is not None else 0
 
 
-def migrate(conn: sqlite3.Connection, now_ms: int) -> list[int]:
+def migrate(conn: Connection, now_ms: int, dialect: Dialect = SQLITE) -> list[int]:
     """Apply every step newer than the database, each in its own transaction; the versions run.
 
     ``conn`` must be in autocommit mode (``isolation_level=None``).
     """
-    conn.execute("BEGIN IMMEDIATE")
+    latest = dialect.steps[-1].version
+    _begin(conn, dialect)
     try:
-        version = current_version(conn)
+        version = current_version(conn, dialect)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    if version > LATEST_VERSION:
+    if version > latest:
         raise SchemaTooNew(
-            f"the database is at schema version {version}; this hub knows up to {LATEST_VERSION}"
+            f"the database is at schema version {version}; this hub knows up to {latest}"
         )
     applied = []
-    for step in MIGRATIONS:
+    for step in dialect.steps:
         if step.version <= version:
             continue
-        conn.execute("BEGIN IMMEDIATE")
+        _begin(conn, dialect)
         try:
-            if current_version(conn) >= step.version:  # another process got there first
+            if current_version(conn, dialect) >= step.version:  # another process got there first
                 conn.execute("COMMIT")
                 continue
             for statement in step.statements:
@@ -235,3 +263,8 @@ def migrate(conn: sqlite3.Connection, now_ms: int) -> list[int]:
             raise
         applied.append(step.version)
     return applied
+
+
+def _begin(conn: Connection, dialect: Dialect) -> None:
+    for statement in dialect.begin:
+        conn.execute(statement)

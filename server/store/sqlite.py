@@ -1,4 +1,5 @@
-"""The SQLite store: WAL, synchronous=FULL, one writer thread, a pool of reader connections."""
+"""The store's SQL, shared by both databases (``SqlStore``), and the SQLite store: WAL,
+synchronous=FULL, one writer thread, a pool of reader connections."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
+from server.store.leases import LeaseRows
 from server.store.migrations import migrate
 from server.store.records import (
     Alarm,
@@ -32,7 +34,19 @@ from server.store.records import (
     Role,
     Worker,
 )
-from server.store.sql import ALARM_COLUMNS, alarm_of, audit, insert_alarm, select_alarm, to_json
+from server.store.sql import (
+    ALARM_COLUMNS,
+    Connection,
+    alarm_of,
+    audit,
+    for_update,
+    greatest,
+    insert_alarm,
+    inserted_id,
+    is_broken,
+    select_alarm,
+    to_json,
+)
 from server.store.sqlite_notifications import NotificationRows
 from server.store.sqlite_sessions import (
     SessionRows,
@@ -62,8 +76,8 @@ _json = to_json
 _audit = audit
 
 
-def _ensure_device(conn: sqlite3.Connection, device_id: str) -> None:
-    conn.execute("INSERT OR IGNORE INTO devices (id) VALUES (?)", (device_id,))
+def _ensure_device(conn: Connection, device_id: str) -> None:
+    conn.execute("INSERT INTO devices (id) VALUES (?) ON CONFLICT DO NOTHING", (device_id,))
 
 
 _ALARM_COLUMNS = ALARM_COLUMNS
@@ -94,35 +108,37 @@ def _device(row: tuple[Any, ...]) -> Device:
 _select_alarm = select_alarm
 
 
-class SqliteStore(SessionRows, NotificationRows):
-    def __init__(self, path: str | Path, *, now_ms: Callable[[], int]) -> None:
-        self.path = Path(path)
+class SqlStore(SessionRows, NotificationRows, LeaseRows):
+    """Every query of the store; a subclass opens the database, migrates it, starts the writer."""
+
+    writer: Writer
+
+    def __init__(self, connect: Callable[[], Connection], *, now_ms: Callable[[], int]) -> None:
+        self._connect = connect
         self._now_ms = now_ms
-        conn = connect(self.path)
-        try:
-            migrate(conn, now_ms())
-        finally:
-            conn.close()
-        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all_readers: list[sqlite3.Connection] = []
-        self.writer = Writer(lambda: connect(self.path))
+        self._readers: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+        self._all_readers: list[Connection] = []
 
     # -- plumbing -------------------------------------------------------------------------------
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
-        """Run ``fn`` in the writer's next transaction (SQLite-only escape hatch)."""
+    def write(self, fn: Callable[[Connection], T]) -> Future[T]:
+        """Run ``fn`` in the writer's next transaction (an escape hatch for tests and tools)."""
         return self.writer.submit(fn)
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> Iterator[Connection]:
         try:
             conn = self._readers.get_nowait()
         except queue.Empty:
-            conn = connect(self.path)
+            conn = self._connect()
             self._all_readers.append(conn)
         try:
             yield conn
         finally:
-            self._readers.put(conn)
+            if is_broken(conn):  # the server restarted: the next read opens a new one
+                self._all_readers.remove(conn)
+                conn.close()
+            else:
+                self._readers.put(conn)
 
     def close(self) -> None:
         self.writer.close()
@@ -136,10 +152,10 @@ class SqliteStore(SessionRows, NotificationRows):
     ) -> Future[EventOutcome]:
         body = _json(event.to_json())
 
-        def run(conn: sqlite3.Connection) -> EventOutcome:
+        def run(conn: Connection) -> EventOutcome:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO events (id, device_id, kind, ts_ms, seq, link, received_ms,"
-                " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (id, device_id, kind, ts_ms, seq, link, received_ms, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     event.id,
                     device_id,
@@ -183,7 +199,7 @@ class SqliteStore(SessionRows, NotificationRows):
 
     @staticmethod
     def _open_alarm(
-        conn: sqlite3.Connection, kind: AlarmKind, device_id: str, event: Event, now_ms: int
+        conn: Connection, kind: AlarmKind, device_id: str, event: Event, now_ms: int
     ) -> Alarm:
         worker_id, session_id = device_owner(conn, device_id)
         return insert_alarm(
@@ -200,19 +216,18 @@ class SqliteStore(SessionRows, NotificationRows):
 
     @staticmethod
     def _record_checkin(
-        conn: sqlite3.Connection, device_id: str, event: Event, received_ms: int
+        conn: Connection, device_id: str, event: Event, received_ms: int
     ) -> None:
         # The press time, but never later than its arrival: a device clock running fast must not
         # push the worker's last check-in into the future. An older check-in arriving late (from
         # an outbox or SMS) never moves it backwards.
         at_ms = min(event.ts, received_ms)
+        latest = f"{greatest(conn)}(coalesce(last_checkin_ms, 0), ?)"
         conn.execute(
-            "UPDATE devices SET last_checkin_ms = max(coalesce(last_checkin_ms, 0), ?)"
-            " WHERE id = ?",
-            (at_ms, device_id),
+            f"UPDATE devices SET last_checkin_ms = {latest} WHERE id = ?", (at_ms, device_id)
         )
         conn.execute(
-            "UPDATE workers SET last_checkin_ms = max(coalesce(last_checkin_ms, 0), ?)"
+            f"UPDATE workers SET last_checkin_ms = {latest}"
             " WHERE id = (SELECT worker_id FROM devices WHERE id = ?)",
             (at_ms, device_id),
         )
@@ -220,10 +235,10 @@ class SqliteStore(SessionRows, NotificationRows):
     def record_status(self, device_id: str, status: Status, received_ms: int) -> Future[bool]:
         online = status.state == DeviceState.ONLINE
 
-        def run(conn: sqlite3.Connection) -> bool:
+        def run(conn: Connection) -> bool:
             _ensure_device(conn, device_id)
             before = conn.execute(
-                "SELECT online, boot FROM devices WHERE id = ?", (device_id,)
+                f"SELECT online, boot FROM devices WHERE id = ?{for_update(conn)}", (device_id,)
             ).fetchone()
             if before[1] is not None and status.boot < before[1]:
                 return False  # a late last will from an earlier boot
@@ -251,7 +266,7 @@ class SqliteStore(SessionRows, NotificationRows):
     def record_heartbeat(
         self, device_id: str, heartbeat: Heartbeat, received_ms: int
     ) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             _ensure_device(conn, device_id)
             conn.execute(
                 "UPDATE devices SET last_heartbeat_ms = ?, last_seen_ms = ?, rssi = ?,"
@@ -277,19 +292,19 @@ class SqliteStore(SessionRows, NotificationRows):
         except UnicodeDecodeError:
             text, encoding = kept.hex(), "hex"
 
-        def run(conn: sqlite3.Connection) -> int:
+        def run(conn: Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO dead_letters (received_ms, topic, payload, payload_encoding,"
-                " payload_size, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                " payload_size, reason) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (received_ms, topic[:512], text, encoding, len(payload), reason[:500]),
             )
-            return int(cur.lastrowid or 0)
+            return inserted_id(cur)
 
         return self.writer.submit(run)
 
     def acknowledge_alarm(self, alarm_id: int, by: str, at_ms: int, actor: str) -> Future[Alarm]:
-        def run(conn: sqlite3.Connection) -> Alarm:
-            alarm = _select_alarm(conn, alarm_id)
+        def run(conn: Connection) -> Alarm:
+            alarm = _select_alarm(conn, alarm_id, lock=True)
             if alarm is None:
                 raise AlarmNotFound(f"no alarm {alarm_id}")
             if alarm.state == AlarmState.RESOLVED:
@@ -317,8 +332,8 @@ class SqliteStore(SessionRows, NotificationRows):
     ) -> Future[Alarm]:
         """Close an alarm with its outcome; an open alarm is acknowledged by ``by`` first."""
 
-        def run(conn: sqlite3.Connection) -> Alarm:
-            alarm = _select_alarm(conn, alarm_id)
+        def run(conn: Connection) -> Alarm:
+            alarm = _select_alarm(conn, alarm_id, lock=True)
             if alarm is None:
                 raise AlarmNotFound(f"no alarm {alarm_id}")
             if alarm.state == AlarmState.RESOLVED:
@@ -354,7 +369,7 @@ class SqliteStore(SessionRows, NotificationRows):
         return self.writer.submit(lambda conn: _audit(conn, at_ms, actor, action, subject, detail))
 
     def save_worker(self, worker: Worker, actor: str | None = None) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             conn.execute(
                 "INSERT INTO workers (id, name, mobile, home_phone, line_manager, last_checkin_ms,"
                 " apprise_urls, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
@@ -380,7 +395,7 @@ class SqliteStore(SessionRows, NotificationRows):
     def assign_device(
         self, device_id: str, worker_id: str | None, actor: str | None = None
     ) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             _ensure_device(conn, device_id)
             conn.execute("UPDATE devices SET worker_id = ? WHERE id = ?", (worker_id, device_id))
             if actor is not None:
@@ -396,7 +411,7 @@ class SqliteStore(SessionRows, NotificationRows):
         return self.writer.submit(run)
 
     def set_device_secret(self, device_id: str, secret: str, actor: str) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             _ensure_device(conn, device_id)
             conn.execute("UPDATE devices SET sms_secret = ? WHERE id = ?", (secret, device_id))
             _audit(conn, self._now_ms(), actor, "device.sms_secret", f"device:{device_id}", {})
@@ -406,7 +421,7 @@ class SqliteStore(SessionRows, NotificationRows):
     def provision_device(
         self, device_id: str, sms_secret: str, at_ms: int, actor: str
     ) -> Future[None]:
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             _ensure_device(conn, device_id)
             conn.execute(
                 "UPDATE devices SET sms_secret = ?, provisioned_ms = ?, revoked_ms = NULL"
@@ -418,7 +433,7 @@ class SqliteStore(SessionRows, NotificationRows):
         return self.writer.submit(run)
 
     def revoke_device(self, device_id: str, at_ms: int, actor: str) -> Future[bool]:
-        def run(conn: sqlite3.Connection) -> bool:
+        def run(conn: Connection) -> bool:
             cur = conn.execute(
                 "UPDATE devices SET sms_secret = NULL, revoked_ms = ? WHERE id = ?",
                 (at_ms, device_id),
@@ -446,12 +461,13 @@ class SqliteStore(SessionRows, NotificationRows):
         return row[0].encode() if row and row[0] else None
 
     def create_token(self, name: str, role: Role, token_hash: str, created_ms: int) -> Future[int]:
-        def run(conn: sqlite3.Connection) -> int:
+        def run(conn: Connection) -> int:
             cur = conn.execute(
-                "INSERT INTO api_tokens (name, role, token_hash, created_ms) VALUES (?, ?, ?, ?)",
+                "INSERT INTO api_tokens (name, role, token_hash, created_ms) VALUES (?, ?, ?, ?)"
+                " RETURNING id",
                 (name, str(role), token_hash, created_ms),
             )
-            token_id = int(cur.lastrowid or 0)
+            token_id = inserted_id(cur)
             _audit(
                 conn,
                 created_ms,
@@ -465,7 +481,7 @@ class SqliteStore(SessionRows, NotificationRows):
         return self.writer.submit(run)
 
     def revoke_token(self, token_id: int, at_ms: int) -> Future[bool]:
-        def run(conn: sqlite3.Connection) -> bool:
+        def run(conn: Connection) -> bool:
             cur = conn.execute(
                 "UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
                 (at_ms, token_id),
@@ -570,3 +586,17 @@ class SqliteStore(SessionRows, NotificationRows):
         if row is None:
             return None
         return ApiToken(row[0], row[1], Role(row[2]), row[3], row[4])
+
+
+class SqliteStore(SqlStore):
+    """One hub's store in one SQLite file (SQLite is single-hub: see ``server.hub_lock``)."""
+
+    def __init__(self, path: str | Path, *, now_ms: Callable[[], int]) -> None:
+        super().__init__(lambda: connect(path), now_ms=now_ms)
+        self.path = Path(path)
+        conn = connect(self.path)
+        try:
+            migrate(conn, now_ms())
+        finally:
+            conn.close()
+        self.writer = Writer(self._connect)

@@ -1,13 +1,15 @@
-"""Escalation notifications in SQLite: written before they are sent, updated per attempt.
+"""Escalation notifications (SQL shared by both databases): written before they are sent,
+updated per attempt.
 
-The rows of one ladder evaluation go in with one transaction and ``INSERT OR IGNORE`` on the
-idempotency key, and only the rows that transaction created are handed back to be dispatched:
-after a restart a step is never sent twice, and a row still ``pending`` is sent again.
+The rows of one ladder evaluation go in with one transaction and ``ON CONFLICT DO NOTHING`` on
+the idempotency key (a UNIQUE column), and only the rows that transaction created are handed back
+to be dispatched: after a restart a step is never sent twice, and a row still ``pending`` is sent
+again. On PostgreSQL the same constraint holds across hubs: when two hubs evaluate one ladder at
+once, the second waits for the first's commit and creates nothing.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
@@ -19,7 +21,7 @@ from server.store.records import (
     NotificationRow,
     NotificationState,
 )
-from server.store.sql import audit
+from server.store.sql import Connection, audit, for_update, greatest
 from server.store.writer import Writer
 
 NOTIFICATION_COLUMNS = (
@@ -36,21 +38,24 @@ def notification_of(row: tuple[Any, ...]) -> NotificationRow:
 
 
 def add_notifications(
-    conn: sqlite3.Connection,
+    conn: Connection,
     alarm_id: int,
     rows: Sequence[NewNotification],
     next_step_ms: int | None,
     at_ms: int,
 ) -> list[NotificationRow] | None:
-    state = conn.execute("SELECT state FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+    state = conn.execute(
+        f"SELECT state FROM alarms WHERE id = ?{for_update(conn)}", (alarm_id,)
+    ).fetchone()
     if state is None or state[0] != str(AlarmState.OPEN):
         return None  # someone took charge meanwhile: the ladder has stopped
     created = []
     for n in rows:
         cur = conn.execute(
-            "INSERT OR IGNORE INTO notifications (key, action_key, alarm_id, step, repeat,"
-            " channel, recipient_name, recipient_role, recipient_ref, text, state, last_result,"
-            " created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO notifications (key, action_key, alarm_id, step, repeat, channel,"
+            " recipient_name, recipient_role, recipient_ref, text, state, last_result, created_ms,"
+            " updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING id",
             (
                 n.key,
                 n.action_key,
@@ -68,8 +73,9 @@ def add_notifications(
                 at_ms,
             ),
         )
-        if cur.rowcount:
-            created.append(int(cur.lastrowid or 0))
+        row = cur.fetchone()
+        if row is not None:
+            created.append(int(row[0]))
     conn.execute("UPDATE alarms SET next_step_ms = ? WHERE id = ?", (next_step_ms, alarm_id))
     if not created:
         return []
@@ -82,7 +88,7 @@ def add_notifications(
 
 
 def record_attempt(
-    conn: sqlite3.Connection, key: str, attempt: int, ok: bool, final: bool, detail: str, at_ms: int
+    conn: Connection, key: str, attempt: int, ok: bool, final: bool, detail: str, at_ms: int
 ) -> None:
     state = (
         NotificationState.SENT
@@ -95,8 +101,8 @@ def record_attempt(
     if row is None:
         return
     conn.execute(
-        "UPDATE notifications SET state = ?, attempts = max(attempts, ?), last_result = ?,"
-        " updated_ms = ? WHERE key = ?",
+        f"UPDATE notifications SET state = ?, attempts = {greatest(conn)}(attempts, ?),"
+        " last_result = ?, updated_ms = ? WHERE key = ?",
         (str(state), attempt, detail[:MAX_RESULT], at_ms, key),
     )
     audit(
@@ -121,7 +127,7 @@ class NotificationRows:
 
     writer: Writer
 
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _read(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
     def add_notifications(

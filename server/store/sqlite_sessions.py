@@ -1,4 +1,5 @@
-"""Sessions and the sign-in register in SQLite: rows, and the changes events and timers make.
+"""Sessions and the sign-in register (SQL shared by both databases): rows, and the changes
+events and timers make.
 
 Each change reads the session, applies a pure rule from ``server.sessions``, writes the result
 (with its next deadline) and audits it, all in the writer's transaction.
@@ -6,7 +7,6 @@ Each change reads the session, applies a pure rule from ``server.sessions``, wri
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server import sessions as rules
+from server.store.leases import release_session
 from server.store.records import (
     Alarm,
     AlarmKind,
@@ -28,7 +29,7 @@ from server.store.records import (
     SignOut,
     StartVisit,
 )
-from server.store.sql import audit, insert_alarm
+from server.store.sql import Connection, audit, for_update, insert_alarm, inserted_id
 from server.store.writer import Writer
 
 SESSION_COLUMNS = (
@@ -58,14 +59,15 @@ def session_of(row: tuple[Any, ...]) -> Session:
     return Session(*v)
 
 
-def select_session(conn: sqlite3.Connection, session_id: int) -> Session | None:
+def select_session(conn: Connection, session_id: int, *, lock: bool = False) -> Session | None:
     row = conn.execute(
-        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?{for_update(conn) if lock else ''}",
+        (session_id,),
     ).fetchone()
     return session_of(row) if row else None
 
 
-def live_session_of_device(conn: sqlite3.Connection, device_id: str) -> Session | None:
+def live_session_of_device(conn: Connection, device_id: str) -> Session | None:
     row = conn.execute(
         f"SELECT {SESSION_COLUMNS} FROM sessions WHERE device_id = ? AND {_LIVE}"
         " ORDER BY id DESC LIMIT 1",
@@ -74,7 +76,7 @@ def live_session_of_device(conn: sqlite3.Connection, device_id: str) -> Session 
     return session_of(row) if row else None
 
 
-def device_owner(conn: sqlite3.Connection, device_id: str) -> tuple[str | None, int | None]:
+def device_owner(conn: Connection, device_id: str) -> tuple[str | None, int | None]:
     """The device's worker and live session, for an alarm raised from it."""
     row = conn.execute("SELECT worker_id FROM devices WHERE id = ?", (device_id,)).fetchone()
     session = live_session_of_device(conn, device_id)
@@ -82,12 +84,12 @@ def device_owner(conn: sqlite3.Connection, device_id: str) -> tuple[str | None, 
     return worker_id, session.id if session else None
 
 
-def insert_session(conn: sqlite3.Connection, plan: rules.SessionPlan, actor: str) -> Session:
+def insert_session(conn: Connection, plan: rules.SessionPlan, actor: str) -> Session:
     cur = conn.execute(
         "INSERT INTO sessions (worker_id, device_id, kind, state, started_ms, expected_end_ms,"
         " grace_s, prealert_s, address, contact_name, contact_phone, accompanied, approved_by,"
         " checkin_interval_s, last_checkin_ms) VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?,"
-        " ?, ?, ?, ?)",
+        " ?, ?, ?, ?) RETURNING id",
         (
             plan.worker_id,
             plan.device_id,
@@ -105,7 +107,7 @@ def insert_session(conn: sqlite3.Connection, plan: rules.SessionPlan, actor: str
             plan.started_ms if plan.kind == SessionKind.SHIFT else None,
         ),
     )
-    session_id = int(cur.lastrowid or 0)
+    session_id = inserted_id(cur)
     created = select_session(conn, session_id)
     assert created is not None
     saved = save_session(conn, created)
@@ -120,7 +122,7 @@ def insert_session(conn: sqlite3.Connection, plan: rules.SessionPlan, actor: str
     return saved
 
 
-def save_session(conn: sqlite3.Connection, s: Session) -> Session:
+def save_session(conn: Connection, s: Session) -> Session:
     """Write a session's mutable columns; its next deadline is recomputed from the rules."""
     deadline = rules.next_deadline(s)
     conn.execute(
@@ -143,14 +145,14 @@ def save_session(conn: sqlite3.Connection, s: Session) -> Session:
 
 
 def change_session(
-    conn: sqlite3.Connection,
+    conn: Connection,
     session_id: int,
     change: Callable[[Session], Session],
     at_ms: int,
     actor: str,
     action: str,
 ) -> Session:
-    before = select_session(conn, session_id)
+    before = select_session(conn, session_id, lock=True)
     if before is None:
         raise SessionNotFound(f"no session {session_id}")
     after = save_session(conn, change(before))
@@ -162,7 +164,7 @@ def change_session(
 
 
 def apply_effect(
-    conn: sqlite3.Connection, effect: SessionEffect, device_id: str, received_ms: int
+    conn: Connection, effect: SessionEffect, device_id: str, received_ms: int
 ) -> Session | None:
     """A device event's effect on its sessions and the register; the session it changed."""
     actor = f"device:{device_id}"
@@ -218,7 +220,7 @@ def apply_effect(
 
 
 def _register(
-    conn: sqlite3.Connection, effect: SignIn | SignOut, device_id: str, at_ms: int
+    conn: Connection, effect: SignIn | SignOut, device_id: str, at_ms: int
 ) -> None:
     row = conn.execute("SELECT worker_id FROM devices WHERE id = ?", (device_id,)).fetchone()
     worker_id = row[0] if row else None
@@ -236,9 +238,9 @@ def _register(
 
 
 def reach_deadline(
-    conn: sqlite3.Connection, session_id: int, now_ms: int, policy_for: PolicyFor
+    conn: Connection, session_id: int, now_ms: int, policy_for: PolicyFor
 ) -> Reached | None:
-    session = select_session(conn, session_id)
+    session = select_session(conn, session_id, lock=True)
     if session is None:
         return None
     step = rules.advance(session, now_ms)
@@ -265,14 +267,15 @@ def reach_deadline(
             f"session:{session_id}",
             {"alarm": alarm.id if alarm else None},
         )
+    release_session(conn, session_id)
     return Reached(rules.Advance(saved, step.send_prealert, step.alarm), alarm)
 
 
 def open_session_alarm(
-    conn: sqlite3.Connection, session_id: int, kind: AlarmKind, policy: str, now_ms: int
+    conn: Connection, session_id: int, kind: AlarmKind, policy: str, now_ms: int
 ) -> Alarm | None:
     """Open ``kind`` for a live session, unless one is already open or acknowledged."""
-    session = select_session(conn, session_id)
+    session = select_session(conn, session_id, lock=True)  # one hub opens it, not two
     if session is None or session.state == SessionState.ENDED:
         return None
     open_already = conn.execute(
@@ -299,7 +302,7 @@ class SessionRows:
 
     writer: Writer
 
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _read(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
     def start_session(self, plan: rules.SessionPlan, actor: str) -> Future[Session]:

@@ -4,28 +4,45 @@ Whatever is queued when the thread wakes runs in one transaction, each item insi
 SAVEPOINT so a failing item is rolled back alone. Every item's future resolves only after the
 COMMIT returns, so a caller that sees a result knows it is on disk. Many callers in flight share
 one fsync, which is what makes durable ingest fast.
+
+On PostgreSQL other hubs write the same tables at once, so a transaction may lose a deadlock or a
+serialization check; such a batch is rolled back whole and run again (``retryable`` says which
+errors those are), and its callers never see the loss.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
+import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from server.store.sql import Connection, is_broken
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-WriteFn = Callable[[sqlite3.Connection], T]
+WriteFn = Callable[[Connection], T]
+
+MAX_RETRIES = 5
 
 _STOP = object()
 
 
 class WriterClosed(RuntimeError):
     pass
+
+
+class _Retry(Exception):
+    """A batch lost to a transient conflict with another writer: run it again."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _Item:
@@ -39,13 +56,18 @@ class _Item:
 class Writer:
     def __init__(
         self,
-        connect: Callable[[], sqlite3.Connection],
+        connect: Callable[[], Connection],
         *,
         max_batch: int = 2000,
         name: str = "store-writer",
+        begin: str = "BEGIN IMMEDIATE",
+        retryable: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
         self._connect = connect
         self._max_batch = max_batch
+        self._begin = begin
+        self._retryable = retryable
+        self.retries = 0  # batches run again after a transient conflict
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
@@ -89,10 +111,24 @@ class Writer:
                 batch, stop = self._take_batch()
                 if batch:
                     self._commit(conn, batch)
+                    if is_broken(conn):
+                        conn = self._reconnect(conn)
                 if stop:
                     return
         finally:
             conn.close()
+
+    def _reconnect(self, conn: Connection) -> Connection:
+        """The server dropped the connection (a restart): the batch failed and its callers heard
+        it; open a new one for the next batch, or keep failing fast until one can be opened."""
+        try:
+            fresh = self._connect()
+        except Exception as exc:
+            log.error("store connection lost and not yet back: %s", exc)
+            return conn
+        log.warning("store connection lost; reconnected")
+        conn.close()
+        return fresh
 
     def _take_batch(self) -> tuple[list[_Item], bool]:
         first = self._queue.get()
@@ -111,17 +147,33 @@ class Writer:
             batch.append(item)
         return batch, False
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+    def _commit(self, conn: Connection, batch: list[_Item]) -> None:
+        batch = [item for item in batch if item.future.set_running_or_notify_cancel()]
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                self._commit_once(conn, batch)
+                return
+            except _Retry as retry:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if attempt == MAX_RETRIES:
+                    self._fail(conn, batch, retry.cause)
+                    return
+                self.retries += 1
+                log.info("store transaction conflicted (%s); running it again", retry.cause)
+                time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+
+    def _commit_once(self, conn: Connection, batch: list[_Item]) -> None:
         outcomes: list[tuple[_Item, bool, Any]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(self._begin)
             for item in batch:
-                if not item.future.set_running_or_notify_cancel():
-                    continue
                 conn.execute("SAVEPOINT item")
                 try:
                     result = item.fn(conn)
                 except Exception as exc:
+                    if self._retryable(exc):
+                        raise _Retry(exc) from exc
                     if not conn.in_transaction:
                         # SQLite rolled the whole transaction back by itself (disk full, I/O
                         # error): the batch is lost, and this error, not the savepoint, says why.
@@ -133,17 +185,12 @@ class Writer:
                     conn.execute("RELEASE item")
                     outcomes.append((item, True, result))
             conn.execute("COMMIT")
-        except Exception as exc:  # the whole transaction is lost: every caller must hear it
-            log.error("store transaction of %d items failed: %s", len(batch), exc)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for item in batch:
-                future = item.future
-                if future.cancelled():
-                    continue
-                if not future.running() and not future.set_running_or_notify_cancel():
-                    continue
-                future.set_exception(exc)
+        except _Retry:
+            raise
+        except Exception as exc:
+            if self._retryable(exc):
+                raise _Retry(exc) from exc
+            self._fail(conn, batch, exc)
             return
         self.batches += 1
         for item, ok, value in outcomes:
@@ -151,3 +198,15 @@ class Writer:
                 item.future.set_result(value)
             else:
                 item.future.set_exception(value)
+
+    def _fail(self, conn: Connection, batch: list[_Item], exc: BaseException) -> None:
+        """The whole transaction is lost: every caller must hear it."""
+        log.error("store transaction of %d items failed: %s", len(batch), exc)
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except Exception as rollback_exc:  # a broken connection: the callers still hear it
+            log.error("store rollback failed: %s", rollback_exc)
+        for item in batch:
+            if not item.future.done():
+                item.future.set_exception(exc)

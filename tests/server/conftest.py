@@ -1,4 +1,8 @@
-"""Fixtures for the hub's tests: a fresh SQLite store on the fake clock."""
+"""Fixtures for the hub's tests: a fresh store on the fake clock, on each database.
+
+Every test that takes ``store`` runs twice: on a SQLite file and on PostgreSQL (in a schema of
+its own; skipped when ``LONEGUARD_TEST_PG_URL`` is unset).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,18 @@ from pathlib import Path
 import pytest
 
 from protocol.clock import FakeClock
-from server.store.sqlite import SqliteStore
+from server.store.sqlite import SqliteStore, SqlStore
 
 
-@pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[SqlStore]:
+    s: SqlStore
+    if request.param == "sqlite":
+        s = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
+    else:
+        from server.store.postgres import PostgresStore
+
+        s = PostgresStore(request.getfixturevalue("pg_url"), now_ms=clock.wall_ms)
     try:
         yield s
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from server.ingest import Ingest
 from server.metrics import Metrics
 from server.notify import Channel, SmsChannel
 from server.runtime import HubServices
-from server.store import Session, SessionKind, Worker
-from server.store.sqlite import SqliteStore
+from server.store import Session, SessionKind, Worker, open_store
+from server.store.sqlite import SqliteStore, SqlStore
 from tests.server.runtime_fakes import RecordingPublisher, Sent, recording_channels, until
 
 ANN = Worker(
@@ -29,6 +30,16 @@ CONTACT = ("Carol Contact", "+441632960999")
 DEVICE = "d-ann"
 
 
+def overdue_ladder_toml(after_s: Sequence[int], notify: str, channel: str) -> str:
+    """An overdue policy of quick steps, each with the message "step N", for hubs on real time."""
+    who = f'["{notify}"]' if notify else "[]"
+    steps = ",\n".join(
+        f'{{ after = "{t}s", notify = {who}, channels = ["{channel}"], message = "step {i}" }}'
+        for i, t in enumerate(after_s)
+    )
+    return f"[policies.overdue]\nsteps = [\n{steps}\n]\n"
+
+
 def hub_config(tmp_path: Path, **values: object) -> HubConfig:
     env = {"LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}", "LONEGUARD_HTTP": "127.0.0.1:0"}
     return load_config(env=env).with_values(values) if values else load_config(env=env)
@@ -39,7 +50,7 @@ class Rig:
     tmp_path: Path
     clock: FakeClock
     config: HubConfig
-    store: SqliteStore = field(init=False)
+    store: SqlStore = field(init=False)
     services: HubServices = field(init=False)
     ingest: Ingest = field(init=False)
     sent: list[Sent] = field(default_factory=list)
@@ -47,7 +58,12 @@ class Rig:
 
     async def start(self, modem: Modem | None = None) -> Rig:
         """Start; with a ``modem``, SMS goes through it and the SMS gateway runs."""
-        self.store = SqliteStore(self.tmp_path / "hub.db", now_ms=self.clock.wall_ms)
+        if self.config.db.scheme == "sqlite":
+            self.store = SqliteStore(self.tmp_path / "hub.db", now_ms=self.clock.wall_ms)
+        else:  # several rigs may share one PostgreSQL database, as several hubs do
+            store = open_store(self.config.db, self.clock.wall_ms)
+            assert isinstance(store, SqlStore)
+            self.store = store
         channels: dict[str, Channel] = dict(recording_channels(self.clock, self.sent))
         if modem is not None:
             channels["sms"] = SmsChannel(modem)

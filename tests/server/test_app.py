@@ -17,7 +17,7 @@ from protocol.messages import Ack, AckStatus, DeviceState, Event, EventKind, Hub
 from protocol.topics import HUB_STATUS_TOPIC, Channel, DeviceTopic
 from server.app import HubThread
 from server.broker import Mosquitto
-from server.config import load_config
+from server.config import HubConfig, load_config
 from server.store import Role
 from server.tokens import hash_token, new_token
 
@@ -57,16 +57,19 @@ class Device:
         self.client.loop_stop()
 
 
-@pytest.fixture
-def hub(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[HubThread]:
-    config = load_config(
+def sqlite_hub_config(mosquitto: Mosquitto, tmp_path: Path) -> HubConfig:
+    return load_config(
         env={
             "LONEGUARD_MQTT_URL": mosquitto.url,
             "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }
     )
-    thread = HubThread(config).start()
+
+
+@pytest.fixture
+def hub(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[HubThread]:
+    thread = HubThread(sqlite_hub_config(mosquitto, tmp_path)).start()
     try:
         yield thread
     finally:
@@ -138,3 +141,13 @@ def test_events_sent_while_the_hub_is_down_are_acked_when_it_returns(
             assert device.acks.get(timeout=TIMEOUT) == Ack(checkin.id, AckStatus.RECEIVED)
     finally:
         device.close()
+
+
+def test_a_second_hub_on_the_same_sqlite_file_is_refused(
+    hub: HubThread, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    with pytest.raises(RuntimeError) as stopped:
+        HubThread(sqlite_hub_config(mosquitto, tmp_path)).start()
+    assert "db.url: another hub is already running on sqlite:///" in str(stopped.value.__cause__)
+    assert "postgresql://" in str(stopped.value.__cause__)
+    assert hub.hub.ready.is_set()  # the first hub runs on

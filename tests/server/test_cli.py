@@ -64,9 +64,11 @@ def test_config_errors_name_the_key_and_exit_2(
     assert main(["run", "--config", str(config)]) == 2
     assert "mqtt.urll: unknown key" in capsys.readouterr().err
 
-    monkeypatch.setenv("LONEGUARD_DB_URL", "postgresql://db/lg")
+    monkeypatch.setenv("LONEGUARD_DB_URL", "postgresql://hub:s3cret@127.0.0.1:1/lg")
     assert main(["migrate"]) == 2
-    assert "db.url: postgresql is not supported yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "db.url: cannot connect to postgresql://hub:***@127.0.0.1:1/lg" in err
+    assert "s3cret" not in err
 
 
 def test_run_prints_its_address_and_stops_cleanly_on_sigterm(

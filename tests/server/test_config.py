@@ -135,3 +135,14 @@ def test_markdown_lists_every_setting() -> None:
         assert f"| `{setting.name}` |" in text
         if setting.env:
             assert f"`{setting.env}`" in text
+
+
+def test_cluster_settings_are_checked(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[mqtt]\nshared_group = "loneguard-hub"\n'))
+    assert (config.shared_group, config.lease_s, config.poll_s) == ("loneguard-hub", 30.0, 2.0)
+    with pytest.raises(ConfigError, match=r"mqtt\.shared_group: must be letters"):
+        load_config(write(tmp_path, '[mqtt]\nshared_group = "a/#"\n'))
+    with pytest.raises(ConfigError, match=r"cluster\.poll: must be shorter than cluster\.lease"):
+        load_config(write(tmp_path, "[cluster]\nlease = 5\npoll = 5\n"))
+    env = {"LONEGUARD_MQTT_CLIENT_ID": "hub-b"}
+    assert load_config(env=env).mqtt_client_id == "hub-b"

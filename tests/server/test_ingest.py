@@ -21,7 +21,7 @@ from protocol.topics import Channel, DeviceTopic
 from server.ingest import Ingest
 from server.metrics import Metrics
 from server.store import AlarmKind, AlarmState, Worker
-from server.store.sqlite import SqliteStore
+from server.store.sqlite import SqlStore
 
 
 class FakePublisher:
@@ -49,7 +49,7 @@ def event(kind: EventKind, clock: FakeClock, **extra: Any) -> Event:
 Scenario = Callable[[Ingest], Coroutine[Any, Any, None]]
 
 
-def run(store: SqliteStore, clock: FakeClock, scenario: Scenario) -> tuple[FakePublisher, Metrics]:
+def run(store: SqlStore, clock: FakeClock, scenario: Scenario) -> tuple[FakePublisher, Metrics]:
     publisher, metrics = FakePublisher(), Metrics()
 
     async def main() -> None:
@@ -62,7 +62,7 @@ def run(store: SqliteStore, clock: FakeClock, scenario: Scenario) -> tuple[FakeP
 
 
 def test_checkin_is_stored_acked_and_updates_device_and_worker(
-    store: SqliteStore, clock: FakeClock
+    store: SqlStore, clock: FakeClock
 ) -> None:
     store.save_worker(Worker("w1", "Ann Example", mobile="+447700900001")).result()
     store.assign_device("d1", "w1").result()
@@ -88,7 +88,7 @@ def test_checkin_is_stored_acked_and_updates_device_and_worker(
 
 
 def test_panic_opens_an_alarm_and_is_acked_help_coming(
-    store: SqliteStore, clock: FakeClock
+    store: SqlStore, clock: FakeClock
 ) -> None:
     store.save_worker(Worker("w1", "Ann Example")).result()
     store.assign_device("d1", "w1").result()
@@ -114,7 +114,7 @@ def test_panic_opens_an_alarm_and_is_acked_help_coming(
 
 
 def test_duress_opens_an_alarm_but_is_acked_exactly_like_a_checkin(
-    store: SqliteStore, clock: FakeClock
+    store: SqlStore, clock: FakeClock
 ) -> None:
     duress, checkin = event(EventKind.DURESS, clock), event(EventKind.CHECKIN, clock)
 
@@ -130,7 +130,7 @@ def test_duress_opens_an_alarm_but_is_acked_exactly_like_a_checkin(
 
 
 def test_duplicate_id_is_stored_once_and_acked_every_time(
-    store: SqliteStore, clock: FakeClock
+    store: SqlStore, clock: FakeClock
 ) -> None:
     panic = event(EventKind.PANIC, clock)
 
@@ -148,7 +148,7 @@ def test_duplicate_id_is_stored_once_and_acked_every_time(
     assert (metrics.events["panic"], metrics.duplicates) == (1, 2)
 
 
-def test_many_events_in_flight_share_group_commits(store: SqliteStore, clock: FakeClock) -> None:
+def test_many_events_in_flight_share_group_commits(store: SqlStore, clock: FakeClock) -> None:
     events = [event(EventKind.CHECKIN, clock) for _ in range(200)]
 
     async def scenario(ingest: Ingest) -> None:
@@ -161,7 +161,7 @@ def test_many_events_in_flight_share_group_commits(store: SqliteStore, clock: Fa
     assert store.writer.batches < 200
 
 
-def test_status_from_an_older_boot_is_ignored(store: SqliteStore, clock: FakeClock) -> None:
+def test_status_from_an_older_boot_is_ignored(store: SqlStore, clock: FakeClock) -> None:
     now = clock.wall_ms()
     online = Status(DeviceState.ONLINE, boot=7, fw="1.2.0", ts=now)
     late_will = Status(DeviceState.OFFLINE, boot=6)
@@ -184,7 +184,7 @@ def test_status_from_an_older_boot_is_ignored(store: SqliteStore, clock: FakeClo
     assert device is not None and (device.online, device.fw) == (False, "1.2.0")
 
 
-def test_heartbeat_updates_device_health(store: SqliteStore, clock: FakeClock) -> None:
+def test_heartbeat_updates_device_health(store: SqlStore, clock: FakeClock) -> None:
     beat = Heartbeat(ts=clock.wall_ms(), uptime=12.5, rssi=-71, battery=88, queued=3)
     run(store, clock, lambda i: i.handle(topic("d1", Channel.HEARTBEAT), beat.encode()))
     device = store.device("d1")
@@ -206,7 +206,7 @@ def test_heartbeat_updates_device_health(store: SqliteStore, clock: FakeClock) -
     ],
 )
 def test_bad_messages_become_dead_letters_and_are_counted(
-    store: SqliteStore,
+    store: SqlStore,
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
     where: str,
@@ -225,7 +225,7 @@ def test_bad_messages_become_dead_letters_and_are_counted(
 
 
 def test_rejection_logs_never_carry_the_payload(
-    store: SqliteStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    store: SqlStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = b'{"v":1,"note":"Flat 2, 10 Example Road, 07700 900123"}'
     run(store, clock, lambda i: i.handle(topic("d1", Channel.EVENT), secret))
@@ -233,7 +233,7 @@ def test_rejection_logs_never_carry_the_payload(
 
 
 def test_an_ack_that_cannot_be_sent_is_counted_and_sent_on_redelivery(
-    store: SqliteStore, clock: FakeClock
+    store: SqlStore, clock: FakeClock
 ) -> None:
     checkin = event(EventKind.CHECKIN, clock)
     publisher, metrics = FakePublisher(), Metrics()

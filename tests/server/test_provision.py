@@ -22,7 +22,7 @@ from server.ingest import Ingest
 from server.metrics import Metrics
 from server.provision import HUB_USERNAME, BrokerDir, PasswordFile, hash_password
 from server.roster import NOT_PROVISIONED, REVOKED, DeviceRoster
-from server.store.sqlite import SqliteStore
+from server.store.sqlite import SqliteStore, SqlStore
 
 needs_openssl = pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
 
@@ -140,7 +140,7 @@ class Publisher:
 
 
 def run_ingest(
-    store: SqliteStore, clock: FakeClock, roster: DeviceRoster, *messages: tuple[str, bytes]
+    store: SqlStore, clock: FakeClock, roster: DeviceRoster, *messages: tuple[str, bytes]
 ) -> Publisher:
     publisher = Publisher()
 
@@ -183,7 +183,7 @@ def test_revoke_removes_the_login_and_the_hub_refuses_the_device(
 
 
 def test_unprovisioned_devices_are_refused_only_when_configured(
-    store: SqliteStore, clock: FakeClock
+    store: SqlStore, clock: FakeClock
 ) -> None:
     store.provision_device("known", "s" * 64, clock.wall_ms(), "test").result()
     strict = DeviceRoster(store.device_standings, clock, require_provisioned=True)
@@ -193,7 +193,7 @@ def test_unprovisioned_devices_are_refused_only_when_configured(
 
 
 def test_the_roster_sees_a_revocation_within_its_refresh_time(
-    store: SqliteStore, clock: FakeClock
+    store: SqlStore, clock: FakeClock
 ) -> None:
     store.provision_device("van-7", "s" * 64, clock.wall_ms(), "test").result()
     roster = DeviceRoster(store.device_standings, clock, refresh_s=2.0)

@@ -10,7 +10,7 @@ from server.api import create_app
 from server.ingest import effects_of
 from server.metrics import Metrics
 from server.store import AlarmState, Role
-from server.store.sqlite import SqliteStore
+from server.store.sqlite import SqlStore
 from server.tokens import hash_token, new_token
 
 
@@ -20,19 +20,19 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-def client(store: SqliteStore, clock: FakeClock, metrics: Metrics) -> Iterator[TestClient]:
+def client(store: SqlStore, clock: FakeClock, metrics: Metrics) -> Iterator[TestClient]:
     app = create_app(store, clock=clock, metrics=metrics, mqtt_connected=lambda: True)
     with TestClient(app) as c:
         yield c
 
 
-def token(store: SqliteStore, role: Role, name: str = "Office") -> dict[str, str]:
+def token(store: SqlStore, role: Role, name: str = "Office") -> dict[str, str]:
     value = new_token()
     store.create_token(name, role, hash_token(value), 1).result()
     return {"Authorization": f"Bearer {value}"}
 
 
-def open_panic(store: SqliteStore, clock: FakeClock, device_id: str = "d1") -> int:
+def open_panic(store: SqlStore, clock: FakeClock, device_id: str = "d1") -> int:
     panic = Event(str(uuid.uuid4()), EventKind.PANIC, clock.wall_ms(), seq=1)
     outcome = store.record_event(device_id, panic, clock.wall_ms(), effects_of(panic.kind))
     return outcome.result().alarms[0].id
@@ -54,14 +54,14 @@ def test_metrics_need_no_token(client: TestClient, metrics: Metrics) -> None:
 
 
 @pytest.mark.parametrize("path", ["/api/devices", "/api/workers", "/api/alarms", "/api/events"])
-def test_reads_need_a_valid_token(client: TestClient, store: SqliteStore, path: str) -> None:
+def test_reads_need_a_valid_token(client: TestClient, store: SqlStore, path: str) -> None:
     assert client.get(path).status_code == 401
     bad = client.get(path, headers={"Authorization": "Bearer lg_not-a-token"})
     assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
     assert client.get(path, headers=token(store, Role.VIEWER)).status_code == 200
 
 
-def test_revoked_token_is_refused(client: TestClient, store: SqliteStore) -> None:
+def test_revoked_token_is_refused(client: TestClient, store: SqlStore) -> None:
     headers = token(store, Role.ADMIN)
     [api_token] = [store.token_by_hash(hash_token(headers["Authorization"][7:]))]
     assert api_token is not None
@@ -70,7 +70,7 @@ def test_revoked_token_is_refused(client: TestClient, store: SqliteStore) -> Non
 
 
 def test_viewer_may_read_but_not_acknowledge(
-    client: TestClient, store: SqliteStore, clock: FakeClock
+    client: TestClient, store: SqlStore, clock: FakeClock
 ) -> None:
     alarm_id = open_panic(store, clock)
     viewer = token(store, Role.VIEWER)
@@ -80,7 +80,7 @@ def test_viewer_may_read_but_not_acknowledge(
     assert store.alarm(alarm_id).state == AlarmState.OPEN  # type: ignore[union-attr]
 
 
-def test_acknowledge_flow(client: TestClient, store: SqliteStore, clock: FakeClock) -> None:
+def test_acknowledge_flow(client: TestClient, store: SqlStore, clock: FakeClock) -> None:
     alarm_id = open_panic(store, clock)
     manager = token(store, Role.MANAGER, name="Duty manager")
     clock.advance(42)
@@ -111,7 +111,7 @@ def test_acknowledge_flow(client: TestClient, store: SqliteStore, clock: FakeClo
 
 
 def test_acknowledge_defaults_to_the_token_name(
-    client: TestClient, store: SqliteStore, clock: FakeClock
+    client: TestClient, store: SqlStore, clock: FakeClock
 ) -> None:
     alarm_id = open_panic(store, clock)
     response = client.post(
@@ -121,7 +121,7 @@ def test_acknowledge_defaults_to_the_token_name(
 
 
 def test_acknowledge_unknown_or_resolved(
-    client: TestClient, store: SqliteStore, clock: FakeClock
+    client: TestClient, store: SqlStore, clock: FakeClock
 ) -> None:
     admin = token(store, Role.ADMIN)
     assert client.post("/api/alarms/999/acknowledge", headers=admin).status_code == 404
@@ -133,7 +133,7 @@ def test_acknowledge_unknown_or_resolved(
     assert response.status_code == 409
 
 
-def test_events_filters(client: TestClient, store: SqliteStore, clock: FakeClock) -> None:
+def test_events_filters(client: TestClient, store: SqlStore, clock: FakeClock) -> None:
     for device_id, kind in [
         ("d1", EventKind.CHECKIN),
         ("d1", EventKind.PANIC),

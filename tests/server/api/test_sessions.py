@@ -15,7 +15,7 @@ from server.api.hooks import ApiHooks
 from server.ingest import effects_of
 from server.sessions import session_effects
 from server.store import Role, Session, Worker
-from server.store.sqlite import SqliteStore
+from server.store.sqlite import SqlStore
 from server.tokens import hash_token, new_token
 
 
@@ -25,13 +25,13 @@ def changed() -> list[Session]:
 
 
 @pytest.fixture
-def client(store: SqliteStore, clock: FakeClock, changed: list[Session]) -> Iterator[TestClient]:
+def client(store: SqlStore, clock: FakeClock, changed: list[Session]) -> Iterator[TestClient]:
     hooks = ApiHooks(session_changed=changed.append, grace_s=120, prealert_s=60)
     with TestClient(create_app(store, clock=clock, hooks=hooks)) as c:
         yield c
 
 
-def token(store: SqliteStore, role: Role, name: str) -> dict[str, str]:
+def token(store: SqlStore, role: Role, name: str) -> dict[str, str]:
     value = new_token()
     store.create_token(name, role, hash_token(value), 1).result()
     return {"Authorization": f"Bearer {value}"}
@@ -56,7 +56,7 @@ def setup_people(client: TestClient, admin: dict[str, str]) -> None:
 
 
 def test_an_unaccompanied_visit_needs_approval(
-    client: TestClient, store: SqliteStore, clock: FakeClock, changed: list[Session]
+    client: TestClient, store: SqlStore, clock: FakeClock, changed: list[Session]
 ) -> None:
     admin = token(store, Role.ADMIN, "Office")
     setup_people(client, admin)
@@ -86,7 +86,7 @@ def test_an_unaccompanied_visit_needs_approval(
     )
 
 
-def test_extend_end_and_roles(client: TestClient, store: SqliteStore, clock: FakeClock) -> None:
+def test_extend_end_and_roles(client: TestClient, store: SqlStore, clock: FakeClock) -> None:
     admin = token(store, Role.ADMIN, "Office")
     viewer = token(store, Role.VIEWER, "Wall screen")
     manager = token(store, Role.MANAGER, "Max")
@@ -112,7 +112,7 @@ def test_extend_end_and_roles(client: TestClient, store: SqliteStore, clock: Fak
     assert client.get("/api/sessions?state=active", headers=viewer).json() == []
 
 
-def test_a_shift_needs_an_interval(client: TestClient, store: SqliteStore) -> None:
+def test_a_shift_needs_an_interval(client: TestClient, store: SqlStore) -> None:
     admin = token(store, Role.ADMIN, "Office")
     setup_people(client, admin)
     shift = {"kind": "shift", "worker_id": "w-ann"}
@@ -121,7 +121,7 @@ def test_a_shift_needs_an_interval(client: TestClient, store: SqliteStore) -> No
     assert ok.status_code == 201 and ok.json()["kind"] == "shift"
 
 
-def test_the_device_secret_is_write_only(client: TestClient, store: SqliteStore) -> None:
+def test_the_device_secret_is_write_only(client: TestClient, store: SqlStore) -> None:
     admin = token(store, Role.ADMIN, "Office")
     secret = "s" * 24
     r = client.put("/api/devices/d-9", headers=admin, json={"sms_secret": secret})
@@ -132,7 +132,7 @@ def test_the_device_secret_is_write_only(client: TestClient, store: SqliteStore)
 
 
 def test_register_shows_who_is_signed_in(
-    client: TestClient, store: SqliteStore, clock: FakeClock
+    client: TestClient, store: SqlStore, clock: FakeClock
 ) -> None:
     store.save_worker(Worker("w-ann", "Ann")).result()
     store.assign_device("d-ann", "w-ann").result()
@@ -147,7 +147,7 @@ def test_register_shows_who_is_signed_in(
 
 
 def test_resolve_needs_outcome_and_notes(
-    client: TestClient, store: SqliteStore, clock: FakeClock
+    client: TestClient, store: SqlStore, clock: FakeClock
 ) -> None:
     manager = token(store, Role.MANAGER, "Max")
     panic = Event(str(uuid.uuid4()), EventKind.PANIC, clock.wall_ms(), seq=1)

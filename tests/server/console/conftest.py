@@ -1,4 +1,4 @@
-"""Console fixtures: the hub's app on a real SQLite store, users, and a logged-in client."""
+"""Console fixtures: the hub's app on a real store (SQLite and PostgreSQL), users, a logged-in client."""
 
 from __future__ import annotations
 
