@@ -1,4 +1,4 @@
-"""Console fixtures: the hub's app on a real store (SQLite and PostgreSQL), users, a logged-in client."""
+"""Console fixtures: the hub's app on a real store (SQLite, PostgreSQL), users, a client."""
 
 from __future__ import annotations
 
