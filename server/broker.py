@@ -9,10 +9,13 @@ import getpass
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+
+from server.children import die_with_parent
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -103,6 +106,8 @@ class Mosquitto:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # Killed with whoever started it (a demo or a test run killed with -9).
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         try:
             wait_for_port(self.host, self.port)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux asks the kernel to SIGTERM the child if the demo itself is killed, even with -9,
     # so no broker, hub or device outlives it.
     with contextlib.suppress(OSError):
@@ -46,7 +46,7 @@ class Child:
             env={**os.environ, **(env or {})},
             text=True,
             bufsize=1,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
         threading.Thread(target=self._pump, name=f"{name}-output", daemon=True).start()
 

@@ -97,3 +97,25 @@ def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path:
         assert not [pid for pid in started if _alive(pid)], "the demo left processes behind"
     finally:
         demo.kill()
+
+
+def test_a_demo_killed_with_sigkill_takes_everything_it_started_with_it(tmp_path: Path) -> None:
+    demo = Child(
+        "demo",
+        python_module_command(
+            "server.demo",
+            *("--http-port", "0", "--data-dir", str(tmp_path / "demo"), "--devices", "1"),
+        ),
+    )
+    try:
+        demo.wait_for_line("Ctrl-C stops everything", timeout=60)
+        started = _descendants(demo.process.pid)
+        assert len(started) >= 3  # broker, hub, one device
+        demo.process.kill()  # no chance to clean up: the kernel tells the children
+        demo.process.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in started if _alive(pid)], "the killed demo left processes behind"
+    finally:
+        demo.kill()
