@@ -43,8 +43,11 @@ def rows(pinmap: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def pin_label(row: dict[str, Any]) -> str:
-    return f"GPIO{row['bcm']}" if "bcm" in row else ("5V" if row["circuit"] == "power" and
-                                                      "5" in row["part"] else "GND")
+    return (
+        f"GPIO{row['bcm']}"
+        if "bcm" in row
+        else ("5V" if row["circuit"] == "power" and "5" in row["part"] else "GND")
+    )
 
 
 def draw(pinmap: dict[str, Any]) -> bytes:
@@ -77,12 +80,16 @@ def draw(pinmap: dict[str, Any]) -> bytes:
         d += elm.Line().at((0, bottom)).to((-3.2, bottom))
         d += elm.Line().at((-3.2, bottom)).to((-3.2, top))
         d += elm.Line().at((-3.2, top)).to((0, top))
-        d += elm.Label().at((-3.2, top + 0.5)).label(
-            f"{board}: 40-pin header", halign="left", fontsize=12
+        d += (
+            elm.Label()
+            .at((-3.2, top + 0.5))
+            .label(f"{board}: 40-pin header", halign="left", fontsize=12)
         )
         for row, row_y in zip(items, ys, strict=True):
-            d += elm.Label().at((-0.2, row_y)).label(
-                f"{pin_label(row)} · pin {row['header']}", halign="right", valign="center"
+            d += (
+                elm.Label()
+                .at((-0.2, row_y))
+                .label(f"{pin_label(row)} · pin {row['header']}", halign="right", valign="center")
             )
             d += elm.Dot().at((0, row_y))
             d.here = (0, row_y)
@@ -176,8 +183,9 @@ def _ohms(value: int) -> str:
 def _notes(pinmap: dict[str, Any]) -> list[str]:
     lines = ["Generated from device/pinmap.toml by hw/draw_wiring.py: do not edit by hand."]
     for key, entry in pinmap.get("reserved", {}).items():
-        pins = ", ".join(f"GPIO{b} (pin {h})" for b, h in zip(entry["bcm"], entry["header"],
-                                                               strict=True))
+        pins = ", ".join(
+            f"GPIO{b} (pin {h})" for b, h in zip(entry["bcm"], entry["header"], strict=True)
+        )
         lines.append(f"Reserved ({key}): {pins}. {entry['note']}")
     return lines
 

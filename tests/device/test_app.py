@@ -59,8 +59,17 @@ def test_start_counts_the_boot_and_flashes_starting(
     clock.advance(2.0)
     assert app.feedback.current == "offline"
     # Three 0.1 s blinks, then offline's slow blink from 0.6 s.
-    assert led_states(led) == [(0.0, 0), (0.0, 1), (0.1, 0), (0.1, 1), (0.1, 0), (0.1, 1),
-                               (0.1, 0), (0.1, 1), (1.0, 0)]
+    assert led_states(led) == [
+        (0.0, 0),
+        (0.0, 1),
+        (0.1, 0),
+        (0.1, 1),
+        (0.1, 0),
+        (0.1, 1),
+        (0.1, 0),
+        (0.1, 1),
+        (1.0, 0),
+    ]
     app.stop("bye")
     assert link.stopped == "bye"
     again = DeviceApp(config, pin_factory=ClockedMockFactory(clock), clock=clock, link=FakeLink())
@@ -96,9 +105,17 @@ def test_checkin_is_published_and_waits_for_its_ack(
 
     waiting = [(0.15, 0), (0.15, 1), (0.15, 0), (0.55, 1)]
     assert led_states(led) == [
-        (0.0, 0), (0.6, 1), *waiting, *waiting, (0.15, 0), (0.15, 1), (0.15, 0),  # until 3.1
-        (0.05, 1), (1.5, 0),  # acknowledged: on at the ack for 1.5 s, then 0.5 s off
-        (0.5, 1), (0.05, 0),  # online again: a 50 ms blip every 5 s
+        (0.0, 0),
+        (0.6, 1),
+        *waiting,
+        *waiting,
+        (0.15, 0),
+        (0.15, 1),
+        (0.15, 0),  # until 3.1
+        (0.05, 1),
+        (1.5, 0),  # acknowledged: on at the ack for 1.5 s, then 0.5 s off
+        (0.5, 1),
+        (0.05, 0),  # online again: a 50 ms blip every 5 s
     ]
     assert app.snapshot()["events"] == [
         {"id": event.id, "kind": "checkin", "ts": event.ts, "seq": 0, "acked": True}

@@ -20,8 +20,9 @@ WAITING = [(0.15, 0), (0.15, 1), (0.15, 0), (0.55, 1)]
 
 
 def started(config: Config, clock: FakeClock, link: FakeLink | None = None) -> DeviceApp:
-    app = DeviceApp(config, pin_factory=ClockedMockFactory(clock), clock=clock,
-                    link=link or FakeLink())
+    app = DeviceApp(
+        config, pin_factory=ClockedMockFactory(clock), clock=clock, link=link or FakeLink()
+    )
     app.start()
     clock.advance(1.0)  # past the "starting" flash; online's blip is over
     return app
@@ -82,8 +83,16 @@ def test_duress_shows_and_sounds_exactly_as_a_checkin(tmp_path: Path) -> None:
     assert duress[:2] == checkin[:2]  # LED and buzzer, state by state and time by time
     # Both: the event at release + 0.6 s (t=0.7) shows waiting; the ack at t=2.0 flashes
     # acknowledged (1.5 s on with the beep, 0.5 s off), then online's blip.
-    assert checkin[0] == [(0.0, 0), (0.7, 1), *WAITING, (0.15, 0), (0.15, 1),
-                          (1.5, 0), (0.5, 1), (0.05, 0)]
+    assert checkin[0] == [
+        (0.0, 0),
+        (0.7, 1),
+        *WAITING,
+        (0.15, 0),
+        (0.15, 1),
+        (1.5, 0),
+        (0.5, 1),
+        (0.05, 0),
+    ]
     assert checkin[1] == [(0.0, 0), (2.0, 1), (1.5, 0)]
 
 
@@ -182,8 +191,19 @@ def test_hold_starts_a_session_with_steps_and_confirms_them_on_the_led(
     clock.advance(2.4)
     # online's blip at 4.6; at 7.6 three blinks confirm three steps (0.2 on, 0.3 off), a
     # 0.7 s pause, then waiting for the ack.
-    assert led_states(led) == [(0.0, 0), (4.6, 1), (0.05, 0), (2.95, 1), (0.2, 0), (0.3, 1),
-                               (0.2, 0), (0.3, 1), (0.2, 0), (1.0, 1), (0.15, 0)]
+    assert led_states(led) == [
+        (0.0, 0),
+        (4.6, 1),
+        (0.05, 0),
+        (2.95, 1),
+        (0.2, 0),
+        (0.3, 1),
+        (0.2, 0),
+        (0.3, 1),
+        (0.2, 0),
+        (1.0, 1),
+        (0.15, 0),
+    ]
 
 
 def test_session_minutes_are_capped(tmp_path: Path, clock: FakeClock) -> None:

@@ -67,9 +67,24 @@ def test_simulated_device_runs_and_stops_cleanly_on_sigterm(
     event_topic = str(DeviceTopic("sim-1", Channel.EVENT))
     observer = Observer(mosquitto.url, [status_topic, event_topic])
     process = subprocess.Popen(
-        [sys.executable, "-m", "device.cli", "--simulate", "--id", "sim-1",
-         "--mqtt", mosquitto.url, "--data-dir", str(tmp_path), "--control", "127.0.0.1:0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "device.cli",
+            "--simulate",
+            "--id",
+            "sim-1",
+            "--mqtt",
+            mosquitto.url,
+            "--data-dir",
+            str(tmp_path),
+            "--control",
+            "127.0.0.1:0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None

@@ -35,7 +35,10 @@ def test_defaults() -> None:
     assert (config.mqtt.host, config.mqtt.port, config.mqtt.tls) == ("127.0.0.1", 1883, False)
     assert config.mqtt.keepalive == 30
     assert (config.pins.checkin, config.pins.panic, config.pins.led, config.pins.buzzer) == (
-        17, 27, 22, 23,
+        17,
+        27,
+        22,
+        23,
     )
     assert config.timing.hold_time == 3.0
     assert config.timing.heartbeat_interval == 30.0
@@ -66,8 +69,11 @@ def test_device_id_is_required_and_checked() -> None:
         ({"mqtt": {"url": "mqtt://h:99999"}}, "mqtt.url", "has a bad port"),
         ({"mqtt": {"url": "mqtt://h/x"}}, "mqtt.url", "no path"),
         ({"mqtt": {"ca_file": "/ca.pem"}}, "mqtt.ca_file", "needs an mqtts://"),
-        ({"mqtt": {"reconnect_min_delay": 9, "reconnect_max_delay": 5}},
-         "mqtt.reconnect_min_delay", "must not be more than mqtt.reconnect_max_delay"),
+        (
+            {"mqtt": {"reconnect_min_delay": 9, "reconnect_max_delay": 5}},
+            "mqtt.reconnect_min_delay",
+            "must not be more than mqtt.reconnect_max_delay",
+        ),
         ({"device": {"wheels": 4}}, "device.wheels", "unknown setting (known: id, data_dir, mode)"),
         (
             {"radio": {"x": 1}},
@@ -95,8 +101,10 @@ def test_buzzer_zero_means_none() -> None:
 
 
 def test_mqtts_and_credentials() -> None:
-    config = parse({"mqtt": {"url": "mqtts://broker.example", "username": "u", "ca_file": "/c"}},
-                   env={"LONEGUARD_MQTT_PASSWORD": "s3cret"})
+    config = parse(
+        {"mqtt": {"url": "mqtts://broker.example", "username": "u", "ca_file": "/c"}},
+        env={"LONEGUARD_MQTT_PASSWORD": "s3cret"},
+    )
     assert (config.mqtt.port, config.mqtt.tls) == (8883, True)
     assert (config.mqtt.username, config.mqtt.password) == ("u", "s3cret")
     assert config.mqtt.ca_file == Path("/c")
@@ -162,11 +170,17 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
     assert (config.reminder_interval, config.outbox_max_events) == (20, 50)
     assert config.modem_port == "/dev/ttyUSB2"
     assert (config.sms.hub_number, config.sms.secret, config.sms.ack_timeout) == (
-        "+447700900001", "from-env", 10.0)
+        "+447700900001",
+        "from-env",
+        10.0,
+    )
     assert "from-env" not in repr(config)
     defaults = parse_config({"device": {"id": "unit-01"}}, env={})
     assert (defaults.mode, defaults.gestures.duress_window, defaults.sms.hub_number) == (
-        "pocket", 0.6, None)
+        "pocket",
+        0.6,
+        None,
+    )
     assert (defaults.sms.ack_timeout, defaults.outbox_max_events) == (20.0, 1000)
 
 

@@ -36,13 +36,19 @@ def sms_config(tmp_path: Path) -> Config:
 
 
 def make_modem(fake: FakeModem) -> Modem:
-    return Modem(fake.path, command_timeout=0.3, slow_timeout=0.3, boot_timeout=2.0,
-                 sweep_interval=None)
+    return Modem(
+        fake.path, command_timeout=0.3, slow_timeout=0.3, boot_timeout=2.0, sweep_interval=None
+    )
 
 
 def started(config: Config, clock: FakeClock, link: FakeLink, fake: FakeModem) -> DeviceApp:
-    app = DeviceApp(config, pin_factory=ClockedMockFactory(clock), clock=clock, link=link,
-                    modem=make_modem(fake))
+    app = DeviceApp(
+        config,
+        pin_factory=ClockedMockFactory(clock),
+        clock=clock,
+        link=link,
+        modem=make_modem(fake),
+    )
     app.start()
     clock.advance(1.0)
     return app
@@ -61,7 +67,7 @@ def idle(app: DeviceApp) -> None:
 
 def cmgs_exchange(fake: FakeModem) -> list[Exchange]:
     start = next(i for i, e in enumerate(fake.transcript) if e.line.startswith("AT+CMGS="))
-    return fake.transcript[start:start + 4]
+    return fake.transcript[start : start + 4]
 
 
 def test_broker_unreachable_panic_goes_by_sms_once_and_later_over_mqtt(
@@ -199,8 +205,7 @@ def test_an_unsent_alarm_of_an_earlier_run_gets_a_fresh_bound(
     tmp_path: Path, clock: FakeClock, fake: FakeModem
 ) -> None:
     config = sms_config(tmp_path)
-    first = DeviceApp(config, pin_factory=ClockedMockFactory(clock), clock=clock,
-                      link=FakeLink())
+    first = DeviceApp(config, pin_factory=ClockedMockFactory(clock), clock=clock, link=FakeLink())
     first.start()
     panic(first, clock)
     first.stop("power cut")  # before the bound: no SMS yet

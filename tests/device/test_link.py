@@ -40,8 +40,11 @@ def event(seq: int) -> Event:
 
 @pytest.fixture
 def link_config(tmp_path: Path, mosquitto: Mosquitto) -> Config:
-    return make_config(tmp_path, mqtt={"url": mosquitto.url, "reconnect_max_delay": 1},
-                       timing={"heartbeat_interval": 10})
+    return make_config(
+        tmp_path,
+        mqtt={"url": mosquitto.url, "reconnect_max_delay": 1},
+        timing={"heartbeat_interval": 10},
+    )
 
 
 @pytest.fixture
@@ -64,7 +67,10 @@ def test_online_status_on_connect_and_offline_with_reason_on_stop(
     link = start(link_config, clock, RecordingListener(), boot=7)
     online = Status.decode(observer.next_payload(STATUS))
     assert (online.state, online.boot, online.fw, online.ts) == (
-        DeviceState.ONLINE, 7, "0.1.0", clock.wall_ms()
+        DeviceState.ONLINE,
+        7,
+        "0.1.0",
+        clock.wall_ms(),
     )
     link.stop("maintenance")
     offline = Status.decode(observer.next_payload(STATUS))

@@ -54,9 +54,7 @@ def test_a_changed_pin_changes_the_drawing() -> None:
 
 
 def test_firmware_defaults_come_from_the_pin_map() -> None:
-    from_map = {
-        e["setting"]: e["bcm"] for e in pinmap()["pins"].values() if "setting" in e
-    }
+    from_map = {e["setting"]: e["bcm"] for e in pinmap()["pins"].values() if "setting" in e}
     assert pinmap_defaults() == from_map
     defaults = {s.name: s.default for s in SETTINGS if s.section == "pins"}
     assert defaults == from_map
@@ -71,9 +69,32 @@ def test_firmware_defaults_come_from_the_pin_map() -> None:
 
 # BCM GPIO -> physical pin on the 40-pin header (every Pi since the B+).
 HEADER = {
-    2: 3, 3: 5, 4: 7, 14: 8, 15: 10, 17: 11, 18: 12, 27: 13, 22: 15, 23: 16, 24: 18, 10: 19,
-    9: 21, 25: 22, 11: 23, 8: 24, 7: 26, 5: 29, 6: 31, 12: 32, 13: 33, 19: 35, 16: 36, 26: 37,
-    20: 38, 21: 40,
+    2: 3,
+    3: 5,
+    4: 7,
+    14: 8,
+    15: 10,
+    17: 11,
+    18: 12,
+    27: 13,
+    22: 15,
+    23: 16,
+    24: 18,
+    10: 19,
+    9: 21,
+    25: 22,
+    11: 23,
+    8: 24,
+    7: 26,
+    5: 29,
+    6: 31,
+    12: 32,
+    13: 33,
+    19: 35,
+    16: 36,
+    26: 37,
+    20: 38,
+    21: 40,
 }
 GROUND = {6, 9, 14, 20, 25, 30, 34, 39}
 
@@ -90,8 +111,9 @@ def test_header_numbers_grounds_and_uart_are_right() -> None:
         used[entry["bcm"]] = key
     # UART0 is fixed in silicon: TXD on GPIO14, RXD on GPIO15.
     assert (data["pins"]["modem_txd"]["bcm"], data["pins"]["modem_rxd"]["bcm"]) == (14, 15)
-    for bcm, header in zip(data["reserved"]["i2c"]["bcm"], data["reserved"]["i2c"]["header"],
-                           strict=True):
+    for bcm, header in zip(
+        data["reserved"]["i2c"]["bcm"], data["reserved"]["i2c"]["header"], strict=True
+    ):
         assert HEADER[bcm] == header
         assert bcm not in used
 

@@ -128,8 +128,14 @@ def test_hub_unit_contract() -> None:
 
 
 def test_env_examples_name_only_known_variables() -> None:
-    known = {"LONEGUARD_MQTT_URL", "LONEGUARD_DB_URL", "LONEGUARD_HTTP", "LONEGUARD_CONFIG",
-             "LONEGUARD_MQTT_PASSWORD", "LONEGUARD_MQTT_CLIENT_ID"}
+    known = {
+        "LONEGUARD_MQTT_URL",
+        "LONEGUARD_DB_URL",
+        "LONEGUARD_HTTP",
+        "LONEGUARD_CONFIG",
+        "LONEGUARD_MQTT_PASSWORD",
+        "LONEGUARD_MQTT_CLIENT_ID",
+    }
     for name in ("hub.env.example", "device.env.example"):
         for line in (UNITS / name).read_text().splitlines():
             if line.strip() and not line.startswith("#"):
