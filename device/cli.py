@@ -263,8 +263,10 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
             from device.simulator import ControlServer
 
             control = ControlServer(app, *control_at).start()
-            print(f"control endpoint: {control.url}", flush=True)
-            print(f"simulator page: {control.url}/", flush=True)
+            # One write per line: log lines from other threads share the pipe, and print()
+            # writes the text and its newline separately when Python runs unbuffered.
+            sys.stdout.write(f"control endpoint: {control.url}\nsimulator page: {control.url}/\n")
+            sys.stdout.flush()
         notifier = Notifier.from_env(os.environ)
         try:
             serve(app, notifier, stopping, interval=watchdog_interval(os.environ))

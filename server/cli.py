@@ -306,7 +306,8 @@ def _run(config: HubConfig) -> int:
     hub = Hub(config)
 
     def listening(url: str) -> None:
-        print(f"hub listening on {url}", flush=True)
+        sys.stdout.write(f"hub listening on {url}\n")  # one write: log lines share the pipe
+        sys.stdout.flush()
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
