@@ -53,9 +53,11 @@
       if (open.length === 0 && !audio.paused) audio.pause();
     }
   }
+  const ARMED_KEY = "lg-alarm-sound-armed";  // kept for this tab while it stays in the console
   function arm() {
     if (armed) return;
     armed = true;
+    try { sessionStorage.setItem(ARMED_KEY, "1"); } catch (e) { /* storage off: arm per page */ }
     audio = new Audio("/console/sound/alarm.wav");
     audio.loop = true;
     const toggle = document.getElementById("sound-toggle");
@@ -65,7 +67,11 @@
     }
     attention();
   }
-  document.addEventListener("click", arm, { once: true, capture: true });
+  function armedBefore() {
+    try { return sessionStorage.getItem(ARMED_KEY) === "1"; } catch (e) { return false; }
+  }
+  // Every click arms (once) and retries a sound the browser refused to start without one.
+  document.addEventListener("click", () => { arm(); attention(); }, { capture: true });
 
   // -- live updates ---------------------------------------------------------------------------
   let pending = null;
@@ -87,6 +93,12 @@
   function connect() {
     const source = new EventSource("/console/stream");
     source.onopen = () => { setLive("live", true); refresh(); };  // after a hub restart too
+    source.addEventListener("logged_out", () => {
+      // The login ended (logged out, expired, disabled, new password): off to the login page.
+      source.close();
+      setLive("logged out", false);
+      window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
+    });
     KINDS.forEach((kind) => source.addEventListener(kind, refresh));
     source.onerror = () => {
       setLive("reconnecting…", false);
@@ -100,6 +112,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     localize(document);
     tick();
+    if (armedBefore()) arm();  // armed on an earlier console page of this tab
     attention();
     if (body.dataset.live) connect();
     document.querySelectorAll("input[name=tz_offset_min]").forEach((el) => {

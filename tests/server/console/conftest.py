@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import TypeVar
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from protocol.clock import FakeClock
 from protocol.messages import Event, EventKind
 from server.api import create_app
 from server.api.hooks import ApiHooks
+from server.app import bind
 from server.console.settings import ConsoleSettings
 from server.console.users import create_user
 from server.ingest import effects_of
@@ -34,6 +37,39 @@ def app_client(store: SqliteStore, clock: FakeClock) -> Iterator[TestClient]:
     app = create_app(store, clock=clock, hooks=hooks, console=ConsoleSettings())
     with TestClient(app, follow_redirects=False) as c:
         yield c
+
+
+KEEPALIVE_S = 0.2  # live streams check their login at each keep-alive
+
+
+@pytest.fixture
+def keepalive_s() -> float:
+    return KEEPALIVE_S  # a test parametrizes ``keepalive_s`` to change it
+
+
+@pytest.fixture
+def live_console(
+    store: SqliteStore, clock: FakeClock, keepalive_s: float
+) -> Iterator[httpx.Client]:
+    """The app served by a real uvicorn over a socket, so live streams stream; a client of it."""
+    hooks = ApiHooks(broadcaster=Broadcaster(keepalive=keepalive_s))
+    app = create_app(store, clock=clock, hooks=hooks, console=ConsoleSettings())
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    port = sock.getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(500):  # uvicorn has no event for "listening"
+                if server.started:
+                    break
+                threading.Event().wait(0.01)
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 @pytest.fixture
