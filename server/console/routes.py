@@ -40,6 +40,7 @@ from server.console.security import (
 )
 from server.console.settings import ConsoleSettings
 from server.console.sound import alarm_wav
+from server.console.users_pages import users_router
 from server.console.visits import visits_router
 from server.store import Alarm, Role, Store
 from server.tokens import hash_token
@@ -301,6 +302,18 @@ def console_router(
             page,
             page_login(db, clock),
             action_login(db, clock, frozenset({Role.ADMIN})),
+        )
+    )
+    admins = frozenset({Role.ADMIN})
+    router.include_router(
+        users_router(
+            store,
+            db,
+            clock,
+            live,
+            page,
+            page_login(db, clock, admins),
+            action_login(db, clock, admins),
         )
     )
     return router

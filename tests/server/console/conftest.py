@@ -93,6 +93,13 @@ def log_in(client: C, name: str, password: str = PASSWORD) -> C:
     return client
 
 
+def login_status(client: httpx.Client, name: str, password: str) -> int:
+    """Try to log in: 303 (in), 401 (refused) or 429 (too many failures)."""
+    page = client.get("/login")
+    data = {"name": name, "password": password, "csrf": form_csrf(page.text)}
+    return client.post("/login", data=data).status_code
+
+
 def open_alarm(
     store: SqliteStore, clock: FakeClock, kind: EventKind = EventKind.PANIC, device: str = "d1"
 ) -> int:

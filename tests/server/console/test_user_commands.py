@@ -16,7 +16,7 @@ from server.cli import main
 from server.console.settings import ConsoleSettings
 from server.notify.console import Broadcaster
 from server.store.sqlite import SqliteStore
-from tests.server.console.conftest import PASSWORD, form_csrf, log_in
+from tests.server.console.conftest import PASSWORD, log_in, login_status
 from tests.server.test_cli import env  # noqa: F401  (the fixture)
 
 NEW_PASSWORD = "a brand new password"
@@ -49,12 +49,6 @@ def console(
             yield client
     finally:
         store.close()
-
-
-def login_status(client: TestClient, name: str, password: str) -> int:
-    page = client.get("/login")
-    data = {"name": name, "password": password, "csrf": form_csrf(page.text)}
-    return client.post("/login", data=data).status_code
 
 
 def test_list_shows_names_roles_and_disabled_but_never_hashes(
