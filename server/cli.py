@@ -3,6 +3,7 @@
     loneguard-hub [run] [--config PATH]
     loneguard-hub token create --name NAME --role admin|manager|viewer
     loneguard-hub user create --name NAME --role admin|manager|viewer  (password on stdin)
+    loneguard-hub user disable|enable|passwd --name NAME; loneguard-hub user list
     loneguard-hub migrate
     loneguard-hub broker init [--broker-dir DIR] [--host NAME ...]
     loneguard-hub devices provision ID [--broker-dir DIR] [--mqtt-url URL] [--out FILE]
@@ -79,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_user.add_argument("--name", required=True, help="the login name")
     add_user.add_argument("--role", required=True, choices=[str(r) for r in Role])
+    for command, text in (
+        ("disable", "stop a user logging in; their live logins end at once"),
+        ("enable", "let a disabled user log in again"),
+        ("passwd", "set a new password (stdin, or prompted twice); live logins end at once"),
+    ):
+        change = user_commands.add_parser(command, parents=[common], help=text)
+        change.add_argument("--name", required=True, help="the login name")
+    user_commands.add_parser(
+        "list", parents=[common], help="names, roles and whether disabled (never passwords)"
+    )
     _add_broker_commands(commands, common)
     return parser
 
@@ -160,8 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(config)
         if args.command == "token":
             return _create_token(config, args.name, Role(args.role))
-        if args.command == "user":
+        if args.command == "user" and args.user_command == "create":
             return _create_user(config, args.name, Role(args.role))
+        if args.command == "user":
+            return _change_user(config, args.user_command, getattr(args, "name", ""))
         if args.command == "broker":
             return _init_broker(
                 BrokerDir(args.broker_dir), args.host or default_hosts(), args.renew
@@ -216,6 +229,42 @@ def _create_user(config: HubConfig, name: str, role: Role) -> int:
     finally:
         store.close()
     print(f"created console user {name} ({role})", file=sys.stderr)
+    return 0
+
+
+def _change_user(config: HubConfig, command: str, name: str) -> int:
+    from server.console.users import (
+        UserError,
+        change_password,
+        console_db,
+        set_disabled,
+        user_lines,
+    )
+
+    password = _read_password() if command == "passwd" else ""
+    clock = SystemClock()
+    store = open_store(config.db, clock.wall_ms)
+    try:
+        db = console_db(store, clock.wall_ms())
+        if command == "list":
+            for line in user_lines(db.users()):
+                print(line)
+            return 0
+        if command == "passwd":
+            change_password(db, name, password, clock.wall_ms(), "cli")
+        else:
+            set_disabled(db, name, command == "disable", clock.wall_ms(), "cli")
+    except UserError as exc:
+        print(f"loneguard-hub: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    done = {
+        "passwd": f"changed the password of console user {name}; their live logins have ended",
+        "disable": f"disabled console user {name}; their live logins have ended",
+        "enable": f"enabled console user {name}",
+    }
+    print(done[command], file=sys.stderr)
     return 0
 
 

@@ -135,6 +135,7 @@ class HubServices:
             grace_s=self._config.grace_s,
             prealert_s=self._config.prealert_s,
             broadcaster=self.broadcaster,
+            scheduler=self.scheduler,
         )
 
     def policy_for(self, kind: AlarmKind, session: Session) -> str:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from server.notify.console import Broadcaster
 from server.store import Alarm, Session
+
+if TYPE_CHECKING:
+    from server.scheduler import Scheduler
 
 
 def _ignore(_: object) -> None:
@@ -24,3 +28,4 @@ class ApiHooks:
     grace_s: int = 300  # defaults for sessions started over the API
     prealert_s: int = 300
     broadcaster: Broadcaster | None = None  # GET /api/stream when set
+    scheduler: Scheduler | None = None  # the hub's timers, for the console's housekeeping

@@ -7,6 +7,7 @@ and are audited in the same transaction; reads use a connection of their own.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -108,6 +109,13 @@ def migrate_console(conn: Connection, now_ms: int) -> None:
         )
 
 
+def _end_logins_of(conn: Connection, name: str, at_ms: int) -> None:
+    conn.execute(
+        "UPDATE console_logins SET ended_ms = ? WHERE user_name = ? AND ended_ms IS NULL",
+        (at_ms, name),
+    )
+
+
 class ConsoleDb:
     def __init__(self, store: SqlStore, now_ms: int) -> None:
         self._store = store
@@ -147,6 +155,40 @@ class ConsoleDb:
             if made is None:
                 raise UserExists(f"name: a user called {name!r} exists already")
             audit(conn, at_ms, actor, "user.create", f"user:{name}", {"role": str(role)})
+
+        return self._store.write(run)
+
+    def set_disabled(self, name: str, disabled: bool, at_ms: int, actor: str) -> Future[bool]:
+        """Disable (ending the user's live logins) or enable a user; False if there is none."""
+
+        def run(conn: Connection) -> bool:
+            changed = conn.execute(
+                "UPDATE console_users SET disabled_ms = ? WHERE name = ? RETURNING name",
+                (at_ms if disabled else None, name),
+            ).fetchone()
+            if changed is None:
+                return False
+            if disabled:
+                _end_logins_of(conn, name, at_ms)
+            action = "user.disable" if disabled else "user.enable"
+            audit(conn, at_ms, actor, action, f"user:{name}", {})
+            return True
+
+        return self._store.write(run)
+
+    def set_password(self, name: str, password_hash: str, at_ms: int, actor: str) -> Future[bool]:
+        """Change a user's password and end their live logins; False if there is no such user."""
+
+        def run(conn: Connection) -> bool:
+            changed = conn.execute(
+                "UPDATE console_users SET password_hash = ? WHERE name = ? RETURNING name",
+                (password_hash, name),
+            ).fetchone()
+            if changed is None:
+                return False
+            _end_logins_of(conn, name, at_ms)
+            audit(conn, at_ms, actor, "user.passwd", f"user:{name}", {})
+            return True
 
         return self._store.write(run)
 
@@ -192,6 +234,23 @@ class ConsoleDb:
         return self._store.write(
             lambda conn: audit(conn, at_ms, "anonymous", action, f"user:{name[:64]}", {"ip": ip})
         )
+
+    def recent_login_outcomes(self, since_ms: int) -> list[tuple[int, str, str, str]]:
+        """Failed and successful logins since ``since_ms``, oldest first: (at, action, name, ip).
+
+        What the login limiter replays at start, so a restart does not reset its counts.
+        """
+        rows = self._rows(
+            "SELECT at_ms, action, subject, detail FROM audit"
+            " WHERE at_ms > ? AND action IN ('login', 'login.failed') ORDER BY at_ms, id",
+            (since_ms,),
+        )
+        outcomes = []
+        for at_ms, action, subject, detail in rows:
+            ip = json.loads(detail).get("ip", "unknown") if detail else "unknown"
+            name = subject.removeprefix("user:") if subject else ""
+            outcomes.append((int(at_ms), str(action), name, str(ip)))
+        return outcomes
 
     # -- visits ---------------------------------------------------------------------------------
     def plan_visit(self, session_id: int, planned_start_ms: int, by: str) -> Future[None]:

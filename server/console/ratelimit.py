@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict, deque
+from collections.abc import Iterable
 
 MAX_KEYS = 10_000  # past this many names and addresses, the ones with no recent failure go
 
@@ -49,3 +50,21 @@ class LoginLimiter:
         while times and times[0] <= now_ms - self.window_ms:
             times.popleft()
         return times
+
+
+def login_keys(name: str, ip: str) -> tuple[str, str]:
+    """What a login try counts against: the name typed (any case) and the address."""
+    return (f"user:{name.strip().lower()}", f"ip:{ip}")
+
+
+def replay_login_outcomes(
+    limiter: LoginLimiter, outcomes: Iterable[tuple[int, str, str, str]]
+) -> None:
+    """Count again the failed (``login.failed``) and good (``login``) logins of the window,
+    oldest first, as (at_ms, action, name, ip) from the audit log: a restart forgets nothing."""
+    for at_ms, action, name, ip in outcomes:
+        keys = login_keys(name, ip)
+        if action == "login.failed":
+            limiter.failed(keys, at_ms)
+        elif action == "login":
+            limiter.succeeded(keys)

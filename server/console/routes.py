@@ -7,7 +7,6 @@ may do it. Each change is written to the audit log as ``user:<name>``. No
 """
 
 import asyncio
-from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,9 +21,11 @@ from server.api.alarm_changes import changed_alarm
 from server.api.hooks import ApiHooks
 from server.console import views
 from server.console.db import ConsoleDb, Login
+from server.console.live import LiveLogins
 from server.console.passwords import verify_password
 from server.console.people_pages import people_router
-from server.console.ratelimit import LoginLimiter
+from server.console.ratelimit import LoginLimiter, login_keys, replay_login_outcomes
+from server.console.retention import RetentionPurge
 from server.console.security import (
     COOKIE,
     CSRF_FIELD,
@@ -39,6 +40,7 @@ from server.console.security import (
 )
 from server.console.settings import ConsoleSettings
 from server.console.sound import alarm_wav
+from server.console.users_pages import users_router
 from server.console.visits import visits_router
 from server.store import Alarm, Role, Store
 from server.tokens import hash_token
@@ -58,11 +60,16 @@ def console_router(
     templates = Jinja2Templates(directory=HERE / "templates")
     views.install_filters(templates)
     limiter = LoginLimiter(settings.max_login_failures)
+    # Count the window's failures again from the audit log: a restart resets nothing.
+    replay_login_outcomes(limiter, db.recent_login_outcomes(clock.wall_ms() - limiter.window_ms))
     router = APIRouter(include_in_schema=False)
     Viewer = Annotated[Login, Depends(page_login(db, clock))]
     Responder = Annotated[Login, Depends(action_login(db, clock, RESPONDERS))]
     AnyUser = Annotated[Login, Depends(action_login(db, clock, frozenset(views.ROLES)))]
-    purge = views.RetentionPurge(db, clock, settings.visit_retention_days)
+    purge = RetentionPurge(db, clock, settings.visit_retention_days)
+    if hooks.scheduler is not None:
+        purge.schedule(hooks.scheduler)  # at start and then hourly, on the hub's clock
+    live = LiveLogins()
 
     def page(
         request: Request, name: str, login: Login | None, code: int = 200, **ctx: Any
@@ -114,7 +121,7 @@ def console_router(
             )
         ip = client_ip(request)
         now = clock.wall_ms()
-        keys = (f"user:{name.strip().lower()}", f"ip:{ip}")
+        keys = login_keys(name, ip)
         wait_ms = limiter.retry_after_ms(keys, now)
         if wait_ms > 0:
             await asyncio.wrap_future(db.failed_login(name, now, ip, refused=True))
@@ -144,10 +151,9 @@ def console_router(
 
     @router.post("/logout")
     async def logout(request: Request, who: AnyUser) -> Response:
-        cookie_value = request.cookies.get(COOKIE, "")
-        await asyncio.wrap_future(
-            db.end_login(hash_token(cookie_value), who.user.name, clock.wall_ms())
-        )
+        token_hash = hash_token(request.cookies.get(COOKIE, ""))
+        await asyncio.wrap_future(db.end_login(token_hash, who.user.name, clock.wall_ms()))
+        live.end_login(token_hash)
         response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -252,20 +258,21 @@ def console_router(
     # -- live updates, static files -------------------------------------------------------------
     @router.get("/console/stream")
     async def stream(
-        who: Viewer, last_event_id: Annotated[str | None, Header()] = None
+        request: Request, who: Viewer, last_event_id: Annotated[str | None, Header()] = None
     ) -> Response:
         broadcaster = hooks.broadcaster
         if broadcaster is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no live updates here")
-        frames = broadcaster.subscribe(last_event_id)
+        token_hash = hash_token(request.cookies.get(COOKIE, ""))
 
-        async def with_retry() -> AsyncIterator[str]:
-            yield "retry: 1000\n\n"  # reconnect a second after the hub goes away
-            async for frame in frames:
-                yield frame
+        async def still_logged_in() -> bool:
+            return await asyncio.to_thread(db.login, token_hash, clock.wall_ms()) is not None
 
+        frames = live.stream(
+            token_hash, who.user.name, broadcaster.subscribe(last_event_id), still_logged_in
+        )
         return StreamingResponse(
-            with_retry(),
+            frames,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -295,6 +302,18 @@ def console_router(
             page,
             page_login(db, clock),
             action_login(db, clock, frozenset({Role.ADMIN})),
+        )
+    )
+    admins = frozenset({Role.ADMIN})
+    router.include_router(
+        users_router(
+            store,
+            db,
+            clock,
+            live,
+            page,
+            page_login(db, clock, admins),
+            action_login(db, clock, admins),
         )
     )
     return router

@@ -53,13 +53,18 @@ def _login_required(request: Request) -> HTTPException:
     )
 
 
-def page_login(db: ConsoleDb, clock: Clock) -> LoginDependency:
-    """Any logged-in user, for pages that only show; anonymous requests go to the login page."""
+def page_login(
+    db: ConsoleDb, clock: Clock, roles: frozenset[Role] | None = None
+) -> LoginDependency:
+    """A logged-in user (of one of ``roles`` if given), for pages that only show; anonymous
+    requests go to the login page."""
 
     async def check(request: Request) -> Login:
         login = login_of(db, clock, request)
         if login is None:
             raise _login_required(request)
+        if roles is not None:
+            _check_role(login, roles)
         return login
 
     return check
@@ -81,10 +86,14 @@ def action_login(db: ConsoleDb, clock: Clock, roles: frozenset[Role]) -> LoginDe
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or wrong"
             )
-        if login.user.role not in roles:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"the {login.user.role} role may not do this"
-            )
+        _check_role(login, roles)
         return login
 
     return check
+
+
+def _check_role(login: Login, roles: frozenset[Role]) -> None:
+    if login.user.role not in roles:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"the {login.user.role} role may not do this"
+        )

@@ -1,10 +1,10 @@
-"""Creating console users (for ``loneguard-hub user create``)."""
+"""Managing console users (``loneguard-hub user ...`` and the admin's users page)."""
 
 from __future__ import annotations
 
 import re
 
-from server.console.db import ConsoleDb, UserExists
+from server.console.db import ConsoleDb, User, UserExists
 from server.console.passwords import WeakPassword, hash_password
 from server.store import Store
 from server.store.records import Role
@@ -16,19 +16,47 @@ class UserError(ValueError):
     pass
 
 
-def create_user(store: Store, name: str, role: Role, password: str, now_ms: int) -> None:
+def console_db(store: Store, now_ms: int) -> ConsoleDb:
     from server.store.sqlite import SqlStore
 
-    if not NAME.fullmatch(name):
-        raise UserError("name: 1-64 letters, digits, dots, dashes, underscores or @")
     if not isinstance(store, SqlStore):
         raise UserError("db.url: console users need the SQLite or PostgreSQL store")
+    return ConsoleDb(store, now_ms)
+
+
+def checked_hash(password: str) -> str:
     try:
-        password_hash = hash_password(password)
+        return hash_password(password)
     except WeakPassword as exc:
         raise UserError(str(exc)) from None
-    db = ConsoleDb(store, now_ms)
+
+
+def create_user(
+    store: Store, name: str, role: Role, password: str, now_ms: int, actor: str = "cli"
+) -> None:
+    if not NAME.fullmatch(name):
+        raise UserError("name: 1-64 letters, digits, dots, dashes, underscores or @")
+    db = console_db(store, now_ms)
+    password_hash = checked_hash(password)
     try:
-        db.create_user(name, role, password_hash, now_ms, "cli").result()
+        db.create_user(name, role, password_hash, now_ms, actor).result()
     except UserExists as exc:
         raise UserError(str(exc)) from None
+
+
+def set_disabled(db: ConsoleDb, name: str, disabled: bool, now_ms: int, actor: str) -> None:
+    """Disable (its live logins end at once) or enable a user."""
+    if not db.set_disabled(name, disabled, now_ms, actor).result():
+        raise UserError(f"name: no console user called {name!r}")
+
+
+def change_password(db: ConsoleDb, name: str, password: str, now_ms: int, actor: str) -> None:
+    """A new password; the user's live logins end at once."""
+    password_hash = checked_hash(password)
+    if not db.set_password(name, password_hash, now_ms, actor).result():
+        raise UserError(f"name: no console user called {name!r}")
+
+
+def user_lines(users: list[User]) -> list[str]:
+    """``name role enabled|disabled``, one user a line: never the password hash."""
+    return [f"{u.name}\t{u.role}\t{'disabled' if u.disabled else 'enabled'}" for u in users]

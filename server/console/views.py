@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -221,22 +220,3 @@ def audit_csv(entries: list[AuditEntry]) -> str:
             [e.id, format_time(e.at_ms), e.actor, e.action, e.subject or "", json.dumps(e.detail)]
         )
     return out.getvalue()
-
-
-class RetentionPurge:
-    """Purges visit details older than the retention, at most once an hour (on board loads)."""
-
-    def __init__(self, db: ConsoleDb, clock: Clock, days: int) -> None:
-        self._db = db
-        self._clock = clock
-        self._days = days
-        self._last_ms: int | None = None
-
-    async def maybe_run(self) -> int:
-        now = self._clock.wall_ms()
-        if self._days <= 0 or (self._last_ms is not None and now - self._last_ms < 3_600_000):
-            return 0
-        self._last_ms = now
-        return await asyncio.wrap_future(
-            self._db.purge_visit_details(now - self._days * 86_400_000, now)
-        )

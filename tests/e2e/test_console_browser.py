@@ -9,6 +9,7 @@ Screenshots of the board and of an alarm are saved in ``$LONEGUARD_ARTIFACTS`` (
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -73,10 +74,10 @@ def staff(store: SqliteStore, device_id: str | None = None) -> None:
         store.assign_device(device_id, "w-wendy").result()
 
 
-def log_in(page: Page, hub: HubThread) -> None:
+def log_in(page: Page, hub: HubThread, name: str = "ada") -> None:
     page.goto(f"{hub.http_url}/console")
     expect(page).to_have_url(f"{hub.http_url}/login?next=/console")
-    page.fill("input[name=name]", "ada")
+    page.fill("input[name=name]", name)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{hub.http_url}/console")
@@ -185,6 +186,50 @@ def test_after_logout_the_console_is_refused(page: Page, hub: HubThread) -> None
     page.goto(f"{hub.http_url}/console/alarms")
     expect(page).to_have_url(f"{hub.http_url}/login?next=/console/alarms")
     expect(page.locator("h1")).to_have_text("loneguard console")
+
+
+def test_the_alarm_sound_stays_armed_from_page_to_page(page: Page, hub: HubThread) -> None:
+    assert isinstance(hub.store, SqliteStore)
+    staff(hub.store)
+    log_in(page, hub)
+    toggle = page.locator("#sound-toggle")
+    expect(toggle).to_have_text("click to arm the alarm sound")
+    page.click("body")
+    expect(toggle).to_have_text("alarm sound armed")
+    page.evaluate("window.noReloadMarker = 'still here'")
+    page.click("nav a:text('Alarms')")
+    expect(page).to_have_url(f"{hub.http_url}/console/alarms")
+    expect(page.locator("h1").first).to_have_text("Alarms")
+    expect(toggle).to_have_text("alarm sound armed")  # no new click on this page
+    page.click("nav a:text('Register')")
+    expect(page).to_have_url(f"{hub.http_url}/console/register")
+    expect(toggle).to_have_text("alarm sound armed")
+    assert page.evaluate("window.noReloadMarker") == "still here"  # the menu does not reload
+    expect(page.locator("#live")).to_have_text("live")  # nor drop the live stream
+    # A full load (typed address, bookmark) remembers the tab was armed: it arms again if the
+    # browser lets the page play sound, else it asks for one click (headless Chromium does).
+    page.goto(f"{hub.http_url}/console/alarms")
+    expect(toggle).to_have_text(re.compile("^(alarm sound armed|click to re-arm the alarm sound)$"))
+
+
+def test_an_open_board_goes_to_the_login_page_when_an_admin_disables_its_user(
+    browser: Browser, page: Page, hub: HubThread
+) -> None:
+    assert isinstance(hub.store, SqliteStore)
+    staff(hub.store)
+    create_user(hub.store, "max", Role.MANAGER, PASSWORD, 0)
+    manager_context = browser.new_context()
+    try:
+        board = manager_context.new_page()
+        log_in(board, hub, "max")
+        log_in(page, hub)  # ada, the admin, in another browser
+        page.click("nav a:text('Users')")
+        page.click("tr[data-user=max] button:text('Disable')")
+        expect(page.locator("tr[data-user=max]")).to_contain_text("disabled")
+        # The board's live stream closes and takes it to the login page, with no click.
+        expect(board).to_have_url(f"{hub.http_url}/login?next=%2Fconsole", timeout=5000)
+    finally:
+        manager_context.close()
 
 
 def test_the_board_reconnects_by_itself_after_a_hub_restart(

@@ -25,7 +25,7 @@
   setInterval(tick, 1000);
 
   // -- the alarm: colour, title flash, sound --------------------------------------------------
-  const baseTitle = document.title;
+  let baseTitle = document.title;
   let flashTimer = null;
   let audio = null;
   let armed = false;
@@ -53,19 +53,35 @@
       if (open.length === 0 && !audio.paused) audio.pause();
     }
   }
+  const ARMED_KEY = "lg-alarm-sound-armed";  // kept for this tab while it stays in the console
   function arm() {
     if (armed) return;
     armed = true;
+    try { sessionStorage.setItem(ARMED_KEY, "1"); } catch (e) { /* storage off: arm per page */ }
     audio = new Audio("/console/sound/alarm.wav");
     audio.loop = true;
-    const toggle = document.getElementById("sound-toggle");
-    if (toggle) {
-      toggle.textContent = "alarm sound armed";
-      toggle.classList.remove("off");
-    }
+    showArmed();
     attention();
   }
-  document.addEventListener("click", arm, { once: true, capture: true });
+  function armedBefore() {
+    try { return sessionStorage.getItem(ARMED_KEY) === "1"; } catch (e) { return false; }
+  }
+  function rearm() {
+    // Armed on an earlier console page of this tab: arm again if the browser lets this page
+    // play sound (a silent try); else the button asks for a click, as on the first page.
+    const probe = new Audio("/console/sound/alarm.wav");
+    probe.volume = 0;
+    probe.play().then(() => { probe.pause(); arm(); }).catch(() => {
+      const toggle = document.getElementById("sound-toggle");
+      if (toggle && !armed) toggle.textContent = "click to re-arm the alarm sound";
+    });
+  }
+  // On console pages every click arms (once) and retries a sound the browser refused.
+  document.addEventListener("click", () => {
+    if (!body.dataset.live) return;  // not on the login page
+    arm();
+    attention();
+  }, { capture: true });
 
   // -- live updates ---------------------------------------------------------------------------
   let pending = null;
@@ -76,17 +92,32 @@
       if (window.htmx) window.htmx.trigger(body, "lg-refresh");
     }, 30);
   }
+  let liveText = null;
+  let liveOk = false;
   function setLive(text, ok) {
+    liveText = text;
+    liveOk = ok;
     const el = document.getElementById("live");
     if (el) {
       el.textContent = text;
       el.classList.toggle("down", !ok);
     }
   }
+  let leaving = false;
+  document.addEventListener("submit", (e) => {
+    if (e.target instanceof HTMLFormElement && e.target.action.endsWith("/logout")) leaving = true;
+  });
   const KINDS = ["alarm", "session", "device", "notification", "alarm_notification", "resync", "message"];
   function connect() {
     const source = new EventSource("/console/stream");
     source.onopen = () => { setLive("live", true); refresh(); };  // after a hub restart too
+    source.addEventListener("logged_out", () => {
+      // The login ended (expired, disabled, new password, logged out elsewhere): to the login
+      // page, unless this page is logging out itself (its form goes there already).
+      source.close();
+      setLive("logged out", false);
+      if (!leaving) window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
+    });
     KINDS.forEach((kind) => source.addEventListener(kind, refresh));
     source.onerror = () => {
       setLive("reconnecting…", false);
@@ -97,18 +128,35 @@
     };
   }
 
+  function showArmed() {
+    const toggle = document.getElementById("sound-toggle");
+    if (toggle && armed) {
+      toggle.textContent = "alarm sound armed";
+      toggle.classList.remove("off");
+    }
+  }
+  function fillTimezones(root) {
+    root.querySelectorAll("input[name=tz_offset_min]").forEach((el) => {
+      el.value = String(new Date().getTimezoneOffset());
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     localize(document);
     tick();
+    if (body.dataset.live && armedBefore()) rearm();
     attention();
     if (body.dataset.live) connect();
-    document.querySelectorAll("input[name=tz_offset_min]").forEach((el) => {
-      el.value = String(new Date().getTimezoneOffset());
-    });
+    fillTimezones(document);
   });
   document.addEventListener("htmx:afterSwap", (e) => {
+    // Also a page reached from the menu (boosted): same document, same sound, same stream.
+    if (!flashTimer) baseTitle = document.title;
     localize(e.target);
+    fillTimezones(e.target);
     tick();
+    showArmed();
+    if (liveText !== null) setLive(liveText, liveOk);
     attention();
   });
 })();

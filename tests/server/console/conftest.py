@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import TypeVar
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from protocol.clock import FakeClock
 from protocol.messages import Event, EventKind
 from server.api import create_app
 from server.api.hooks import ApiHooks
+from server.app import bind
 from server.console.settings import ConsoleSettings
 from server.console.users import create_user
 from server.ingest import effects_of
@@ -36,6 +39,39 @@ def app_client(store: SqliteStore, clock: FakeClock) -> Iterator[TestClient]:
         yield c
 
 
+KEEPALIVE_S = 0.2  # live streams check their login at each keep-alive
+
+
+@pytest.fixture
+def keepalive_s() -> float:
+    return KEEPALIVE_S  # a test parametrizes ``keepalive_s`` to change it
+
+
+@pytest.fixture
+def live_console(
+    store: SqliteStore, clock: FakeClock, keepalive_s: float
+) -> Iterator[httpx.Client]:
+    """The app served by a real uvicorn over a socket, so live streams stream; a client of it."""
+    hooks = ApiHooks(broadcaster=Broadcaster(keepalive=keepalive_s))
+    app = create_app(store, clock=clock, hooks=hooks, console=ConsoleSettings())
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    port = sock.getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(500):  # uvicorn has no event for "listening"
+                if server.started:
+                    break
+                threading.Event().wait(0.01)
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
 @pytest.fixture
 def users(store: SqliteStore, clock: FakeClock) -> None:
     for name, role in (("ada", Role.ADMIN), ("max", Role.MANAGER), ("vic", Role.VIEWER)):
@@ -55,6 +91,13 @@ def log_in(client: C, name: str, password: str = PASSWORD) -> C:
     )
     assert response.status_code == 303, response.text
     return client
+
+
+def login_status(client: httpx.Client, name: str, password: str) -> int:
+    """Try to log in: 303 (in), 401 (refused) or 429 (too many failures)."""
+    page = client.get("/login")
+    data = {"name": name, "password": password, "csrf": form_csrf(page.text)}
+    return client.post("/login", data=data).status_code
 
 
 def open_alarm(

@@ -203,3 +203,40 @@ def test_the_cookie_is_secure_when_configured(store: SqliteStore, clock: FakeClo
         response = try_login(client, "ada", PASSWORD)
     cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("lg_console="))
     assert "Secure" in cookie
+
+
+def restarted(store: SqliteStore, clock: FakeClock) -> TestClient:
+    """A new console on the same database, as after a hub restart."""
+    from server.api import create_app
+    from server.console.settings import ConsoleSettings
+
+    app = create_app(store, clock=clock, console=ConsoleSettings())
+    return TestClient(app, follow_redirects=False)
+
+
+def test_a_restart_does_not_reset_the_failed_login_count(
+    app_client: TestClient, users: None, clock: FakeClock, store: SqliteStore
+) -> None:
+    for _ in range(3):
+        assert try_login(app_client, "ada", "wrong password!").status_code == 401
+    clock.advance(60)
+    with restarted(store, clock) as after_restart:
+        for _ in range(2):  # the failures before the restart still count: 3 + 2 = 5
+            assert try_login(after_restart, "ada", "wrong password!").status_code == 401
+        assert try_login(after_restart, "ada", PASSWORD).status_code == 429
+    with restarted(store, clock) as again:
+        assert try_login(again, "ada", PASSWORD).status_code == 429
+        clock.advance(14 * 60)  # the first failures are 15 minutes old now
+        assert try_login(again, "ada", PASSWORD).status_code == 303
+
+
+def test_a_good_login_before_the_restart_clears_the_count_after_it(
+    app_client: TestClient, users: None, clock: FakeClock, store: SqliteStore
+) -> None:
+    for _ in range(4):
+        assert try_login(app_client, "max", "wrong password!").status_code == 401
+    assert try_login(app_client, "max", PASSWORD).status_code == 303
+    with restarted(store, clock) as after_restart:
+        for _ in range(4):  # 4 more would have made 8 without the good login between
+            assert try_login(after_restart, "max", "wrong password!").status_code == 401
+        assert try_login(after_restart, "max", PASSWORD).status_code == 303

@@ -18,7 +18,7 @@ from server.cli import main
 from server.console import reports
 from server.console.db import ConsoleDb
 from server.console.passwords import verify_password
-from server.console.views import RetentionPurge
+from server.console.retention import RetentionPurge
 from server.store import AlarmState, Role, SessionKind, Worker
 from server.store.sqlite import SqliteStore
 from tests.server.console.conftest import add_worker, form_csrf, log_in, open_alarm
