@@ -228,11 +228,17 @@ class MqttLink:
         if listener is None:
             return
         try:
-            for event in listener.pending_events():
-                client.publish(self.topic(Channel.EVENT), event.encode(), qos=1)
+            self._publish_pending(listener)
             listener.on_connection(True)
         except Exception:  # an exception would end paho's network thread
             log.exception("connect handling failed")
+
+    def _publish_pending(self, listener: LinkListener) -> int:
+        """Publish every event not yet acked (the hub dedupes); how many."""
+        pending = listener.pending_events()
+        for event in pending:
+            self.client.publish(self.topic(Channel.EVENT), event.encode(), qos=1)
+        return len(pending)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -264,6 +270,8 @@ class MqttLink:
                 hub = HubStatus.decode(payload)
                 with self._lock:
                     self._hub_online = hub.state == DeviceState.ONLINE
+                if hub.state == DeviceState.ONLINE and not message.retain:
+                    self._republish_for_hub()
                 listener.on_hub_status(hub)
                 return
             channel = DeviceTopic.parse(message.topic).channel
@@ -275,6 +283,23 @@ class MqttLink:
             log.warning("rejected message on %s: %s", message.topic, exc)
         except Exception:
             log.exception("message handling failed on %s", message.topic)
+
+    def _republish_for_hub(self) -> None:
+        """A hub announced itself while this device is connected: send the unacked events again.
+
+        The broker sets the retain flag only on the copy a new subscription gets (the one at
+        each connect, when the outbox is published anyway); a live ``online`` is a hub that came
+        back, or one answering another hub's last will. With several hubs on a shared
+        subscription the broker goes on handing part of the events to a dead hub's session and
+        holds them there until it returns, so an event sent just before a hub died may wait in
+        that session: a copy sent now reaches a live hub, which dedupes.
+        """
+        listener = self._listener
+        if listener is None or not self.connected:
+            return
+        count = self._publish_pending(listener)
+        if count:
+            log.info("hub announced itself: sent %d unacknowledged events again", count)
 
     # -- heartbeats ----------------------------------------------------------------------------
 
@@ -311,7 +336,10 @@ class MqttLink:
 
         The hub acks only what it stored; when it cannot store (database locked, disk full) it
         sends no ack while the link stays up, so waiting for the next reconnect could hold a
-        panic back for days. The hub dedupes on the event id, so a resend is harmless.
+        panic back for days. With several hubs, a copy the broker handed to a dead hub's session
+        waits there until that hub returns; each resend is handed to a hub again, so an event
+        reaches a live one within a few beats. The hub dedupes on the event id, so a resend is
+        harmless.
         """
         for event in pending:
             if event.id in self._unacked_at_last_beat:

@@ -1,7 +1,9 @@
 """Every message from a device: validate, persist, then (for events) ack.
 
 The rules of the wire contract live here: an event is acked only after it is durably stored;
-a duplicate id is acked again but stored once; duress is acked ``received``, exactly like a
+a duplicate (the same device's event id again) is acked again but stored once, and its MQTT copy
+completes a record first stored from the SMS fallback line; an id already stored for another
+device is refused (a dead letter, no ack); duress is acked ``received``, exactly like a
 check-in; a status from an older boot is ignored; a bad message becomes a dead letter with a
 reason and never raises. Many messages are in flight at once, so they share the store's group
 commits instead of waiting for each other.
@@ -117,7 +119,7 @@ class Ingest:
         await self._slots.acquire()
         try:
             # Submitted here, not in the task, so the store sees messages in arrival order.
-            work = self._submit(device_id, message, received_ms, arrived)
+            work = self._submit(device_id, message, received_ms, arrived, topic, payload)
         except Exception as exc:
             self._slots.release()
             self.metrics.count("store_failures")
@@ -128,14 +130,20 @@ class Ingest:
         task.add_done_callback(self._done)
 
     def _submit(
-        self, device_id: str, message: Event | Status | Heartbeat, received_ms: int, arrived: float
+        self,
+        device_id: str,
+        message: Event | Status | Heartbeat,
+        received_ms: int,
+        arrived: float,
+        topic: str,
+        payload: bytes,
     ) -> Coroutine[Any, Any, None]:
         if isinstance(message, Event):
             effects = effects_of(message.kind)
             if self._extra_effects is not None:
                 effects += self._extra_effects(message)
             stored = self._store.record_event(device_id, message, received_ms, effects)
-            return self._finish_event(stored, device_id, message, arrived)
+            return self._finish_event(stored, device_id, message, arrived, (topic, payload))
         if isinstance(message, Status):
             applied = self._store.record_status(device_id, message, received_ms)
             return self._finish_status(applied, device_id, message)
@@ -175,7 +183,12 @@ class Ingest:
             log.error("ingest task failed", exc_info=task.exception())
 
     async def _finish_event(
-        self, stored: Future[EventOutcome], device_id: str, event: Event, arrived: float
+        self,
+        stored: Future[EventOutcome],
+        device_id: str,
+        event: Event,
+        arrived: float,
+        message: tuple[str, bytes],
     ) -> None:
         try:
             outcome = await asyncio.wrap_future(stored)
@@ -184,7 +197,15 @@ class Ingest:
             self.metrics.count("store_failures")
             log.error("could not store event %s from %s: %s", event.id, device_id, exc)
             return
+        if outcome.refused is not None:
+            # Another device's id: never acked, so it cannot pass for that device's event.
+            topic, payload = message
+            self._reject(topic, payload, "event.id", outcome.refused, self._clock.wall_ms())
+            return
         self.metrics.count_event(str(event.kind), outcome.inserted)
+        if outcome.completed:
+            self.metrics.count("events_completed")
+            log.info("event %s of %s completed by its %s copy", event.id, device_id, event.link)
         for alarm in outcome.alarms:
             log.info("alarm %d opened: %s on %s", alarm.id, alarm.kind, device_id)
             _tell(self.alarm_listeners, alarm)

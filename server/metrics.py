@@ -15,6 +15,7 @@ class Metrics:
         self._lock = threading.Lock()
         self.events: Counter[str] = Counter()  # stored, by kind
         self.duplicates = 0
+        self.events_completed = 0  # duplicates that completed a record first stored from SMS
         self.rejected: Counter[str] = Counter()  # by message type: topic, event, status, …
         self.statuses = 0
         self.stale_statuses = 0
@@ -73,6 +74,13 @@ class Metrics:
                 "counter",
                 "Events whose id was already stored (acked again, not stored again).",
                 [("", self.duplicates)],
+            )
+            _family(
+                lines,
+                "loneguard_completed_events_total",
+                "counter",
+                "Duplicates that completed the stored event (the MQTT copy after the SMS line).",
+                [("", self.events_completed)],
             )
             _family(
                 lines,

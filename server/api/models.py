@@ -107,6 +107,10 @@ class EventOut(BaseModel):
     link: str
     received_ms: int = Field(description="when the hub received it, by the hub's clock")
     body: dict[str, Any] = Field(description="the event as the device sent it")
+    links: list[str] = Field(
+        description="every path it arrived by, first first (`link` is the first): "
+        '["sms", "mqtt"] when the SMS fallback beat the MQTT copy, which then completed it'
+    )
 
     @classmethod
     def of(cls, e: EventRow) -> EventOut:

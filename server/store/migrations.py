@@ -189,6 +189,36 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE alarms ADD COLUMN lease_until_ms INTEGER",
         ),
     ),
+    Migration(
+        5,
+        "events keyed by (device, event id), an id kept by one device only; the paths each event"
+        " arrived by",
+        (
+            # SQLite cannot change a primary key in place: copy into a new table, keeping rowid
+            # (the order of events received in the same millisecond).
+            """CREATE TABLE events_by_device_id (
+                id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                ts_ms INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                link TEXT NOT NULL,
+                received_ms INTEGER NOT NULL,
+                body TEXT NOT NULL,
+                links TEXT NOT NULL,
+                PRIMARY KEY (device_id, id)
+            )""",
+            """INSERT INTO events_by_device_id
+                (rowid, id, device_id, kind, ts_ms, seq, link, received_ms, body, links)
+               SELECT rowid, id, device_id, kind, ts_ms, seq, link, received_ms, body, link
+               FROM events ORDER BY rowid""",
+            "DROP TABLE events",
+            "ALTER TABLE events_by_device_id RENAME TO events",
+            "CREATE INDEX events_by_device ON events (device_id, received_ms)",
+            "CREATE INDEX events_by_received ON events (received_ms)",
+            "CREATE UNIQUE INDEX events_one_device_per_id ON events (id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -72,6 +72,9 @@ class EventRow:
     link: str
     received_ms: int
     body: dict[str, Any]
+    # Every path the event arrived by, first first (``link`` is the first): ("sms", "mqtt")
+    # for a panic whose SMS fallback beat its MQTT copy.
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -269,11 +272,16 @@ Effect = OpenAlarm | RecordCheckin | StartVisit | ExtendSession | EndSession | S
 
 @dataclass(frozen=True)
 class EventOutcome:
-    """``inserted`` is False for a duplicate id, which has no effects the second time."""
+    """``inserted`` is False for a duplicate (the same device's id again), which has no effects
+    the second time; ``completed`` says the duplicate filled in the stored record (the MQTT copy
+    of an event first stored from its SMS line). ``refused`` says why the event was not taken
+    (its id is stored for another device): it must not be acked."""
 
     inserted: bool
     alarms: tuple[Alarm, ...] = field(default=())
     sessions: tuple[Session, ...] = field(default=())  # sessions the event changed
+    completed: bool = False
+    refused: str | None = None
 
 
 class SessionNotFound(LookupError):

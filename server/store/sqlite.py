@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
+from server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
 from server.store.leases import LeaseRows
 from server.store.migrations import migrate
 from server.store.records import (
@@ -153,9 +154,12 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows):
         body = _json(event.to_json())
 
         def run(conn: Connection) -> EventOutcome:
+            # The key is (device, id); the unique index on the id alone also stops a second
+            # device from taking an id that is stored (on PostgreSQL, even from another hub in
+            # the same instant: the insert waits for the other transaction).
             cur = conn.execute(
-                "INSERT INTO events (id, device_id, kind, ts_ms, seq, link, received_ms, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO events (id, device_id, kind, ts_ms, seq, link, received_ms, body,"
+                " links) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     event.id,
                     device_id,
@@ -165,10 +169,11 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows):
                     str(event.link),
                     received_ms,
                     body,
+                    str(event.link),
                 ),
             )
             if cur.rowcount == 0:
-                return EventOutcome(inserted=False)
+                return complete_event(conn, device_id, event, received_ms)
             _ensure_device(conn, device_id)
             alarms = []
             sessions = []
@@ -549,13 +554,13 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows):
         if kind is not None:
             where.append("kind = ?")
             args.append(str(kind))
-        sql = "SELECT id, device_id, kind, ts_ms, seq, link, received_ms, body FROM events"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY received_ms DESC, rowid DESC LIMIT ?"
         with self._read() as conn:
             rows = conn.execute(sql, (*args, limit)).fetchall()
-        return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+        return [event_row(r) for r in rows]
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._read() as conn:

@@ -131,6 +131,36 @@ def test_hub_status_is_tracked(link_config: Config, clock: FakeClock, observer: 
     link.stop("done")
 
 
+def test_a_hub_announcing_itself_gets_the_unacked_events_again(
+    link_config: Config, clock: FakeClock, observer: Observer
+) -> None:
+    """A live ``online`` on ``hub/status`` (a hub back, or one answering another's last will)
+    makes the device send its unacked events again: a copy held for a dead hub's session then
+    reaches a live hub. The retained copy each connect brings does not: the connect sent them."""
+    observer.publish(HUB_STATUS_TOPIC, HubStatus(DeviceState.ONLINE, 5).encode(), retain=True)
+    unacked = event(0)
+    listener = RecordingListener([unacked])
+    link = start(link_config, clock, listener, boot=1)
+    assert listener.hub.get(timeout=WAIT) == HubStatus(DeviceState.ONLINE, 5)  # the retained one
+    assert Event.decode(observer.next_payload(EVENT)) == unacked  # sent by the connect
+    observer.publish(HUB_STATUS_TOPIC, HubStatus(DeviceState.OFFLINE).encode(), retain=True)
+    assert listener.hub.get(timeout=WAIT).state == DeviceState.OFFLINE
+    observer.publish(HUB_STATUS_TOPIC, HubStatus(DeviceState.ONLINE, 6).encode(), retain=True)
+    assert listener.hub.get(timeout=WAIT) == HubStatus(DeviceState.ONLINE, 6)
+    assert Event.decode(observer.next_payload(EVENT)) == unacked  # sent again, clock unmoved
+    fresh = event(1)
+    link.publish_event(fresh)
+    # In order on the one connection: no other copy came between (none for the retained
+    # status, none for the offline one).
+    assert Event.decode(observer.next_payload(EVENT)) == fresh
+    listener.pending = []
+    observer.publish(HUB_STATUS_TOPIC, HubStatus(DeviceState.ONLINE, 7).encode(), retain=True)
+    assert listener.hub.get(timeout=WAIT) == HubStatus(DeviceState.ONLINE, 7)
+    link.publish_event(fresh)
+    assert Event.decode(observer.next_payload(EVENT)) == fresh  # nothing unacked: nothing sent
+    link.stop("done")
+
+
 def test_heartbeats_follow_the_injected_clock(
     link_config: Config, clock: FakeClock, observer: Observer
 ) -> None:

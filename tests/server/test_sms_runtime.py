@@ -14,8 +14,9 @@ import pytest
 from device.fake_modem import FakeModem
 from device.modem import Modem
 from protocol.clock import FakeClock
-from protocol.messages import Ack, AckStatus, EventKind
+from protocol.messages import Ack, AckStatus, Event, EventKind, Location
 from protocol.sms import FallbackLine
+from protocol.topics import Channel, DeviceTopic
 from server.store import AlarmKind, AlarmState
 from tests.server.rig import ANN, DEVICE, MGR, Rig, hub_config
 from tests.server.runtime_fakes import settle, until
@@ -100,7 +101,22 @@ def test_fallback_lines_go_through_ingest_and_a_wrong_hmac_is_rejected(
             acks = {Ack.decode(p) for t, p in rig.publisher.published if t.endswith("/ack")}
             assert acks == {Ack(panic.event_id, AckStatus.HELP_COMING)}
             events = rig.store.events(device_id=DEVICE)
-            assert [(e.kind, e.link) for e in events] == [("panic", "sms")]
+            assert [(e.kind, e.link, e.seq) for e in events] == [("panic", "sms", 0)]
+
+            # The device's MQTT copy comes once the broker is back: it completes the event
+            # (seq, location) and opens nothing more.
+            mqtt_copy = Event(
+                panic.event_id, EventKind.PANIC, panic.ts, seq=12, location=Location(51.5, -0.1)
+            )
+            await rig.ingest.handle(str(DeviceTopic(DEVICE, Channel.EVENT)), mqtt_copy.encode())
+            await rig.ingest.drain()
+            [event] = rig.store.events(device_id=DEVICE)
+            assert (event.seq, event.links, event.body.get("location")) == (
+                12,
+                ("sms", "mqtt"),
+                {"lat": 51.5, "lon": -0.1},
+            )
+            assert [a.id for a in rig.store.alarms()] == [alarms[0].id]
         finally:
             await rig.stop()
 

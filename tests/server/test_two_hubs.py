@@ -26,12 +26,15 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from device.link import MqttLink
+from protocol.clock import FakeClock
 from protocol.messages import Ack, DeviceState, Event, EventKind, HubStatus
 from protocol.topics import HUB_STATUS_TOPIC, Channel, DeviceTopic
 from server.broker import Mosquitto
 from server.sessions import SessionPlan
 from server.store import SessionKind, Worker
 from server.store.postgres import PostgresStore
+from tests.device.helpers import RecordingListener, make_config
 from tests.server.notify.test_apprise_channel import Receiver
 from tests.server.rig import overdue_ladder_toml
 
@@ -302,3 +305,99 @@ def _lease_owner(store: PostgresStore, alarm_id: int) -> str | None:
         ).fetchone()
     ).result()
     return None if row is None else row[0]
+
+
+class Outbox(RecordingListener):
+    """The device's side of delivery: events stay pending until their ack comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.acked: set[str] = set()
+
+    def add(self, event: Event) -> None:
+        with self._lock:
+            self.pending.append(event)
+
+    def pending_events(self) -> list[Event]:
+        with self._lock:
+            return list(self.pending)
+
+    def on_ack(self, ack: Ack) -> None:
+        with self._lock:
+            self.acked.add(ack.ref)
+            self.pending = [e for e in self.pending if e.id != ack.ref]
+
+
+HEARTBEAT_S = 10.0  # the device's heartbeat interval, on its fake clock
+MAX_BEATS = 12  # heartbeats the device may need after the kill before every event is stored
+
+
+def test_events_held_for_a_killed_hub_reach_the_live_one_without_its_restart(
+    hubs: tuple[list[HubProcess], PostgresStore, Receiver],
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+) -> None:
+    """The broker goes on handing part of a shared group's messages to a dead member's offline
+    session and holds them there. The device sends its unacked events again when a hub announces
+    itself on ``hub/status`` and at each heartbeat while they stay unacked, so every event is
+    stored by the live hub within a few heartbeats; the dead hub is never restarted."""
+    processes, store, _ = hubs
+    victim, survivor = processes
+    config = make_config(
+        tmp_path / "device",
+        device={"id": "unit-07"},
+        mqtt={"url": mosquitto.url, "reconnect_max_delay": 1},
+        timing={"heartbeat_interval": HEARTBEAT_S},
+    )
+    clock = FakeClock()
+    outbox = Outbox()
+    link = MqttLink(config, clock)
+    link.start(outbox, boot=1)
+    try:
+        wait_for("the device's connection", outbox.up.is_set)
+        wait_for("the hubs' online status", lambda: link.hub_online is True)
+        # Stopped, the victim still holds its connection: the broker hands it its share of the
+        # events, which it never acks. Then it dies with them in flight.
+        os.kill(victim.process.pid, signal.SIGSTOP)
+        events = [
+            Event(str(uuid.uuid4()), EventKind.CHECKIN, clock.wall_ms(), seq=n) for n in range(10)
+        ]
+        for event in events:
+            outbox.add(event)
+            link.publish_event(event)
+        wait_for("the live hub's share of the acks", lambda: len(outbox.acked) >= 3)
+        before_kill = len(outbox.acked)
+        os.kill(victim.process.pid, signal.SIGKILL)
+        victim.process.wait(timeout=10)
+        assert before_kill < len(events), "the stopped hub was handed none of the events"
+
+        def stored() -> set[str]:
+            return {e.id for e in store.events(limit=100, device_id="unit-07")}
+
+        # The victim's last will, answered by the survivor's "online": the device sends its
+        # unacked events again with its clock standing still, and the survivor stores some.
+        wait_for(
+            "events stored after the survivor's announcement",
+            lambda: len(stored()) > before_kill,
+        )
+        after_announcement = len(stored())
+        beats = 0
+        while stored() != {e.id for e in events} and beats < MAX_BEATS:
+            clock.advance(HEARTBEAT_S)
+            beats += 1
+            try:  # a resend the broker handed to the dead session again waits for the next beat
+                wait_for("every event stored", lambda: stored() == {e.id for e in events}, 2.0)
+            except AssertionError:
+                continue
+        print(
+            f"\n{len(events)} events sent with {victim.name} stopped; {before_kill} acked before"
+            f" it was killed, {after_announcement} stored after {survivor.name}'s announcement,"
+            f" all {len(stored())} after {beats} heartbeats of {HEARTBEAT_S:g} s"
+        )
+        assert stored() == {e.id for e in events}, f"not all stored after {MAX_BEATS} beats"
+        wait_for("every ack", lambda: outbox.acked == {e.id for e in events})
+        assert victim.process.poll() is not None  # never restarted
+        assert sorted(e.id for e in store.events(limit=100)) == sorted(e.id for e in events)
+    finally:
+        link.stop("done")

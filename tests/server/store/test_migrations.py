@@ -1,10 +1,15 @@
 import sqlite3
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from server.store.migrations import LATEST_VERSION, MIGRATIONS, SchemaTooNew, migrate
-from server.store.sqlite import SqliteStore, connect
+from protocol.messages import Event, EventKind
+from server.store.migrations import LATEST_VERSION, MIGRATIONS, SQLITE, SchemaTooNew, migrate
+from server.store.sql import Connection
+from server.store.sqlite import SqliteStore, SqlStore, connect
 
 TABLES = {
     "schema_version",
@@ -87,5 +92,54 @@ def test_version_2_upgrades_a_version_1_database_in_place(tmp_path: Path) -> Non
         assert worker is not None
         assert (worker.name, worker.apprise_urls, worker.policy) == ("Ann", (), None)
         assert store.sessions() == [] and store.notifications() == []
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_version_5_keys_events_by_device_and_keeps_them(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A version 4 database with events: after the upgrade they are all there, in the same
+    order, each with its path as its history, and the id stays refused to other devices."""
+    opened: Callable[[], Connection]
+    dialect = SQLITE
+    if database == "sqlite":
+        path = tmp_path / "hub.db"
+        opened = lambda: connect(path)  # noqa: E731
+        store_of: Callable[[], SqlStore] = lambda: SqliteStore(path, now_ms=lambda: 9)  # noqa: E731
+    else:
+        from server.store import postgres
+        from server.store.pg_migrations import POSTGRES
+
+        url = request.getfixturevalue("pg_url")
+        opened, dialect = (lambda: postgres.connect(url)), POSTGRES
+        store_of = lambda: postgres.PostgresStore(url, now_ms=lambda: 9)  # noqa: E731
+    conn = opened()
+    assert migrate(conn, 1, replace(dialect, steps=dialect.steps[:4])) == [1, 2, 3, 4]
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    for n, event_id in enumerate(ids):  # all in one millisecond: only insertion orders them
+        conn.execute(
+            "INSERT INTO events (id, device_id, kind, ts_ms, seq, link, received_ms, body)"
+            " VALUES (?, 'd1', 'checkin', 5, ?, ?, 5, '{}')",
+            (event_id, n, "sms" if n == 1 else "mqtt"),
+        )
+    assert migrate(conn, 2, dialect) == [5]
+    conn.close()
+    store = store_of()
+    try:
+        rows = store.events()
+        assert [(e.id, e.seq, e.link, e.links) for e in rows] == [
+            (ids[2], 2, "mqtt", ("mqtt",)),
+            (ids[1], 1, "sms", ("sms",)),
+            (ids[0], 0, "mqtt", ("mqtt",)),
+        ]
+        other = Event(ids[0], EventKind.CHECKIN, 6, seq=1)
+        outcome = store.record_event("d2", other, 6, ()).result()
+        assert outcome.refused == f"event.id: {ids[0]} is already stored for device d1"
+        fresh = store.record_event(
+            "d2", Event(str(uuid.uuid4()), EventKind.CHECKIN, 7, seq=0), 7, ()
+        )
+        assert fresh.result().inserted
     finally:
         store.close()

@@ -1,6 +1,7 @@
 """PostgreSQL's own parts: its migrations match SQLite's step for step, hubs starting together
 migrate once, a batch that loses a deadlock to another hub's writer is run again, the store
-reconnects after the server drops it, and a ladder step's rows are created once across hubs."""
+reconnects after the server drops it, a ladder step's rows are created once across hubs, and an
+event id is kept by one device even when two hubs store it for two devices at once."""
 
 import threading
 import uuid
@@ -140,6 +141,39 @@ def test_a_ladder_step_is_created_once_across_hubs(pg_url: str) -> None:
         print(f"\none step of 2 notifications written by two hubs at once: created {created_by}")
         assert created_by == (2, 0)
         assert len(hub_b.notifications(alarm_id)) == 2
+    finally:
+        hub_a.close()
+        hub_b.close()
+
+
+def test_one_event_id_from_two_devices_on_two_hubs_at_once_is_stored_once(pg_url: str) -> None:
+    """Hub A stores d1's event and holds its transaction open; hub B gets d2's copy of the same
+    id meanwhile. B's insert waits for A's, then refuses it: the id stays d1's."""
+    hub_a = PostgresStore(pg_url, now_ms=lambda: 1)
+    hub_b = PostgresStore(pg_url, now_ms=lambda: 1)
+    try:
+        event = Event(str(uuid.uuid4()), EventKind.PANIC, 1, seq=1)
+        stored, go_on = threading.Event(), threading.Event()
+
+        def a_stores(conn: Connection) -> None:
+            conn.execute(
+                "INSERT INTO events (id, device_id, kind, ts_ms, seq, link, received_ms, body,"
+                " links) VALUES (?, 'd1', 'panic', 1, 1, 'mqtt', 1, '{}', 'mqtt')",
+                (event.id,),
+            )
+            stored.set()
+            assert go_on.wait(10)
+
+        a_result = hub_a.write(a_stores)
+        assert stored.wait(10)
+        b_result = hub_b.record_event("d2", event, 2, [OpenAlarm(AlarmKind.PANIC)])
+        go_on.set()
+        a_result.result(timeout=10)
+        outcome = b_result.result(timeout=10)
+        assert outcome.refused == f"event.id: {event.id} is already stored for device d1"
+        assert outcome.alarms == ()
+        assert [(e.device_id, e.id) for e in hub_b.events()] == [("d1", event.id)]
+        assert hub_b.alarms() == []
     finally:
         hub_a.close()
         hub_b.close()
