@@ -2,8 +2,8 @@
 
 The rules of the wire contract live here: an event is acked only after it is durably stored;
 a duplicate (the same device's event id again) is acked again but stored once, and its MQTT copy
-completes a record first stored from the SMS fallback line; an id already stored for another
-device is refused (a dead letter, no ack); duress is acked ``received``, exactly like a
+completes a record first stored from the SMS fallback line; ids are each device's own (the
+store keys events by device and id); duress is acked ``received``, exactly like a
 check-in; a status from an older boot is ignored; a bad message becomes a dead letter with a
 reason and never raises. Many messages are in flight at once, so they share the store's group
 commits instead of waiting for each other.
@@ -143,7 +143,7 @@ class Ingest:
             if self._extra_effects is not None:
                 effects += self._extra_effects(message)
             stored = self._store.record_event(device_id, message, received_ms, effects)
-            return self._finish_event(stored, device_id, message, arrived, (topic, payload))
+            return self._finish_event(stored, device_id, message, arrived)
         if isinstance(message, Status):
             applied = self._store.record_status(device_id, message, received_ms)
             return self._finish_status(applied, device_id, message)
@@ -188,7 +188,6 @@ class Ingest:
         device_id: str,
         event: Event,
         arrived: float,
-        message: tuple[str, bytes],
     ) -> None:
         try:
             outcome = await asyncio.wrap_future(stored)
@@ -196,11 +195,6 @@ class Ingest:
             # No ack: the device keeps the event in its outbox and sends it again.
             self.metrics.count("store_failures")
             log.error("could not store event %s from %s: %s", event.id, device_id, exc)
-            return
-        if outcome.refused is not None:
-            # Another device's id: never acked, so it cannot pass for that device's event.
-            topic, payload = message
-            self._reject(topic, payload, "event.id", outcome.refused, self._clock.wall_ms())
             return
         self.metrics.count_event(str(event.kind), outcome.inserted)
         if outcome.completed:

@@ -4,8 +4,9 @@ An event is stored once per (device, id). A panic or duress may arrive first by 
 line, which carries neither the device's ``seq`` nor the location; the device's MQTT copy of the
 same id then completes the stored record (its ``seq`` and body, so its location) and the path is
 added to ``links``, all audited as ``event.completed``. It opens nothing a second time. A copy by a
-path already on record changes nothing. An id stored for another device is refused: no device
-may take (or block) another device's event.
+path already on record changes nothing. Ids are each device's own: the same id from another
+device is another event, stored beside it, so no device can take, block or pass for another
+device's event.
 """
 
 from __future__ import annotations
@@ -34,16 +35,12 @@ def complete_event(
 ) -> EventOutcome:
     """Handle ``event`` whose id the insert found stored already; in the writer's transaction."""
     row = conn.execute(
-        f"SELECT device_id, seq, links FROM events WHERE id = ?{for_update(conn)}", (event.id,)
+        f"SELECT seq, links FROM events WHERE device_id = ? AND id = ?{for_update(conn)}",
+        (device_id, event.id),
     ).fetchone()
-    if row is None:  # cannot happen: the insert conflicted on this id
+    if row is None:  # cannot happen: the insert conflicted on this (device, id)
         return EventOutcome(inserted=False)
-    stored_device, stored_seq, stored_links = row
-    if stored_device != device_id:
-        return EventOutcome(
-            inserted=False,
-            refused=f"event.id: {event.id} is already stored for device {stored_device}",
-        )
+    stored_seq, stored_links = row
     links = [path for path in str(stored_links).split(LINKS_SEPARATOR) if path]
     path = str(event.link)
     if path in links:

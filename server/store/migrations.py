@@ -191,8 +191,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         5,
-        "events keyed by (device, event id), an id kept by one device only; the paths each event"
-        " arrived by",
+        "events keyed by (device, event id): one device's ids never collide with another's; the"
+        " paths each event arrived by",
         (
             # SQLite cannot change a primary key in place: copy into a new table, keeping rowid
             # (the order of events received in the same millisecond).
@@ -216,7 +216,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE events_by_device_id RENAME TO events",
             "CREATE INDEX events_by_device ON events (device_id, received_ms)",
             "CREATE INDEX events_by_received ON events (received_ms)",
-            "CREATE UNIQUE INDEX events_one_device_per_id ON events (id)",
+            "CREATE INDEX events_by_id ON events (id)",
         ),
     ),
 )

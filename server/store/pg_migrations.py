@@ -200,7 +200,7 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         (
             "ALTER TABLE events DROP CONSTRAINT events_pkey",
             "ALTER TABLE events ADD PRIMARY KEY (device_id, id)",
-            "CREATE UNIQUE INDEX events_one_device_per_id ON events (id)",
+            "CREATE INDEX events_by_id ON events (id)",
             "ALTER TABLE events ADD COLUMN links TEXT NOT NULL DEFAULT ''",
             "UPDATE events SET links = link",
             "ALTER TABLE events ALTER COLUMN links DROP DEFAULT",

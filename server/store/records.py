@@ -274,14 +274,12 @@ Effect = OpenAlarm | RecordCheckin | StartVisit | ExtendSession | EndSession | S
 class EventOutcome:
     """``inserted`` is False for a duplicate (the same device's id again), which has no effects
     the second time; ``completed`` says the duplicate filled in the stored record (the MQTT copy
-    of an event first stored from its SMS line). ``refused`` says why the event was not taken
-    (its id is stored for another device): it must not be acked."""
+    of an event first stored from its SMS line)."""
 
     inserted: bool
     alarms: tuple[Alarm, ...] = field(default=())
     sessions: tuple[Session, ...] = field(default=())  # sessions the event changed
     completed: bool = False
-    refused: str | None = None
 
 
 class SessionNotFound(LookupError):

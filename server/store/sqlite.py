@@ -154,9 +154,9 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows):
         body = _json(event.to_json())
 
         def run(conn: Connection) -> EventOutcome:
-            # The key is (device, id); the unique index on the id alone also stops a second
-            # device from taking an id that is stored (on PostgreSQL, even from another hub in
-            # the same instant: the insert waits for the other transaction).
+            # The key is (device, id): a copy already stored (a redelivery, or the other path's
+            # copy) conflicts and goes to complete_event; on PostgreSQL a second hub inserting the
+            # same key at the same instant waits for the first, then conflicts too.
             cur = conn.execute(
                 "INSERT INTO events (id, device_id, kind, ts_ms, seq, link, received_ms, body,"
                 " links) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -220,9 +220,7 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows):
         )
 
     @staticmethod
-    def _record_checkin(
-        conn: Connection, device_id: str, event: Event, received_ms: int
-    ) -> None:
+    def _record_checkin(conn: Connection, device_id: str, event: Event, received_ms: int) -> None:
         # The press time, but never later than its arrival: a device clock running fast must not
         # push the worker's last check-in into the future. An older check-in arriving late (from
         # an outbox or SMS) never moves it backwards.

@@ -219,9 +219,7 @@ def apply_effect(
     return change_session(conn, live.id, change, received_ms, actor, action)
 
 
-def _register(
-    conn: Connection, effect: SignIn | SignOut, device_id: str, at_ms: int
-) -> None:
+def _register(conn: Connection, effect: SignIn | SignOut, device_id: str, at_ms: int) -> None:
     row = conn.execute("SELECT worker_id FROM devices WHERE id = ?", (device_id,)).fetchone()
     worker_id = row[0] if row else None
     conn.execute(

@@ -87,9 +87,7 @@ def test_checkin_is_stored_acked_and_updates_device_and_worker(
     assert [a.action for a in store.audit(subject=checkin.id)] == ["event.checkin"]
 
 
-def test_panic_opens_an_alarm_and_is_acked_help_coming(
-    store: SqlStore, clock: FakeClock
-) -> None:
+def test_panic_opens_an_alarm_and_is_acked_help_coming(store: SqlStore, clock: FakeClock) -> None:
     store.save_worker(Worker("w1", "Ann Example")).result()
     store.assign_device("d1", "w1").result()
     panic = event(EventKind.PANIC, clock, location=Location(51.5, -0.1))
