@@ -301,7 +301,7 @@ def _provision(config: HubConfig, args: argparse.Namespace) -> int:
         store.provision_device(device_id, credentials.sms_secret, clock.wall_ms(), "cli").result()
     finally:
         store.close()
-    toml = device_toml(credentials, device_knows_sms_secret=_device_knows_sms_secret())
+    toml = device_toml(credentials)
     if args.out is not None:
         write_private(args.out, toml)
         print(f"wrote {args.out} (mode 0600) for device {device_id}", file=sys.stderr)
@@ -341,12 +341,6 @@ def _reload(pid: int | None) -> None:
         return
     reload_broker(pid)
     print(f"sent SIGHUP to mosquitto ({pid})", file=sys.stderr)
-
-
-def _device_knows_sms_secret() -> bool:
-    from device.config import SETTINGS as DEVICE_SETTINGS
-
-    return any(s.name == "sms.secret" for s in DEVICE_SETTINGS)
 
 
 def _run(config: HubConfig) -> int:

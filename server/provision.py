@@ -331,7 +331,7 @@ def remove_device_account(broker: BrokerDir, device_id: str) -> bool:
         return PasswordFile(broker.passwd).remove(device_id)
 
 
-def device_toml(credentials: DeviceCredentials, *, device_knows_sms_secret: bool) -> str:
+def device_toml(credentials: DeviceCredentials) -> str:
     """The device's configuration file: its id, its broker login and its SMS fallback secret."""
     c = credentials
     lines = [
@@ -348,12 +348,9 @@ def device_toml(credentials: DeviceCredentials, *, device_knows_sms_secret: bool
     if c.mqtt_url.startswith("mqtts://"):
         lines.append(f'ca_file = "{c.ca_file}"')
     lines.append("")
-    if device_knows_sms_secret:
-        lines += ["[sms]", f'secret = "{c.sms_secret}"']
-    else:
-        # This firmware has no [sms] setting yet and refuses unknown keys; keep the secret here
-        # until it does, so the SMS fallback can be switched on without provisioning again.
-        lines += [f'# [sms] secret = "{c.sms_secret}"']
+    # The SMS fallback signs its line with this; it also needs sms.hub_number, the hub
+    # modem's number, which the operator adds.
+    lines += ["[sms]", f'secret = "{c.sms_secret}"', '# hub_number = "+44…"']
     return "\n".join(lines) + "\n"
 
 
