@@ -216,7 +216,6 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE events_by_device_id RENAME TO events",
             "CREATE INDEX events_by_device ON events (device_id, received_ms)",
             "CREATE INDEX events_by_received ON events (received_ms)",
-            "CREATE INDEX events_by_id ON events (id)",
         ),
     ),
 )

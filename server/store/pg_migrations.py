@@ -200,7 +200,6 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         (
             "ALTER TABLE events DROP CONSTRAINT events_pkey",
             "ALTER TABLE events ADD PRIMARY KEY (device_id, id)",
-            "CREATE INDEX events_by_id ON events (id)",
             "ALTER TABLE events ADD COLUMN links TEXT NOT NULL DEFAULT ''",
             "UPDATE events SET links = link",
             "ALTER TABLE events ALTER COLUMN links DROP DEFAULT",
