@@ -148,9 +148,7 @@ def extend(session: Session, minutes: int, now_ms: int) -> Session:
     if session.kind == SessionKind.SHIFT:
         return checkin(session, now_ms)
     assert session.expected_end_ms is not None
-    end = max(session.expected_end_ms, now_ms) + minutes * 60_000
-    changed = replace(session, expected_end_ms=end, state=SessionState.ACTIVE, prealert_sent=False)
-    return replace(changed, next_deadline_ms=next_deadline(changed))
+    return _due_at(session, max(session.expected_end_ms, now_ms) + minutes * 60_000)
 
 
 def retime(session: Session, minutes: int, now_ms: int) -> Session:
@@ -158,10 +156,12 @@ def retime(session: Session, minutes: int, now_ms: int) -> Session:
     contact, approval) kept."""
     _check_open(session)
     assert session.kind == SessionKind.VISIT
-    end_ms = now_ms + minutes * 60_000
-    changed = replace(
-        session, expected_end_ms=end_ms, state=SessionState.ACTIVE, prealert_sent=False
-    )
+    return _due_at(session, now_ms + minutes * 60_000)
+
+
+def _due_at(visit: Session, end_ms: int) -> Session:
+    """The visit running again until ``end_ms``: active, its pre-alert not yet sent."""
+    changed = replace(visit, expected_end_ms=end_ms, state=SessionState.ACTIVE, prealert_sent=False)
     return replace(changed, next_deadline_ms=next_deadline(changed))
 
 
