@@ -82,17 +82,25 @@ def _start_broker(data_dir: Path) -> tuple[str, Mosquitto | Child]:
     return f"mqtt://127.0.0.1:{port}", child
 
 
-def _create_token(env: dict[str, str]) -> str:
+def _hub_command(env: dict[str, str], what: str, *args: str, stdin: str | None = None) -> str:
+    """Run ``loneguard-hub ARGS`` on the demo's database; its stdout, or RuntimeError naming
+    ``what`` could not be made."""
     result = subprocess.run(
-        python_module_command("server.cli", "token", "create", "--name", "demo", "--role", "admin"),
+        python_module_command("server.cli", *args),
         env={**os.environ, **env},
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"could not create a demo token: {result.stderr.strip()}")
-    return result.stdout.strip().splitlines()[-1]
+        raise RuntimeError(f"could not create {what}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _create_token(env: dict[str, str]) -> str:
+    out = _hub_command(env, "a demo token", "token", "create", "--name", "demo", "--role", "admin")
+    return out.strip().splitlines()[-1]
 
 
 def _console_login(env: dict[str, str], data_dir: Path) -> tuple[str, str]:
@@ -102,16 +110,12 @@ def _console_login(env: dict[str, str], data_dir: Path) -> tuple[str, str]:
     if saved.exists():
         return name, saved.read_text().strip()
     password = secrets.token_urlsafe(12)
-    result = subprocess.run(
-        python_module_command("server.cli", "user", "create", "--name", name, "--role", "admin"),
-        env={**os.environ, **env},
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        check=False,
+    _hub_command(
+        env,
+        "the demo's console login",
+        *("user", "create", "--name", name, "--role", "admin"),
+        stdin=password + "\n",
     )
-    if result.returncode != 0:
-        raise RuntimeError(f"could not create the demo's console login: {result.stderr.strip()}")
     saved.touch(mode=0o600)
     saved.write_text(password + "\n")
     return name, password
