@@ -119,7 +119,7 @@ class Ingest:
         await self._slots.acquire()
         try:
             # Submitted here, not in the task, so the store sees messages in arrival order.
-            work = self._submit(device_id, message, received_ms, arrived, topic, payload)
+            work = self._submit(device_id, message, received_ms, arrived)
         except Exception as exc:
             self._slots.release()
             self.metrics.count("store_failures")
@@ -130,13 +130,7 @@ class Ingest:
         task.add_done_callback(self._done)
 
     def _submit(
-        self,
-        device_id: str,
-        message: Event | Status | Heartbeat,
-        received_ms: int,
-        arrived: float,
-        topic: str,
-        payload: bytes,
+        self, device_id: str, message: Event | Status | Heartbeat, received_ms: int, arrived: float
     ) -> Coroutine[Any, Any, None]:
         if isinstance(message, Event):
             effects = effects_of(message.kind)
@@ -183,11 +177,7 @@ class Ingest:
             log.error("ingest task failed", exc_info=task.exception())
 
     async def _finish_event(
-        self,
-        stored: Future[EventOutcome],
-        device_id: str,
-        event: Event,
-        arrived: float,
+        self, stored: Future[EventOutcome], device_id: str, event: Event, arrived: float
     ) -> None:
         try:
             outcome = await asyncio.wrap_future(stored)
