@@ -164,6 +164,10 @@ class MqttLink:
         with self._lock:
             if not self._connected:
                 return
+        self._send(event)
+
+    def _send(self, event: Event) -> None:
+        """Hand one event to paho at QoS 1; every send, first or again, goes this way."""
         self.client.publish(self.topic(Channel.EVENT), event.encode(), qos=1)
 
     def stop(self, reason: str) -> None:
@@ -237,7 +241,7 @@ class MqttLink:
         """Publish every event not yet acked (the hub dedupes); how many."""
         pending = listener.pending_events()
         for event in pending:
-            self.client.publish(self.topic(Channel.EVENT), event.encode(), qos=1)
+            self._send(event)
         return len(pending)
 
     def _on_disconnect(
@@ -343,7 +347,7 @@ class MqttLink:
         """
         for event in pending:
             if event.id in self._unacked_at_last_beat:
-                self.client.publish(self.topic(Channel.EVENT), event.encode(), qos=1)
+                self._send(event)
         self._unacked_at_last_beat = frozenset(event.id for event in pending)
 
     def _stop_heartbeats(self) -> None:
