@@ -2,7 +2,7 @@
 
 The tables have their own numbered steps (``console_schema_version``), so the console can grow
 without renumbering the hub's migrations. Writes go through the hub store's single writer thread
-and are audited in the same transaction; reads use a connection of their own.
+and are audited in the same transaction; reads share the store's reader connections.
 """
 
 from __future__ import annotations
