@@ -17,11 +17,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psutil
 
-from device.link import disable_nagle
-from server.broker import Mosquitto, mosquitto_binary
-from server.children import Child, python_module_command
-from server.sessions import SessionKind, SessionPlan
-from server.store import Store, Worker
+from loneguard.device.link import disable_nagle
+from loneguard.server.devtools.children import Child, python_module_command
+from loneguard.server.devtools.private_broker import Mosquitto, mosquitto_binary
+from loneguard.server.sessions.rules import SessionKind, SessionPlan
+from loneguard.server.store import Store, Worker
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -100,7 +100,7 @@ def hub_child(
         "LONEGUARD_HTTP": "127.0.0.1:0",
         **(extra or {}),
     }
-    hub = Child(name, python_module_command("server.cli", "run"), env)
+    hub = Child(name, python_module_command("loneguard.server.cli", "run"), env)
     hub.wait_for_line("hub listening on ", timeout=120)
     return hub
 

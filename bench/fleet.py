@@ -24,9 +24,9 @@ from typing import Any
 
 from bench.common import CpuWindow, hub_child, machine_line, raise_open_files
 from bench.mqttlite import LiteClient, publish_packet
-from protocol.messages import DeviceState, Heartbeat, Status
-from protocol.topics import Channel, DeviceTopic
-from server.broker import Mosquitto
+from loneguard.protocol.messages import DeviceState, Heartbeat, Status
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.devtools.private_broker import Mosquitto
 
 INTERVAL_S = 30.0
 WINDOW_INTERVALS = 2

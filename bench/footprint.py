@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CpuWindow, hub_child, machine_line, wait_for
-from server.broker import Mosquitto
-from server.children import Child, python_module_command
+from loneguard.server.devtools.children import Child, python_module_command
+from loneguard.server.devtools.private_broker import Mosquitto
 
 WINDOW_S = 10.0
 
@@ -60,7 +60,7 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
         device = Child(
             "device",
             python_module_command(
-                "device.cli",
+                "loneguard.device.cli",
                 "--simulate",
                 "--id",
                 "bench-1",

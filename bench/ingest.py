@@ -21,9 +21,9 @@ from typing import Any
 
 from bench.common import CpuWindow, hub_child, machine_line
 from bench.mqttlite import LiteClient, publish_packet
-from protocol.messages import Ack, Event, EventKind, new_event_id
-from protocol.topics import Channel, DeviceTopic
-from server.broker import Mosquitto
+from loneguard.protocol.messages import Ack, Event, EventKind, new_event_id
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.devtools.private_broker import Mosquitto
 
 DEVICES = 20
 

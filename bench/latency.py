@@ -20,10 +20,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from bench.common import paho_client, percentile
-from protocol.messages import Event, EventKind, new_event_id
-from protocol.topics import Channel, DeviceTopic
-from server.broker import Mosquitto
-from server.children import Child, python_module_command
+from loneguard.protocol.messages import Event, EventKind, new_event_id
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.devtools.children import Child, python_module_command
+from loneguard.server.devtools.private_broker import Mosquitto
 
 WARMUP = 20
 
@@ -93,7 +93,7 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
         db = Path(tmp) / "hub.db"
         hub = Child(
             "hub",
-            python_module_command("server.cli", "run"),
+            python_module_command("loneguard.server.cli", "run"),
             {
                 "LONEGUARD_MQTT_URL": broker.url,
                 "LONEGUARD_DB_URL": f"sqlite:///{db}",

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import hub_child, machine_line, seed_visits
-from protocol.clock import SystemClock
-from server.broker import Mosquitto
-from server.config import load_config
-from server.store import open_store
+from loneguard.protocol.clock import SystemClock
+from loneguard.server.config import load_config
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.store import open_store
 
 ARMED = re.compile(r"timers rebuilt: (\d+) session deadlines armed")
 

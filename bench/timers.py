@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import seed_visits
-from protocol.clock import SystemClock
-from server.app import HubThread
-from server.broker import Mosquitto
-from server.config import load_config
-from server.store import open_store
+from loneguard.protocol.clock import SystemClock
+from loneguard.server.config import load_config
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.hub import HubThread
+from loneguard.server.store import open_store
 
 LEAD_S = 20.0  # time to create the sessions and start the hub before the first deadline
 SPREAD_S = 10.0  # deadlines are spread evenly over this window

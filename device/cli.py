@@ -37,15 +37,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from device.config import (
+from loneguard.device.config import (
     SETTINGS,
     Config,
     ConfigError,
     config_path_from,
     load_config,
 )
-from device.gestures import ButtonName
-from device.version import FW_VERSION
+from loneguard.device.gestures import ButtonName
+from loneguard.device.version import FW_VERSION
 
 log = logging.getLogger("device")
 
@@ -176,7 +176,7 @@ def selftest_main(
     except ConfigError as exc:
         print(f"loneguard-device: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    from device.selftest import SelfTest, exit_status, render
+    from loneguard.device.selftest import SelfTest, exit_status, render
 
     with contextlib.ExitStack() as stack:
         if pin_factory is None:
@@ -184,16 +184,16 @@ def selftest_main(
         modem = None
         port = config.modem_port
         if port is None and args.simulate:
-            from device.fake_modem import FakeModem
+            from loneguard.gsm.fake import FakeModem
 
             port = stack.enter_context(FakeModem()).path
         if port is not None:
-            from device.modem import Modem
+            from loneguard.gsm.modem import Modem
 
             modem = stack.enter_context(Modem(port, sweep_interval=None))
         battery = None
         if config.battery_board == "pisugar3" and not args.simulate:
-            from device.battery import I2cBus, PiSugar3
+            from loneguard.device.battery import I2cBus, PiSugar3
 
             battery = PiSugar3(
                 stack.enter_context(contextlib.closing(I2cBus(config.battery_i2c_bus)))
@@ -214,8 +214,8 @@ def selftest_main(
 
 def _pin_factory(simulate: bool) -> Any:
     if simulate:
-        from device.simulator import ClockedMockFactory
-        from protocol.clock import SystemClock
+        from loneguard.device.simulator import ClockedMockFactory
+        from loneguard.protocol.clock import SystemClock
 
         return ClockedMockFactory(SystemClock(), max_states=10_000)
     from gpiozero import Device
@@ -226,13 +226,13 @@ def _pin_factory(simulate: bool) -> Any:
 
 def _run(config: Config, control_at: tuple[str, int] | None) -> int:
     # Imported here so --help and config errors work without gpiozero's start-up cost.
-    from device.app import DeviceApp
-    from device.watchdog import Notifier, serve, watchdog_interval
-    from protocol.clock import SystemClock
+    from loneguard.device.firmware import DeviceApp
+    from loneguard.device.watchdog import Notifier, serve, watchdog_interval
+    from loneguard.protocol.clock import SystemClock
 
     clock = SystemClock()
     if control_at is not None:
-        from device.simulator import ClockedMockFactory
+        from loneguard.device.simulator import ClockedMockFactory
 
         factory: Any = ClockedMockFactory(clock, max_states=10_000)
     else:
@@ -250,7 +250,7 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
 
     modem = None
     if config.modem_port is not None:
-        from device.modem import Modem
+        from loneguard.gsm.modem import Modem
 
         # A modem missing at boot does not stop the device: its health says "failed" and the
         # periodic check keeps trying to recover it.
@@ -260,7 +260,7 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
     control = None
     try:
         if control_at is not None:
-            from device.simulator import ControlServer
+            from loneguard.device.simulator import ControlServer
 
             control = ControlServer(app, *control_at).start()
             # One write per line: log lines from other threads share the pipe, and print()

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from protocol.errors import ProtocolError
-from protocol.topics import check_device_id
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.topics import check_device_id
 
 CONFIG_ENV = "LONEGUARD_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/loneguard/device.toml")

@@ -30,13 +30,15 @@ import queue
 import threading
 from collections.abc import Callable
 
-from device.link import ModemReport
-from device.modem import GnssFix, Modem, ModemError, ModemTimeout
-from device.outbox import ALARM_KINDS, Outbox
-from protocol.clock import Clock, Timer
-from protocol.errors import ProtocolError
-from protocol.messages import Event, Location
-from protocol.sms import FallbackLine
+from loneguard.device.link import ModemReport
+from loneguard.device.outbox import ALARM_KINDS, Outbox
+from loneguard.gsm.at import ModemError, ModemTimeout
+from loneguard.gsm.gnss import GnssFix
+from loneguard.gsm.modem import Modem
+from loneguard.protocol.clock import Clock, Timer
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.messages import Event, Location
+from loneguard.protocol.sms import FallbackLine
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from protocol.clock import Clock, Timer
+from loneguard.protocol.clock import Clock, Timer
 
 
 class Switch(Protocol):

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from protocol.clock import Clock, Timer
+from loneguard.protocol.clock import Clock, Timer
 
 # Timers computed as "now + (deadline - now)" can land a rounding error early.
 _EPSILON = 1e-6

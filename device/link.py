@@ -23,12 +23,20 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device.config import Config, MqttSettings
-from device.version import FW_VERSION
-from protocol.clock import Clock, Timer
-from protocol.errors import ProtocolError
-from protocol.messages import Ack, Command, DeviceState, Event, Heartbeat, HubStatus, Status
-from protocol.topics import HUB_STATUS_TOPIC, Channel, DeviceTopic
+from loneguard.device.config import Config, MqttSettings
+from loneguard.device.version import FW_VERSION
+from loneguard.protocol.clock import Clock, Timer
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.messages import (
+    Ack,
+    Command,
+    DeviceState,
+    Event,
+    Heartbeat,
+    HubStatus,
+    Status,
+)
+from loneguard.protocol.topics import HUB_STATUS_TOPIC, Channel, DeviceTopic
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from protocol.messages import Event, EventKind
+from loneguard.protocol.messages import Event, EventKind
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from gpiozero import DigitalOutputDevice
 
-from protocol.clock import Clock, Timer
+from loneguard.protocol.clock import Clock, Timer
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,12 @@ from typing import Any, Literal, TextIO
 import paho.mqtt.client as mqtt
 from gpiozero import LED, Button, Buzzer
 
-from device.battery import PiSugar3
-from device.config import Config
-from device.gestures import ButtonName
-from device.link import new_client
-from device.modem import Modem, ModemError
+from loneguard.device.battery import PiSugar3
+from loneguard.device.config import Config
+from loneguard.device.gestures import ButtonName
+from loneguard.device.link import new_client
+from loneguard.gsm.at import ModemError
+from loneguard.gsm.modem import Modem
 
 log = logging.getLogger(__name__)
 

@@ -55,9 +55,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin, PinState
 
-from device.app import DeviceApp
-from device.gestures import ButtonName
-from protocol.clock import Clock
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.gestures import ButtonName
+from loneguard.protocol.clock import Clock
 
 log = logging.getLogger(__name__)
 

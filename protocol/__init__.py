@@ -3,6 +3,6 @@
 Standard library only, so the device (a Pi Zero 2 W) and the hub share one definition.
 """
 
-from protocol.errors import ProtocolError
+from loneguard.protocol.errors import ProtocolError
 
 __all__ = ["ProtocolError"]

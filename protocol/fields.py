@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal, overload
 
-from protocol.errors import ProtocolError
+from loneguard.protocol.errors import ProtocolError
 
 MAX_PAYLOAD_BYTES = 4096
 MAX_TS_MS = 2**53 - 1  # the largest integer JSON numbers carry exactly

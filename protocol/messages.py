@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from protocol.fields import (
+from loneguard.protocol.fields import (
     EVENT_ID_PATTERN,
     MAX_TS_MS,
     Reader,

@@ -10,10 +10,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from protocol.errors import ProtocolError
-from protocol.fields import EVENT_ID_PATTERN, MAX_TS_MS
-from protocol.messages import Event, EventKind, Link
-from protocol.topics import check_device_id
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.fields import EVENT_ID_PATTERN, MAX_TS_MS
+from loneguard.protocol.messages import Event, EventKind, Link
+from loneguard.protocol.topics import check_device_id
 
 MAGIC = "LG1"
 MAX_LINE_LENGTH = 160  # one SMS of the GSM 7-bit alphabet

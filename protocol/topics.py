@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from protocol.errors import ProtocolError
+from loneguard.protocol.errors import ProtocolError
 
 PREFIX = "loneguard/v1"
 HUB_STATUS_TOPIC = f"{PREFIX}/hub/status"

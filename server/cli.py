@@ -23,10 +23,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from protocol.clock import SystemClock
-from protocol.errors import ProtocolError
-from server.config import ConfigError, HubConfig, load_config, parse_mqtt_url
-from server.provision import (
+from loneguard.protocol.clock import SystemClock
+from loneguard.protocol.errors import ProtocolError
+from loneguard.server.admin.provisioning import (
     DEFAULT_BROKER_DIR,
     DEVICE_CA_PATH,
     TLS_PORT,
@@ -41,11 +40,12 @@ from server.provision import (
     remove_device_account,
     write_private,
 )
-from server.store import Role, open_store
-from server.store.migrations import SchemaTooNew
-from server.tokens import hash_token, new_token
+from loneguard.server.admin.tokens import hash_token, new_token
+from loneguard.server.config import ConfigError, HubConfig, load_config, parse_mqtt_url
+from loneguard.server.store import Role, open_store
+from loneguard.server.store.migrations import SchemaTooNew
 
-log = logging.getLogger("server.cli")
+log = logging.getLogger("loneguard.server.cli")
 
 EXIT_CONFIG = 2
 
@@ -216,7 +216,7 @@ def _create_token(config: HubConfig, name: str, role: Role) -> int:
 
 
 def _create_user(config: HubConfig, name: str, role: Role) -> int:
-    from server.console.users import UserError, create_user
+    from loneguard.server.console.users import UserError, create_user
 
     password = _read_password()
     clock = SystemClock()
@@ -233,7 +233,7 @@ def _create_user(config: HubConfig, name: str, role: Role) -> int:
 
 
 def _change_user(config: HubConfig, command: str, name: str) -> int:
-    from server.console.users import (
+    from loneguard.server.console.users import (
         UserError,
         change_password,
         console_db,
@@ -344,7 +344,7 @@ def _reload(pid: int | None) -> None:
 
 
 def _run(config: HubConfig) -> int:
-    from server.app import Hub  # the web stack loads only for the command that needs it
+    from loneguard.server.hub import Hub  # the web stack loads only for the command that needs it
 
     hub = Hub(config)
 

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from server.policy import Policy, PolicyError, parse_duration, parse_policies, with_defaults
+from loneguard.server.escalation.policy import (
+    Policy,
+    PolicyError,
+    parse_duration,
+    parse_policies,
+    with_defaults,
+)
 
 CONFIG_ENV = "LONEGUARD_CONFIG"
 

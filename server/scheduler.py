@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from protocol.clock import Clock, Timer
+from loneguard.protocol.clock import Clock, Timer
 
 log = logging.getLogger(__name__)
 

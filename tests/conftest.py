@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from protocol.clock import FakeClock
-from server.broker import Mosquitto
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.devtools.private_broker import Mosquitto
 from tests.pg import fresh_schema
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device.config import SETTINGS as DEVICE_SETTINGS
-from device.config import example_toml
-from server.config import SETTINGS as HUB_SETTINGS
-from server.config import settings_markdown
-from server.policy import DEFAULT_POLICIES_TOML
+from loneguard.device.config import SETTINGS as DEVICE_SETTINGS
+from loneguard.device.config import example_toml
+from loneguard.server.config import SETTINGS as HUB_SETTINGS
+from loneguard.server.config import settings_markdown
+from loneguard.server.escalation.policy import DEFAULT_POLICIES_TOML
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 CONFIGURATION = DOCS / "configuration.md"
@@ -43,7 +43,8 @@ policy in the config replaces the shipped one of the same name. The shipped defa
 
 ## Device (`loneguard-device`)
 
-Every setting with its default, bounds and help (`python -m device.config` prints this file):
+Every setting with its default, bounds and help (`python -m loneguard.device.config` prints
+this file):
 
 ```toml
 {example_toml().strip()}

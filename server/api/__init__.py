@@ -1,5 +1,5 @@
 """The hub's JSON API (FastAPI)."""
 
-from server.api.app import create_app
+from loneguard.server.api.factory import create_app
 
 __all__ = ["create_app"]

@@ -7,8 +7,8 @@ from concurrent.futures import Future
 
 from fastapi import HTTPException, status
 
-from server.api.hooks import ApiHooks
-from server.store import Alarm, AlarmConflict, AlarmNotFound
+from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.store import Alarm, AlarmConflict, AlarmNotFound
 
 
 async def changed_alarm(future: Future[Alarm], alarm_id: int, hooks: ApiHooks) -> Alarm:

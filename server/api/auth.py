@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from server.store import Role, Store
-from server.tokens import hash_token
+from loneguard.server.admin.tokens import hash_token
+from loneguard.server.store import Role, Store
 
 _bearer = HTTPBearer(auto_error=False, description="an API token from `loneguard-hub token`")
 

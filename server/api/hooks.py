@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from server.notify.console import Broadcaster
-from server.store import Alarm, Session
+from loneguard.server.escalation.notify.console import Broadcaster
+from loneguard.server.store import Alarm, Session
 
 if TYPE_CHECKING:
-    from server.scheduler import Scheduler
+    from loneguard.server.scheduler import Scheduler
 
 
 def _ignore(_: object) -> None:

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import BaseModel, Field, field_validator
 
-from server.sessions import DEFAULT_EXTEND_MINUTES, MAX_MINUTES, MAX_TEXT
-from server.store import (
+from loneguard.server.sessions.rules import DEFAULT_EXTEND_MINUTES, MAX_MINUTES, MAX_TEXT
+from loneguard.server.store import (
     Alarm,
     AlarmKind,
     AlarmState,

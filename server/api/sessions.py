@@ -13,11 +13,10 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from protocol.clock import Clock
-from server import sessions as rules
-from server.api.auth import Principal
-from server.api.hooks import ApiHooks
-from server.api.models import (
+from loneguard.protocol.clock import Clock
+from loneguard.server.api.auth import Principal
+from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.api.models import (
     DeviceIn,
     DeviceOut,
     ExtendIn,
@@ -29,7 +28,8 @@ from server.api.models import (
     WorkerIn,
     WorkerOut,
 )
-from server.store import (
+from loneguard.server.sessions import rules
+from loneguard.server.store import (
     Session,
     SessionConflict,
     SessionKind,

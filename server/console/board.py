@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from server import sessions as rules
-from server.store.records import (
+from loneguard.server.sessions import rules
+from loneguard.server.store.records import (
     Alarm,
     AlarmKind,
     AlarmState,

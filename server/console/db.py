@@ -12,9 +12,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from server.store.records import Role
-from server.store.sql import Connection, audit, is_postgres
-from server.store.sqlite import SqlStore
+from loneguard.server.store.records import Role
+from loneguard.server.store.sql import Connection, audit, is_postgres
+from loneguard.server.store.sqlite import SqlStore
 
 CONSOLE_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from protocol.clock import Clock
-from server.api.hooks import ApiHooks
-from server.console.db import ConsoleDb
-from server.console.routes import console_router, static_files
-from server.console.settings import ConsoleSettings
-from server.store import Store
+from loneguard.protocol.clock import Clock
+from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.console.db import ConsoleDb
+from loneguard.server.console.routes import console_router, static_files
+from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.store import Store
 
 
 def mount_console(
@@ -20,7 +20,7 @@ def mount_console(
     settings: ConsoleSettings | None = None,
 ) -> ConsoleDb | None:
     """Add the console's pages to ``app``; None (no console) for a store that is not SQL."""
-    from server.store.sqlite import SqlStore
+    from loneguard.server.store.sqlite import SqlStore
 
     if not isinstance(store, SqlStore):
         return None

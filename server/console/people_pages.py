@@ -13,12 +13,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from protocol.clock import Clock
-from server.console import reports
-from server.console.db import Login
-from server.console.security import LoginDependency
-from server.policy import Policy
-from server.store import Store, Worker
+from loneguard.protocol.clock import Clock
+from loneguard.server.console import reports
+from loneguard.server.console.db import Login
+from loneguard.server.console.security import LoginDependency
+from loneguard.server.escalation.policy import Policy
+from loneguard.server.store import Store, Worker
 
 Page = Callable[..., HTMLResponse]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
 
-from server.store.records import Alarm, AlarmKind
+from loneguard.server.store.records import Alarm, AlarmKind
 
 WEEK_MS = 7 * 86_400_000
 KIND_COLOURS = {

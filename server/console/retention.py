@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from protocol.clock import Clock
-from server.console.db import ConsoleDb
-from server.scheduler import Scheduler
+from loneguard.protocol.clock import Clock
+from loneguard.server.console.db import ConsoleDb
+from loneguard.server.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 

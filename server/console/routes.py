@@ -16,17 +16,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from protocol.clock import Clock
-from server.api.alarm_changes import changed_alarm
-from server.api.hooks import ApiHooks
-from server.console import views
-from server.console.db import ConsoleDb, Login
-from server.console.live import LiveLogins
-from server.console.passwords import verify_password
-from server.console.people_pages import people_router
-from server.console.ratelimit import LoginLimiter, login_keys, replay_login_outcomes
-from server.console.retention import RetentionPurge
-from server.console.security import (
+from loneguard.protocol.clock import Clock
+from loneguard.server.admin.tokens import hash_token
+from loneguard.server.api.alarm_changes import changed_alarm
+from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.console import views
+from loneguard.server.console.db import ConsoleDb, Login
+from loneguard.server.console.live import LiveLogins
+from loneguard.server.console.passwords import verify_password
+from loneguard.server.console.people_pages import people_router
+from loneguard.server.console.ratelimit import LoginLimiter, login_keys, replay_login_outcomes
+from loneguard.server.console.retention import RetentionPurge
+from loneguard.server.console.security import (
     COOKIE,
     CSRF_FIELD,
     PRELOGIN_COOKIE,
@@ -38,12 +39,11 @@ from server.console.security import (
     page_login,
     same,
 )
-from server.console.settings import ConsoleSettings
-from server.console.sound import alarm_wav
-from server.console.users_pages import users_router
-from server.console.visits import visits_router
-from server.store import Alarm, Role, Store
-from server.tokens import hash_token
+from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.console.sound import alarm_wav
+from loneguard.server.console.users_pages import users_router
+from loneguard.server.console.visits import visits_router
+from loneguard.server.store import Alarm, Role, Store
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

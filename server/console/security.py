@@ -10,10 +10,10 @@ from urllib.parse import quote
 
 from fastapi import HTTPException, Request, status
 
-from protocol.clock import Clock
-from server.console.db import ConsoleDb, Login
-from server.store.records import Role
-from server.tokens import hash_token
+from loneguard.protocol.clock import Clock
+from loneguard.server.admin.tokens import hash_token
+from loneguard.server.console.db import ConsoleDb, Login
+from loneguard.server.store.records import Role
 
 COOKIE = "lg_console"
 PRELOGIN_COOKIE = "lg_prelogin"  # double-submit CSRF token for the login form itself

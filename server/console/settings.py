@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.policy import Policy
+from loneguard.server.escalation.policy import Policy
 
 
 @dataclass(frozen=True)

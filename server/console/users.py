@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from server.console.db import ConsoleDb, User, UserExists
-from server.console.passwords import WeakPassword, hash_password
-from server.store import Store
-from server.store.records import Role
+from loneguard.server.console.db import ConsoleDb, User, UserExists
+from loneguard.server.console.passwords import WeakPassword, hash_password
+from loneguard.server.store import Store
+from loneguard.server.store.records import Role
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
@@ -17,7 +17,7 @@ class UserError(ValueError):
 
 
 def console_db(store: Store, now_ms: int) -> ConsoleDb:
-    from server.store.sqlite import SqlStore
+    from loneguard.server.store.sqlite import SqlStore
 
     if not isinstance(store, SqlStore):
         raise UserError("db.url: console users need the SQLite or PostgreSQL store")

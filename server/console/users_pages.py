@@ -12,17 +12,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from protocol.clock import Clock
-from server.console.db import ConsoleDb, Login
-from server.console.live import LiveLogins
-from server.console.security import LoginDependency
-from server.console.users import (
+from loneguard.protocol.clock import Clock
+from loneguard.server.console.db import ConsoleDb, Login
+from loneguard.server.console.live import LiveLogins
+from loneguard.server.console.security import LoginDependency
+from loneguard.server.console.users import (
     UserError,
     change_password,
     create_user,
     set_disabled,
 )
-from server.store import Role, Store
+from loneguard.server.store import Role, Store
 
 Page = Callable[..., HTMLResponse]
 USERS = "/console/users"

@@ -11,11 +11,11 @@ from typing import Any
 
 from fastapi.templating import Jinja2Templates
 
-from protocol.clock import Clock
-from server.console.board import ALARM_TITLES, BoardRow, BoardState, board_rows
-from server.console.db import ConsoleDb
-from server.store import Store
-from server.store.records import (
+from loneguard.protocol.clock import Clock
+from loneguard.server.console.board import ALARM_TITLES, BoardRow, BoardState, board_rows
+from loneguard.server.console.db import ConsoleDb
+from loneguard.server.store import Store
+from loneguard.server.store.records import (
     Alarm,
     AlarmKind,
     AlarmState,

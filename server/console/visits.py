@@ -15,13 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from protocol.clock import Clock
-from server import sessions as rules
-from server.api.hooks import ApiHooks
-from server.console.db import ConsoleDb, Login, VisitRecord
-from server.console.security import LoginDependency
-from server.store import SessionKind, Store
-from server.store.records import Session, SessionConflict, SessionNotFound
+from loneguard.protocol.clock import Clock
+from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.console.db import ConsoleDb, Login, VisitRecord
+from loneguard.server.console.security import LoginDependency
+from loneguard.server.sessions import rules
+from loneguard.server.store import SessionKind, Store
+from loneguard.server.store.records import Session, SessionConflict, SessionNotFound
 
 Page = Callable[..., HTMLResponse]
 TEXT = 2000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from server.config import ConfigError, DbUrl
-from server.store.base import Store
-from server.store.records import (
+from loneguard.server.config import ConfigError, DbUrl
+from loneguard.server.store.base import Store
+from loneguard.server.store.records import (
     Alarm,
     AlarmConflict,
     AlarmKind,
@@ -80,11 +80,11 @@ __all__ = [
 def open_store(url: DbUrl, now_ms: Callable[[], int]) -> Store:
     """Open (creating and migrating as needed) the database ``url`` names."""
     if url.scheme == "sqlite":
-        from server.store.sqlite import SqliteStore
+        from loneguard.server.store.sqlite import SqliteStore
 
         return SqliteStore(url.path, now_ms=now_ms)
     if url.scheme == "postgresql":
-        from server.store.postgres import PostgresStore
+        from loneguard.server.store.postgres import PostgresStore
 
         return PostgresStore(url.path, now_ms=now_ms)
     raise ConfigError(f"db.url: unknown database {url.scheme!r}")

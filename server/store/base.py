@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
-from protocol.messages import Event, Heartbeat, Status
-from server.store.records import (
+from loneguard.protocol.messages import Event, Heartbeat, Status
+from loneguard.server.store.records import (
     Alarm,
     AlarmKind,
     AlarmState,
@@ -34,8 +34,8 @@ from server.store.records import (
 )
 
 if TYPE_CHECKING:
-    from server.sessions import SessionPlan
-    from server.store.sqlite_sessions import PolicyFor, Reached
+    from loneguard.server.sessions.rules import SessionPlan
+    from loneguard.server.store.sqlite_sessions import PolicyFor, Reached
 
 
 class Store(Protocol):

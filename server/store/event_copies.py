@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from protocol.messages import Event, Link
-from server.store.records import EventOutcome, EventRow
-from server.store.sql import Connection, audit, for_update, to_json
+from loneguard.protocol.messages import Event, Link
+from loneguard.server.store.records import EventOutcome, EventRow
+from loneguard.server.store.sql import Connection, audit, for_update, to_json
 
 EVENT_COLUMNS = "id, device_id, kind, ts_ms, seq, link, received_ms, body, links"
 LINKS_SEPARATOR = ","

@@ -15,10 +15,10 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from server.store.sql import Connection, is_postgres
+from loneguard.server.store.sql import Connection, is_postgres
 
 if TYPE_CHECKING:
-    from server.store.writer import Writer
+    from loneguard.server.store.writer import Writer
 
 # A free row, or one whose lease ran out (its hub is gone or stuck).
 _FREE = "(lease_owner IS NULL OR lease_until_ms < ?)"

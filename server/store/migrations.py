@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.store.sql import Connection
+from loneguard.server.store.sql import Connection
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ starting together migrate one at a time.
 
 from __future__ import annotations
 
-from server.store.migrations import MIGRATIONS, Dialect, Migration
+from loneguard.server.store.migrations import MIGRATIONS, Dialect, Migration
 
 ADVISORY_LOCK = 0x4C47_4D49  # "LGMI": the schema migration lock
 

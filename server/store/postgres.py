@@ -17,11 +17,11 @@ import psycopg
 from psycopg import errors
 from psycopg.pq import TransactionStatus
 
-from server.config import ConfigError
-from server.store.migrations import migrate
-from server.store.pg_migrations import POSTGRES
-from server.store.sqlite import SqlStore
-from server.store.writer import Writer
+from loneguard.server.config import ConfigError
+from loneguard.server.store.migrations import migrate
+from loneguard.server.store.pg_migrations import POSTGRES
+from loneguard.server.store.sqlite import SqlStore
+from loneguard.server.store.writer import Writer
 
 CONNECT_TIMEOUT_S = 10
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from server.store.records import Alarm, AlarmKind, AlarmState
+from loneguard.server.store.records import Alarm, AlarmKind, AlarmState
 
 ALARM_COLUMNS = (
     "id, kind, state, device_id, worker_id, event_id, opened_ms, acknowledged_by, "

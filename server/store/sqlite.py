@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
-from server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
-from server.store.leases import LeaseRows
-from server.store.migrations import migrate
-from server.store.records import (
+from loneguard.protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
+from loneguard.server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
+from loneguard.server.store.leases import LeaseRows
+from loneguard.server.store.migrations import migrate
+from loneguard.server.store.records import (
     Alarm,
     AlarmConflict,
     AlarmKind,
@@ -35,7 +35,7 @@ from server.store.records import (
     Role,
     Worker,
 )
-from server.store.sql import (
+from loneguard.server.store.sql import (
     ALARM_COLUMNS,
     Connection,
     alarm_of,
@@ -48,13 +48,13 @@ from server.store.sql import (
     select_alarm,
     to_json,
 )
-from server.store.sqlite_notifications import NotificationRows
-from server.store.sqlite_sessions import (
+from loneguard.server.store.sqlite_notifications import NotificationRows
+from loneguard.server.store.sqlite_sessions import (
     SessionRows,
     apply_effect,
     device_owner,
 )
-from server.store.writer import Writer
+from loneguard.server.store.writer import Writer
 
 T = TypeVar("T")
 

@@ -15,14 +15,14 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any
 
-from server.store.records import (
+from loneguard.server.store.records import (
     AlarmState,
     NewNotification,
     NotificationRow,
     NotificationState,
 )
-from server.store.sql import Connection, audit, for_update, greatest
-from server.store.writer import Writer
+from loneguard.server.store.sql import Connection, audit, for_update, greatest
+from loneguard.server.store.writer import Writer
 
 NOTIFICATION_COLUMNS = (
     "id, key, action_key, alarm_id, step, repeat, channel, recipient_name, recipient_role, "

@@ -13,9 +13,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from server import sessions as rules
-from server.store.leases import release_session
-from server.store.records import (
+from loneguard.server.sessions import rules
+from loneguard.server.store.leases import release_session
+from loneguard.server.store.records import (
     Alarm,
     AlarmKind,
     EndSession,
@@ -29,8 +29,8 @@ from server.store.records import (
     SignOut,
     StartVisit,
 )
-from server.store.sql import Connection, audit, for_update, insert_alarm, inserted_id
-from server.store.writer import Writer
+from loneguard.server.store.sql import Connection, audit, for_update, insert_alarm, inserted_id
+from loneguard.server.store.writer import Writer
 
 SESSION_COLUMNS = (
     "id, worker_id, device_id, kind, state, started_ms, expected_end_ms, grace_s, prealert_s, "

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from server.store.sql import Connection, is_broken
+from loneguard.server.store.sql import Connection, is_broken
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from server.broker import Mosquitto, free_port, wait_for_port
-from server.provision import BrokerDir, DeviceCredentials, add_device_account, init_broker
+from loneguard.server.admin.provisioning import (
+    BrokerDir,
+    DeviceCredentials,
+    add_device_account,
+    init_broker,
+)
+from loneguard.server.devtools.private_broker import Mosquitto, free_port, wait_for_port
 
 SHIPPED = Path(__file__).resolve().parents[2] / "broker"
 SHIPPED_DIR = "/etc/loneguard/broker/"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.provision import HUB_USERNAME, remove_device_account
+from loneguard.server.admin.provisioning import HUB_USERNAME, remove_device_account
 from tests.broker.clients import Client
 from tests.broker.conftest import SecureBroker
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from device.config import Config
-from device.simulator import ClockedMockFactory
-from protocol.clock import FakeClock
+from loneguard.device.config import Config
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.protocol.clock import FakeClock
 from tests.device.helpers import make_config
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device.config import Config, parse_config
-from device.link import ModemReport
-from protocol.messages import Ack, Command, Event, HubStatus
+from loneguard.device.config import Config, parse_config
+from loneguard.device.link import ModemReport
+from loneguard.protocol.messages import Ack, Command, Event, HubStatus
 
 WAIT = 10.0  # seconds a network wait may take before the test fails
 

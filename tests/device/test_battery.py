@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from device.app import DeviceApp
-from device.battery import PISUGAR3_ADDRESS, PiSugar3
-from device.config import ConfigError
-from device.simulator import ClockedMockFactory
-from protocol.clock import FakeClock
-from protocol.messages import Heartbeat
-from protocol.topics import Channel, DeviceTopic
-from server.broker import Mosquitto
+from loneguard.device.battery import PISUGAR3_ADDRESS, PiSugar3
+from loneguard.device.config import ConfigError
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Heartbeat
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.devtools.private_broker import Mosquitto
 from tests.device.helpers import Observer, make_config, wait_until
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from device.cli import build_parser, main, parse_control, resolve_config
-from device.config import ConfigError
-from protocol.messages import DeviceState, Event, EventKind, Status
-from protocol.topics import Channel, DeviceTopic
-from server.broker import Mosquitto
+from loneguard.device.cli import build_parser, main, parse_control, resolve_config
+from loneguard.device.config import ConfigError
+from loneguard.protocol.messages import DeviceState, Event, EventKind, Status
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.devtools.private_broker import Mosquitto
 from tests.device.helpers import WAIT, Observer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def test_simulated_device_runs_and_stops_cleanly_on_sigterm(
         [
             sys.executable,
             "-m",
-            "device.cli",
+            "loneguard.device.cli",
             "--simulate",
             "--id",
             "sim-1",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from device.config import (
+from loneguard.device.config import (
     SETTINGS,
     ConfigError,
     config_path_from,

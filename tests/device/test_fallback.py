@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from device.app import DeviceApp
-from device.config import Config
-from device.fake_modem import CTRL_Z, Exchange, FakeModem
-from device.fallback import ModemWorker
-from device.link import ModemReport
-from device.modem import Modem
-from device.simulator import ClockedMockFactory
-from protocol.clock import FakeClock
-from protocol.messages import DeviceState, EventKind, HubStatus
-from protocol.sms import FallbackLine
+from loneguard.device.config import Config
+from loneguard.device.fallback import ModemWorker
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.link import ModemReport
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.gsm.fake import CTRL_Z, Exchange, FakeModem
+from loneguard.gsm.modem import Modem
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import DeviceState, EventKind, HubStatus
+from loneguard.protocol.sms import FallbackLine
 from tests.device.helpers import FakeLink, make_config
 
 HUB_NUMBER = "+447700900001"

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from gpiozero import LED, Buzzer
 
-from device.feedback import PATTERNS, Feedback, Pattern
-from device.simulator import ClockedMockFactory
-from protocol.clock import FakeClock
+from loneguard.device.feedback import PATTERNS, Feedback, Pattern
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.protocol.clock import FakeClock
 from tests.device.helpers import led_states
 
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device.gestures import (
+from loneguard.device.gestures import (
     ButtonName,
     Gesture,
     GestureInput,
@@ -12,7 +12,7 @@ from device.gestures import (
     GestureTiming,
     Recognized,
 )
-from protocol.clock import FakeClock
+from loneguard.protocol.clock import FakeClock
 
 CHECKIN, PANIC = ButtonName.CHECKIN, ButtonName.PANIC
 DESK = GestureTiming(desk=True)

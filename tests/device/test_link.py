@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from device.config import Config
-from device.link import ModemReport, MqttLink
-from protocol.clock import FakeClock
-from protocol.messages import (
+from loneguard.device.config import Config
+from loneguard.device.link import ModemReport, MqttLink
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import (
     Ack,
     Command,
     CommandOp,
@@ -23,8 +23,8 @@ from protocol.messages import (
     Status,
     new_event_id,
 )
-from protocol.topics import HUB_STATUS_TOPIC, Channel, DeviceTopic
-from server.broker import Mosquitto
+from loneguard.protocol.topics import HUB_STATUS_TOPIC, Channel, DeviceTopic
+from loneguard.server.devtools.private_broker import Mosquitto
 from tests.device.helpers import WAIT, Observer, RecordingListener, make_config
 
 STATUS = str(DeviceTopic("unit-01", Channel.STATUS))
@@ -214,8 +214,8 @@ def test_events_made_offline_are_published_after_reconnect(
 def test_app_round_trip_over_the_broker(
     link_config: Config, clock: FakeClock, observer: Observer
 ) -> None:
-    from device.app import DeviceApp
-    from device.simulator import ClockedMockFactory
+    from loneguard.device.firmware import DeviceApp
+    from loneguard.device.simulator import ClockedMockFactory
 
     factory = ClockedMockFactory(clock)
     app = DeviceApp(link_config, pin_factory=factory, clock=clock)

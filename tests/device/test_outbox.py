@@ -3,8 +3,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from device.outbox import Outbox
-from protocol.messages import Event, EventKind, new_event_id
+from loneguard.device.outbox import Outbox
+from loneguard.protocol.messages import Event, EventKind, new_event_id
 
 
 def event(seq: int, kind: EventKind = EventKind.CHECKIN) -> Event:
@@ -91,7 +91,7 @@ def test_take_returns_the_event_and_state_and_sms_marks_persist(tmp_path: Path) 
 
 
 def test_the_app_passes_the_configured_limit(tmp_path: Path) -> None:
-    from device.config import parse_config
+    from loneguard.device.config import parse_config
 
     config = parse_config(
         {"device": {"id": "unit-01", "data_dir": str(tmp_path)}, "outbox": {"max_events": 10}},

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from device.app import DeviceApp
-from device.config import ConfigError
-from device.fake_modem import FakeModem
-from device.link import ModemReport
-from device.modem import Modem
-from device.pwrkey import PwrKey
-from device.simulator import ClockedMockFactory
-from protocol.clock import FakeClock
-from protocol.messages import Heartbeat
-from protocol.topics import Channel, DeviceTopic
-from server.broker import Mosquitto
+from loneguard.device.config import ConfigError
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.link import ModemReport
+from loneguard.device.pwrkey import PwrKey
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.gsm.fake import FakeModem
+from loneguard.gsm.modem import Modem
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Heartbeat
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.devtools.private_broker import Mosquitto
 from tests.device.helpers import WAIT, Observer, led_states, make_config, wait_until
 
 PWRKEY_PIN = 24  # hw: pinmap.toml [pins.modem_pwrkey]

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from device.battery import PiSugar3
-from device.cli import selftest_main
-from device.gestures import ButtonName
-from device.selftest import Check, SelfTest, exit_status, render
-from device.simulator import ClockedMockFactory
-from protocol.clock import FakeClock
-from server.broker import Mosquitto, free_port
-from server.provision import hash_password
+from loneguard.device.battery import PiSugar3
+from loneguard.device.cli import selftest_main
+from loneguard.device.gestures import ButtonName
+from loneguard.device.selftest import Check, SelfTest, exit_status, render
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.admin.provisioning import hash_password
+from loneguard.server.devtools.private_broker import Mosquitto, free_port
 from tests.device.helpers import led_states, make_config
 from tests.device.test_battery import FakeI2cBus
 
@@ -112,7 +112,7 @@ def test_selftest_process_fails_on_unpressed_buttons_and_a_wrong_password(
         [
             sys.executable,
             "-m",
-            "device.cli",
+            "loneguard.device.cli",
             "selftest",
             "--simulate",
             "--config",

@@ -15,10 +15,15 @@ import pytest
 from gpiozero import LED, PWMLED, Button
 from gpiozero.pins.mock import MockPin, MockPWMPin
 
-from device.app import DeviceApp
-from device.config import Config
-from device.simulator import ClockedMockFactory, ClockedMockPin, ClockedMockPWMPin, ControlServer
-from protocol.clock import FakeClock
+from loneguard.device.config import Config
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.simulator import (
+    ClockedMockFactory,
+    ClockedMockPin,
+    ClockedMockPWMPin,
+    ControlServer,
+)
+from loneguard.protocol.clock import FakeClock
 from tests.device.helpers import FakeLink, led_states
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from device.app import DeviceApp
-from device.fake_modem import FakeModem
-from device.modem import Modem
-from device.simulator import ClockedMockFactory
-from device.watchdog import Notifier, serve, watchdog_interval
-from protocol.clock import FakeClock, SystemClock
-from server.broker import Mosquitto
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.device.watchdog import Notifier, serve, watchdog_interval
+from loneguard.gsm.fake import FakeModem
+from loneguard.gsm.modem import Modem
+from loneguard.protocol.clock import FakeClock, SystemClock
+from loneguard.server.devtools.private_broker import Mosquitto
 from tests.device.helpers import WAIT, FakeLink, make_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_the_device_process_says_ready_pings_the_watchdog_and_stops_on_sigterm(
         [
             sys.executable,
             "-m",
-            "device.cli",
+            "loneguard.device.cli",
             "--simulate",
             "--id",
             "svc-1",

@@ -8,14 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from device.app import DeviceApp
-from device.simulator import ClockedMockFactory
-from protocol.clock import FakeClock
-from server.app import HubThread
-from server.broker import Mosquitto
-from server.config import load_config
-from server.store.records import Role
-from server.tokens import hash_token, new_token
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.admin.tokens import hash_token, new_token
+from loneguard.server.config import load_config
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.hub import HubThread
+from loneguard.server.store.records import Role
 from tests.device.helpers import make_config, wait_until
 
 __all__ = ["wait_until"]

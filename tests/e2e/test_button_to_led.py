@@ -7,14 +7,14 @@ import json
 import httpx
 import paho.mqtt.client as mqtt
 
-from device.app import DeviceApp
-from device.gestures import ButtonName
-from device.simulator import ClockedMockFactory
-from protocol.clock import FakeClock
-from protocol.messages import Event
-from protocol.topics import Channel, DeviceTopic
-from server.app import HubThread
-from server.broker import Mosquitto
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.gestures import ButtonName
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Event
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.hub import HubThread
 from tests.device.helpers import led_states
 from tests.e2e.conftest import wait_until
 

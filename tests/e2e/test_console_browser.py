@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from device.app import DeviceApp
-from device.gestures import ButtonName
-from protocol.clock import FakeClock
-from server.app import HubThread
-from server.config import load_config
-from server.console.users import create_user
-from server.store import AlarmState, Role, Worker
-from server.store.sqlite import SqliteStore
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.gestures import ButtonName
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.config import load_config
+from loneguard.server.console.users import create_user
+from loneguard.server.hub import HubThread
+from loneguard.server.store import AlarmState, Role, Worker
+from loneguard.server.store.sqlite import SqliteStore
 from tests.e2e.conftest import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -11,14 +11,14 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from device.app import DeviceApp
-from device.gestures import ButtonName
-from protocol.clock import FakeClock
-from protocol.topics import Channel, DeviceTopic
-from server.app import HubThread
-from server.broker import Mosquitto
-from server.console.users import create_user
-from server.store import AlarmKind, AlarmState, Role, Worker
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.gestures import ButtonName
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.console.users import create_user
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.hub import HubThread
+from loneguard.server.store import AlarmKind, AlarmState, Role, Worker
 from tests.e2e.conftest import wait_until
 from tests.server.console.conftest import PASSWORD, form_csrf, log_in
 

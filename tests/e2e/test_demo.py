@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from server.children import Child, python_module_command
+from loneguard.server.devtools.children import Child, python_module_command
 
 
 def _descendants(pid: int) -> set[int]:
@@ -41,7 +41,11 @@ def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path:
     demo = Child(
         "demo",
         python_module_command(
-            "server.demo", "--http-port", "0", "--data-dir", str(tmp_path / "demo")
+            "loneguard.server.devtools.demo",
+            "--http-port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "demo"),
         ),
     )
     try:
@@ -103,7 +107,7 @@ def test_a_demo_killed_with_sigkill_takes_everything_it_started_with_it(tmp_path
     demo = Child(
         "demo",
         python_module_command(
-            "server.demo",
+            "loneguard.server.devtools.demo",
             *("--http-port", "0", "--data-dir", str(tmp_path / "demo"), "--devices", "1"),
         ),
     )

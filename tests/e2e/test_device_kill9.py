@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 
-from server.app import HubThread
-from server.broker import Mosquitto
-from server.children import Child, python_module_command
-from server.config import load_config
+from loneguard.server.config import load_config
+from loneguard.server.devtools.children import Child, python_module_command
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.hub import HubThread
 from tests.e2e.conftest import wait_until
 
 DEVICE = "unit-k9"
@@ -24,7 +24,7 @@ def start_device(mosquitto: Mosquitto, data_dir: Path, config: Path) -> tuple[Ch
     child = Child(
         DEVICE,
         python_module_command(
-            "device.cli",
+            "loneguard.device.cli",
             "--simulate",
             "--config",
             str(config),

@@ -14,18 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from device.app import DeviceApp
-from device.fake_modem import CTRL_Z, Exchange, FakeModem
-from device.gestures import ButtonName
-from device.modem import Modem
-from device.simulator import ClockedMockFactory
-from protocol.clock import FakeClock
-from protocol.messages import EventKind
-from protocol.sms import FallbackLine
-from server.app import HubThread
-from server.broker import Mosquitto
-from server.config import load_config
-from server.store import AlarmKind
+from loneguard.device.firmware import DeviceApp
+from loneguard.device.gestures import ButtonName
+from loneguard.device.simulator import ClockedMockFactory
+from loneguard.gsm.fake import CTRL_Z, Exchange, FakeModem
+from loneguard.gsm.modem import Modem
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import EventKind
+from loneguard.protocol.sms import FallbackLine
+from loneguard.server.config import load_config
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.hub import HubThread
+from loneguard.server.store import AlarmKind
 from tests.device.helpers import make_config
 from tests.e2e.conftest import wait_until
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from protocol.clock import FakeClock
-from server.app import HubThread
-from server.broker import Mosquitto
-from server.config import HubConfig, load_config
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.config import HubConfig, load_config
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.hub import HubThread
 from tests.faults.harness import COUNTS, OutboxDevice
 
 

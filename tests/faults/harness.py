@@ -17,11 +17,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from device.link import ModemReport, MqttLink
-from device.outbox import Outbox
-from protocol.clock import FakeClock
-from protocol.messages import Ack, Command, Event, EventKind, HubStatus, new_event_id
-from server.store import AlarmKind, Store
+from loneguard.device.link import ModemReport, MqttLink
+from loneguard.device.outbox import Outbox
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Ack, Command, Event, EventKind, HubStatus, new_event_id
+from loneguard.server.store import AlarmKind, Store
 from tests.device.helpers import make_config
 
 WAIT = 30.0  # generous: the machine is shared, and a broker restart takes a moment

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from protocol.clock import FakeClock
-from protocol.messages import EventKind
-from server.app import HubThread
-from server.broker import Mosquitto
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import EventKind
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.hub import HubThread
 from tests.faults.harness import OutboxDevice, beat_until_empty, count_delivery, wait_until
 
 DEVICES = 4

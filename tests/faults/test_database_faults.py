@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from protocol.clock import FakeClock
-from protocol.messages import Ack, EventKind
-from server.app import HubThread
-from server.store import sqlite as sqlite_store
-from server.store.sqlite import SqliteStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Ack, EventKind
+from loneguard.server.hub import HubThread
+from loneguard.server.store import sqlite as sqlite_store
+from loneguard.server.store.sqlite import SqliteStore
 from tests.faults.harness import OutboxDevice, beat_until_empty, count_delivery, wait_until
 
 DEVICES = 2

@@ -20,13 +20,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from protocol.clock import SystemClock
-from protocol.messages import Event, EventKind, new_event_id
-from protocol.topics import Channel, DeviceTopic
-from server.broker import Mosquitto
-from server.children import Child, python_module_command
-from server.config import load_config
-from server.store import Worker, open_store
+from loneguard.protocol.clock import SystemClock
+from loneguard.protocol.messages import Event, EventKind, new_event_id
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.config import load_config
+from loneguard.server.devtools.children import Child, python_module_command
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.store import Worker, open_store
 from tests.faults.harness import print_counts, wait_until
 
 STEPS = 4
@@ -91,7 +91,9 @@ def sent_steps(db: Path) -> set[int]:
 
 
 def start_hub(config: Path) -> Child:
-    hub = Child("hub", python_module_command("server.cli", "run", "--config", str(config)))
+    hub = Child(
+        "hub", python_module_command("loneguard.server.cli", "run", "--config", str(config))
+    )
     hub.wait_for_line("hub listening on ", timeout=30)
     return hub
 

@@ -13,14 +13,14 @@ import asyncio
 import uuid
 from pathlib import Path
 
-from device.fake_modem import FakeModem
-from protocol.clock import FakeClock
-from protocol.messages import Event, EventKind
-from protocol.sms import FallbackLine
+from loneguard.gsm.fake import FakeModem
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Event, EventKind
+from loneguard.protocol.sms import FallbackLine
 from tests.faults.harness import count_delivery
 from tests.server.rig import ANN, DEVICE, Rig, hub_config
 from tests.server.runtime_fakes import until
-from tests.server.test_sms_runtime import SECRET, modem_on
+from tests.server.sms.test_sms_runtime import SECRET, modem_on
 
 BEFORE, WHILE_CLOSED, AFTER = 4, 4, 4
 

@@ -13,10 +13,10 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-from protocol.clock import FakeClock
-from protocol.messages import Event, EventKind, new_event_id
-from protocol.topics import Channel, DeviceTopic
-from server.store import AlarmKind, Worker
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Event, EventKind, new_event_id
+from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.store import AlarmKind, Worker
 from tests.faults.harness import print_counts
 from tests.server.rig import Rig, hub_config
 from tests.server.runtime_fakes import settle

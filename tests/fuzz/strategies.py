@@ -12,8 +12,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from protocol.fields import MAX_TS_MS
-from protocol.messages import (
+from loneguard.protocol.fields import MAX_TS_MS
+from loneguard.protocol.messages import (
     KINDS_WITH_LOCATION,
     KINDS_WITH_MINUTES,
     MAX_SEQ,
@@ -24,7 +24,7 @@ from protocol.messages import (
     EventKind,
     Link,
 )
-from protocol.topics import PREFIX, Channel
+from loneguard.protocol.topics import PREFIX, Channel
 
 HEX = "0123456789abcdef"
 ULID = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

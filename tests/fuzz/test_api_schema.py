@@ -19,13 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from protocol.clock import FakeClock
-from protocol.messages import Event, EventKind
-from server.api import create_app
-from server.ingest import effects_of
-from server.store import Role, Worker
-from server.store.sqlite import SqliteStore
-from server.tokens import hash_token, new_token
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Event, EventKind
+from loneguard.server.admin.tokens import hash_token, new_token
+from loneguard.server.api import create_app
+from loneguard.server.ingest.pipeline import effects_of
+from loneguard.server.store import Role, Worker
+from loneguard.server.store.sqlite import SqliteStore
 from tests.fuzz.conftest import FUZZ, count
 
 TOKEN: dict[str, str] = {}

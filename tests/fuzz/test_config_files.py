@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device import config as device_config
-from server import config as hub_config
+from loneguard.device import config as device_config
+from loneguard.server import config as hub_config
 from tests.fuzz.conftest import FUZZ, count
 
 HUB_SECTIONS = sorted({s.section for s in hub_config.SETTINGS})

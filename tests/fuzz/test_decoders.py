@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import ProtocolError
-from protocol.messages import Ack, Command, Event, Heartbeat, HubStatus, Status
-from protocol.sms import MAGIC, FallbackLine
-from protocol.topics import DeviceTopic
-from server.sms_gateway import parse_ack
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.messages import Ack, Command, Event, Heartbeat, HubStatus, Status
+from loneguard.protocol.sms import MAGIC, FallbackLine
+from loneguard.protocol.topics import DeviceTopic
+from loneguard.server.sms.gateway import parse_ack
 from tests.fuzz import strategies as s
 from tests.fuzz.conftest import FUZZ, count
 

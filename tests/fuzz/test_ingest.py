@@ -18,14 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.clock import FakeClock
-from protocol.errors import ProtocolError
-from protocol.messages import Ack, Event, Heartbeat, Status
-from protocol.topics import PREFIX, Channel, DeviceTopic
-from server.ingest import Ingest, ack_status
-from server.metrics import Metrics
-from server.sessions import session_effects
-from server.store.sqlite import SqliteStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.messages import Ack, Event, Heartbeat, Status
+from loneguard.protocol.topics import PREFIX, Channel, DeviceTopic
+from loneguard.server.ingest.metrics import Metrics
+from loneguard.server.ingest.pipeline import Ingest, ack_status
+from loneguard.server.sessions.rules import session_effects
+from loneguard.server.store.sqlite import SqliteStore
 from tests.fuzz import strategies as s
 from tests.fuzz.conftest import FUZZ, count
 from tests.server.runtime_fakes import RecordingPublisher

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from device.config import SETTINGS, pinmap_defaults
+from loneguard.device.config import SETTINGS, pinmap_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 PINMAP = ROOT / "device" / "pinmap.toml"

@@ -1,4 +1,4 @@
-from protocol.clock import FakeClock
+from loneguard.protocol.clock import FakeClock
 
 
 def test_timers_run_in_order_at_their_own_times() -> None:

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import ProtocolError
-from protocol.fields import MAX_PAYLOAD_BYTES
-from protocol.messages import (
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.fields import MAX_PAYLOAD_BYTES
+from loneguard.protocol.messages import (
     KINDS_WITH_LOCATION,
     Ack,
     AckStatus,

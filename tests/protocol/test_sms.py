@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.errors import ProtocolError
-from protocol.messages import EventKind, Link, new_event_id
-from protocol.sms import FallbackLine
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.messages import EventKind, Link, new_event_id
+from loneguard.protocol.sms import FallbackLine
 
 SECRET = b"device-secret"
 

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.errors import ProtocolError
-from protocol.topics import (
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.topics import (
     HUB_STATUS_TOPIC,
     Channel,
     DeviceTopic,

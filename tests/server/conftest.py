@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from protocol.clock import FakeClock
-from server.store.sqlite import SqliteStore, SqlStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.store.sqlite import SqliteStore, SqlStore
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -21,7 +21,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> I
     if request.param == "sqlite":
         s = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
     else:
-        from server.store.postgres import PostgresStore
+        from loneguard.server.store.postgres import PostgresStore
 
         s = PostgresStore(request.getfixturevalue("pg_url"), now_ms=clock.wall_ms)
     try:

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.modem import Modem
-from protocol.clock import FakeClock
-from server import sessions as rules
-from server.config import HubConfig, load_config
-from server.ingest import Ingest
-from server.metrics import Metrics
-from server.notify import Channel, SmsChannel
-from server.runtime import HubServices
-from server.store import Session, SessionKind, Worker, open_store
-from server.store.sqlite import SqliteStore, SqlStore
+from loneguard.gsm.modem import Modem
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.config import HubConfig, load_config
+from loneguard.server.escalation.notify import Channel, SmsChannel
+from loneguard.server.ingest.metrics import Metrics
+from loneguard.server.ingest.pipeline import Ingest
+from loneguard.server.services import HubServices
+from loneguard.server.sessions import rules
+from loneguard.server.store import Session, SessionKind, Worker, open_store
+from loneguard.server.store.sqlite import SqliteStore, SqlStore
 from tests.server.runtime_fakes import RecordingPublisher, Sent, recording_channels, until
 
 ANN = Worker(

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from protocol.clock import FakeClock
-from server.notify.base import DeliveryResult, Notification
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.escalation.notify.base import DeliveryResult, Notification
 
 WAIT = 5.0
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from protocol.messages import DeviceState, HubStatus
-from protocol.topics import HUB_STATUS_TOPIC
-from server.broker import Mosquitto
-from server.cli import main
-from server.store.sqlite import SqliteStore
-from server.tokens import hash_token
+from loneguard.protocol.messages import DeviceState, HubStatus
+from loneguard.protocol.topics import HUB_STATUS_TOPIC
+from loneguard.server.admin.tokens import hash_token
+from loneguard.server.cli import main
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.store.sqlite import SqliteStore
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_run_prints_its_address_and_stops_cleanly_on_sigterm(
         "LONEGUARD_HTTP": "127.0.0.1:0",
         "PATH": "/usr/bin:/bin",
     }
-    code = "import sys; from server.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from loneguard.server.cli import main; sys.exit(main(sys.argv[1:]))"
     hub = subprocess.Popen(
         [sys.executable, "-c", code, "run"],
         env=env,

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import (
+from loneguard.server.config import (
     SETTINGS,
     ConfigError,
     DbUrl,

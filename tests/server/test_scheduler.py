@@ -1,7 +1,7 @@
 import asyncio
 
-from protocol.clock import FakeClock
-from server.scheduler import Scheduler
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.scheduler import Scheduler
 
 
 async def _settle() -> None:

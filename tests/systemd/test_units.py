@@ -105,7 +105,7 @@ def test_device_unit_contract() -> None:
     assert d["SupplementaryGroups"] == ["gpio dialout i2c"]
     assert d["StateDirectory"] == ["loneguard-device"]
     # The firmware's default data_dir is the state directory.
-    from device.config import SETTINGS
+    from loneguard.device.config import SETTINGS
 
     data_dir = next(s.default for s in SETTINGS if s.name == "device.data_dir")
     assert data_dir == "/var/lib/loneguard-device"

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from protocol.clock import FakeClock
-from protocol.messages import Event, EventKind
-from server.api import create_app
-from server.api.hooks import ApiHooks
-from server.ingest import effects_of
-from server.sessions import session_effects
-from server.store import Role, Session, Worker
-from server.store.sqlite import SqlStore
-from server.tokens import hash_token, new_token
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Event, EventKind
+from loneguard.server.admin.tokens import hash_token, new_token
+from loneguard.server.api import create_app
+from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.ingest.pipeline import effects_of
+from loneguard.server.sessions.rules import session_effects
+from loneguard.server.store import Role, Session, Worker
+from loneguard.server.store.sqlite import SqlStore
 
 
 @pytest.fixture

@@ -13,17 +13,17 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from protocol.clock import FakeClock
-from protocol.messages import Event, EventKind
-from server.api import create_app
-from server.api.hooks import ApiHooks
-from server.app import bind
-from server.console.settings import ConsoleSettings
-from server.console.users import create_user
-from server.ingest import effects_of
-from server.notify.console import Broadcaster
-from server.store import Role, Worker
-from server.store.sqlite import SqliteStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Event, EventKind
+from loneguard.server.api import create_app
+from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.console.users import create_user
+from loneguard.server.escalation.notify.console import Broadcaster
+from loneguard.server.hub import bind
+from loneguard.server.ingest.pipeline import effects_of
+from loneguard.server.store import Role, Worker
+from loneguard.server.store.sqlite import SqliteStore
 
 PASSWORD = "a long enough password"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -10,9 +10,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from protocol.clock import FakeClock
-from server.store import Role
-from server.store.sqlite import SqliteStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.store import Role
+from loneguard.server.store.sqlite import SqliteStore
 from tests.server.console.conftest import PASSWORD, form_csrf, log_in, open_alarm
 
 
@@ -193,9 +193,9 @@ def test_login_never_redirects_off_the_hub(app_client: TestClient, users: None) 
 
 
 def test_the_cookie_is_secure_when_configured(store: SqliteStore, clock: FakeClock) -> None:
-    from server.api import create_app
-    from server.console.settings import ConsoleSettings
-    from server.console.users import create_user
+    from loneguard.server.api import create_app
+    from loneguard.server.console.settings import ConsoleSettings
+    from loneguard.server.console.users import create_user
 
     create_user(store, "ada", Role.ADMIN, PASSWORD, 0)
     app = create_app(store, clock=clock, console=ConsoleSettings(cookie_secure=True))
@@ -207,8 +207,8 @@ def test_the_cookie_is_secure_when_configured(store: SqliteStore, clock: FakeClo
 
 def restarted(store: SqliteStore, clock: FakeClock) -> TestClient:
     """A new console on the same database, as after a hub restart."""
-    from server.api import create_app
-    from server.console.settings import ConsoleSettings
+    from loneguard.server.api import create_app
+    from loneguard.server.console.settings import ConsoleSettings
 
     app = create_app(store, clock=clock, console=ConsoleSettings())
     return TestClient(app, follow_redirects=False)

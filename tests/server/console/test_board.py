@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from server.console.board import BoardState, board_rows
-from server.store.records import (
+from loneguard.server.console.board import BoardState, board_rows
+from loneguard.server.store.records import (
     Alarm,
     AlarmKind,
     AlarmState,

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from protocol.clock import FakeClock
-from server.console.db import ConsoleDb
-from server.console.users import change_password, set_disabled
-from server.store.sqlite import SqliteStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.console.db import ConsoleDb
+from loneguard.server.console.users import change_password, set_disabled
+from loneguard.server.store.sqlite import SqliteStore
 from tests.server.console.conftest import form_csrf, log_in
 
 NEVER_S = 600.0  # a keep-alive that never comes during the test: only an active close counts

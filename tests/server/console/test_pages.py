@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from protocol.clock import FakeClock
-from protocol.messages import EventKind
-from server import sessions as rules
-from server.cli import main
-from server.console import reports
-from server.console.db import ConsoleDb
-from server.console.passwords import verify_password
-from server.console.retention import RetentionPurge
-from server.store import AlarmState, Role, SessionKind, Worker
-from server.store.sqlite import SqliteStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import EventKind
+from loneguard.server.cli import main
+from loneguard.server.console import reports
+from loneguard.server.console.db import ConsoleDb
+from loneguard.server.console.passwords import verify_password
+from loneguard.server.console.retention import RetentionPurge
+from loneguard.server.sessions import rules
+from loneguard.server.store import AlarmState, Role, SessionKind, Worker
+from loneguard.server.store.sqlite import SqliteStore
 from tests.server.console.conftest import add_worker, form_csrf, log_in, open_alarm
 
 ADDRESS = "12 Private Lane"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from server.console.ratelimit import MAX_KEYS, LoginLimiter
+from loneguard.server.console.ratelimit import MAX_KEYS, LoginLimiter
 
 
 def test_failures_per_key_age_out_of_the_window() -> None:

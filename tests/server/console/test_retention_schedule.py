@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from protocol.clock import FakeClock
-from server import sessions as rules
-from server.app import HubThread
-from server.broker import Mosquitto
-from server.config import load_config
-from server.store import SessionKind, Worker
-from server.store.sqlite import SqliteStore
-from tests.server.test_app import wait_until
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.config import load_config
+from loneguard.server.devtools.private_broker import Mosquitto
+from loneguard.server.hub import HubThread
+from loneguard.server.sessions import rules
+from loneguard.server.store import SessionKind, Worker
+from loneguard.server.store.sqlite import SqliteStore
+from tests.server.test_hub import wait_until
 
 ADDRESS = "12 Private Lane"
 HOUR_S = 3600

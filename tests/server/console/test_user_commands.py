@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from protocol.clock import FakeClock
-from server.api import create_app
-from server.api.hooks import ApiHooks
-from server.cli import main
-from server.console.settings import ConsoleSettings
-from server.notify.console import Broadcaster
-from server.store.sqlite import SqliteStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.server.api import create_app
+from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.cli import main
+from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.escalation.notify.console import Broadcaster
+from loneguard.server.store.sqlite import SqliteStore
 from tests.server.console.conftest import PASSWORD, log_in, login_status
 from tests.server.test_cli import env  # noqa: F401  (the fixture)
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from server.store.sqlite import SqliteStore
+from loneguard.server.store.sqlite import SqliteStore
 from tests.server.console.conftest import PASSWORD, form_csrf, log_in, login_status
 from tests.server.console.test_live_logins import NEVER_S, opened, stream_events
 

@@ -3,12 +3,12 @@
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from protocol.clock import FakeClock
-from protocol.messages import Event, EventKind
-from server.sessions import SessionPlan
-from server.store import AlarmKind, AlarmState, OpenAlarm, SessionKind
-from server.store.postgres import PostgresStore
-from server.store.sqlite import SqlStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Event, EventKind
+from loneguard.server.sessions.rules import SessionPlan
+from loneguard.server.store import AlarmKind, AlarmState, OpenAlarm, SessionKind
+from loneguard.server.store.postgres import PostgresStore
+from loneguard.server.store.sqlite import SqlStore
 
 LEASE_MS = 3000
 

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from protocol.messages import Event, EventKind
-from server.store.migrations import LATEST_VERSION, MIGRATIONS, SQLITE, SchemaTooNew, migrate
-from server.store.sql import Connection
-from server.store.sqlite import SqliteStore, SqlStore, connect
+from loneguard.protocol.messages import Event, EventKind
+from loneguard.server.store.migrations import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    SQLITE,
+    SchemaTooNew,
+    migrate,
+)
+from loneguard.server.store.sql import Connection
+from loneguard.server.store.sqlite import SqliteStore, SqlStore, connect
 
 TABLES = {
     "schema_version",
@@ -109,8 +115,8 @@ def test_version_5_keys_events_by_device_and_keeps_them(
         opened = lambda: connect(path)  # noqa: E731
         store_of: Callable[[], SqlStore] = lambda: SqliteStore(path, now_ms=lambda: 9)  # noqa: E731
     else:
-        from server.store import postgres
-        from server.store.pg_migrations import POSTGRES
+        from loneguard.server.store import postgres
+        from loneguard.server.store.pg_migrations import POSTGRES
 
         url = request.getfixturevalue("pg_url")
         opened, dialect = (lambda: postgres.connect(url)), POSTGRES

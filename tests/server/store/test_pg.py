@@ -10,14 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from protocol.messages import Event, EventKind
-from server.store import AlarmKind, NewNotification, OpenAlarm
-from server.store.migrations import MIGRATIONS
-from server.store.pg_migrations import PG_MIGRATIONS
-from server.store.postgres import PostgresStore, connect, is_transient
-from server.store.sql import Connection
-from server.store.sqlite_notifications import add_notifications
-from server.store.writer import Writer
+from loneguard.protocol.messages import Event, EventKind
+from loneguard.server.store import AlarmKind, NewNotification, OpenAlarm
+from loneguard.server.store.migrations import MIGRATIONS
+from loneguard.server.store.pg_migrations import PG_MIGRATIONS
+from loneguard.server.store.postgres import PostgresStore, connect, is_transient
+from loneguard.server.store.sql import Connection
+from loneguard.server.store.sqlite_notifications import add_notifications
+from loneguard.server.store.writer import Writer
 from tests.server.store.test_migrations import TABLES
 
 

@@ -6,10 +6,10 @@ import uuid
 import psycopg
 import pytest
 
-from protocol.clock import FakeClock
-from protocol.messages import Event, EventKind
-from server.store import AlarmKind, OpenAlarm, RecordCheckin, Worker
-from server.store.sqlite import DEAD_LETTER_MAX_BYTES, SqliteStore, SqlStore
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import Event, EventKind
+from loneguard.server.store import AlarmKind, OpenAlarm, RecordCheckin, Worker
+from loneguard.server.store.sqlite import DEAD_LETTER_MAX_BYTES, SqliteStore, SqlStore
 
 
 def integrity_error(store: SqlStore) -> type[Exception]:

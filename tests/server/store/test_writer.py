@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from server.store.sqlite import connect
-from server.store.writer import Writer, WriterClosed
+from loneguard.server.store.sqlite import connect
+from loneguard.server.store.writer import Writer, WriterClosed
 
 
 @pytest.fixture

@@ -1,0 +1,136 @@
+"""The JSON API as an app factory: everything it needs is handed in.
+
+No ``from __future__ import annotations`` here: FastAPI must see the route annotations, which
+refer to dependencies built inside ``create_app``, as real objects.
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import Body, Depends, FastAPI, Header, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from loneguard.protocol.clock import Clock, SystemClock
+from loneguard.protocol.messages import EventKind
+from loneguard.server.api.alarm_changes import changed_alarm
+from loneguard.server.api.auth import Principal, admin, authenticator, responder
+from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.api.models import (
+    AcknowledgeIn,
+    AlarmOut,
+    DeviceOut,
+    EventOut,
+    Health,
+    Problem,
+    ResolveIn,
+    RowId,
+    WorkerOut,
+)
+from loneguard.server.api.sessions import sessions_router
+from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.ingest.metrics import Metrics
+from loneguard.server.store import AlarmState, Store
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def create_app(
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    mqtt_connected: Callable[[], bool] = lambda: False,
+    hooks: ApiHooks | None = None,
+    console: ConsoleSettings | None = None,
+) -> FastAPI:
+    clock = clock or SystemClock()
+    metrics = metrics or Metrics()
+    hooks = hooks or ApiHooks()
+    app = FastAPI(title="loneguard hub", version="0.1.0")
+    principal = authenticator(store)
+    Reader = Annotated[Principal, Depends(principal)]
+    Responder = Annotated[Principal, Depends(responder(principal))]
+    app.include_router(
+        sessions_router(store, clock, hooks, principal, responder(principal), admin(principal))
+    )
+
+    @app.get("/api/health", response_model=Health, responses={503: {"model": Health}})
+    async def health(response: Response) -> Health:
+        mqtt: Literal["connected", "disconnected"] = (
+            "connected" if mqtt_connected() else "disconnected"
+        )
+        try:
+            await run_in_threadpool(store.ping)
+        except Exception:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            return Health(status="error", mqtt=mqtt, db="error", rejected=metrics.rejected_total)
+        return Health(status="ok", mqtt=mqtt, db="ok", rejected=metrics.rejected_total)
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type=PROMETHEUS_TEXT)
+
+    @app.get("/api/devices")
+    def devices(_who: Reader) -> list[DeviceOut]:
+        return [DeviceOut.of(d) for d in store.devices()]
+
+    @app.get("/api/workers")
+    def workers(_who: Reader) -> list[WorkerOut]:
+        return [WorkerOut.of(w) for w in store.workers()]
+
+    @app.get("/api/alarms")
+    def alarms(_who: Reader, state: AlarmState | None = None) -> list[AlarmOut]:
+        return [AlarmOut.of(a) for a in store.alarms(state)]
+
+    @app.get("/api/events")
+    def events(
+        _who: Reader,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        device_id: Annotated[str | None, Query(max_length=64)] = None,
+        kind: EventKind | None = None,
+    ) -> list[EventOut]:
+        return [EventOut.of(e) for e in store.events(limit, device_id, kind)]
+
+    @app.post(
+        "/api/alarms/{alarm_id}/acknowledge",
+        responses={404: {"model": Problem}, 409: {"model": Problem}},
+    )
+    async def acknowledge(
+        alarm_id: RowId, who: Responder, body: Annotated[AcknowledgeIn | None, Body()] = None
+    ) -> AlarmOut:
+        by = (body.by if body is not None else None) or who.name
+        future = store.acknowledge_alarm(alarm_id, by, clock.wall_ms(), f"token:{who.name}")
+        return AlarmOut.of(await changed_alarm(future, alarm_id, hooks))
+
+    @app.post(
+        "/api/alarms/{alarm_id}/resolve",
+        responses={404: {"model": Problem}, 409: {"model": Problem}},
+    )
+    async def resolve(alarm_id: RowId, who: Responder, body: ResolveIn) -> AlarmOut:
+        """Close an alarm with its outcome and notes (both required); acknowledges it if open."""
+        future = store.resolve_alarm(
+            alarm_id, who.name, body.outcome, body.notes, clock.wall_ms(), f"token:{who.name}"
+        )
+        return AlarmOut.of(await changed_alarm(future, alarm_id, hooks))
+
+    broadcaster = hooks.broadcaster
+    if broadcaster is not None:
+
+        @app.get("/api/stream", response_class=StreamingResponse)
+        async def stream(
+            _who: Reader, last_event_id: Annotated[str | None, Header()] = None
+        ) -> StreamingResponse:
+            """Server-sent events: alarm, session and notification changes as they happen."""
+            return StreamingResponse(
+                broadcaster.subscribe(last_event_id),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            )
+
+    from loneguard.server.console.mount import (
+        mount_console,  # the console's pages use the API's hooks
+    )
+
+    mount_console(app, store, clock, hooks, console)
+    return app

@@ -1,0 +1,91 @@
+"""Who a ladder role means for one alarm: roles in, recipients (with how to reach them) out.
+
+``worker`` is the worker's mobile, ``worker_home`` their home phone, ``line_manager`` the line
+manager's mobile, ``visit_contact`` the contact on the visit form, ``admins`` and ``on_call``
+the people configured under ``[escalation]``, and ``person:NAME`` a worker (or a configured
+person) of that name. Each recipient comes with a ``ref`` (a worker id, a session id or a
+configured name, never a number) so a notification row can find its recipient again after a
+restart. A role nobody fills resolves to nothing; the escalation engine records that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loneguard.server.config import Person
+from loneguard.server.escalation.notify.base import Recipient
+from loneguard.server.escalation.policy import PERSON_PREFIX
+from loneguard.server.store import Alarm, Store, Worker
+
+
+@dataclass(frozen=True)
+class Found:
+    ref: str  # how to find the recipient again: "worker:<id>", "session:<id>", "config:<name>"
+    recipient: Recipient
+
+
+CONSOLE = Found("console", Recipient("console", "console"))
+
+
+class Directory:
+    def __init__(
+        self, store: Store, admins: tuple[Person, ...] = (), on_call: tuple[Person, ...] = ()
+    ) -> None:
+        self._store = store
+        self._groups = {"admins": admins, "on_call": on_call}
+
+    def resolve(self, role: str, alarm: Alarm) -> list[Found]:
+        """The people ``role`` means for ``alarm``; empty when nobody fills it."""
+        worker = self._store.worker(alarm.worker_id) if alarm.worker_id else None
+        if role == "worker":
+            return _worker(worker, role, worker.mobile if worker else None)
+        if role == "worker_home":
+            return _worker(worker, role, worker.home_phone if worker else None)
+        if role == "line_manager":
+            manager = (
+                self._store.worker(worker.line_manager) if worker and worker.line_manager else None
+            )
+            return _worker(manager, role, manager.mobile if manager else None)
+        if role == "visit_contact":
+            session = self._store.session(alarm.session_id) if alarm.session_id else None
+            if session is None or not (session.contact_name or session.contact_phone):
+                return []
+            name = session.contact_name or "visit contact"
+            return [Found(f"session:{session.id}", Recipient(name, role, session.contact_phone))]
+        if role in self._groups:
+            return [self._person(p, role) for p in self._groups[role]]
+        if role.startswith(PERSON_PREFIX):
+            return self._named(role[len(PERSON_PREFIX) :], role)
+        return []
+
+    def again(self, ref: str, role: str, alarm: Alarm) -> Recipient | None:
+        """The recipient a stored notification row names (for a resend after a restart)."""
+        if ref == CONSOLE.ref:
+            return CONSOLE.recipient
+        for found in self.resolve(role, alarm):
+            if found.ref == ref:
+                return found.recipient
+        return None
+
+    def _person(self, person: Person, role: str) -> Found:
+        if person.worker_id is not None:
+            worker = self._store.worker(person.worker_id)
+            if worker is not None:
+                return _worker(worker, role, worker.mobile)[0]
+        return Found(f"config:{person.name}", Recipient(person.name, role, person.phone))
+
+    def _named(self, name: str, role: str) -> list[Found]:
+        for worker in self._store.workers():
+            if worker.name == name:
+                return _worker(worker, role, worker.mobile)
+        for group in self._groups.values():
+            for person in group:
+                if person.name == name:
+                    return [self._person(person, role)]
+        return []
+
+
+def _worker(worker: Worker | None, role: str, phone: str | None) -> list[Found]:
+    if worker is None:
+        return []
+    return [Found(f"worker:{worker.id}", Recipient(worker.name, role, phone, worker.apprise_urls))]

@@ -1,0 +1,253 @@
+"""The escalation runtime: walks each open alarm's ladder until a person takes charge.
+
+For an alarm it asks ``ladder.next_actions`` what is due at the scheduler's logical time, turns
+each action into one notification row per (recipient, channel), writes all of them in ONE
+transaction (``INSERT OR IGNORE`` on the idempotency key ``alarm:step:repeat:role:ref:channel``)
+and dispatches only the rows that transaction created. The ladder's next deadline is stored on
+the alarm and armed in the scheduler. After a restart ``resume`` re-sends rows still ``pending``
+and re-evaluates every open ladder, so no step is skipped and none is sent twice.
+
+Times: alarms start at a wall-clock millisecond kept in the store; the ladder gets seconds on
+that same timeline, so it survives restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from typing import Any, Protocol
+
+from loneguard.protocol.clock import Clock
+from loneguard.server.escalation import ladder
+from loneguard.server.escalation.directory import CONSOLE, Directory, Found
+from loneguard.server.escalation.notify.base import DeliveryResult, Notification, Recipient
+from loneguard.server.escalation.policy import Policy
+from loneguard.server.scheduler import Scheduler
+from loneguard.server.store import (
+    Alarm,
+    AlarmState,
+    NewNotification,
+    NotificationRow,
+    NotificationState,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+# Half a millisecond: the store keeps whole milliseconds, so a step due within it is due now.
+_EPSILON_S = 0.0005
+
+Publish = Callable[[str, dict[str, Any]], object]
+# Several hubs: may this hub run the alarm's ladder? (``server.cluster``)
+Claim = Callable[[int], Awaitable[bool]]
+
+
+class Dispatch(Protocol):
+    max_attempts: int
+
+    async def dispatch(self, n: Notification, *, attempt: int = 1) -> DeliveryResult | None: ...
+
+    def cancel(self, alarm_id: int) -> int: ...
+
+
+def timer_key(alarm_id: int) -> str:
+    return f"alarm:{alarm_id}"
+
+
+class Escalation:
+    def __init__(
+        self,
+        store: Store,
+        scheduler: Scheduler,
+        policies: Mapping[str, Policy],
+        directory: Directory,
+        clock: Clock,
+        publish: Publish | None = None,
+    ) -> None:
+        self._store = store
+        self._scheduler = scheduler
+        self._policies = policies
+        self._directory = directory
+        self._clock = clock
+        self._publish = publish
+        self.dispatcher: Dispatch | None = None  # set once built (it records through us)
+        self._lock = asyncio.Lock()  # one ladder evaluation at a time: the store is the truth
+        self.claim: Claim | None = None  # None: one hub, every ladder is this hub's
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- entry points ---------------------------------------------------------------------------
+    def alarm_opened(self, alarm: Alarm) -> None:
+        """Start the ladder now (from the alarm's own start time)."""
+        self._tell("alarm", alarm)
+        started = alarm.started_ms if alarm.started_ms is not None else alarm.opened_ms
+        self._spawn(self._evaluate_claimed(alarm.id, started))
+
+    def alarm_changed(self, alarm: Alarm) -> None:
+        """Acknowledged or resolved: stop the ladder and every retry at once."""
+        if alarm.state != AlarmState.OPEN:
+            self._scheduler.cancel(timer_key(alarm.id))
+            if self.dispatcher is not None:
+                self.dispatcher.cancel(alarm.id)
+        self._tell("alarm", alarm)
+
+    async def resume(self) -> None:
+        """At start: re-send pending rows of open alarms, then catch every ladder up."""
+        now_ms = self._clock.wall_ms()
+        for alarm in self._store.alarms(AlarmState.OPEN):
+            if self.claim is not None and not await self.claim(alarm.id):
+                continue  # a live hub runs it
+            await self.take_over(alarm.id, now_ms)
+
+    async def take_over(self, alarm_id: int, now_ms: int) -> None:
+        """Run a ladder this hub has not been running: re-send its pending rows, catch it up."""
+        alarm = self._store.alarm(alarm_id)
+        if alarm is None or alarm.state != AlarmState.OPEN:
+            return
+        for row in self._store.notifications(alarm.id, NotificationState.PENDING):
+            self._send(alarm, row, attempt=row.attempts + 1)
+        await self.evaluate(alarm.id, now_ms)
+
+    async def evaluate(self, alarm_id: int, now_ms: int) -> None:
+        """Write and send every action due at ``now_ms``, then arm the next deadline."""
+        async with self._lock:
+            alarm = self._store.alarm(alarm_id)
+            if alarm is None or alarm.state != AlarmState.OPEN:
+                return
+            policy = self.policy_of(alarm)
+            started_ms = alarm.started_ms if alarm.started_ms is not None else alarm.opened_ms
+            state = ladder.AlarmState(
+                str(alarm.id), started_ms / 1000, sent=self._store.action_keys(alarm.id)
+            )
+            plan = ladder.next_actions(state, policy, now_ms / 1000 + _EPSILON_S)
+            rows = [row for action in plan.actions for row in self._rows(alarm, action)]
+            next_ms = None if plan.next_deadline is None else math.ceil(plan.next_deadline * 1000)
+            future = self._store.add_notifications(alarm.id, rows, next_ms, now_ms)
+            created = await asyncio.wrap_future(future)
+            if created is None:
+                return  # acknowledged meanwhile
+            if next_ms is not None:
+                self._scheduler.soon(
+                    timer_key(alarm.id), next_ms, self._fired(alarm.id), now_ms=now_ms
+                )
+        for row in created:
+            if row.state == NotificationState.PENDING:
+                self._send(alarm, row, attempt=1)
+            else:
+                log.warning("alarm %d: %s", alarm.id, row.last_result)
+
+    def policy_of(self, alarm: Alarm) -> Policy:
+        policy = self._policies.get(alarm.policy or str(alarm.kind))
+        if policy is None:
+            log.error("alarm %d: no policy %r; using %s", alarm.id, alarm.policy, alarm.kind)
+            policy = self._policies[str(alarm.kind)]
+        return policy
+
+    async def record(self, n: Notification, attempt: int, result: DeliveryResult) -> None:
+        """The dispatcher's record callback: every attempt and its result, durably."""
+        final = result.ok or not result.retryable
+        if self.dispatcher is not None and attempt >= self.dispatcher.max_attempts:
+            final = True
+        future = self._store.record_attempt(
+            n.key, attempt, result.ok, final, result.detail, self._clock.wall_ms()
+        )
+        await asyncio.wrap_future(future)
+        if self._publish is not None:
+            self._publish(
+                "notification",
+                {
+                    "alarm_id": n.alarm_id,
+                    "key": n.key,
+                    "channel": n.channel,
+                    "ok": result.ok,
+                    "recipient": n.recipient.name,
+                    "attempt": attempt,
+                    "detail": result.detail,
+                },
+            )
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _fired(self, alarm_id: int) -> Callable[[int], Awaitable[None]]:
+        def fire(logical_now_ms: int) -> Awaitable[None]:
+            return self._evaluate_claimed(alarm_id, logical_now_ms)
+
+        return fire
+
+    async def _evaluate_claimed(self, alarm_id: int, now_ms: int) -> None:
+        if self.claim is not None and not await self.claim(alarm_id):
+            return  # another hub runs this ladder
+        await self.evaluate(alarm_id, now_ms)
+
+    def _rows(self, alarm: Alarm, action: ladder.Action) -> list[NewNotification]:
+        rows = []
+        found: list[tuple[str, Found | None]] = []
+        for role in action.notify or ("console",):
+            people = [CONSOLE] if role == "console" else self._directory.resolve(role, alarm)
+            if not people:
+                found.append((role, None))
+            found.extend((role, f) for f in people)
+        for channel in action.channels:
+            for role, who in found:
+                rows.append(_row(action, channel, role, who))
+        return rows
+
+    def _send(self, alarm: Alarm, row: NotificationRow, attempt: int) -> None:
+        recipient: Recipient | None = self._directory.again(
+            row.recipient_ref, row.recipient_role, alarm
+        )
+        if recipient is None or self.dispatcher is None:
+            log.warning("alarm %d: cannot send %s: no recipient or dispatcher", alarm.id, row.key)
+            return
+        n = Notification(row.key, alarm.id, row.channel, recipient, row.text)
+        self._spawn(self.dispatcher.dispatch(n, attempt=attempt))
+
+    def _tell(self, kind: str, alarm: Alarm) -> None:
+        if self._publish is not None:
+            self._publish(
+                kind,
+                {
+                    "id": alarm.id,
+                    "kind": str(alarm.kind),
+                    "state": str(alarm.state),
+                    "session_id": alarm.session_id,
+                    "acknowledged_by": alarm.acknowledged_by,
+                    "guidance": self.policy_of(alarm).steps[0].message,
+                },
+            )
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("escalation task failed")
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _row(action: ladder.Action, channel: str, role: str, who: Found | None) -> NewNotification:
+    ref = who.ref if who is not None else "nobody"
+    row = NewNotification(
+        key=f"{action.key}:{role}:{ref}:{channel}",
+        action_key=action.key,
+        step=action.step_index,
+        repeat=action.repeat_index,
+        channel=channel,
+        recipient_name=who.recipient.name if who is not None else "nobody",
+        recipient_role=role,
+        recipient_ref=ref,
+        text=action.message,
+    )
+    if who is None:  # recorded, so the step counts as done and the console shows the gap
+        return replace(
+            row, state=NotificationState.FAILED, last_result=f"nobody fills the role {role}"
+        )
+    return row

@@ -1,0 +1,286 @@
+"""The hub: store, ingest, MQTT link and HTTP server wired together on one asyncio loop.
+
+``Hub.run`` is the whole service; ``HubThread`` runs it on a background thread for tests and
+tools, and ``loneguard.server.cli`` runs it in the foreground with signal handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable, Generator, Mapping
+
+import uvicorn
+
+from loneguard.gsm.modem import Modem
+from loneguard.protocol.clock import Clock, SystemClock
+from loneguard.server.api import create_app
+from loneguard.server.cluster.hub_lock import HubLock
+from loneguard.server.config import ConfigError, HubConfig
+from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.escalation.notify import Channel
+from loneguard.server.ingest.metrics import Metrics
+from loneguard.server.ingest.mqtt_link import LinkSettings, MqttLink
+from loneguard.server.ingest.pipeline import Ingest
+from loneguard.server.ingest.roster import DeviceRoster
+from loneguard.server.services import HubServices
+from loneguard.server.sessions.rules import session_effects
+from loneguard.server.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the hub decides how to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket bound now, so the address (and a port 0 choice) is known up front."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class Hub:
+    def __init__(
+        self,
+        config: HubConfig,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        *,
+        channels: Mapping[str, Channel] | None = None,
+        modem: Modem | None = None,
+    ) -> None:
+        self.config = config
+        self._channels = channels  # tests hand in recording channels
+        self._modem = modem
+        self.services: HubServices | None = None
+        self.clock: Clock = clock or SystemClock()
+        self._given_store = store
+        self.store: Store | None = store
+        self.metrics = Metrics()
+        self.http_url: str | None = None
+        self.ingest: Ingest | None = None
+        self.link: MqttLink | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._stop_requested = False
+        self._http_up = False
+        self.ready = threading.Event()  # HTTP listens and MQTT is connected
+        self.listening = threading.Event()  # HTTP listens and the first MQTT attempt is over
+
+    def request_stop(self) -> None:
+        """Ask ``run`` to stop cleanly; safe from any thread and from signal handlers."""
+        self._stop_requested = True
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed: stopped
+                loop.call_soon_threadsafe(stop.set)
+
+    async def run(self, on_listening: Callable[[str], None] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if self._stop_requested:
+            return
+        lock = HubLock(self.config.db.path) if self.config.db.scheme == "sqlite" else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            await self._run_on_store(on_listening)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _run_on_store(self, on_listening: Callable[[str], None] | None) -> None:
+        store = self.store or open_store(self.config.db, self.clock.wall_ms)
+        self.store = store
+        try:
+            sock = bind(self.config.http.host, self.config.http.port)
+        except OSError as exc:
+            if self._given_store is None:
+                store.close()
+            raise ConfigError(f"http.listen: cannot listen on {self.config.http}: {exc}") from None
+        try:
+            await self._serve(store, sock, on_listening)
+        finally:
+            sock.close()
+            if self._given_store is None:
+                store.close()
+            self.ready.clear()
+
+    async def _serve(
+        self,
+        store: Store,
+        sock: socket.socket,
+        on_listening: Callable[[str], None] | None,
+    ) -> None:
+        assert self._stop is not None
+        host, port = sock.getsockname()[:2]
+        self.http_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+        link_ref: list[MqttLink] = []
+        config = self.config
+        ingest = Ingest(
+            store,
+            _LazyPublisher(link_ref),
+            self.clock,
+            self.metrics,
+            max_in_flight=config.max_in_flight,
+            extra_effects=lambda e: session_effects(e, config.grace_s, config.prealert_s),
+            refusal=DeviceRoster(
+                store.device_standings,
+                self.clock,
+                require_provisioned=config.require_provisioned,
+            ).refusal,
+        )
+        link = MqttLink(LinkSettings.from_config(config), self.clock, ingest.handle)
+        link_ref.append(link)
+        link.on_connection_change.append(self._on_connection_change)
+        self.ingest, self.link = ingest, link
+        services = HubServices(
+            config,
+            store,
+            self.clock,
+            _LazyPublisher(link_ref),
+            channels=self._channels,
+            modem=self._modem,
+        )
+        services.attach(ingest)
+        self.services = services
+        await services.start()
+
+        app = create_app(
+            store,
+            clock=self.clock,
+            metrics=self.metrics,
+            mqtt_connected=lambda: link.is_connected,
+            hooks=services.hooks(),
+            console=ConsoleSettings.from_values(config.values, config.policies),
+        )
+        server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+        http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+        mqtt = asyncio.create_task(link.run(), name="mqtt")
+        watch = asyncio.create_task(self._watch_ready(server, link, on_listening), name="ready")
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait({http, mqtt, stop}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stop}:
+                task.result()  # a crash of either half stops the hub, loudly
+                log.error("%s stopped by itself; stopping the hub", task.get_name())
+        finally:
+            watch.cancel()
+            stop.cancel()
+            await link.stop(drain=ingest.drain)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(mqtt), timeout=10)
+            if not mqtt.done():
+                mqtt.cancel()
+            await ingest.drain()
+            await services.stop()
+            server.should_exit = True
+            await http
+            log.info("hub stopped")
+
+    async def _watch_ready(
+        self, server: uvicorn.Server, link: MqttLink, on_listening: Callable[[str], None] | None
+    ) -> None:
+        while not server.started:
+            await asyncio.sleep(0.01)  # uvicorn has no event for this
+        await link.first_attempt_done.wait()
+        assert self.http_url is not None
+        self.listening.set()
+        if on_listening is not None:
+            on_listening(self.http_url)
+        self._http_up = True
+        if link.is_connected:
+            self.ready.set()
+
+    def _on_connection_change(self, connected: bool) -> None:
+        if connected and self._http_up:
+            self.ready.set()
+        elif not connected:
+            self.ready.clear()
+
+
+class _LazyPublisher:
+    """Ingest is built before the link (the link delivers to ingest), and acks go to the link."""
+
+    def __init__(self, link_ref: list[MqttLink]) -> None:
+        self._link_ref = link_ref
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool = False) -> None:
+        await self._link_ref[0].publish(topic, payload, qos=qos, retain=retain)
+
+
+class HubThread:
+    """A hub on a background thread with its own loop: for tests, benchmarks and tools."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        *,
+        channels: Mapping[str, Channel] | None = None,
+        modem: Modem | None = None,
+    ) -> None:
+        self.hub = Hub(config, clock, store, channels=channels, modem=modem)
+        self._thread = threading.Thread(target=self._main, name="hub", daemon=True)
+        self._error: BaseException | None = None
+        self._finished = threading.Event()
+
+    @property
+    def http_url(self) -> str:
+        assert self.hub.http_url is not None, "the hub has not started"
+        return self.hub.http_url
+
+    @property
+    def store(self) -> Store:
+        assert self.hub.store is not None, "the hub has not started"
+        return self.hub.store
+
+    def start(self, timeout: float = 15.0) -> HubThread:
+        """Start, and wait until HTTP listens and MQTT is connected."""
+        self._thread.start()
+        for _ in range(int(timeout / 0.05)):
+            if self.hub.ready.wait(0.05):
+                return self
+            if self._finished.is_set():
+                raise RuntimeError("the hub stopped while starting") from self._error
+        self.stop()
+        raise TimeoutError(f"the hub was not ready within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop cleanly (retained hub status offline) and wait for the thread."""
+        self.hub.request_stop()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the hub did not stop within {timeout:.0f} s")
+        if self._error is not None:
+            raise RuntimeError("the hub failed") from self._error
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self.hub.run())
+        except BaseException as exc:
+            self._error = exc
+            log.exception("the hub failed")
+        finally:
+            self._finished.set()
+
+    def __enter__(self) -> HubThread:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

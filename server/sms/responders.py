@@ -1,0 +1,72 @@
+"""SMS from people: ``ACK <alarm id>`` from a known number takes charge of the alarm.
+
+The sender's number must belong to a worker (their mobile) or to a person configured under
+``[escalation]``; the acknowledgement is recorded in that person's name, exactly as one made
+on the console, and stops the ladder at once. Unknown numbers get no reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from loneguard.protocol.clock import Clock
+from loneguard.server.config import Person
+from loneguard.server.store import Alarm, AlarmConflict, AlarmNotFound, Store
+
+log = logging.getLogger(__name__)
+
+
+def normalise(number: str) -> str:
+    digits = "".join(c for c in number if c.isdigit())
+    if number.strip().startswith("00"):
+        digits = digits[2:]
+    return digits
+
+
+class SmsAcks:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        people: tuple[Person, ...],
+        on_acknowledged: Callable[[Alarm], None],
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._people = people
+        self._on_acknowledged = on_acknowledged
+
+    def who(self, sender: str) -> str | None:
+        """The name behind a number, or None for a stranger."""
+        wanted = normalise(sender)
+        if not wanted:
+            return None
+        for worker in self._store.workers():
+            if worker.mobile and _same(normalise(worker.mobile), wanted):
+                return worker.name
+        for person in self._people:
+            if person.phone and _same(normalise(person.phone), wanted):
+                return person.name
+        return None
+
+    async def on_ack(self, alarm_id: int, sender: str) -> str | None:
+        name = self.who(sender)
+        if name is None:
+            log.warning("ACK for alarm %d from an unknown number ignored", alarm_id)
+            return None
+        future = self._store.acknowledge_alarm(alarm_id, name, self._clock.wall_ms(), "sms")
+        try:
+            alarm = await asyncio.wrap_future(future)
+        except AlarmNotFound:
+            return f"loneguard: there is no alarm {alarm_id}."
+        except AlarmConflict as exc:
+            return f"loneguard: {exc}."
+        self._on_acknowledged(alarm)
+        return f"loneguard: alarm {alarm_id} is yours, {name}. Resolve it on the console."
+
+
+def _same(a: str, b: str) -> bool:
+    # +44 7700 900123 and 07700 900123 are the same phone: compare the national part.
+    return a == b or (len(a) >= 9 and len(b) >= 9 and a[-9:] == b[-9:])
