@@ -13,7 +13,8 @@ Durations are strings ("30s", "5m", "1h30m"), never bare numbers, so nobody has 
 ``5`` meant seconds or minutes, and tests and demos can use seconds. Every error names the exact
 key (``policies.overdue.steps[2].after``; step indices count from 0, as in the ladder's keys).
 
-Nothing here does I/O or reads a clock: ``server.ladder`` turns a policy into actions.
+Nothing here reads a clock or does I/O after import (the shipped defaults are read once, from
+``shipped_policies.toml``): ``ladder`` turns a policy into actions.
 
 Roles (``notify``):
   ``worker``, ``visit_contact`` (the contact on the visit form), ``worker_home`` (the worker's
@@ -33,6 +34,7 @@ import tomllib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -371,252 +373,11 @@ def _toml_str(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Shipped defaults
-#
-# Times count from the alarm's start; an overdue alarm itself starts at the expected time plus
-# the session's grace, so the worker has already had the grace period to check in.
-#
-# Overdue is the CIC home-visit protocol (App.1 3.12-3.16). 3.14 fixes the second try at 5
-# minutes; the later rungs keep that 5-minute rhythm (10m, 15m, 20m) because each is a phone
-# call an administrator makes and notes, and 5 minutes is what the policy itself allows for
-# one attempt to get an answer. It also brings the line manager in 20 minutes after the alarm:
-# long enough that a worker stuck in traffic is usually found by the earlier calls, short
-# enough that a worker who is in trouble is not left for most of an hour. The line manager is
-# reminded every 5 minutes until someone takes charge.
+# Shipped defaults: one file, shipped_policies.toml beside this module (the docs quote it whole).
 
-_OVERDUE_STEPS = (
-    Step(
-        0,
-        ("worker",),
-        ("console", "call", "sms"),
-        "Visit overdue: ring the worker's mobile to make sure the visit has finished and they "
-        "are safe. If anything seems wrong, use the code word questions.",
-    ),
-    Step(300, ("worker",), ("console", "call", "sms"), "No answer: try the worker's mobile again."),
-    Step(
-        600,
-        ("visit_contact",),
-        ("console", "call"),
-        "Still no answer: ring the contact on the visit form. Has the worker left, and when?",
-    ),
-    Step(900, ("worker_home",), ("console", "call"), "Try the worker at home by telephone."),
-    Step(
-        1200,
-        ("line_manager",),
-        ("console", "call", "sms"),
-        "Worker still not found: the line manager must take charge of this alarm.",
-        repeat_every=300,
-    ),
+DEFAULT_POLICIES_TOML: Final = (
+    resources.files(__package__).joinpath("shipped_policies.toml").read_text(encoding="utf-8")
 )
-
-# A device can drop off for a minute in a lift or a basement; the console hears first, and the
-# overdue ladder follows 2 minutes later if the device has not come back.
-_OFFLINE_GRACE = 120.0
-
-
-def _later(steps: tuple[Step, ...], by: float) -> tuple[Step, ...]:
-    return tuple(Step(s.after + by, s.notify, s.channels, s.message, s.repeat_every) for s in steps)
-
-
 DEFAULT_POLICIES: Final[Mapping[str, Policy]] = MappingProxyType(
-    {
-        p.name: p
-        for p in (
-            Policy("overdue", _OVERDUE_STEPS),
-            Policy(
-                "panic",
-                (
-                    Step(
-                        0,
-                        ("line_manager", "admins", "on_call"),
-                        ("console", "sms", "apprise"),
-                        "PANIC: the worker has pressed the panic button. Send help now.",
-                        repeat_every=120,
-                    ),
-                ),
-                device_ack="help_coming",
-            ),
-            Policy(
-                "duress",
-                (
-                    Step(
-                        0,
-                        ("admins", "line_manager", "on_call"),
-                        ("console", "sms", "apprise"),
-                        "DURESS: the worker used the duress code and may be with someone watching. "
-                        "Do not ring the worker openly and do not tell the device anything. If you "
-                        "call, call as if routinely and use the code word questions; otherwise "
-                        "send help to the visit address.",
-                        repeat_every=120,
-                    ),
-                ),
-                covert=True,
-            ),
-            Policy(
-                "device_offline",
-                (
-                    Step(
-                        0,
-                        (),
-                        ("console",),
-                        "The worker's device has gone silent during a session.",
-                    ),
-                    *_later(_OVERDUE_STEPS, _OFFLINE_GRACE),
-                ),
-            ),
-            # A building-based shift (CIC 6.1, 7.10): the worker at 0s and 5m as for a visit, then
-            # the line manager and on-call person, who can go and look (CIC 7.8). A shift has no
-            # visit contact and the worker is not at home, so those rungs would only add delay.
-            Policy(
-                "missed_checkin",
-                (
-                    Step(
-                        0,
-                        ("worker",),
-                        ("console", "call", "sms"),
-                        "Missed check-in: ring the worker to make sure they are safe.",
-                    ),
-                    Step(
-                        300,
-                        ("worker",),
-                        ("console", "call", "sms"),
-                        "No answer: try the worker again.",
-                    ),
-                    Step(
-                        600,
-                        ("line_manager", "on_call"),
-                        ("console", "call", "sms"),
-                        "Worker still not answering: go and check on them in person.",
-                        repeat_every=300,
-                    ),
-                ),
-            ),
-        )
-    }
+    loads_policies(DEFAULT_POLICIES_TOML)
 )
-
-DEFAULT_POLICIES_TOML: Final = """\
-# The shipped escalation policies. Copy a [policies.<name>] table into the hub's config to
-# change it; policies left out keep these defaults. Times count from the alarm's start.
-
-# CIC home-visit protocol, App.1 3.12-3.16.
-[policies.overdue]
-
-[[policies.overdue.steps]]
-after = "0s"
-notify = ["worker"]
-channels = ["console", "call", "sms"]
-message = "Visit overdue: ring the worker's mobile to make sure the visit has finished and \
-they are safe. If anything seems wrong, use the code word questions."
-
-[[policies.overdue.steps]]
-after = "5m"
-notify = ["worker"]
-channels = ["console", "call", "sms"]
-message = "No answer: try the worker's mobile again."
-
-[[policies.overdue.steps]]
-after = "10m"
-notify = ["visit_contact"]
-channels = ["console", "call"]
-message = "Still no answer: ring the contact on the visit form. Has the worker left, and when?"
-
-[[policies.overdue.steps]]
-after = "15m"
-notify = ["worker_home"]
-channels = ["console", "call"]
-message = "Try the worker at home by telephone."
-
-[[policies.overdue.steps]]
-after = "20m"
-repeat_every = "5m"
-notify = ["line_manager"]
-channels = ["console", "call", "sms"]
-message = "Worker still not found: the line manager must take charge of this alarm."
-
-[policies.panic]
-device_ack = "help_coming"
-
-[[policies.panic.steps]]
-after = "0s"
-repeat_every = "2m"
-notify = ["line_manager", "admins", "on_call"]
-channels = ["console", "sms", "apprise"]
-message = "PANIC: the worker has pressed the panic button. Send help now."
-
-# CIC App.1 3.13: the device shows exactly what a check-in shows; the worker is never rung openly.
-[policies.duress]
-covert = true
-
-[[policies.duress.steps]]
-after = "0s"
-repeat_every = "2m"
-notify = ["admins", "line_manager", "on_call"]
-channels = ["console", "sms", "apprise"]
-message = "DURESS: the worker used the duress code and may be with someone watching. \
-Do not ring the worker openly and do not tell the device anything. If you call, call as if \
-routinely and use the code word questions; otherwise send help to the visit address."
-
-# A console warning, then the overdue ladder 2 minutes later.
-[policies.device_offline]
-
-[[policies.device_offline.steps]]
-after = "0s"
-notify = []
-channels = ["console"]
-message = "The worker's device has gone silent during a session."
-
-[[policies.device_offline.steps]]
-after = "2m"
-notify = ["worker"]
-channels = ["console", "call", "sms"]
-message = "Visit overdue: ring the worker's mobile to make sure the visit has finished and \
-they are safe. If anything seems wrong, use the code word questions."
-
-[[policies.device_offline.steps]]
-after = "7m"
-notify = ["worker"]
-channels = ["console", "call", "sms"]
-message = "No answer: try the worker's mobile again."
-
-[[policies.device_offline.steps]]
-after = "12m"
-notify = ["visit_contact"]
-channels = ["console", "call"]
-message = "Still no answer: ring the contact on the visit form. Has the worker left, and when?"
-
-[[policies.device_offline.steps]]
-after = "17m"
-notify = ["worker_home"]
-channels = ["console", "call"]
-message = "Try the worker at home by telephone."
-
-[[policies.device_offline.steps]]
-after = "22m"
-repeat_every = "5m"
-notify = ["line_manager"]
-channels = ["console", "call", "sms"]
-message = "Worker still not found: the line manager must take charge of this alarm."
-
-# A building-based shift: no visit contact, and the worker is not at home.
-[policies.missed_checkin]
-
-[[policies.missed_checkin.steps]]
-after = "0s"
-notify = ["worker"]
-channels = ["console", "call", "sms"]
-message = "Missed check-in: ring the worker to make sure they are safe."
-
-[[policies.missed_checkin.steps]]
-after = "5m"
-notify = ["worker"]
-channels = ["console", "call", "sms"]
-message = "No answer: try the worker again."
-
-[[policies.missed_checkin.steps]]
-after = "10m"
-repeat_every = "5m"
-notify = ["line_manager", "on_call"]
-channels = ["console", "call", "sms"]
-message = "Worker still not answering: go and check on them in person."
-"""

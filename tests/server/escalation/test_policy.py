@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from loneguard.server.escalation.policy import (
     CHANNELS,
     DEFAULT_POLICIES,
-    DEFAULT_POLICIES_TOML,
     ROLES,
     Policy,
     PolicyError,
@@ -235,10 +234,6 @@ def test_python_built_policies_are_checked_too() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The shipped defaults
-
-
-def test_default_toml_parses_to_the_defaults() -> None:
-    assert loads_policies(DEFAULT_POLICIES_TOML) == dict(DEFAULT_POLICIES)
 
 
 def test_defaults_round_trip_through_toml() -> None:
