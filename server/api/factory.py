@@ -27,7 +27,7 @@ from loneguard.server.api.models import (
     RowId,
     WorkerOut,
 )
-from loneguard.server.api.sessions import sessions_router
+from loneguard.server.api.session_routes import sessions_router
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.store import AlarmState, Store

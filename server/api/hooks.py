@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from loneguard.server.escalation.notify.console import Broadcaster
+from loneguard.server.escalation.notify.console_channel import Broadcaster
 from loneguard.server.store import Alarm, Session
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-from loneguard.server.escalation.notify.console import KEEPALIVE_FRAME, sse_frame
+from loneguard.server.escalation.notify.console_channel import KEEPALIVE_FRAME, sse_frame
 
 RETRY_FRAME = "retry: 1000\n\n"  # reconnect a second after the hub goes away
 LOGGED_OUT_FRAME = sse_frame("logged_out", {"reason": "the login has ended"}, None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loneguard.server.config import Person
-from loneguard.server.escalation.notify.base import Recipient
+from loneguard.server.escalation.notify.notification import Recipient
 from loneguard.server.escalation.policy import PERSON_PREFIX
 from loneguard.server.store import Alarm, Store, Worker
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from loneguard.protocol.clock import Clock
 from loneguard.server.escalation import ladder
 from loneguard.server.escalation.directory import CONSOLE, Directory, Found
-from loneguard.server.escalation.notify.base import DeliveryResult, Notification, Recipient
+from loneguard.server.escalation.notify.notification import DeliveryResult, Notification, Recipient
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.scheduler import Scheduler
 from loneguard.server.store import (

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.escalation.notify.base import DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import DeliveryResult, Notification
 
 WAIT = 5.0
 

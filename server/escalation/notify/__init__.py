@@ -2,16 +2,16 @@
 that retries them until someone takes charge."""
 
 from loneguard.server.escalation.notify.apprise_channel import AppriseChannel
-from loneguard.server.escalation.notify.base import (
+from loneguard.server.escalation.notify.console_channel import Broadcaster, ConsoleChannel
+from loneguard.server.escalation.notify.dispatcher import Dispatcher
+from loneguard.server.escalation.notify.notification import (
     CHANNEL_NAMES,
     Channel,
     DeliveryResult,
     Notification,
     Recipient,
 )
-from loneguard.server.escalation.notify.console import Broadcaster, ConsoleChannel
-from loneguard.server.escalation.notify.dispatcher import Dispatcher
-from loneguard.server.escalation.notify.sms import CallChannel, SmsChannel, alarm_sms
+from loneguard.server.escalation.notify.sms_channel import CallChannel, SmsChannel, alarm_sms
 
 __all__ = [
     "CHANNEL_NAMES",

@@ -15,7 +15,7 @@ import logging
 from collections import OrderedDict
 from types import ModuleType
 
-from loneguard.server.escalation.notify.base import DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import DeliveryResult, Notification
 
 log = logging.getLogger(__name__)
 

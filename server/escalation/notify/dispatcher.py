@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from loneguard.gsm.redact import mask_numbers
 from loneguard.protocol.clock import Clock, Timer
-from loneguard.server.escalation.notify.base import Channel, DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import Channel, DeliveryResult, Notification
 
 log = logging.getLogger(__name__)
 

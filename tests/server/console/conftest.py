@@ -19,7 +19,7 @@ from loneguard.server.api import create_app
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.console.users import create_user
-from loneguard.server.escalation.notify.console import Broadcaster
+from loneguard.server.escalation.notify.console_channel import Broadcaster
 from loneguard.server.hub import bind
 from loneguard.server.ingest.pipeline import effects_of
 from loneguard.server.store import Role, Worker

@@ -14,7 +14,7 @@ from loneguard.server.api import create_app
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.cli import main
 from loneguard.server.console.settings import ConsoleSettings
-from loneguard.server.escalation.notify.console import Broadcaster
+from loneguard.server.escalation.notify.console_channel import Broadcaster
 from loneguard.server.store.sqlite import SqliteStore
 from tests.server.console.conftest import PASSWORD, log_in, login_status
 from tests.server.test_cli import env  # noqa: F401  (the fixture)

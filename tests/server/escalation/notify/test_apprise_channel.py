@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from loneguard.server.escalation.notify.apprise_channel import AppriseChannel
-from loneguard.server.escalation.notify.base import Notification, Recipient
+from loneguard.server.escalation.notify.notification import Notification, Recipient
 
 pytest.importorskip("apprise")
 

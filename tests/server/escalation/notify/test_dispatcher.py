@@ -8,8 +8,8 @@ import random
 import pytest
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.escalation.notify.base import DeliveryResult, Notification, Recipient
 from loneguard.server.escalation.notify.dispatcher import Dispatcher
+from loneguard.server.escalation.notify.notification import DeliveryResult, Notification, Recipient
 
 ANN = Recipient("Ann", "admin", phone="+447700900123")
 

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from loneguard.server.escalation.notify.base import Notification, Recipient
-from loneguard.server.escalation.notify.console import (
+from loneguard.server.escalation.notify.console_channel import (
     KEEPALIVE_FRAME,
     Broadcaster,
     ConsoleChannel,
     sse_frame,
 )
+from loneguard.server.escalation.notify.notification import Notification, Recipient
 
 
 async def next_frame(frames: AsyncIterator[str], timeout: float = 2.0) -> str:

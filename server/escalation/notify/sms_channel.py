@@ -18,7 +18,7 @@ from loneguard.gsm.at import ModemError
 from loneguard.gsm.modem import Modem
 from loneguard.gsm.redact import mask_number
 from loneguard.gsm.sms import MAX_SMS_SEPTETS, sms_text
-from loneguard.server.escalation.notify.base import DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import DeliveryResult, Notification
 
 log = logging.getLogger(__name__)
 

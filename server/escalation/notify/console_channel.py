@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from loneguard.server.escalation.notify.base import DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import DeliveryResult, Notification
 
 log = logging.getLogger(__name__)
 

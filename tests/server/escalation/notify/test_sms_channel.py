@@ -11,8 +11,8 @@ import pytest
 from loneguard.gsm.fake import FakeModem
 from loneguard.gsm.modem import Modem
 from loneguard.gsm.sms import sms_text
-from loneguard.server.escalation.notify.base import Notification, Recipient
-from loneguard.server.escalation.notify.sms import CallChannel, SmsChannel, alarm_sms
+from loneguard.server.escalation.notify.notification import Notification, Recipient
+from loneguard.server.escalation.notify.sms_channel import CallChannel, SmsChannel, alarm_sms
 
 NUMBER = "+447700900123"
 ANN = Recipient("Ann", "line_manager", phone=NUMBER)
