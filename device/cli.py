@@ -5,18 +5,18 @@
     loneguard-device selftest [--config PATH] [--simulate] [--id ID] [--mqtt URL]
                               [--button-timeout SECONDS]
 
-``selftest`` checks an assembled unit (``device.selftest``): LED, buzzer, each button, the
+``selftest`` checks an assembled unit (``selftest``): LED, buzzer, each button, the
 modem and the broker, then prints a pass/fail table and exits 1 on any failure. With
 ``--simulate`` it runs on mock pins and, unless ``modem.port`` is set, a fake modem.
 
 Without ``--simulate`` the buttons and LED are real GPIO (gpiozero's default pin factory).
-``--simulate`` uses mock pins and serves the control endpoint (see ``device.simulator``); it needs
+``--simulate`` uses mock pins and serves the control endpoint (see ``simulator``); it needs
 no config file when ``--id`` is given, and keeps its data in ``./data/devices/ID`` unless told
 otherwise. When ready it prints ``control endpoint: http://HOST:PORT`` and ``simulator page:
 http://HOST:PORT/``, a web page with the unit's buttons to click and its LED to watch.
 
 Under systemd (``Type=notify``) it sends READY=1 once started, WATCHDOG=1 only while the app is
-healthy, and a STATUS= line when its state changes (``device.watchdog``). SIGTERM or SIGINT stops
+healthy, and a STATUS= line when its state changes (``watchdog``). SIGTERM or SIGINT stops
 cleanly (STOPPING=1, retained offline status with a reason) and exits 0. A config error exits 2
 with a message naming the key.
 """

@@ -1,4 +1,4 @@
-"""A fake GSM modem on a pty pair, speaking the AT subset ``loneguard.gsm.modem`` uses.
+"""A fake GSM modem on a pty pair, speaking the AT subset ``modem`` uses.
 
 A thread on the master side answers like a SIMCom module in SMS text mode: echo on until ATE0,
 ``\\r\\n<line>\\r\\n`` framing, the ``\\r\\n> `` prompt of AT+CMGS (no line end), +CMTI

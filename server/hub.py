@@ -1,7 +1,7 @@
 """The hub: store, ingest, MQTT link and HTTP server wired together on one asyncio loop.
 
 ``Hub.run`` is the whole service; ``HubThread`` runs it on a background thread for tests and
-tools, and ``loneguard.server.cli`` runs it in the foreground with signal handling.
+tools, and ``cli`` runs it in the foreground with signal handling.
 """
 
 from __future__ import annotations

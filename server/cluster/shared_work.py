@@ -1,7 +1,7 @@
 """Several hubs on one PostgreSQL: who does which timed job, and who takes over a dead hub's.
 
 Every hub arms in-memory timers for the deadlines it hears about (as a lone hub does), but acts
-on one only after *claiming* it in the database (``server.store.leases``): a due session deadline
+on one only after *claiming* it in the database (``store.leases``): a due session deadline
 is claimed for the lease time and let go in the transaction that handles it; an open alarm is
 claimed by one hub, which runs its whole ladder and renews the claim every third of the lease.
 Every ``cluster.poll`` each hub sweeps for due deadlines and open alarms that no live hub holds:

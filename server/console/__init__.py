@@ -2,5 +2,5 @@
 
 Accounts (argon2 password hashes, cookie logins with CSRF tokens), the live board, alarms with
 their timelines, the visit planner and visit records, the building register and the event log.
-``server.console.mount.mount_console`` adds it to the API's FastAPI app.
+``console.mount.mount_console`` adds it to the API's FastAPI app.
 """

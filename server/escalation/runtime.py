@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 _EPSILON_S = 0.0005
 
 Publish = Callable[[str, dict[str, Any]], object]
-# Several hubs: may this hub run the alarm's ladder? (``server.cluster``)
+# Several hubs: may this hub run the alarm's ladder? (``cluster.shared_work``)
 Claim = Callable[[int], Awaitable[bool]]
 
 

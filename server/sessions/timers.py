@@ -2,7 +2,7 @@
 
 Every deadline is ``sessions.next_deadline_ms`` in the store; ``rebuild`` arms them all at hub
 start (one already past fires at once) and ``arm`` re-arms a session whenever it changes. At a
-deadline the store applies ``server.sessions.advance`` in one transaction; this module then sends
+deadline the store applies ``sessions.rules.advance`` in one transaction; this module then sends
 the pre-alert command (``dev/{id}/cmd``, op ``prealert`` with the due time) or hands the alarm
 it opened to the escalation runtime.
 """
@@ -27,7 +27,7 @@ CMD_QOS = 1
 PolicyFor = Callable[[AlarmKind, Session], str]
 OnAlarm = Callable[[Alarm], None]
 OnChange = Callable[[Session], None]
-# Several hubs: may this hub handle the session's deadline due by this time? (``server.cluster``)
+# Several hubs: may this hub handle the session's deadline due by this time? (cluster.shared_work)
 Claim = Callable[[int, int], Awaitable[bool]]
 
 

@@ -78,7 +78,7 @@ class Store(Protocol):
         actor: str,
         action: str,
     ) -> Future[Session]:
-        """Apply a pure rule of ``server.sessions`` to a stored session and audit it."""
+        """Apply a pure rule of ``sessions.rules`` to a stored session and audit it."""
         ...
 
     def reach_session_deadline(

@@ -592,7 +592,7 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows):
 
 
 class SqliteStore(SqlStore):
-    """One hub's store in one SQLite file (SQLite is single-hub: see ``server.hub_lock``)."""
+    """One hub's store in one SQLite file (SQLite is single-hub: see ``cluster.hub_lock``)."""
 
     def __init__(self, path: str | Path, *, now_ms: Callable[[], int]) -> None:
         super().__init__(lambda: connect(path), now_ms=now_ms)

@@ -1,7 +1,7 @@
 """Sessions and the sign-in register (SQL shared by both databases): rows, and the changes
 events and timers make.
 
-Each change reads the session, applies a pure rule from ``server.sessions``, writes the result
+Each change reads the session, applies a pure rule from ``sessions.rules``, writes the result
 (with its next deadline) and audits it, all in the writer's transaction.
 """
 
@@ -314,7 +314,7 @@ class SessionRows:
         actor: str,
         action: str,
     ) -> Future[Session]:
-        """Apply a pure rule (``server.sessions.end`` / ``extend``...) to a stored session."""
+        """Apply a pure rule (``sessions.rules.end`` / ``extend``...) to a stored session."""
         return self.writer.submit(
             lambda conn: change_session(conn, session_id, change, at_ms, actor, action)
         )
