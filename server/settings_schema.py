@@ -50,7 +50,7 @@ def setting(
     return Field(default, description=help, ge=ge, le=le, json_schema_extra=extra)
 
 
-def type_name(kind: type) -> str:
+def _type_name(kind: type) -> str:
     return "a table" if kind is dict else kind.__name__
 
 
@@ -58,7 +58,7 @@ def kind_of(value: object) -> str:
     return "a boolean" if isinstance(value, bool) else type(value).__name__
 
 
-def is_toml(value: object, kind: type) -> bool:
+def _is_toml(value: object, kind: type) -> bool:
     # bool is an int to Python, never to a TOML file.
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
@@ -79,8 +79,8 @@ class Parsed:
         return core_schema.no_info_plain_validator_function(self.validate)
 
     def validate(self, value: object) -> Any:
-        if not is_toml(value, self.toml_type):
-            raise ValueProblem(f"must be {type_name(self.toml_type)}, got {kind_of(value)}")
+        if not _is_toml(value, self.toml_type):
+            raise ValueProblem(f"must be {_type_name(self.toml_type)}, got {kind_of(value)}")
         return self.parse(value)
 
 
