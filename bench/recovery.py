@@ -28,7 +28,7 @@ ARMED = re.compile(r"timers rebuilt: (\d+) session deadlines armed")
 def seed(db: Path, sessions: int) -> None:
     clock = SystemClock()
     config = load_config(env={"LONEGUARD_DB_URL": f"sqlite:///{db}"})
-    store = open_store(config.db, clock.wall_ms)
+    store = open_store(config.db.url, clock.wall_ms)
     now = clock.wall_ms()
     seed_visits(store, sessions, now, lambda i: now + 3_600_000 + i, grace_s=300, prealert_s=300)
     store.close()

@@ -69,7 +69,7 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }
         config = load_config(env=env)
-        store = open_store(config.db, clock.wall_ms)
+        store = open_store(config.db.url, clock.wall_ms)
         start_ms = clock.wall_ms()
         first_due = start_ms + int(LEAD_S * 1000)
         seed_visits(

@@ -96,8 +96,11 @@ def resolve_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
     overrides = {"device.id": args.id, "mqtt.url": args.mqtt, "device.data_dir": args.data_dir}
     config = load_config(path, env=env, overrides=overrides)
     default_dir = next(s.default for s in SETTINGS if s.name == "device.data_dir")
-    if args.simulate and args.data_dir is None and config.data_dir == Path(default_dir):
-        config = dataclasses.replace(config, data_dir=Path("data") / "devices" / config.device_id)
+    if args.simulate and args.data_dir is None and config.device.data_dir == Path(default_dir):
+        folder = Path("data") / "devices" / config.device.id
+        config = dataclasses.replace(
+            config, device=dataclasses.replace(config.device, data_dir=folder)
+        )
     return config
 
 
@@ -182,7 +185,7 @@ def selftest_main(
         if pin_factory is None:
             pin_factory = _pin_factory(args.simulate)
         modem = None
-        port = config.modem_port
+        port = config.modem.port
         if port is None and args.simulate:
             from loneguard.gsm.fake import FakeModem
 
@@ -192,11 +195,11 @@ def selftest_main(
 
             modem = stack.enter_context(Modem(port, sweep_interval=None))
         battery = None
-        if config.battery_board == "pisugar3" and not args.simulate:
+        if config.battery.board == "pisugar3" and not args.simulate:
             from loneguard.device.battery import I2cBus, PiSugar3
 
             battery = PiSugar3(
-                stack.enter_context(contextlib.closing(I2cBus(config.battery_i2c_bus)))
+                stack.enter_context(contextlib.closing(I2cBus(config.battery.i2c_bus)))
             )
         test = SelfTest(
             config,
@@ -249,12 +252,12 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     modem = None
-    if config.modem_port is not None:
+    if config.modem.port is not None:
         from loneguard.gsm.modem import Modem
 
         # A modem missing at boot does not stop the device: its health says "failed" and the
         # periodic check keeps trying to recover it.
-        modem = Modem(config.modem_port, clock=clock, sweep_interval=None)
+        modem = Modem(config.modem.port, clock=clock, sweep_interval=None)
     app = DeviceApp(config, pin_factory=factory, clock=clock, modem=modem)
     app.start()
     control = None

@@ -1,8 +1,13 @@
-"""The device's TOML configuration: every setting in one table, checked with errors naming the key.
+"""The device's TOML configuration: each setting declared once, checked with errors naming the key.
+
+A section of the file is a frozen dataclass whose fields are its settings (``setting`` gives each
+its TOML type, default, bounds, environment variable and help); ``Config`` holds one per section,
+read as ``config.section.key``. ``SETTINGS`` lists the same declarations as rows for the loader,
+``example_toml`` and the docs, so none of them can drift from the others. Standard library only:
+the firmware runs on a Pi Zero 2 W.
 
 Precedence, highest first: command-line overrides, environment variables, the TOML file, then
-the defaults of ``SETTINGS``. ``example_toml`` renders the table, so the documentation is made
-from the same data the loader checks against and cannot drift from it.
+the defaults.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,374 +59,424 @@ class ConfigError(ValueError):
         self.problem = problem
 
 
+class Invalid(ValueError):
+    """What is wrong with a value, said without its key: the loader knows which key it was."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
 @dataclass(frozen=True)
 class Setting:
+    """One setting, as the loader, the example file and the docs see it."""
+
     section: str
     key: str
-    type: type
-    default: Any
+    type: type  # what the TOML file must give
+    default: Any  # as written in TOML
     help: str
     minimum: float | None = None
     maximum: float | None = None
     required: bool = False
     env: str | None = None
     secret: bool = False
+    # Turns the checked TOML value into what the firmware uses; raises Invalid.
+    read: Callable[[Any], Any] | None = None
 
     @property
     def name(self) -> str:
         return f"{self.section}.{self.key}"
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "device",
-        "id",
+def setting(
+    kind: type,
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    required: bool = False,
+    env: str | None = None,
+    secret: bool = False,
+    read: Callable[[Any], Any] | None = None,
+) -> Any:
+    """A field of a section below that is a setting: the one place the setting is declared.
+
+    The field holds what ``read`` makes of the TOML value (the value itself without ``read``).
+    """
+    row = {
+        "type": kind,
+        "default": default,
+        "help": help,
+        "minimum": minimum,
+        "maximum": maximum,
+        "required": required,
+        "env": env,
+        "secret": secret,
+        "read": read,
+    }
+    return field(repr=not secret, metadata={"setting": row})
+
+
+MODES = ("pocket", "desk")
+BATTERY_BOARDS = ("none", "pisugar3")
+_PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+
+
+def _device_id(text: str) -> str:
+    try:
+        return check_device_id(text, "device.id")
+    except ProtocolError as exc:
+        raise Invalid(exc.problem) from None
+
+
+def _folder(text: str) -> Path:
+    if not text:
+        raise Invalid("must not be empty")
+    return Path(text)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def read(value: str) -> str:
+        if value not in choices:
+            raise Invalid(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return read
+
+
+def _mqtt_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not url.startswith(f"{parts.scheme}://"):
+        raise Invalid("must start with mqtt:// or mqtts://")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is no number from 0 to 65535
+    except ValueError:
+        raise Invalid("has a bad port") from None
+    if not parts.hostname:
+        raise Invalid("has no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise Invalid("must be mqtt[s]://host[:port] with no path or query")
+    return url
+
+
+def _none_if_empty(text: str) -> str | None:
+    return text or None
+
+
+def _path_or_none(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
+def _buzzer(pin: int) -> int | None:
+    if 0 < pin < MIN_GPIO:
+        raise Invalid(f"must be 0 (none) or between {MIN_GPIO} and {MAX_GPIO}")
+    return pin or None
+
+
+def _none_if_zero(value: float) -> float | None:
+    return value or None
+
+
+def _phone_number(number: str) -> str | None:
+    if number and not _PHONE_NUMBER.fullmatch(number):
+        raise Invalid("must be 3-20 digits with an optional +")
+    return number or None
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    id: str = setting(
         str,
         None,
         "This device's id: the {id} in loneguard/v1/dev/{id}/...",
         required=True,
-    ),
-    Setting(
-        "device",
-        "data_dir",
+        read=_device_id,
+    )
+    data_dir: Path = setting(  # noqa: RUF009 - a field specifier, as dataclasses.field is
         str,
         "/var/lib/loneguard-device",
         "Folder for the outbox database (events not yet acknowledged, boot counter)",
-    ),
-    Setting(
-        "mqtt",
-        "url",
+        read=_folder,
+    )
+    mode: str = setting(
+        str,
+        "pocket",
+        "pocket (a worn unit: hold check-in to start a session) or desk (hold to sign in/out)",
+        read=_one_of(MODES),
+    )
+
+    @property
+    def desk(self) -> bool:
+        return self.mode == "desk"
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    url: str = setting(
         str,
         "mqtt://127.0.0.1:1883",
         "Broker URL; mqtts:// uses TLS (default port 8883)",
         env="LONEGUARD_MQTT_URL",
-    ),
-    Setting("mqtt", "username", str, "", "Broker user name; empty for none"),
-    Setting(
-        "mqtt",
-        "password",
+        read=_mqtt_url,
+    )
+    # After loading, the user name and password in the URL when these are empty.
+    username: str | None = setting(str, "", "Broker user name; empty for none")
+    password: str | None = setting(
         str,
         "",
         "Broker password; better given in the environment",
         env="LONEGUARD_MQTT_PASSWORD",
         secret=True,
-    ),
-    Setting(
-        "mqtt",
-        "ca_file",
+    )
+    ca_file: Path | None = setting(  # noqa: RUF009 - a field specifier
         str,
         "",
         "CA certificate file for mqtts://; empty uses the system's trust store",
-    ),
-    Setting(
-        "mqtt",
-        "keepalive",
+        read=_path_or_none,
+    )
+    keepalive: int = setting(
         int,
         30,
         "Seconds between MQTT pings; the broker sends the last will after 1.5 x this",
         minimum=5,
         maximum=600,
-    ),
-    Setting(
-        "mqtt",
-        "reconnect_min_delay",
-        int,
-        1,
-        "First wait (s) before reconnecting",
-        minimum=1,
-        maximum=60,
-    ),
-    Setting(
-        "mqtt",
-        "reconnect_max_delay",
+    )
+    reconnect_min_delay: int = setting(
+        int, 1, "First wait (s) before reconnecting", minimum=1, maximum=60
+    )
+    reconnect_max_delay: int = setting(
         int,
         60,
         "Longest wait (s) between reconnect attempts (the wait doubles up to this)",
         minimum=1,
         maximum=3600,
-    ),
-    Setting(
-        "pins",
-        "checkin",
+    )
+
+    @property
+    def tls(self) -> bool:
+        return self.url.startswith("mqtts://")
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+
+
+@dataclass(frozen=True)
+class PinSettings:
+    checkin: int = setting(
         int,
         _PIN_DEFAULTS["pins.checkin"],
         "BCM GPIO of the check-in button (to ground)",
         minimum=MIN_GPIO,
         maximum=MAX_GPIO,
-    ),
-    Setting(
-        "pins",
-        "panic",
+    )
+    panic: int = setting(
         int,
         _PIN_DEFAULTS["pins.panic"],
         "BCM GPIO of the panic button (to ground)",
         minimum=MIN_GPIO,
         maximum=MAX_GPIO,
-    ),
-    Setting(
-        "pins",
-        "led",
+    )
+    led: int = setting(
         int,
         _PIN_DEFAULTS["pins.led"],
         "BCM GPIO of the status LED (active high)",
         minimum=MIN_GPIO,
         maximum=MAX_GPIO,
-    ),
-    Setting(
-        "pins",
-        "buzzer",
+    )
+    buzzer: int | None = setting(
         int,
         _PIN_DEFAULTS["pins.buzzer"],
         "BCM GPIO of the buzzer (active high); 0 for none",
         minimum=0,
         maximum=MAX_GPIO,
-    ),
-    Setting(
-        "pins",
-        "modem_pwrkey",
+        read=_buzzer,
+    )
+    # After loading, None unless modem.pwrkey says it is wired.
+    modem_pwrkey: int | None = setting(
         int,
         _PIN_DEFAULTS["pins.modem_pwrkey"],
         "BCM GPIO driving the modem's PWRKEY (through an NPN); used when modem.pwrkey is true",
         minimum=MIN_GPIO,
         maximum=MAX_GPIO,
-    ),
-    Setting(
-        "timing",
-        "hold_time",
+    )
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    hold_time: float = setting(
         float,
         3.0,
         "Seconds panic must be held to raise an alarm",
         minimum=0.5,
         maximum=10,
-    ),
-    Setting(
-        "timing",
-        "heartbeat_interval",
-        float,
-        30.0,
-        "Seconds between heartbeats",
-        minimum=5,
-        maximum=3600,
-    ),
-    Setting(
-        "timing",
-        "bounce_time",
+    )
+    heartbeat_interval: float = setting(
+        float, 30.0, "Seconds between heartbeats", minimum=5, maximum=3600
+    )
+    bounce_time: float | None = setting(
         float,
         0.02,
         "Seconds of contact bounce the GPIO driver ignores; 0 for none",
         minimum=0,
         maximum=0.5,
-    ),
-    Setting(
-        "device",
-        "mode",
-        str,
-        "pocket",
-        "pocket (a worn unit: hold check-in to start a session) or desk (hold to sign in/out)",
-    ),
-    Setting(
-        "timing",
-        "duress_window",
+        read=_none_if_zero,
+    )
+    duress_window: float = setting(
         float,
         0.6,
         "Duress is check-in pressed twice within this many seconds; a single check-in is sent "
         "this long after its release; 0 turns the duress gesture off",
         minimum=0,
         maximum=2,
-    ),
-    Setting(
-        "timing",
-        "long_hold",
+    )
+    long_hold: float = setting(
         float,
         2.0,
         "Seconds check-in is held to start a session (pocket) or sign in/out (desk)",
         minimum=0.5,
         maximum=10,
-    ),
-    Setting(
-        "timing",
-        "step_window",
+    )
+    step_window: float = setting(
         float,
         3.0,
         "After a session-start hold, each press within this many seconds adds a step",
         minimum=1,
         maximum=10,
-    ),
-    Setting(
-        "session",
-        "preset_minutes",
-        int,
-        60,
-        "Length of a session started from the device",
-        minimum=1,
-        maximum=1440,
-    ),
-    Setting(
-        "session",
-        "step_minutes",
+    )
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    preset_minutes: int = setting(
+        int, 60, "Length of a session started from the device", minimum=1, maximum=1440
+    )
+    step_minutes: int = setting(
         int,
         30,
         "Minutes each further press adds to a session started from the device",
         minimum=1,
         maximum=480,
-    ),
-    Setting(
-        "desk",
-        "reminder_interval",
+    )
+
+
+@dataclass(frozen=True)
+class DeskSettings:
+    reminder_interval: int = setting(
         int,
         60,
         "Desk mode: minutes between check-in reminders while signed in; 0 for none",
         minimum=0,
         maximum=1440,
-    ),
-    Setting(
-        "outbox",
-        "max_events",
+    )
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    max_events: int = setting(
         int,
         1000,
         "Most events kept unacknowledged; beyond it the oldest non-alarm events are dropped "
         "(panic and duress never are)",
         minimum=10,
         maximum=100000,
-    ),
-    Setting("modem", "port", str, "", "Serial port of the GSM modem; empty for none"),
-    Setting(
-        "modem",
-        "pwrkey",
+    )
+
+
+@dataclass(frozen=True)
+class ModemSettings:
+    port: str | None = setting(
+        str, "", "Serial port of the GSM modem; empty for none", read=_none_if_empty
+    )
+    pwrkey: bool = setting(
         bool,
         False,
         "Whether pins.modem_pwrkey is wired to the modem's PWRKEY, so recovering a hung modem "
         "can end with a power cycle; false when the modem board has its own power key",
-    ),
-    Setting(
-        "modem",
-        "gnss_max_age",
+    )
+    gnss_max_age: float = setting(
         float,
         300.0,
         "Seconds a GNSS fix stays fresh enough to attach to a panic or duress (modems with "
         "GNSS: SIM7600, A7670); no location goes with any other event",
         minimum=10,
         maximum=86400,
-    ),
-    Setting(
-        "battery",
-        "board",
+    )
+
+
+@dataclass(frozen=True)
+class BatterySettings:
+    board: str = setting(
         str,
         "none",
         "Battery board whose charge the heartbeat reports: none, or pisugar3 (PiSugar 3 on I2C)",
-    ),
-    Setting(
-        "battery",
-        "i2c_bus",
+        read=_one_of(BATTERY_BOARDS),
+    )
+    i2c_bus: int = setting(
         int,
         1,
         "I2C bus of the battery board (/dev/i2c-N; GPIO2/3 are bus 1)",
         minimum=0,
         maximum=20,
-    ),
-    Setting(
-        "sms",
-        "hub_number",
+    )
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    hub_number: str | None = setting(
         str,
         "",
         "Phone number of the hub's modem for the SMS fallback of panic and duress; empty for none",
-    ),
-    Setting(
-        "sms",
-        "secret",
+        read=_phone_number,
+    )
+    secret: str | None = setting(
         str,
         "",
         "Shared secret that signs the fallback SMS line; better given in the environment",
         env="LONEGUARD_SMS_SECRET",
         secret=True,
-    ),
-    Setting(
-        "sms",
-        "ack_timeout",
+        read=_none_if_empty,
+    )
+    ack_timeout: float = setting(
         float,
         20.0,
         "Seconds without the hub's ack before a panic or duress also goes by SMS",
         minimum=1,
         maximum=600,
-    ),
-)
-
-SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
-_BY_NAME = {s.name: s for s in SETTINGS}
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-@dataclass(frozen=True)
-class MqttSettings:
-    url: str
-    host: str
-    port: int
-    tls: bool
-    username: str | None
-    password: str | None = field(repr=False)
-    ca_file: Path | None
-    keepalive: int
-    reconnect_min_delay: int
-    reconnect_max_delay: int
-
-
-@dataclass(frozen=True)
-class PinSettings:
-    checkin: int
-    panic: int
-    led: int
-    buzzer: int | None
-    modem_pwrkey: int | None = None  # None: not wired
-
-
-@dataclass(frozen=True)
-class TimingSettings:
-    hold_time: float
-    heartbeat_interval: float
-    bounce_time: float | None
-
-
-@dataclass(frozen=True)
-class GestureSettings:
-    duress_window: float = 0.6
-    long_hold: float = 2.0
-    step_window: float = 3.0
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    preset_minutes: int = 60
-    step_minutes: int = 30
-
-
-@dataclass(frozen=True)
-class SmsSettings:
-    hub_number: str | None = None
-    secret: str | None = field(default=None, repr=False)
-    ack_timeout: float = 20.0
+    )
 
 
 @dataclass(frozen=True)
 class Config:
-    device_id: str
-    data_dir: Path
+    """The whole file: one field per TOML section, read as ``config.section.key``."""
+
+    device: DeviceSettings
     mqtt: MqttSettings
     pins: PinSettings
     timing: TimingSettings
-    mode: str = "pocket"
-    gestures: GestureSettings = GestureSettings()
-    session: SessionSettings = SessionSettings()
-    reminder_interval: int = 60  # minutes, desk mode; 0 for none
-    outbox_max_events: int = 1000
-    modem_port: str | None = None
-    gnss_max_age: float = 300.0
-    battery_board: str = "none"
-    battery_i2c_bus: int = 1
-    sms: SmsSettings = SmsSettings()
+    session: SessionSettings
+    desk: DeskSettings
+    outbox: OutboxSettings
+    modem: ModemSettings
+    battery: BatterySettings
+    sms: SmsSettings
 
-    @property
-    def desk(self) -> bool:
-        return self.mode == "desk"
+
+_SECTION_TYPES: dict[str, type] = typing.get_type_hints(Config)
+SECTIONS: tuple[str, ...] = tuple(f.name for f in fields(Config))
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(section, f.name, **f.metadata["setting"])
+    for section in SECTIONS
+    for f in fields(_SECTION_TYPES[section])
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
 def config_path_from(env: Mapping[str, str], explicit: str | Path | None = None) -> Path | None:
@@ -517,7 +573,12 @@ def _check(s: Setting, raw: Any, label: str) -> Any:
     value = s.type(raw)
     if s.minimum is not None and s.maximum is not None and not s.minimum <= value <= s.maximum:
         raise ConfigError(label, f"must be between {s.minimum:g} and {s.maximum:g}, got {value!r}")
-    return value
+    if s.read is None:
+        return value
+    try:
+        return s.read(value)
+    except Invalid as exc:
+        raise ConfigError(label, exc.problem) from None
 
 
 def _toml_kind(value: object) -> str:
@@ -537,126 +598,44 @@ def _toml_kind(value: object) -> str:
 
 
 def _build(v: dict[str, Any], labels: dict[str, str]) -> Config:
-    try:
-        device_id = check_device_id(v["device.id"], "device.id")
-    except ProtocolError as exc:
-        raise ConfigError(labels["device.id"], exc.problem) from None
-    if not v["device.data_dir"]:
-        raise ConfigError(labels["device.data_dir"], "must not be empty")
-    return Config(
-        device_id=device_id,
-        data_dir=Path(v["device.data_dir"]),
-        mqtt=_mqtt(v, labels),
-        pins=_pins(v),
-        timing=TimingSettings(
-            hold_time=v["timing.hold_time"],
-            heartbeat_interval=v["timing.heartbeat_interval"],
-            bounce_time=v["timing.bounce_time"] or None,
-        ),
-        mode=_mode(v, labels),
-        gestures=GestureSettings(
-            duress_window=v["timing.duress_window"],
-            long_hold=v["timing.long_hold"],
-            step_window=v["timing.step_window"],
-        ),
-        session=SessionSettings(
-            preset_minutes=v["session.preset_minutes"], step_minutes=v["session.step_minutes"]
-        ),
-        reminder_interval=v["desk.reminder_interval"],
-        outbox_max_events=v["outbox.max_events"],
-        modem_port=v["modem.port"] or None,
-        gnss_max_age=v["modem.gnss_max_age"],
-        battery_board=_choice(v, labels, "battery.board", BATTERY_BOARDS),
-        battery_i2c_bus=v["battery.i2c_bus"],
-        sms=_sms(v, labels),
-    )
+    sections = {
+        section: _SECTION_TYPES[section](
+            **{s.key: v[s.name] for s in SETTINGS if s.section == section}
+        )
+        for section in SECTIONS
+    }
+    config = Config(**sections)
+    return _check_together(config, labels)
 
 
-MODES = ("pocket", "desk")
-BATTERY_BOARDS = ("none", "pisugar3")
-_PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
-
-
-def _mode(v: dict[str, Any], labels: dict[str, str]) -> str:
-    return _choice(v, labels, "device.mode", MODES)
-
-
-def _choice(v: dict[str, Any], labels: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
-    value: str = v[name]
-    if value not in choices:
-        raise ConfigError(labels[name], f"must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _sms(v: dict[str, Any], labels: dict[str, str]) -> SmsSettings:
-    number: str = v["sms.hub_number"]
-    if number and not _PHONE_NUMBER.fullmatch(number):
-        raise ConfigError(labels["sms.hub_number"], "must be 3-20 digits with an optional +")
-    if number and not v["sms.secret"]:
-        raise ConfigError(labels["sms.secret"], "is required when sms.hub_number is set")
-    return SmsSettings(
-        hub_number=number or None,
-        secret=v["sms.secret"] or None,
-        ack_timeout=v["sms.ack_timeout"],
-    )
-
-
-def _mqtt(v: dict[str, Any], labels: dict[str, str]) -> MqttSettings:
-    url: str = v["mqtt.url"]
-    url_label = labels["mqtt.url"]
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not url.startswith(f"{parts.scheme}://"):
-        raise ConfigError(url_label, "must start with mqtt:// or mqtts://")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(url_label, "has a bad port") from None
-    if not parts.hostname:
-        raise ConfigError(url_label, "has no host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(url_label, "must be mqtt[s]://host[:port] with no path or query")
-    tls = parts.scheme == "mqtts"
-    # Credentials in the URL are accepted; the explicit settings win over them.
-    username = v["mqtt.username"] or (unquote(parts.username) if parts.username else None)
-    password = v["mqtt.password"] or (unquote(parts.password) if parts.password else None)
-    if v["mqtt.ca_file"] and not tls:
+def _check_together(config: Config, labels: dict[str, str]) -> Config:
+    """The checks that involve more than one setting, and what one setting makes of another."""
+    mqtt, pins = config.mqtt, config.pins
+    if mqtt.ca_file and not mqtt.tls:
         raise ConfigError("mqtt.ca_file", "needs an mqtts:// mqtt.url")
-    if v["mqtt.reconnect_min_delay"] > v["mqtt.reconnect_max_delay"]:
+    if mqtt.reconnect_min_delay > mqtt.reconnect_max_delay:
         raise ConfigError(
             "mqtt.reconnect_min_delay", "must not be more than mqtt.reconnect_max_delay"
         )
-    return MqttSettings(
-        url=url,
-        host=parts.hostname,
-        port=port or (8883 if tls else 1883),
-        tls=tls,
-        username=username or None,
-        password=password or None,
-        ca_file=Path(v["mqtt.ca_file"]) if v["mqtt.ca_file"] else None,
-        keepalive=v["mqtt.keepalive"],
-        reconnect_min_delay=v["mqtt.reconnect_min_delay"],
-        reconnect_max_delay=v["mqtt.reconnect_max_delay"],
-    )
-
-
-def _pins(v: dict[str, Any]) -> PinSettings:
-    if 0 < v["pins.buzzer"] < MIN_GPIO:
-        raise ConfigError("pins.buzzer", f"must be 0 (none) or between {MIN_GPIO} and {MAX_GPIO}")
+    if config.sms.hub_number and not config.sms.secret:
+        raise ConfigError(labels["sms.secret"], "is required when sms.hub_number is set")
+    wired = config.modem.pwrkey
     used: dict[int, str] = {}
-    wired = v["modem.pwrkey"]
     for key in ("checkin", "panic", "led", "buzzer", "modem_pwrkey"):
-        pin = v[f"pins.{key}"]
-        if (key == "buzzer" and pin == 0) or (key == "modem_pwrkey" and not wired):
+        pin = getattr(pins, key)
+        if pin is None or (key == "modem_pwrkey" and not wired):
             continue
         if pin in used:
             raise ConfigError(f"pins.{key}", f"GPIO {pin} is already used by {used[pin]}")
         used[pin] = f"pins.{key}"
-    return PinSettings(
-        checkin=v["pins.checkin"],
-        panic=v["pins.panic"],
-        led=v["pins.led"],
-        buzzer=v["pins.buzzer"] or None,
-        modem_pwrkey=v["pins.modem_pwrkey"] if wired else None,
+    # Credentials in the URL are accepted; the explicit settings win over them.
+    parts = urlsplit(mqtt.url)
+    username = mqtt.username or (unquote(parts.username) if parts.username else None)
+    password = mqtt.password or (unquote(parts.password) if parts.password else None)
+    return replace(
+        config,
+        mqtt=replace(mqtt, username=username or None, password=password or None),
+        pins=replace(pins, modem_pwrkey=pins.modem_pwrkey if wired else None),
     )
 
 
@@ -664,8 +643,7 @@ def example_toml() -> str:
     """A commented TOML file listing every setting with its default, bounds and help."""
     lines = ["# loneguard device configuration (loneguard-device --config FILE)"]
     section = ""
-    # Grouped by section: a section's later settings may sit further down the table.
-    for s in sorted(SETTINGS, key=lambda s: SECTIONS.index(s.section)):
+    for s in SETTINGS:
         if s.section != section:
             section = s.section
             lines += ["", f"[{section}]"]

@@ -117,11 +117,11 @@ class DeviceApp:
         self.outbox = (
             outbox
             if outbox is not None
-            else Outbox.in_folder(config.data_dir, max_events=config.outbox_max_events)
+            else Outbox.in_folder(config.device.data_dir, max_events=config.outbox.max_events)
         )
         self.link: Link = link if link is not None else MqttLink(config, clock)
-        if battery is None and config.battery_board == "pisugar3":
-            battery = PiSugar3(I2cBus(config.battery_i2c_bus))
+        if battery is None and config.battery.board == "pisugar3":
+            battery = PiSugar3(I2cBus(config.battery.i2c_bus))
         self.battery = battery
         pins, bounce = config.pins, config.timing.bounce_time
         self.buttons: dict[ButtonName, Button] = {
@@ -137,10 +137,10 @@ class DeviceApp:
         self.feedback = Feedback(self.led, clock, buzzer=self.buzzer)
         timing = GestureTiming(
             hold_time=config.timing.hold_time,
-            duress_window=config.gestures.duress_window,
-            long_hold=config.gestures.long_hold,
-            step_window=config.gestures.step_window,
-            desk=config.desk,
+            duress_window=config.timing.duress_window,
+            long_hold=config.timing.long_hold,
+            step_window=config.timing.step_window,
+            desk=config.device.desk,
         )
         self.gestures = GestureInput(GestureMachine(timing=timing), clock, self._on_gesture)
         self.pwrkey: PwrKey | None = None
@@ -158,7 +158,7 @@ class DeviceApp:
                 self.modem,
                 self.outbox,
                 clock,
-                device_id=config.device_id,
+                device_id=config.device.id,
                 hub_number=sms.hub_number,
                 secret=sms.secret.encode(),
                 ack_timeout=sms.ack_timeout,
@@ -187,7 +187,7 @@ class DeviceApp:
             if self._closed:
                 raise RuntimeError("a stopped DeviceApp cannot start again; make a new one")
             self.boot = self.outbox.begin_boot()
-            self.signed_in = self.config.desk and bool(self.outbox.get_state(SIGNED_IN_KEY))
+            self.signed_in = self.config.device.desk and bool(self.outbox.get_state(SIGNED_IN_KEY))
             self._running = True
             if self.modem is not None:
                 self.modem.start()
@@ -200,7 +200,7 @@ class DeviceApp:
                 button.when_released = self._edge_handler(name, False)
             self.feedback.flash("starting")
             self._refresh()
-        log.info("device %s boot %d started", self.config.device_id, self.boot)
+        log.info("device %s boot %d started", self.config.device.id, self.boot)
         self.link.start(self, self.boot)
 
     def stop(self, reason: str = "stopped") -> None:
@@ -232,7 +232,7 @@ class DeviceApp:
             self.outbox.close()
             if self.battery is not None:
                 self.battery.close()
-        log.info("device %s stopped: %s", self.config.device_id, reason)
+        log.info("device %s stopped: %s", self.config.device.id, reason)
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -271,7 +271,7 @@ class DeviceApp:
         """The last GNSS fix, for a panic or duress only: no location at other times."""
         if kind not in KINDS_WITH_LOCATION or self.modem is None:
             return None
-        return self.modem.last_location(self.config.gnss_max_age)
+        return self.modem.last_location(self.config.modem.gnss_max_age)
 
     def _event_kind(self, recognized: Recognized) -> tuple[EventKind, int | None]:
         if recognized.gesture is Gesture.SIGN:
@@ -302,7 +302,7 @@ class DeviceApp:
 
     def _schedule_reminder(self) -> None:
         self._cancel_reminder()
-        minutes = self.config.reminder_interval
+        minutes = self.config.desk.reminder_interval
         if self._running and self.signed_in and minutes > 0:
             self._reminder = self.clock.call_later(minutes * 60.0, self._remind)
 
@@ -353,7 +353,7 @@ class DeviceApp:
         """One line for ``systemctl status``: link, hub, queue, modem."""
         link = "online" if self.link.connected else "offline"
         hub = {True: "hub online", False: "hub offline", None: "hub unknown"}[self.link.hub_online]
-        parts = [f"{self.config.device_id} {link}", hub, f"{self.outbox.count()} queued"]
+        parts = [f"{self.config.device.id} {link}", hub, f"{self.outbox.count()} queued"]
         if self.modem is not None:
             parts.append(f"modem {self.modem.report().health}")
         return ", ".join(parts)
@@ -430,7 +430,7 @@ class DeviceApp:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "device_id": self.config.device_id,
+                "device_id": self.config.device.id,
                 "boot": self.boot,
                 "led": 1 if self.led.value else 0,
                 "buzzer": None if self.buzzer is None else (1 if self.buzzer.value else 0),
@@ -438,7 +438,7 @@ class DeviceApp:
                 "connected": self.link.connected,
                 "hub_online": self.link.hub_online,
                 "queued": self.outbox.count() if self._running else 0,
-                "mode": self.config.mode,
+                "mode": self.config.device.mode,
                 "signed_in": self.signed_in,
                 "events": [record.to_json() for record in self._recent],
             }

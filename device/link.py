@@ -122,7 +122,7 @@ class MqttLink:
         self._config = config
         self._clock = clock
         self._fw = fw
-        self._id = config.device_id
+        self._id = config.device.id
         self._lock = threading.Lock()
         self._connected = False
         self._hub_online: bool | None = None

@@ -91,7 +91,7 @@ class SelfTest:
     def battery(self) -> Check:
         if self._battery is None:
             return Check(
-                "battery", "SKIP", f"none read (battery.board = {self.config.battery_board})"
+                "battery", "SKIP", f"none read (battery.board = {self.config.battery.board})"
             )
         level = self._battery.percent()
         if level is None:
@@ -196,7 +196,7 @@ class SelfTest:
 
         who = f" as {settings.username}" if settings.username else ""
         try:
-            client_id = f"loneguard-{self.config.device_id}-selftest"
+            client_id = f"loneguard-{self.config.device.id}-selftest"
             client = new_client(settings, client_id, clean_session=True)
             client.on_connect = on_connect
             client.connect(settings.host, settings.port, keepalive=30)

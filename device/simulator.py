@@ -214,12 +214,12 @@ class ControlServer:
         if action in ("press", "hold", "up", "duress"):
             pin.drive_high()
             if button is ButtonName.CHECKIN:
-                long_hold = action == "hold" and held >= config.gestures.long_hold
-                if long_hold and not config.desk:
-                    self._wait(config.gestures.step_window)
+                long_hold = action == "hold" and held >= config.timing.long_hold
+                if long_hold and not config.device.desk:
+                    self._wait(config.timing.step_window)
                     self._settle(before)
-                elif not long_hold and config.gestures.duress_window > 0:
-                    self._wait(config.gestures.duress_window)
+                elif not long_hold and config.timing.duress_window > 0:
+                    self._wait(config.timing.duress_window)
                     self._settle(before)
         return [record.id for record in self.app.events_since(before)]
 

@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"loneguard-hub: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logging.basicConfig(
-        level=config.log_level.upper(),
+        level=config.log.level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
@@ -197,15 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _migrate(config: HubConfig) -> int:
     clock = SystemClock()
-    store = open_store(config.db, clock.wall_ms)  # opening migrates
+    store = open_store(config.db.url, clock.wall_ms)  # opening migrates
     store.close()
-    print(f"database {config.db} is up to date", file=sys.stderr)
+    print(f"database {config.db.url} is up to date", file=sys.stderr)
     return 0
 
 
 def _create_token(config: HubConfig, name: str, role: Role) -> int:
     clock = SystemClock()
-    store = open_store(config.db, clock.wall_ms)
+    store = open_store(config.db.url, clock.wall_ms)
     try:
         token = new_token()
         store.create_token(name, role, hash_token(token), clock.wall_ms()).result()
@@ -220,7 +220,7 @@ def _create_user(config: HubConfig, name: str, role: Role) -> int:
 
     password = _read_password()
     clock = SystemClock()
-    store = open_store(config.db, clock.wall_ms)
+    store = open_store(config.db.url, clock.wall_ms)
     try:
         create_user(store, name, role, password, clock.wall_ms())
     except UserError as exc:
@@ -243,7 +243,7 @@ def _change_user(config: HubConfig, command: str, name: str) -> int:
 
     password = _read_password() if command == "passwd" else ""
     clock = SystemClock()
-    store = open_store(config.db, clock.wall_ms)
+    store = open_store(config.db.url, clock.wall_ms)
     try:
         db = console_db(store, clock.wall_ms())
         if command == "list":
@@ -295,7 +295,7 @@ def _provision(config: HubConfig, args: argparse.Namespace) -> int:
     mqtt_url = args.mqtt_url or f"mqtts://{socket.getfqdn()}:{TLS_PORT}"
     parse_mqtt_url(mqtt_url, "--mqtt-url")
     clock = SystemClock()
-    store = open_store(config.db, clock.wall_ms)
+    store = open_store(config.db.url, clock.wall_ms)
     try:
         credentials = add_device_account(broker, device_id, mqtt_url, args.ca_file)
         store.provision_device(device_id, credentials.sms_secret, clock.wall_ms(), "cli").result()
@@ -317,7 +317,7 @@ def _revoke(config: HubConfig, args: argparse.Namespace) -> int:
     broker = BrokerDir(args.broker_dir)
     device_id = check_provisionable(args.device_id)
     clock = SystemClock()
-    store = open_store(config.db, clock.wall_ms)
+    store = open_store(config.db.url, clock.wall_ms)
     try:
         had_login = remove_device_account(broker, device_id)
         known = store.revoke_device(device_id, clock.wall_ms(), "cli").result()

@@ -1,9 +1,9 @@
-"""The hub's settings as data: one table of name, default, help and bounds.
+"""The hub's settings, each declared once: a pydantic model per TOML section.
 
 Settings are read from a TOML file (``LONEGUARD_CONFIG`` or ``--config``) and then overridden
-by the environment (``LONEGUARD_MQTT_URL``, ``LONEGUARD_DB_URL``, ``LONEGUARD_HTTP``). Every
+by the environment (``LONEGUARD_MQTT_URL``, ``LONEGUARD_DB_URL``, ``LONEGUARD_HTTP``, ...). Every
 error names the section and key it is about; keys nobody declared are errors, so a typo never
-silently falls back to a default.
+silently falls back to a default. ``SETTINGS`` lists the declarations for the docs and tests.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from pydantic import PrivateAttr, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+
+from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import (
     Policy,
     PolicyError,
@@ -24,212 +28,21 @@ from loneguard.server.escalation.policy import (
     parse_policies,
     with_defaults,
 )
+from loneguard.server.settings_schema import (
+    Parsed,
+    Setting,
+    SettingsModel,
+    ValueProblem,
+    kind_of,
+    setting,
+    settings_of,
+)
 
 CONFIG_ENV = "LONEGUARD_CONFIG"
-
-# Sections other modules parse themselves ([policies] is server.policy's); the loader only checks
-# that they are tables and hands them over untouched.
-OPAQUE_SECTIONS = ("policies",)
 
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message starts with ``section.key``."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    name: str  # "section.key"
-    default: Any
-    help: str
-    type: type
-    env: str | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] | None = None
-
-    @property
-    def section(self) -> str:
-        return self.name.split(".", 1)[0]
-
-    @property
-    def key(self) -> str:
-        return self.name.split(".", 1)[1]
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "mqtt.url",
-        "mqtt://127.0.0.1:1883",
-        "Broker URL: `mqtt://[user:password@]host:port`, or `mqtts://` for TLS.",
-        str,
-        env="LONEGUARD_MQTT_URL",
-    ),
-    Setting(
-        "mqtt.client_id",
-        "loneguard-hub",
-        "MQTT client id. Fixed, so the broker keeps the hub's session while it restarts. With "
-        "several hubs each needs its own; it also names the hub in the leases it holds.",
-        str,
-        env="LONEGUARD_MQTT_CLIENT_ID",
-    ),
-    Setting(
-        "mqtt.shared_group",
-        "",
-        "Receive device messages through the MQTT shared subscription `$share/GROUP/...`, so the "
-        "hubs of one group split them: set the same group (e.g. `loneguard-hub`) on every hub "
-        "sharing a PostgreSQL database. Empty: a plain subscription (one hub).",
-        str,
-    ),
-    Setting("mqtt.keepalive", 30, "MQTT keepalive in seconds.", int, minimum=5, maximum=3600),
-    Setting(
-        "mqtt.reconnect_min",
-        0.5,
-        "Seconds to wait before the first reconnection attempt.",
-        float,
-        minimum=0.05,
-        maximum=60,
-    ),
-    Setting(
-        "mqtt.reconnect_max",
-        30.0,
-        "Longest wait in seconds between reconnection attempts (the backoff doubles up to it).",
-        float,
-        minimum=0.1,
-        maximum=600,
-    ),
-    Setting(
-        "db.url",
-        "sqlite:///loneguard.db",
-        "Database URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (one hub), "
-        "or `postgresql://user:password@host:5432/dbname` (one hub or several sharing it).",
-        str,
-        env="LONEGUARD_DB_URL",
-    ),
-    Setting(
-        "http.listen",
-        "127.0.0.1:8080",
-        "Address of the API and console: `host:port` (port 0 picks a free port).",
-        str,
-        env="LONEGUARD_HTTP",
-    ),
-    Setting(
-        "ingest.max_in_flight",
-        10_000,
-        "Messages being stored at once before the hub stops reading from the broker.",
-        int,
-        minimum=1,
-        maximum=1_000_000,
-    ),
-    Setting(
-        "sessions.grace",
-        "5m",
-        "How long after a session falls due (a visit's expected end, a shift's check-in) the "
-        "worker has before the alarm opens: a duration such as `90s`, `5m`, `1h`.",
-        str,
-    ),
-    Setting(
-        "sessions.prealert",
-        "5m",
-        "How long before a session falls due the device is warned (buzz and blink) so the "
-        "worker can check in or extend; `0s` sends no warning.",
-        str,
-    ),
-    Setting(
-        "sessions.offline_after",
-        "90s",
-        "A device in a session that sends no heartbeat for this long (3 heartbeats) opens a "
-        "`device_offline` alarm, as does its last will.",
-        str,
-    ),
-    Setting(
-        "escalation.admins",
-        [],
-        'The office team for the `admins` role: a list of `"Name: +447700900123"` entries, '
-        'or `"worker:<id>"` for a worker\'s own record (their mobile and apprise URLs).',
-        list,
-    ),
-    Setting(
-        "escalation.on_call",
-        [],
-        "Who is on call for the `on_call` role; entries as for `escalation.admins`.",
-        list,
-    ),
-    Setting(
-        "devices.require_provisioned",
-        False,
-        "Refuse messages from a device that `loneguard-hub devices provision` never made "
-        "(dead-lettered as `device not provisioned`). Revoked devices are always refused.",
-        bool,
-    ),
-    Setting(
-        "modem.port",
-        "",
-        "Serial port of the hub's GSM modem (e.g. `/dev/ttyUSB2`) for alarm SMS, `ACK <id>` "
-        "replies and the devices' SMS fallback; empty: no modem.",
-        str,
-    ),
-    Setting(
-        "console.session_hours",
-        12.0,
-        "How long a console login lasts, in hours.",
-        float,
-        minimum=0.1,
-        maximum=24 * 30,
-    ),
-    Setting(
-        "console.cookie_secure",
-        False,
-        "Mark the console's login cookie Secure (sent over HTTPS only): set it when the hub is "
-        "served behind HTTPS.",
-        bool,
-    ),
-    Setting(
-        "console.visit_retention_days",
-        0,
-        "Days after a visit ends before its address, contact and visit record are purged; "
-        "`0` keeps them.",
-        int,
-        minimum=0,
-        maximum=36500,
-    ),
-    Setting(
-        "console.max_login_failures",
-        5,
-        "Failed console logins allowed per user name and per address in 15 minutes; further "
-        "tries are refused until the oldest failure is 15 minutes old.",
-        int,
-        minimum=1,
-        maximum=1000,
-    ),
-    Setting(
-        "cluster.lease",
-        30.0,
-        "PostgreSQL only: seconds a hub's claim on a due session deadline or an open alarm's "
-        "ladder lasts unless renewed (every third of it). A hub that dies loses its claims after "
-        "this long and another hub carries on with the work.",
-        float,
-        minimum=1,
-        maximum=3600,
-    ),
-    Setting(
-        "cluster.poll",
-        2.0,
-        "PostgreSQL only: seconds between each hub's sweeps for due deadlines and open alarms "
-        "that no live hub holds (how a dead hub's work is found). Shorter than `cluster.lease`.",
-        float,
-        minimum=0.1,
-        maximum=600,
-    ),
-    Setting(
-        "log.level",
-        "info",
-        "Log level.",
-        str,
-        choices=("debug", "info", "warning", "error"),
-    ),
-)
-
-SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -263,18 +76,27 @@ class HttpListen:
         return f"{self.host}:{self.port}"
 
 
-def parse_mqtt_url(text: str, name: str = "mqtt.url") -> MqttUrl:
+@dataclass(frozen=True)
+class Person:
+    """Someone a ladder role names: a configured number, or a reference to a worker's record."""
+
+    name: str
+    phone: str | None = field(default=None, repr=False)
+    worker_id: str | None = None
+
+
+def _mqtt_url(text: str) -> MqttUrl:
     parts = urlsplit(text)
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ConfigError(f"{name}: must start with mqtt:// or mqtts://")
+        raise ValueProblem("must start with mqtt:// or mqtts://")
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError(f"{name}: the port must be a number from 1 to 65535") from None
+        raise ValueProblem("the port must be a number from 1 to 65535") from None
     if not parts.hostname:
-        raise ConfigError(f"{name}: has no host")
+        raise ValueProblem("has no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"{name}: must be scheme://[user:password@]host:port and nothing more")
+        raise ValueProblem("must be scheme://[user:password@]host:port and nothing more")
     tls = parts.scheme == "mqtts"
     return MqttUrl(
         host=parts.hostname,
@@ -285,142 +107,303 @@ def parse_mqtt_url(text: str, name: str = "mqtt.url") -> MqttUrl:
     )
 
 
-def parse_db_url(text: str, name: str = "db.url") -> DbUrl:
+def parse_mqtt_url(text: str, name: str = "mqtt.url") -> MqttUrl:
+    """``_mqtt_url`` for a URL given elsewhere than the config (``name`` says where)."""
+    try:
+        return _mqtt_url(text)
+    except ValueProblem as problem:
+        raise ConfigError(f"{name}: {problem.problem}") from None
+
+
+def _db_url(text: str) -> DbUrl:
     if text.startswith("sqlite:///"):
         path = text[len("sqlite:///") :]
         if not path:
-            raise ConfigError(f"{name}: sqlite:/// needs a file path")
+            raise ValueProblem("sqlite:/// needs a file path")
         return DbUrl("sqlite", path)
     if text.startswith(("postgresql://", "postgres://")):
         return DbUrl("postgresql", text)
-    raise ConfigError(f"{name}: must be sqlite:///path or postgresql://...")
+    raise ValueProblem("must be sqlite:///path or postgresql://...")
 
 
-def parse_listen(text: str, name: str = "http.listen") -> HttpListen:
+def _http_listen(text: str) -> HttpListen:
     host, sep, port_text = text.rpartition(":")
     host = host.strip("[]")
     if not sep or not host:
-        raise ConfigError(f"{name}: must be host:port, got {text[:60]!r}")
+        raise ValueProblem(f"must be host:port, got {text[:60]!r}")
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(f"{name}: the port must be a number from 0 to 65535")
+        raise ValueProblem("the port must be a number from 0 to 65535")
     return HttpListen(host, int(port_text))
 
 
-def parse_seconds(text: str, name: str) -> float:
+def _seconds(text: str) -> float:
     try:
-        return parse_duration(text, name)
+        return parse_duration(text)
     except PolicyError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ValueProblem(exc.problem) from None
+
+
+def _whole_seconds(text: str) -> int:
+    return int(_seconds(text))
 
 
 _GROUP = re.compile(r"[A-Za-z0-9_-]{0,64}")
 
 
-def parse_shared_group(text: str, name: str = "mqtt.shared_group") -> str:
+def _shared_group(text: str) -> str:
     if not _GROUP.fullmatch(text):
-        raise ConfigError(f"{name}: must be letters, digits, - and _ only (at most 64), or empty")
+        raise ValueProblem("must be letters, digits, - and _ only (at most 64), or empty")
     return text
-
-
-@dataclass(frozen=True)
-class Person:
-    """Someone a ladder role names: a configured number, or a reference to a worker's record."""
-
-    name: str
-    phone: str | None = field(default=None, repr=False)
-    worker_id: str | None = None
 
 
 _PHONE = re.compile(r"\+?[0-9][0-9 ]{5,19}")
 
 
-def parse_people(value: list[Any], name: str) -> tuple[Person, ...]:
-    people = []
-    for i, item in enumerate(value):
-        key = f"{name}[{i}]"
+def _people(entries: list[Any]) -> tuple[Person, ...]:
+    found = []
+    for i, item in enumerate(entries):
         if not isinstance(item, str):
-            raise ConfigError(f'{key}: must be a string like "Name: +447700900123"')
+            raise ValueProblem('must be a string like "Name: +447700900123"', at=f"[{i}]")
         if item.startswith("worker:"):
             worker_id = item[len("worker:") :].strip()
             if not worker_id:
-                raise ConfigError(f"{key}: worker: needs a worker id")
-            people.append(Person(worker_id, None, worker_id))
+                raise ValueProblem("worker: needs a worker id", at=f"[{i}]")
+            found.append(Person(worker_id, None, worker_id))
             continue
         person, sep, phone = item.rpartition(":")
         phone = phone.strip()
         if not sep or not person.strip() or not _PHONE.fullmatch(phone):
-            raise ConfigError(f'{key}: must be "Name: +447700900123" or "worker:<id>"')
-        people.append(Person(person.strip(), phone.replace(" ", "")))
-    return tuple(people)
+            raise ValueProblem('must be "Name: +447700900123" or "worker:<id>"', at=f"[{i}]")
+        found.append(Person(person.strip(), phone.replace(" ", "")))
+    return tuple(found)
 
 
-# Settings whose text has a structure of its own, checked as soon as they are read.
-_PARSERS: dict[str, Callable[[Any, str], object]] = {
-    "mqtt.url": parse_mqtt_url,
-    "db.url": parse_db_url,
-    "http.listen": parse_listen,
-    "sessions.grace": parse_seconds,
-    "sessions.prealert": parse_seconds,
-    "sessions.offline_after": parse_seconds,
-    "mqtt.shared_group": parse_shared_group,
-    "escalation.admins": parse_people,
-    "escalation.on_call": parse_people,
-}
+def _policies(table: dict[str, Any]) -> dict[str, Policy]:
+    # A PolicyError already names its full key (policies.NAME....): it is reported as it is.
+    return with_defaults(parse_policies(table))
 
 
-@dataclass(frozen=True)
-class HubConfig:
-    mqtt: MqttUrl
-    mqtt_client_id: str
-    mqtt_keepalive: int
-    reconnect_min: float
-    reconnect_max: float
-    db: DbUrl
-    http: HttpListen
-    max_in_flight: int
-    log_level: str
-    values: Mapping[str, Any]  # every setting by "section.key", after overrides
-    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # OPAQUE_SECTIONS
-    policies: Mapping[str, Policy] = field(default_factory=dict)  # defaults + [policies]
-    grace_s: int = 300
-    prealert_s: int = 300
-    offline_after_s: float = 90.0
-    admins: tuple[Person, ...] = ()
-    on_call: tuple[Person, ...] = ()
-    modem_port: str | None = None
-    require_provisioned: bool = False
-    shared_group: str = ""
-    lease_s: float = 30.0
-    poll_s: float = 2.0
+class MqttSettings(SettingsModel):
+    url: Annotated[MqttUrl, Parsed(str, _mqtt_url)] = setting(
+        "mqtt://127.0.0.1:1883",
+        "Broker URL: `mqtt://[user:password@]host:port`, or `mqtts://` for TLS.",
+        env="LONEGUARD_MQTT_URL",
+    )
+    client_id: str = setting(
+        "loneguard-hub",
+        "MQTT client id. Fixed, so the broker keeps the hub's session while it restarts. With "
+        "several hubs each needs its own; it also names the hub in the leases it holds.",
+        env="LONEGUARD_MQTT_CLIENT_ID",
+    )
+    shared_group: Annotated[str, Parsed(str, _shared_group)] = setting(
+        "",
+        "Receive device messages through the MQTT shared subscription `$share/GROUP/...`, so the "
+        "hubs of one group split them: set the same group (e.g. `loneguard-hub`) on every hub "
+        "sharing a PostgreSQL database. Empty: a plain subscription (one hub).",
+    )
+    keepalive: int = setting(30, "MQTT keepalive in seconds.", ge=5, le=3600)
+    reconnect_min: float = setting(
+        0.5, "Seconds to wait before the first reconnection attempt.", ge=0.05, le=60
+    )
+    reconnect_max: float = setting(
+        30.0,
+        "Longest wait in seconds between reconnection attempts (the backoff doubles up to it).",
+        ge=0.1,
+        le=600,
+    )
+
+    @model_validator(mode="after")
+    def _backoff_grows(self) -> MqttSettings:
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueProblem("must not be less than mqtt.reconnect_min", at=".reconnect_max")
+        return self
+
+
+class DbSettings(SettingsModel):
+    url: Annotated[DbUrl, Parsed(str, _db_url)] = setting(
+        "sqlite:///loneguard.db",
+        "Database URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (one hub), "
+        "or `postgresql://user:password@host:5432/dbname` (one hub or several sharing it).",
+        env="LONEGUARD_DB_URL",
+    )
+
+
+class HttpSettings(SettingsModel):
+    listen: Annotated[HttpListen, Parsed(str, _http_listen)] = setting(
+        "127.0.0.1:8080",
+        "Address of the API and console: `host:port` (port 0 picks a free port).",
+        env="LONEGUARD_HTTP",
+    )
+
+
+class IngestSettings(SettingsModel):
+    max_in_flight: int = setting(
+        10_000,
+        "Messages being stored at once before the hub stops reading from the broker.",
+        ge=1,
+        le=1_000_000,
+    )
+
+
+class SessionSettings(SettingsModel):
+    """Durations, in seconds once loaded."""
+
+    grace: Annotated[int, Parsed(str, _whole_seconds)] = setting(
+        "5m",
+        "How long after a session falls due (a visit's expected end, a shift's check-in) the "
+        "worker has before the alarm opens: a duration such as `90s`, `5m`, `1h`.",
+    )
+    prealert: Annotated[int, Parsed(str, _whole_seconds)] = setting(
+        "5m",
+        "How long before a session falls due the device is warned (buzz and blink) so the "
+        "worker can check in or extend; `0s` sends no warning.",
+    )
+    offline_after: Annotated[float, Parsed(str, _seconds)] = setting(
+        "90s",
+        "A device in a session that sends no heartbeat for this long (3 heartbeats) opens a "
+        "`device_offline` alarm, as does its last will.",
+    )
+
+
+class EscalationSettings(SettingsModel):
+    admins: Annotated[tuple[Person, ...], Parsed(list, _people)] = setting(
+        [],
+        'The office team for the `admins` role: a list of `"Name: +447700900123"` entries, '
+        'or `"worker:<id>"` for a worker\'s own record (their mobile and apprise URLs).',
+    )
+    on_call: Annotated[tuple[Person, ...], Parsed(list, _people)] = setting(
+        [],
+        "Who is on call for the `on_call` role; entries as for `escalation.admins`.",
+    )
+
+
+class DevicesSettings(SettingsModel):
+    require_provisioned: bool = setting(
+        False,
+        "Refuse messages from a device that `loneguard-hub devices provision` never made "
+        "(dead-lettered as `device not provisioned`). Revoked devices are always refused.",
+    )
+
+
+class ModemSettings(SettingsModel):
+    port: str = setting(
+        "",
+        "Serial port of the hub's GSM modem (e.g. `/dev/ttyUSB2`) for alarm SMS, `ACK <id>` "
+        "replies and the devices' SMS fallback; empty: no modem.",
+    )
+
+
+class ClusterSettings(SettingsModel):
+    lease: float = setting(
+        30.0,
+        "PostgreSQL only: seconds a hub's claim on a due session deadline or an open alarm's "
+        "ladder lasts unless renewed (every third of it). A hub that dies loses its claims after "
+        "this long and another hub carries on with the work.",
+        ge=1,
+        le=3600,
+    )
+    poll: float = setting(
+        2.0,
+        "PostgreSQL only: seconds between each hub's sweeps for due deadlines and open alarms "
+        "that no live hub holds (how a dead hub's work is found). Shorter than `cluster.lease`.",
+        ge=0.1,
+        le=600,
+    )
+
+    @model_validator(mode="after")
+    def _poll_within_lease(self) -> ClusterSettings:
+        if self.poll >= self.lease:
+            raise ValueProblem("must be shorter than cluster.lease", at=".poll")
+        return self
+
+
+class LogSettings(SettingsModel):
+    level: Literal["debug", "info", "warning", "error"] = setting("info", "Log level.")
+
+
+class HubConfig(SettingsModel):
+    """The whole TOML file: one field per section, read as ``config.section.key``."""
+
+    mqtt: MqttSettings = MqttSettings()
+    db: DbSettings = DbSettings()
+    http: HttpSettings = HttpSettings()
+    ingest: IngestSettings = IngestSettings()
+    sessions: SessionSettings = SessionSettings()
+    escalation: EscalationSettings = EscalationSettings()
+    devices: DevicesSettings = DevicesSettings()
+    modem: ModemSettings = ModemSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    log: LogSettings = LogSettings()
+    # Parsed by server.escalation.policy, not declared here: the shipped defaults plus the file's.
+    policies: Annotated[dict[str, Policy], Parsed(dict, _policies)] = {}
+    # The file and environment as read, so with_values can change some settings and check again.
+    _document: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Every setting by "section.key", as written in TOML, after the environment."""
+        return {s.name: self._document.get(s.section, {}).get(s.key, s.default) for s in SETTINGS}
 
     def with_values(self, overrides: Mapping[str, Any]) -> HubConfig:
         """A copy with some settings changed, by "section.key" name (for tests and tools)."""
+        document = {section: dict(table) for section, table in self._document.items()}
         for name, value in overrides.items():
             if name not in SETTINGS_BY_NAME:
                 raise ConfigError(f"{name}: unknown key")
-            _check(SETTINGS_BY_NAME[name], value, "")
-        return _build({**self.values, **overrides}, self.sections)
+            section, key = name.split(".", 1)
+            document.setdefault(section, {})[key] = value
+        return _validate(document, {})
 
 
-def _check(setting: Setting, raw: object, where: str) -> Any:
-    name = f"{setting.name}{where}"
-    value: Any = raw
-    if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(value, bool) and setting.type is not bool:
-        raise ConfigError(f"{name}: must be {setting.type.__name__}, got a boolean")
-    if not isinstance(raw, setting.type) and not isinstance(value, setting.type):
-        raise ConfigError(f"{name}: must be {setting.type.__name__}, got {type(value).__name__}")
-    if setting.minimum is not None and value < setting.minimum:
-        raise ConfigError(f"{name}: must be at least {setting.minimum}, got {value}")
-    if setting.maximum is not None and value > setting.maximum:
-        raise ConfigError(f"{name}: must be at most {setting.maximum}, got {value}")
-    if setting.choices is not None and value not in setting.choices:
-        raise ConfigError(f"{name}: must be one of {', '.join(setting.choices)}, got {value!r}")
-    parser = _PARSERS.get(setting.name)
-    if parser is not None:
-        parser(value, name)
-    return value
+SECTIONS: dict[str, type[SettingsModel]] = {
+    name: info.annotation
+    for name, info in HubConfig.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, SettingsModel)
+}
+SETTINGS: tuple[Setting, ...] = tuple(
+    row for section, model in SECTIONS.items() for row in settings_of(section, model)
+)
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+# Sections other modules parse themselves: the loader only hands them over.
+OPAQUE_SECTIONS: tuple[str, ...] = tuple(n for n in HubConfig.model_fields if n not in SECTIONS)
+
+
+def _validate(document: dict[str, Any], origins: Mapping[str, str]) -> HubConfig:
+    """``document`` checked as a HubConfig; ``origins`` names the variable a setting came from."""
+    try:
+        config = HubConfig.model_validate(document)
+    except ValidationError as exc:
+        raise _config_error(exc.errors()[0], origins) from None
+    config._document = document
+    return config
+
+
+def _config_error(error: ErrorDetails, origins: Mapping[str, str]) -> ConfigError:
+    name = ".".join(str(part) for part in error["loc"])
+    kind, value, ctx = error["type"], error["input"], error.get("ctx", {})
+    if kind == "extra_forbidden":
+        return ConfigError(f"{name}: unknown {'key' if '.' in name else 'section'}")
+    if kind == "model_type":
+        return ConfigError(f"{name}: must be a table, like [{name}]")
+    declared = SETTINGS_BY_NAME.get(name)
+    if kind == "value_error":
+        cause = ctx["error"]
+        if not isinstance(cause, ValueProblem):
+            return ConfigError(str(cause))
+        name, problem = name + cause.at, cause.problem
+    elif kind == "greater_than_equal":
+        problem = f"must be at least {ctx['ge']}, got {value}"
+    elif kind == "less_than_equal":
+        problem = f"must be at most {ctx['le']}, got {value}"
+    elif kind == "literal_error" and declared and declared.choices:
+        problem = f"must be one of {', '.join(declared.choices)}, got {value!r}"
+    elif declared:
+        problem = f"must be {declared.type.__name__}, got {kind_of(value)}"
+    else:
+        problem = error["msg"]
+    where = f" (from {origins[name]})" if name in origins else ""
+    return ConfigError(f"{name}{where}: {problem}")
 
 
 def _from_text(setting: Setting, text: str) -> Any:
@@ -434,87 +417,28 @@ def _from_text(setting: Setting, text: str) -> Any:
         ) from None
 
 
-def _flatten(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
-    known_sections = {s.section for s in SETTINGS}
-    values: dict[str, Any] = {}
-    opaque: dict[str, Mapping[str, Any]] = {}
-    for section, table in data.items():
-        if section in OPAQUE_SECTIONS:
-            if not isinstance(table, dict):
-                raise ConfigError(f"{section}: must be a table")
-            opaque[section] = table
-            continue
-        if section not in known_sections:
-            raise ConfigError(f"{section}: unknown section")
-        if not isinstance(table, dict):
-            raise ConfigError(f"{section}: must be a table, like [{section}]")
-        for key, value in table.items():
-            name = f"{section}.{key}"
-            if name not in SETTINGS_BY_NAME:
-                raise ConfigError(f"{name}: unknown key")
-            values[name] = _check(SETTINGS_BY_NAME[name], value, "")
-    return values, opaque
-
-
-def _build(values: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]]) -> HubConfig:
-    full = {s.name: values.get(s.name, s.default) for s in SETTINGS}
-    for s in SETTINGS:
-        _check(s, full[s.name], "")
-    if full["mqtt.reconnect_max"] < full["mqtt.reconnect_min"]:
-        raise ConfigError("mqtt.reconnect_max: must not be less than mqtt.reconnect_min")
-    lease_s, poll_s = full["cluster.lease"], full["cluster.poll"]
-    if poll_s >= lease_s:
-        raise ConfigError("cluster.poll: must be shorter than cluster.lease")
-    try:
-        policies = with_defaults(parse_policies(sections.get("policies", {})))
-    except PolicyError as exc:
-        raise ConfigError(str(exc)) from None
-    return HubConfig(
-        mqtt=parse_mqtt_url(full["mqtt.url"]),
-        mqtt_client_id=full["mqtt.client_id"],
-        mqtt_keepalive=full["mqtt.keepalive"],
-        reconnect_min=full["mqtt.reconnect_min"],
-        reconnect_max=full["mqtt.reconnect_max"],
-        db=parse_db_url(full["db.url"]),
-        http=parse_listen(full["http.listen"]),
-        max_in_flight=full["ingest.max_in_flight"],
-        log_level=full["log.level"],
-        values=full,
-        sections=dict(sections),
-        policies=policies,
-        grace_s=int(parse_seconds(full["sessions.grace"], "sessions.grace")),
-        prealert_s=int(parse_seconds(full["sessions.prealert"], "sessions.prealert")),
-        offline_after_s=parse_seconds(full["sessions.offline_after"], "sessions.offline_after"),
-        admins=parse_people(full["escalation.admins"], "escalation.admins"),
-        on_call=parse_people(full["escalation.on_call"], "escalation.on_call"),
-        modem_port=full["modem.port"] or None,
-        require_provisioned=full["devices.require_provisioned"],
-        shared_group=full["mqtt.shared_group"],
-        lease_s=lease_s,
-        poll_s=poll_s,
-    )
-
-
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> HubConfig:
     """Defaults, then the TOML file (``path``, else ``$LONEGUARD_CONFIG``), then the environment."""
     env = os.environ if env is None else env
     if path is None:
         path = env.get(CONFIG_ENV) or None
-    data: dict[str, Any] = {}
+    document: dict[str, Any] = {}
     if path is not None:
         try:
             with open(path, "rb") as f:
-                data = tomllib.load(f)
+                document = tomllib.load(f)
         except OSError as exc:
             raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
-    values, sections = _flatten(data)
-    for setting in SETTINGS:
-        if setting.env and env.get(setting.env):
-            value = _from_text(setting, env[setting.env])
-            values[setting.name] = _check(setting, value, f" (from {setting.env})")
-    return _build(values, sections)
+    origins: dict[str, str] = {}
+    for s in SETTINGS:
+        if s.env and env.get(s.env):
+            table = document.setdefault(s.section, {})
+            if isinstance(table, dict):  # else validation says the section must be a table
+                table[s.key] = _from_text(s, env[s.env])
+                origins[s.name] = s.env
+    return _validate(document, origins)
 
 
 def settings_markdown() -> str:

@@ -20,7 +20,6 @@ from loneguard.protocol.clock import Clock, SystemClock
 from loneguard.server.api import create_app
 from loneguard.server.cluster.hub_lock import HubLock
 from loneguard.server.config import ConfigError, HubConfig
-from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.notify import Channel
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.mqtt_link import LinkSettings, MqttLink
@@ -93,7 +92,7 @@ class Hub:
         self._stop = asyncio.Event()
         if self._stop_requested:
             return
-        lock = HubLock(self.config.db.path) if self.config.db.scheme == "sqlite" else None
+        lock = HubLock(self.config.db.url.path) if self.config.db.url.scheme == "sqlite" else None
         if lock is not None:
             lock.acquire()
         try:
@@ -103,14 +102,16 @@ class Hub:
                 lock.release()
 
     async def _run_on_store(self, on_listening: Callable[[str], None] | None) -> None:
-        store = self.store or open_store(self.config.db, self.clock.wall_ms)
+        store = self.store or open_store(self.config.db.url, self.clock.wall_ms)
         self.store = store
         try:
-            sock = bind(self.config.http.host, self.config.http.port)
+            sock = bind(self.config.http.listen.host, self.config.http.listen.port)
         except OSError as exc:
             if self._given_store is None:
                 store.close()
-            raise ConfigError(f"http.listen: cannot listen on {self.config.http}: {exc}") from None
+            raise ConfigError(
+                f"http.listen: cannot listen on {self.config.http.listen}: {exc}"
+            ) from None
         try:
             await self._serve(store, sock, on_listening)
         finally:
@@ -136,12 +137,14 @@ class Hub:
             _LazyPublisher(link_ref),
             self.clock,
             self.metrics,
-            max_in_flight=config.max_in_flight,
-            extra_effects=lambda e: session_effects(e, config.grace_s, config.prealert_s),
+            max_in_flight=config.ingest.max_in_flight,
+            extra_effects=lambda e: session_effects(
+                e, config.sessions.grace, config.sessions.prealert
+            ),
             refusal=DeviceRoster(
                 store.device_standings,
                 self.clock,
-                require_provisioned=config.require_provisioned,
+                require_provisioned=config.devices.require_provisioned,
             ).refusal,
         )
         link = MqttLink(LinkSettings.from_config(config), self.clock, ingest.handle)
@@ -166,7 +169,8 @@ class Hub:
             metrics=self.metrics,
             mqtt_connected=lambda: link.is_connected,
             hooks=services.hooks(),
-            console=ConsoleSettings.from_values(config.values, config.policies),
+            console=config.console,
+            policies=config.policies,
         )
         server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
         http = asyncio.create_task(server.serve(sockets=[sock]), name="http")

@@ -66,13 +66,13 @@ class HubServices:
             store,
             self.scheduler,
             config.policies,
-            Directory(store, config.admins, config.on_call),
+            Directory(store, config.escalation.admins, config.escalation.on_call),
             clock,
             publish=self.broadcaster.publish,
         )
         self.modem = modem
-        if self.modem is None and config.modem_port:
-            self.modem = Modem(config.modem_port, clock=clock)
+        if self.modem is None and config.modem.port:
+            self.modem = Modem(config.modem.port, clock=clock)
         self.dispatcher = Dispatcher(
             channels if channels is not None else self._channels(), clock, self.escalation.record
         )
@@ -86,21 +86,25 @@ class HubServices:
             on_change=self._session_changed,
         )
         self.offline = OfflineWatch(
-            store, self.scheduler, clock, config.offline_after_s, self.escalation.alarm_opened
+            store,
+            self.scheduler,
+            clock,
+            config.sessions.offline_after,
+            self.escalation.alarm_opened,
         )
         self.gateway: SmsGateway | None = None
         self._gateway_task: asyncio.Task[None] | None = None
         # On PostgreSQL other hubs may share the database: claim timed work before doing it.
         self.shared: SharedWork | None = None
-        if config.db.scheme == "postgresql" and isinstance(store, LeaseRows):
+        if config.db.url.scheme == "postgresql" and isinstance(store, LeaseRows):
             self.shared = SharedWork(
                 store,
                 store,
                 self.scheduler,
                 clock,
-                owner=config.mqtt_client_id,
-                lease_s=config.lease_s,
-                poll_s=config.poll_s,
+                owner=config.mqtt.client_id,
+                lease_s=config.cluster.lease,
+                poll_s=config.cluster.poll,
                 timers=self.timers,
                 escalation=self.escalation,
             )
@@ -113,7 +117,7 @@ class HubServices:
         ingest.status_listeners.append(self._device_status)
         ingest.event_listeners.append(self._device_event)
         if self.modem is not None:
-            people = self._config.admins + self._config.on_call
+            people = self._config.escalation.admins + self._config.escalation.on_call
             acks = SmsAcks(self._store, self._clock, people, self.escalation.alarm_changed)
 
             async def fallback(device_id: str, event: Event) -> None:
@@ -132,8 +136,8 @@ class HubServices:
         return ApiHooks(
             session_changed=self.timers.arm,
             alarm_changed=self.escalation.alarm_changed,
-            grace_s=self._config.grace_s,
-            prealert_s=self._config.prealert_s,
+            grace_s=self._config.sessions.grace,
+            prealert_s=self._config.sessions.prealert,
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
         )

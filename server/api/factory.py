@@ -4,7 +4,7 @@ No ``from __future__ import annotations`` here: FastAPI must see the route annot
 refer to dependencies built inside ``create_app``, as real objects.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Response, status
@@ -29,6 +29,7 @@ from loneguard.server.api.models import (
 )
 from loneguard.server.api.session_routes import sessions_router
 from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.escalation.policy import Policy
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.store import AlarmState, Store
 
@@ -43,6 +44,7 @@ def create_app(
     mqtt_connected: Callable[[], bool] = lambda: False,
     hooks: ApiHooks | None = None,
     console: ConsoleSettings | None = None,
+    policies: Mapping[str, Policy] | None = None,
 ) -> FastAPI:
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
@@ -132,5 +134,5 @@ def create_app(
         mount_console,  # the console's pages use the API's hooks
     )
 
-    mount_console(app, store, clock, hooks, console)
+    mount_console(app, store, clock, hooks, console, policies)
     return app

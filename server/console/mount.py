@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI
 
 from loneguard.protocol.clock import Clock
@@ -9,6 +11,7 @@ from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console.db import ConsoleDb
 from loneguard.server.console.routes import console_router, static_files
 from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.escalation.policy import Policy
 from loneguard.server.store import Store
 
 
@@ -18,6 +21,7 @@ def mount_console(
     clock: Clock,
     hooks: ApiHooks,
     settings: ConsoleSettings | None = None,
+    policies: Mapping[str, Policy] | None = None,
 ) -> ConsoleDb | None:
     """Add the console's pages to ``app``; None (no console) for a store that is not SQL."""
     from loneguard.server.store.sqlite import SqlStore
@@ -25,6 +29,6 @@ def mount_console(
     if not isinstance(store, SqlStore):
         return None
     db = ConsoleDb(store, clock.wall_ms())
-    app.include_router(console_router(store, db, clock, hooks, settings))
+    app.include_router(console_router(store, db, clock, hooks, settings, policies))
     app.mount("/console/static", static_files(), name="console-static")
     return db

@@ -7,6 +7,7 @@ may do it. Each change is written to the audit log as ``user:<name>``. No
 """
 
 import asyncio
+from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,6 +44,7 @@ from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.console.sound import alarm_wav
 from loneguard.server.console.users_pages import users_router
 from loneguard.server.console.visits import visits_router
+from loneguard.server.escalation.policy import Policy
 from loneguard.server.store import Alarm, Role, Store
 
 HERE = Path(__file__).parent
@@ -55,8 +57,11 @@ def console_router(
     clock: Clock,
     hooks: ApiHooks,
     settings: ConsoleSettings | None = None,
+    policies: Mapping[str, Policy] | None = None,
 ) -> APIRouter:
+    """The console's pages; ``policies`` (the escalation ladders) are shown on the people page."""
     settings = settings or ConsoleSettings()
+    policies = policies or {}
     templates = Jinja2Templates(directory=HERE / "templates")
     views.install_filters(templates)
     limiter = LoginLimiter(settings.max_login_failures)
@@ -198,7 +203,7 @@ def console_router(
             timeline=views.timeline(store, alarm),
             notifications=store.notifications(alarm_id),
             outcomes=views.OUTCOMES,
-            policy=settings.policies.get(alarm.policy or str(alarm.kind)),
+            policy=policies.get(alarm.policy or str(alarm.kind)),
             session=store.session(alarm.session_id) if alarm.session_id else None,
             **ctx,
         )
@@ -298,7 +303,7 @@ def console_router(
         people_router(
             store,
             clock,
-            settings.policies,
+            policies,
             page,
             page_login(db, clock),
             action_login(db, clock, frozenset({Role.ADMIN})),

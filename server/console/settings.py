@@ -1,30 +1,30 @@
-"""The console's settings (from ``[console]`` in the hub's configuration)."""
+"""The console's settings: the ``[console]`` section of the hub's configuration, declared here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
-from loneguard.server.escalation.policy import Policy
+from loneguard.server.settings_schema import SettingsModel, setting
 
 
-@dataclass(frozen=True)
-class ConsoleSettings:
-    session_hours: float = 12.0  # a login lasts this long
-    cookie_secure: bool = False  # set the cookie's Secure flag (the hub behind HTTPS)
-    visit_retention_days: int = 0  # purge ended visits' addresses, contacts, records; 0: keep
-    max_login_failures: int = 5  # per user name and per address, in 15 minutes
-    policies: Mapping[str, Policy] = field(default_factory=dict)  # shown on the people page
-
-    @classmethod
-    def from_values(
-        cls, values: Mapping[str, Any], policies: Mapping[str, Policy] | None = None
-    ) -> ConsoleSettings:
-        return cls(
-            session_hours=float(values["console.session_hours"]),
-            cookie_secure=bool(values["console.cookie_secure"]),
-            visit_retention_days=int(values["console.visit_retention_days"]),
-            max_login_failures=int(values["console.max_login_failures"]),
-            policies=dict(policies or {}),
-        )
+class ConsoleSettings(SettingsModel):
+    session_hours: float = setting(
+        12.0, "How long a console login lasts, in hours.", ge=0.1, le=24 * 30
+    )
+    cookie_secure: bool = setting(
+        False,
+        "Mark the console's login cookie Secure (sent over HTTPS only): set it when the hub is "
+        "served behind HTTPS.",
+    )
+    visit_retention_days: int = setting(
+        0,
+        "Days after a visit ends before its address, contact and visit record are purged; "
+        "`0` keeps them.",
+        ge=0,
+        le=36500,
+    )
+    max_login_failures: int = setting(
+        5,
+        "Failed console logins allowed per user name and per address in 15 minutes; further "
+        "tries are refused until the oldest failure is 15 minutes old.",
+        ge=1,
+        le=1000,
+    )

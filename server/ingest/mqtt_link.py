@@ -58,12 +58,12 @@ class LinkSettings:
     @classmethod
     def from_config(cls, config: HubConfig) -> LinkSettings:
         return cls(
-            url=config.mqtt,
-            client_id=config.mqtt_client_id,
-            keepalive=config.mqtt_keepalive,
-            reconnect_min=config.reconnect_min,
-            reconnect_max=config.reconnect_max,
-            shared_group=config.shared_group,
+            url=config.mqtt.url,
+            client_id=config.mqtt.client_id,
+            keepalive=config.mqtt.keepalive,
+            reconnect_min=config.mqtt.reconnect_min,
+            reconnect_max=config.mqtt.reconnect_max,
+            shared_group=config.mqtt.shared_group,
         )
 
 

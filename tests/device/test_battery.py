@@ -59,8 +59,8 @@ def test_pisugar3_reads_the_level_register(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_the_board_is_a_checked_setting(tmp_path: Path) -> None:
-    assert make_config(tmp_path).battery_board == "none"
-    assert make_config(tmp_path, battery={"board": "pisugar3"}).battery_board == "pisugar3"
+    assert make_config(tmp_path).battery.board == "none"
+    assert make_config(tmp_path, battery={"board": "pisugar3"}).battery.board == "pisugar3"
     with pytest.raises(ConfigError, match=r"battery\.board: must be one of none, pisugar3"):
         make_config(tmp_path, battery={"board": "pisugar2"})
 
@@ -69,7 +69,7 @@ def test_heartbeats_carry_the_battery_level(
     tmp_path: Path, clock: FakeClock, mosquitto: Mosquitto
 ) -> None:
     config = make_config(tmp_path, mqtt={"url": mosquitto.url}, timing={"heartbeat_interval": 10})
-    topic = str(DeviceTopic(config.device_id, Channel.HEARTBEAT))
+    topic = str(DeviceTopic(config.device.id, Channel.HEARTBEAT))
     observer = Observer(mosquitto.url, [topic])
     bus = FakeI2cBus({0x00: 3, 0x2A: 64})
     app = DeviceApp(

@@ -53,11 +53,11 @@ def test_parse_control() -> None:
 
 def test_simulated_data_lives_under_data_devices(tmp_path: Path) -> None:
     args = build_parser().parse_args(["--simulate", "--id", "sim-7"])
-    assert resolve_config(args, {}).data_dir == Path("data/devices/sim-7")
+    assert resolve_config(args, {}).device.data_dir == Path("data/devices/sim-7")
     args = build_parser().parse_args(["--simulate", "--id", "sim-7", "--data-dir", str(tmp_path)])
-    assert resolve_config(args, {}).data_dir == tmp_path
+    assert resolve_config(args, {}).device.data_dir == tmp_path
     args = build_parser().parse_args(["--id", "sim-7"])
-    assert resolve_config(args, {}).data_dir == Path("/var/lib/loneguard-device")
+    assert resolve_config(args, {}).device.data_dir == Path("/var/lib/loneguard-device")
 
 
 def test_simulated_device_runs_and_stops_cleanly_on_sigterm(

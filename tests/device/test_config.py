@@ -30,8 +30,8 @@ def error(data: dict[str, Any], env: dict[str, str] | None = None) -> ConfigErro
 
 def test_defaults() -> None:
     config = parse({})
-    assert config.device_id == "unit-01"
-    assert config.data_dir == Path("/var/lib/loneguard-device")
+    assert config.device.id == "unit-01"
+    assert config.device.data_dir == Path("/var/lib/loneguard-device")
     assert (config.mqtt.host, config.mqtt.port, config.mqtt.tls) == ("127.0.0.1", 1883, False)
     assert config.mqtt.keepalive == 30
     assert (config.pins.checkin, config.pins.panic, config.pins.led, config.pins.buzzer) == (
@@ -126,7 +126,7 @@ def test_load_config_reads_toml_and_reports_bad_files(tmp_path: Path) -> None:
     path = tmp_path / "device.toml"
     path.write_text('[device]\nid = "desk-2"\n[timing]\nhold_time = 2\n')
     config = load_config(path, env={})
-    assert (config.device_id, config.timing.hold_time) == ("desk-2", 2.0)
+    assert (config.device.id, config.timing.hold_time) == ("desk-2", 2.0)
     path.write_text("[device\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path, env={})
@@ -164,11 +164,11 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
         },
         env={"LONEGUARD_SMS_SECRET": "from-env"},
     )
-    assert config.desk and config.mode == "desk"
-    assert (config.gestures.duress_window, config.gestures.long_hold) == (0.4, 1.5)
+    assert config.device.desk and config.device.mode == "desk"
+    assert (config.timing.duress_window, config.timing.long_hold) == (0.4, 1.5)
     assert (config.session.preset_minutes, config.session.step_minutes) == (45, 15)
-    assert (config.reminder_interval, config.outbox_max_events) == (20, 50)
-    assert config.modem_port == "/dev/ttyUSB2"
+    assert (config.desk.reminder_interval, config.outbox.max_events) == (20, 50)
+    assert config.modem.port == "/dev/ttyUSB2"
     assert (config.sms.hub_number, config.sms.secret, config.sms.ack_timeout) == (
         "+447700900001",
         "from-env",
@@ -176,12 +176,12 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
     )
     assert "from-env" not in repr(config)
     defaults = parse_config({"device": {"id": "unit-01"}}, env={})
-    assert (defaults.mode, defaults.gestures.duress_window, defaults.sms.hub_number) == (
+    assert (defaults.device.mode, defaults.timing.duress_window, defaults.sms.hub_number) == (
         "pocket",
         0.6,
         None,
     )
-    assert (defaults.sms.ack_timeout, defaults.outbox_max_events) == (20.0, 1000)
+    assert (defaults.sms.ack_timeout, defaults.outbox.max_events) == (20.0, 1000)
 
 
 @pytest.mark.parametrize(

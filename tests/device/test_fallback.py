@@ -81,7 +81,7 @@ def test_broker_unreachable_panic_goes_by_sms_once_and_later_over_mqtt(
         clock.advance(20.0)
         assert fake.sms_sent.wait(WAIT)
         idle(app)
-        line = FallbackLine(app.config.device_id, EventKind.PANIC, event.id, event.ts)
+        line = FallbackLine(app.config.device.id, EventKind.PANIC, event.id, event.ts)
         assert cmgs_exchange(fake) == [
             Exchange("dte", f'AT+CMGS="{HUB_NUMBER}"'),
             Exchange("dce", "> "),

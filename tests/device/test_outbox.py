@@ -97,4 +97,4 @@ def test_the_app_passes_the_configured_limit(tmp_path: Path) -> None:
         {"device": {"id": "unit-01", "data_dir": str(tmp_path)}, "outbox": {"max_events": 10}},
         env={},
     )
-    assert config.outbox_max_events == 10
+    assert config.outbox.max_events == 10

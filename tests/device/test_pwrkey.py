@@ -89,7 +89,7 @@ def test_a_modem_hung_until_power_off_is_recovered_in_process_and_the_heartbeat_
     modem = Modem(
         fake.path, command_timeout=0.3, slow_timeout=0.3, boot_timeout=2.0, sweep_interval=None
     )
-    topic = str(DeviceTopic(config.device_id, Channel.HEARTBEAT))
+    topic = str(DeviceTopic(config.device.id, Channel.HEARTBEAT))
     observer = Observer(mosquitto.url, [topic])
     app = DeviceApp(config, pin_factory=factory, clock=clock, modem=modem)
     app.start()

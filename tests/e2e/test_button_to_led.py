@@ -33,7 +33,7 @@ def test_checkin_press_is_stored_acked_and_shown_on_the_led(
     wait_until(lambda: device.outbox.count() == 0)
     assert device.feedback.current == "acknowledged"
     stored = api.get("/api/events", params={"kind": "checkin"}).json()
-    assert [(e["id"], e["device_id"]) for e in stored] == [(event.id, device.config.device_id)]
+    assert [(e["id"], e["device_id"]) for e in stored] == [(event.id, device.config.device.id)]
     (row,) = api.get("/api/devices").json()
     assert row["last_checkin_ms"] == event.ts and row["online"] is True
 
@@ -66,7 +66,7 @@ def test_held_panic_opens_one_alarm_and_a_redelivery_changes_nothing(
     assert (alarm["kind"], alarm["event_id"], alarm["device_id"]) == (
         "panic",
         event.id,
-        device.config.device_id,
+        device.config.device.id,
     )
 
     # The same event again (a device that never saw the ack resends it): still one alarm.
@@ -74,7 +74,7 @@ def test_held_panic_opens_one_alarm_and_a_redelivery_changes_nothing(
     raw.connect(mosquitto.host, mosquitto.port)
     raw.loop_start()
     try:
-        topic = str(DeviceTopic(device.config.device_id, Channel.EVENT))
+        topic = str(DeviceTopic(device.config.device.id, Channel.EVENT))
         resent = Event(event.id, event.kind, event.ts, event.seq)
         raw.publish(topic, resent.encode(), qos=1).wait_for_publish(5)
         raw.publish(topic, b'{"v":1,"kind":"panic"', qos=1).wait_for_publish(5)

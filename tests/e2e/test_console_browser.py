@@ -96,7 +96,7 @@ def test_a_panic_appears_live_and_is_acknowledged_and_resolved(
 ) -> None:
     store = hub.store
     assert isinstance(store, SqliteStore)
-    staff(store, device.config.device_id)
+    staff(store, device.config.device.id)
     log_in(page, hub)
     wendy = page.locator("tr[data-worker=w-wendy]")
     expect(wendy.locator(".state")).to_have_text("off duty")
@@ -237,7 +237,7 @@ def test_the_board_reconnects_by_itself_after_a_hub_restart(
 ) -> None:
     store = hub.store
     assert isinstance(store, SqliteStore)
-    staff(store, device.config.device_id)
+    staff(store, device.config.device.id)
     log_in(page, hub)
     url = hub.http_url
     hub.stop()

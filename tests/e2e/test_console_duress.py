@@ -51,7 +51,7 @@ class Inbox:
 
 @pytest.fixture
 def inbox(mosquitto: Mosquitto, device: DeviceApp) -> Iterator[Inbox]:
-    spy = Inbox(mosquitto, device.config.device_id)
+    spy = Inbox(mosquitto, device.config.device.id)
     try:
         yield spy
     finally:
@@ -78,7 +78,7 @@ def test_a_duress_is_covert_and_handling_it_sends_the_device_nothing(
     store = hub.store
     create_user(store, "max", Role.MANAGER, PASSWORD, 0)
     store.save_worker(Worker("w-wendy", "Wendy Walker")).result()
-    store.assign_device(device.config.device_id, "w-wendy").result()
+    store.assign_device(device.config.device.id, "w-wendy").result()
 
     duress_id = tap(device, device_clock, 2)
     wait_until(lambda: store.alarms(AlarmState.OPEN))

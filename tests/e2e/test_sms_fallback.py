@@ -103,7 +103,7 @@ def hold_panic(app: DeviceApp, clock: FakeClock) -> str:
 
 def assert_fallback_exchange(fake: FakeModem, app: DeviceApp, event_id: str) -> None:
     (event,) = [e for e in app.outbox.pending() if e.id == event_id]
-    line = FallbackLine(app.config.device_id, EventKind.PANIC, event.id, event.ts)
+    line = FallbackLine(app.config.device.id, EventKind.PANIC, event.id, event.ts)
     start = next(i for i, e in enumerate(fake.transcript) if e.line.startswith("AT+CMGS="))
     assert fake.transcript[start : start + 6] == [
         Exchange("dte", f'AT+CMGS="{HUB_NUMBER}"'),

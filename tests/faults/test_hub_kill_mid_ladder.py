@@ -103,7 +103,7 @@ def test_every_ladder_step_goes_once_across_a_kill_9(
 ) -> None:
     config_path = write_config(tmp_path, mosquitto)
     db = tmp_path / "hub.db"
-    store = open_store(load_config(config_path, env={}).db, SystemClock().wall_ms)
+    store = open_store(load_config(config_path, env={}).db.url, SystemClock().wall_ms)
     url = f"json://127.0.0.1:{recorder.server_address[1]}/"
     store.save_worker(Worker("w-admin", "Ada Admin", apprise_urls=(url,))).result(timeout=10)
     store.close()

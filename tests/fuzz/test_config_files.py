@@ -116,7 +116,7 @@ def test_device_missing_required_section_names_the_key(tmp_path: Path) -> None:
         load_device(tmp_path, {"mqtt": {"url": "mqtt://127.0.0.1:1883"}})
     assert str(caught.value) == "device.id: is required"
     config = load_device(tmp_path, DEVICE_REQUIRED)  # every other section is optional
-    assert config.device_id == "unit-01"
+    assert config.device.id == "unit-01"
 
 
 toml_scalars = st.one_of(

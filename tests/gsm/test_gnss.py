@@ -48,7 +48,7 @@ def press(app: DeviceApp, clock: FakeClock, button: ButtonName, times: int = 1) 
         if button is ButtonName.PANIC:
             clock.advance(app.config.timing.hold_time)
         pin.drive_high()
-    clock.advance(app.config.gestures.duress_window)
+    clock.advance(app.config.timing.duress_window)
 
 
 def test_the_modem_switches_gps_on_and_reads_a_fix(fake: FakeModem) -> None:
@@ -83,9 +83,9 @@ def test_panic_and_duress_carry_the_last_fix_and_nothing_else_does(
         press(app, clock, ButtonName.PANIC)
         press(app, clock, ButtonName.CHECKIN, times=2)  # duress
         app.buttons[ButtonName.CHECKIN].pin.drive_low()  # a long hold: a session start
-        clock.advance(app.config.gestures.long_hold)
+        clock.advance(app.config.timing.long_hold)
         app.buttons[ButtonName.CHECKIN].pin.drive_high()
-        clock.advance(app.config.gestures.step_window)
+        clock.advance(app.config.timing.step_window)
         kinds = [e.kind for e in link.published]
         assert kinds == [
             EventKind.CHECKIN,

@@ -58,10 +58,10 @@ class Rig:
 
     async def start(self, modem: Modem | None = None) -> Rig:
         """Start; with a ``modem``, SMS goes through it and the SMS gateway runs."""
-        if self.config.db.scheme == "sqlite":
+        if self.config.db.url.scheme == "sqlite":
             self.store = SqliteStore(self.tmp_path / "hub.db", now_ms=self.clock.wall_ms)
         else:  # several rigs may share one PostgreSQL database, as several hubs do
-            store = open_store(self.config.db, self.clock.wall_ms)
+            store = open_store(self.config.db.url, self.clock.wall_ms)
             assert isinstance(store, SqlStore)
             self.store = store
         channels: dict[str, Channel] = dict(recording_channels(self.clock, self.sent))
@@ -76,7 +76,9 @@ class Rig:
             self.publisher,
             self.clock,
             Metrics(),
-            extra_effects=lambda e: rules.session_effects(e, config.grace_s, config.prealert_s),
+            extra_effects=lambda e: rules.session_effects(
+                e, config.sessions.grace, config.sessions.prealert
+            ),
         )
         self.services.attach(self.ingest)
         await self.services.start()
@@ -98,8 +100,8 @@ class Rig:
             worker_id=ANN.id,
             device_id=DEVICE,
             started_ms=now,
-            grace_s=self.config.grace_s,
-            prealert_s=self.config.prealert_s,
+            grace_s=self.config.sessions.grace,
+            prealert_s=self.config.sessions.prealert,
             expected_end_ms=now + minutes * 60_000,
             address="1 Example Road",
             contact_name=CONTACT[0],

@@ -21,10 +21,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_without_file_or_environment() -> None:
     config = load_config(env={})
-    assert config.mqtt == MqttUrl("127.0.0.1", 1883)
-    assert config.mqtt_client_id == "loneguard-hub"
-    assert config.db == DbUrl("sqlite", "loneguard.db")
-    assert config.http == HttpListen("127.0.0.1", 8080)
+    assert config.mqtt.url == MqttUrl("127.0.0.1", 1883)
+    assert config.mqtt.client_id == "loneguard-hub"
+    assert config.db.url == DbUrl("sqlite", "loneguard.db")
+    assert config.http.listen == HttpListen("127.0.0.1", 8080)
     assert config.values == {s.name: s.default for s in SETTINGS}
 
 
@@ -34,26 +34,28 @@ def test_file_then_environment_on_top(tmp_path: Path) -> None:
         '[mqtt]\nurl = "mqtt://broker:1884"\nkeepalive = 10\n[http]\nlisten = "0.0.0.0:9000"\n',
     )
     config = load_config(env={"LONEGUARD_CONFIG": str(path), "LONEGUARD_HTTP": "127.0.0.1:0"})
-    assert config.mqtt == MqttUrl("broker", 1884)
-    assert config.mqtt_keepalive == 10
-    assert config.http == HttpListen("127.0.0.1", 0)  # the environment wins
+    assert config.mqtt.url == MqttUrl("broker", 1884)
+    assert config.mqtt.keepalive == 10
+    assert config.http.listen == HttpListen("127.0.0.1", 0)  # the environment wins
 
 
 def test_explicit_path_beats_the_environment_variable(tmp_path: Path) -> None:
     path = write(tmp_path, '[db]\nurl = "sqlite:////var/lib/hub.db"\n')
     config = load_config(path, env={"LONEGUARD_CONFIG": str(tmp_path / "missing.toml")})
-    assert config.db == DbUrl("sqlite", "/var/lib/hub.db")
+    assert config.db.url == DbUrl("sqlite", "/var/lib/hub.db")
 
 
 def test_mqtt_url_forms() -> None:
     config = load_config(env={"LONEGUARD_MQTT_URL": "mqtts://hub:s%40cret@example.org"})
-    assert config.mqtt == MqttUrl("example.org", 8883, tls=True, username="hub", password="s@cret")
-    assert "s@cret" not in repr(config.mqtt) and "s@cret" not in str(config.mqtt)
+    assert config.mqtt.url == MqttUrl(
+        "example.org", 8883, tls=True, username="hub", password="s@cret"
+    )
+    assert "s@cret" not in repr(config.mqtt.url) and "s@cret" not in str(config.mqtt.url)
 
 
 def test_postgresql_is_recognised() -> None:
     config = load_config(env={"LONEGUARD_DB_URL": "postgresql://u@db/loneguard"})
-    assert config.db.scheme == "postgresql"
+    assert config.db.url.scheme == "postgresql"
 
 
 @pytest.mark.parametrize(
@@ -111,8 +113,8 @@ def test_session_and_escalation_settings(tmp_path: Path) -> None:
         '[escalation]\nadmins = ["Office: +44 7700 900001", "worker:w-1"]\n',
     )
     config = load_config(path, env={})
-    assert (config.grace_s, config.prealert_s) == (90, 0)
-    assert [(p.name, p.phone, p.worker_id) for p in config.admins] == [
+    assert (config.sessions.grace, config.sessions.prealert) == (90, 0)
+    assert [(p.name, p.phone, p.worker_id) for p in config.escalation.admins] == [
         ("Office", "+447700900001", None),
         ("w-1", None, "w-1"),
     ]
@@ -124,7 +126,7 @@ def test_session_and_escalation_settings(tmp_path: Path) -> None:
 
 def test_with_values_checks_what_it_changes() -> None:
     config = load_config(env={}).with_values({"http.listen": "127.0.0.1:0"})
-    assert config.http.port == 0
+    assert config.http.listen.port == 0
     with pytest.raises(ConfigError, match=r"^http\.nope: unknown key"):
         config.with_values({"http.nope": 1})
 
@@ -139,10 +141,14 @@ def test_markdown_lists_every_setting() -> None:
 
 def test_cluster_settings_are_checked(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, '[mqtt]\nshared_group = "loneguard-hub"\n'))
-    assert (config.shared_group, config.lease_s, config.poll_s) == ("loneguard-hub", 30.0, 2.0)
+    assert (config.mqtt.shared_group, config.cluster.lease, config.cluster.poll) == (
+        "loneguard-hub",
+        30.0,
+        2.0,
+    )
     with pytest.raises(ConfigError, match=r"mqtt\.shared_group: must be letters"):
         load_config(write(tmp_path, '[mqtt]\nshared_group = "a/#"\n'))
     with pytest.raises(ConfigError, match=r"cluster\.poll: must be shorter than cluster\.lease"):
         load_config(write(tmp_path, "[cluster]\nlease = 5\npoll = 5\n"))
     env = {"LONEGUARD_MQTT_CLIENT_ID": "hub-b"}
-    assert load_config(env=env).mqtt_client_id == "hub-b"
+    assert load_config(env=env).mqtt.client_id == "hub-b"
