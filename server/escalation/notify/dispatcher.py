@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 Record = Callable[[Notification, int, DeliveryResult], Awaitable[None]]
 
 _MAX_DELIVERED_KEYS = 100_000
+MAX_ATTEMPTS = 5
 
 
 @dataclass(eq=False)
@@ -47,7 +48,7 @@ class Dispatcher:
         clock: Clock,
         record: Record,
         *,
-        max_attempts: int = 5,
+        max_attempts: int = MAX_ATTEMPTS,
         backoff_base: float = 30.0,
         backoff_max: float = 600.0,
         jitter: float = 0.1,
@@ -200,4 +201,4 @@ class Dispatcher:
         await self._attempt(job)
 
 
-__all__ = ["Dispatcher", "Record"]
+__all__ = ["MAX_ATTEMPTS", "Dispatcher", "Record"]
