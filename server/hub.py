@@ -1,7 +1,8 @@
-"""The hub: store, ingest, MQTT link and HTTP server wired together on one asyncio loop.
+"""The hub: the store, the services (``server.services.build_hub_services``, ingest among
+them), the MQTT link and the HTTP server, on one asyncio loop.
 
 ``Hub.run`` is the whole service; ``HubThread`` runs it on a background thread for tests and
-tools, and ``cli`` runs it in the foreground with signal handling.
+tools, and ``loneguard.server.cli`` runs it in the foreground with signal handling.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ from loneguard.server.cluster.hub_lock import HubLock
 from loneguard.server.config import ConfigError, HubConfig
 from loneguard.server.escalation.notify import Channel
 from loneguard.server.ingest.metrics import Metrics
-from loneguard.server.ingest.mqtt_link import LinkSettings, MqttLink
+from loneguard.server.ingest.mqtt_link import LinkSettings, MqttLink, NotConnected
 from loneguard.server.ingest.pipeline import Ingest
-from loneguard.server.ingest.roster import DeviceRoster
-from loneguard.server.services import HubServices
-from loneguard.server.sessions.rules import session_effects
+from loneguard.server.services import ChannelTap, HubServices, build_hub_services
 from loneguard.server.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -58,11 +57,14 @@ class Hub:
         clock: Clock | None = None,
         store: Store | None = None,
         *,
-        channels: Mapping[str, Channel] | None = None,
+        stand_ins: Mapping[str, Channel] | None = None,
+        tap: ChannelTap | None = None,
         modem: Modem | None = None,
     ) -> None:
         self.config = config
-        self._channels = channels  # tests hand in recording channels
+        # Tests stand in for outgoing channels' hardware and record what is sent.
+        self._stand_ins = stand_ins
+        self._tap = tap
         self._modem = modem
         self.services: HubServices | None = None
         self.clock: Clock = clock or SystemClock()
@@ -130,37 +132,26 @@ class Hub:
         host, port = sock.getsockname()[:2]
         self.http_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
-        link_ref: list[MqttLink] = []
-        config = self.config
-        ingest = Ingest(
+        outbox = LinkPublisher()
+        services = build_hub_services(
+            self.config,
             store,
-            _LazyPublisher(link_ref),
-            self.clock,
-            self.metrics,
-            max_in_flight=config.ingest.max_in_flight,
-            extra_effects=lambda e: session_effects(
-                e, config.sessions.grace, config.sessions.prealert
-            ),
-            refusal=DeviceRoster(
-                store.device_standings,
-                self.clock,
-                require_provisioned=config.devices.require_provisioned,
-            ).refusal,
-        )
-        link = MqttLink(LinkSettings.from_config(config), self.clock, ingest.handle)
-        link_ref.append(link)
-        link.on_connection_change.append(self._on_connection_change)
-        self.ingest, self.link = ingest, link
-        services = HubServices(
-            config,
-            store,
-            self.clock,
-            _LazyPublisher(link_ref),
-            channels=self._channels,
+            clock=self.clock,
+            publisher=outbox,
+            metrics=self.metrics,
             modem=self._modem,
+            stand_ins=self._stand_ins,
+            tap=self._tap,
         )
-        services.attach(ingest)
-        self.services = services
+        ingest = services.ingest
+        link = MqttLink(
+            LinkSettings.from_config(self.config),
+            self.clock,
+            ingest.handle,
+            on_connection_change=[self._on_connection_change],
+        )
+        outbox.connect(link)
+        self.ingest, self.link, self.services = ingest, link, services
         await services.start()
 
         app = create_app(
@@ -169,8 +160,8 @@ class Hub:
             metrics=self.metrics,
             mqtt_connected=lambda: link.is_connected,
             hooks=services.hooks(),
-            console=config.console,
-            policies=config.policies,
+            console=self.config.console,
+            policies=self.config.policies,
         )
         server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
         http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
@@ -217,14 +208,26 @@ class Hub:
             self.ready.clear()
 
 
-class _LazyPublisher:
-    """Ingest is built before the link (the link delivers to ingest), and acks go to the link."""
+class LinkPublisher:
+    """The MQTT link as the services' publisher, before the link exists.
 
-    def __init__(self, link_ref: list[MqttLink]) -> None:
-        self._link_ref = link_ref
+    The services are built first because the link delivers to their ingest; ingest's acks and
+    the timers' commands go out through this, which ``connect`` joins to the link once it is
+    built and before the services start.
+    """
+
+    def __init__(self) -> None:
+        self._link: MqttLink | None = None
+
+    def connect(self, link: MqttLink) -> None:
+        if self._link is not None:
+            raise RuntimeError("the publisher is already connected to a link")
+        self._link = link
 
     async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool = False) -> None:
-        await self._link_ref[0].publish(topic, payload, qos=qos, retain=retain)
+        if self._link is None:
+            raise NotConnected("no MQTT link yet")
+        await self._link.publish(topic, payload, qos=qos, retain=retain)
 
 
 class HubThread:
@@ -236,10 +239,11 @@ class HubThread:
         clock: Clock | None = None,
         store: Store | None = None,
         *,
-        channels: Mapping[str, Channel] | None = None,
+        stand_ins: Mapping[str, Channel] | None = None,
+        tap: ChannelTap | None = None,
         modem: Modem | None = None,
     ) -> None:
-        self.hub = Hub(config, clock, store, channels=channels, modem=modem)
+        self.hub = Hub(config, clock, store, stand_ins=stand_ins, tap=tap, modem=modem)
         self._thread = threading.Thread(target=self._main, name="hub", daemon=True)
         self._error: BaseException | None = None
         self._finished = threading.Event()

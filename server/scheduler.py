@@ -4,7 +4,8 @@ Every deadline is a wall-clock time kept in the database (so it survives restart
 scheduler turns it into a monotonic delay when it is registered, so a later wall-clock step
 neither fires nor loses it. Callbacks run on the hub's event loop and receive the *logical*
 firing time: the due time plus the real lateness, or, for a deadline already past when it was
-registered (after downtime), the time it was registered. Code that walks a ladder uses that
+registered (after downtime), the time it was registered (``server.loop_timer`` carries each
+timer from the clock to the loop). Code that walks a ladder uses that
 time, never the wall clock at the moment of firing.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from loneguard.protocol.clock import Clock, Timer
+from loneguard.server.loop_timer import call_later_on_loop
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +61,12 @@ class Scheduler:
         delay = max(0.0, (due_ms - now_ms) / 1000)
         base = max(due_ms, now_ms)
         monotonic_due = self._clock.monotonic() + delay
-        holder: list[_Scheduled] = []
 
-        def from_clock_thread() -> None:
-            self._loop.call_soon_threadsafe(self._fire, key, holder[0], callback)
+        def on_loop() -> None:
+            self._fire(key, entry, callback)
 
-        entry = _Scheduled(
-            due_ms, base, monotonic_due, self._clock.call_later(delay, from_clock_thread)
-        )
-        holder.append(entry)
+        timer = call_later_on_loop(self._clock, self._loop, delay, on_loop)
+        entry = _Scheduled(due_ms, base, monotonic_due, timer)
         self._timers[key] = entry
 
     def soon(self, key: str, due_ms: int, callback: Callback, *, now_ms: int | None = None) -> None:
@@ -101,7 +100,7 @@ class Scheduler:
 
     def _fire(self, key: str, entry: _Scheduled, callback: Callback) -> None:
         if self._timers.get(key) is not entry:
-            return  # cancelled or replaced after the clock thread handed it over
+            return  # cancelled or replaced meanwhile
         del self._timers[key]
         self.fired += 1
         lateness_ms = max(0.0, (self._clock.monotonic() - entry.monotonic_due) * 1000)

@@ -1,8 +1,16 @@
-"""The hub's timed half, wired together: sessions, escalation, device supervision, notifiers.
+"""The hub's services and the one function that builds them: ``build_hub_services``.
 
-``HubServices`` is built on the hub's event loop once ingest exists. ``start`` rebuilds every
-timer from the store (deadlines that passed while the hub was down fire at once) and resumes
-every open ladder; ``stop`` drops the in-memory timers (the deadlines stay in the store).
+Everything the hub runs besides its MQTT connection and HTTP server is built there, in
+dependency order and through constructor arguments only: the scheduler, the notification
+channels and dispatcher, the escalation runtime, the session timers, the offline watch, the
+shared work of several hubs on PostgreSQL, ingest (with the device roster's refusal and every
+listener) and the SMS gateway. ``Hub`` builds its services with it, and so does the in-process
+test rig (``tests/server/rig.py``), which hands in a fake clock, a recording publisher instead of
+the broker, and stand-ins for outgoing channels.
+
+``HubServices.start`` rebuilds every timer from the store (deadlines that passed while the hub
+was down fire at once) and resumes every open ladder; ``stop`` drops the in-memory timers (the
+deadlines stay in the store).
 """
 
 from __future__ import annotations
@@ -10,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from dataclasses import asdict
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loneguard.gsm.modem import Modem
@@ -20,7 +28,7 @@ from loneguard.protocol.messages import Event, Status
 from loneguard.protocol.topics import Channel as Topic
 from loneguard.protocol.topics import DeviceTopic
 from loneguard.server.api.hooks import ApiHooks
-from loneguard.server.cluster.shared_work import SharedWork
+from loneguard.server.cluster.shared_work import LeaseClaims, SharedWork
 from loneguard.server.config import HubConfig
 from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.notify import (
@@ -32,123 +40,52 @@ from loneguard.server.escalation.notify import (
     Dispatcher,
     SmsChannel,
 )
-from loneguard.server.escalation.runtime import Escalation
-from loneguard.server.ingest.pipeline import Ingest, Publisher
+from loneguard.server.escalation.notify.dispatcher import MAX_ATTEMPTS
+from loneguard.server.escalation.runtime import Escalation, NotificationLog
+from loneguard.server.ingest.metrics import Metrics
+from loneguard.server.ingest.pipeline import Ingest, Listeners, Publisher
+from loneguard.server.ingest.roster import DeviceRoster
 from loneguard.server.scheduler import Scheduler
 from loneguard.server.sessions.offline_watch import OfflineWatch
-from loneguard.server.sessions.timers import SessionTimers
-from loneguard.server.sms.gateway import SmsGateway
+from loneguard.server.sessions.rules import session_effects
+from loneguard.server.sessions.timers import PolicyFor, SessionTimers
+from loneguard.server.sms.gateway import OnFallback, SmsGateway
 from loneguard.server.sms.responders import SmsAcks
 from loneguard.server.store import AlarmKind, Session, Store
 from loneguard.server.store.leases import LeaseRows
 
 log = logging.getLogger(__name__)
 
+# Wraps each outgoing channel, e.g. to record every attempt in tests; the result is the channel's.
+ChannelTap = Callable[[Channel], Channel]
 
+
+@dataclass
 class HubServices:
-    def __init__(
-        self,
-        config: HubConfig,
-        store: Store,
-        clock: Clock,
-        publisher: Publisher,
-        *,
-        channels: Mapping[str, Channel] | None = None,
-        modem: Modem | None = None,
-    ) -> None:
-        self._config = config
-        self._store = store
-        self._clock = clock
-        loop = asyncio.get_running_loop()
-        self.scheduler = Scheduler(clock, loop)
-        self.broadcaster = Broadcaster()
-        self.escalation = Escalation(
-            store,
-            self.scheduler,
-            config.policies,
-            Directory(store, config.escalation.admins, config.escalation.on_call),
-            clock,
-            publish=self.broadcaster.publish,
-        )
-        self.modem = modem
-        if self.modem is None and config.modem.port:
-            self.modem = Modem(config.modem.port, clock=clock)
-        self.dispatcher = Dispatcher(
-            channels if channels is not None else self._channels(), clock, self.escalation.record
-        )
-        self.escalation.dispatcher = self.dispatcher
-        self.timers = SessionTimers(
-            store,
-            self.scheduler,
-            publisher,
-            policy_for=self.policy_for,
-            on_alarm=self.escalation.alarm_opened,
-            on_change=self._session_changed,
-        )
-        self.offline = OfflineWatch(
-            store,
-            self.scheduler,
-            clock,
-            config.sessions.offline_after,
-            self.escalation.alarm_opened,
-        )
-        self.gateway: SmsGateway | None = None
-        self._gateway_task: asyncio.Task[None] | None = None
-        # On PostgreSQL other hubs may share the database: claim timed work before doing it.
-        self.shared: SharedWork | None = None
-        if config.db.url.scheme == "postgresql" and isinstance(store, LeaseRows):
-            self.shared = SharedWork(
-                store,
-                store,
-                self.scheduler,
-                clock,
-                owner=config.mqtt.client_id,
-                lease_s=config.cluster.lease,
-                poll_s=config.cluster.poll,
-                timers=self.timers,
-                escalation=self.escalation,
-            )
+    """The hub's built services; ``build_hub_services`` makes them."""
 
-    def attach(self, ingest: Ingest) -> None:
-        """Hear what devices do: alarms, session changes, last wills."""
-        ingest.alarm_listeners.append(self.escalation.alarm_opened)
-        ingest.session_listeners.append(self.timers.arm)
-        ingest.status_listeners.append(self.offline.status_changed)
-        ingest.status_listeners.append(self._device_status)
-        ingest.event_listeners.append(self._device_event)
-        if self.modem is not None:
-            people = self._config.escalation.admins + self._config.escalation.on_call
-            acks = SmsAcks(self._store, self._clock, people, self.escalation.alarm_changed)
-
-            async def fallback(device_id: str, event: Event) -> None:
-                # The same ingest as MQTT, so the same dedupe on the event id.
-                await ingest.handle(str(DeviceTopic(device_id, Topic.EVENT)), event.encode())
-
-            self.gateway = SmsGateway(
-                self.modem,
-                self._clock,
-                on_ack=acks.on_ack,
-                on_fallback=fallback,
-                secret_for=self._store.device_secret,
-            )
+    config: HubConfig
+    scheduler: Scheduler
+    broadcaster: Broadcaster
+    modem: Modem | None
+    dispatcher: Dispatcher
+    escalation: Escalation
+    timers: SessionTimers
+    offline: OfflineWatch
+    shared: SharedWork | None  # several hubs on one PostgreSQL
+    ingest: Ingest
+    gateway: SmsGateway | None  # with a modem
+    _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def hooks(self) -> ApiHooks:
         return ApiHooks(
             session_changed=self.timers.arm,
             alarm_changed=self.escalation.alarm_changed,
-            grace_s=self._config.sessions.grace,
-            prealert_s=self._config.sessions.prealert,
+            grace_s=self.config.sessions.grace,
+            prealert_s=self.config.sessions.prealert,
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
         )
-
-    def policy_for(self, kind: AlarmKind, session: Session) -> str:
-        """The policy an alarm keeps: the worker's team policy for overdue, else by kind."""
-        if kind == AlarmKind.OVERDUE and session.worker_id is not None:
-            worker = self._store.worker(session.worker_id)
-            if worker is not None and worker.policy and worker.policy in self._config.policies:
-                return worker.policy
-        return str(kind)
 
     async def start(self) -> None:
         armed = self.timers.rebuild()
@@ -177,30 +114,165 @@ class HubServices:
         if self.modem is not None:
             self.modem.close()
 
-    def _channels(self) -> dict[str, Channel]:
-        channels: dict[str, Channel] = {
-            "console": ConsoleChannel(self.broadcaster),
-            "call": CallChannel(),
-            "apprise": AppriseChannel(),
-        }
-        if self.modem is not None:
-            channels["sms"] = SmsChannel(self.modem)
-        return channels
 
-    def _device_status(self, device_id: str, status: Status) -> None:
-        """Open consoles show a device going online or offline at once."""
-        self.broadcaster.publish("device", {"id": device_id, "state": str(status.state)})
+def build_hub_services(
+    config: HubConfig,
+    store: Store,
+    *,
+    clock: Clock,
+    publisher: Publisher,
+    metrics: Metrics,
+    modem: Modem | None = None,
+    stand_ins: Mapping[str, Channel] | None = None,
+    tap: ChannelTap | None = None,
+) -> HubServices:
+    """Build every hub service, on the running event loop, each from the ones it needs.
 
-    def _device_event(self, received: tuple[str, Event]) -> None:
-        """Open consoles show a check-in (or any new event) at once: its kind, never its body."""
-        device_id, event = received
-        self.broadcaster.publish("device", {"id": device_id, "event": str(event.kind)})
+    ``publisher`` carries commands and acks to devices (the MQTT link). ``modem``: the GSM modem,
+    else the one at ``config.modem.port``, if any. ``stand_ins`` replace outgoing channels by
+    name (the hardware or network behind them); ``tap`` wraps every channel.
+    """
+    scheduler = Scheduler(clock, asyncio.get_running_loop())
+    broadcaster = Broadcaster()
+    if modem is None and config.modem.port:
+        modem = Modem(config.modem.port, clock=clock)
+    channels = _channels(broadcaster, modem) | dict(stand_ins or {})
+    if tap is not None:
+        channels = {name: tap(channel) for name, channel in channels.items()}
+    notifications = NotificationLog(store, clock, MAX_ATTEMPTS, publish=broadcaster.publish)
+    dispatcher = Dispatcher(channels, clock, notifications.record, max_attempts=MAX_ATTEMPTS)
+    # On PostgreSQL other hubs may share the database: claim timed work before doing it.
+    claims = None
+    if config.db.url.scheme == "postgresql" and isinstance(store, LeaseRows):
+        claims = LeaseClaims(
+            store, clock, owner=config.mqtt.client_id, lease_s=config.cluster.lease
+        )
+    escalation = Escalation(
+        store,
+        scheduler,
+        config.policies,
+        Directory(store, config.escalation.admins, config.escalation.on_call),
+        clock,
+        dispatcher=dispatcher,
+        publish=broadcaster.publish,
+        claim=claims.claim_alarm if claims is not None else None,
+    )
+    timers = SessionTimers(
+        store,
+        scheduler,
+        publisher,
+        policy_for=_team_policy(store, config),
+        on_alarm=escalation.alarm_opened,
+        on_change=lambda session: _session_changed(broadcaster, session),
+        claim=claims.claim_session if claims is not None else None,
+    )
+    offline = OfflineWatch(
+        store, scheduler, clock, config.sessions.offline_after, escalation.alarm_opened
+    )
+    shared = None
+    if claims is not None:
+        shared = SharedWork(
+            claims,
+            store,
+            scheduler,
+            clock,
+            poll_s=config.cluster.poll,
+            timers=timers,
+            escalation=escalation,
+        )
+    ingest = Ingest(
+        store,
+        publisher,
+        clock,
+        metrics,
+        max_in_flight=config.ingest.max_in_flight,
+        extra_effects=lambda e: session_effects(e, config.sessions.grace, config.sessions.prealert),
+        refusal=DeviceRoster(
+            store.device_standings, clock, require_provisioned=config.devices.require_provisioned
+        ).refusal,
+        listeners=Listeners(
+            alarm=[escalation.alarm_opened],
+            session=[timers.arm],
+            status=[
+                offline.status_changed,
+                lambda device_id, status: _device_status(broadcaster, device_id, status),
+            ],
+            event=[lambda received: _device_event(broadcaster, received)],
+        ),
+    )
+    gateway = None
+    if modem is not None:
+        people = config.escalation.admins + config.escalation.on_call
+        acks = SmsAcks(store, clock, people, escalation.alarm_changed)
+        gateway = SmsGateway(
+            modem,
+            clock,
+            on_ack=acks.on_ack,
+            on_fallback=_fallback_into(ingest),
+            secret_for=store.device_secret,
+        )
+    return HubServices(
+        config,
+        scheduler,
+        broadcaster,
+        modem,
+        dispatcher,
+        escalation,
+        timers,
+        offline,
+        shared,
+        ingest,
+        gateway,
+    )
 
-    def _session_changed(self, session: Session) -> None:
-        data: dict[str, Any] = {
-            k: v for k, v in asdict(session).items() if k not in _PERSONAL_SESSION_FIELDS
-        }
-        self.broadcaster.publish("session", data)
+
+def _channels(broadcaster: Broadcaster, modem: Modem | None) -> dict[str, Channel]:
+    channels: dict[str, Channel] = {
+        "console": ConsoleChannel(broadcaster),
+        "call": CallChannel(),
+        "apprise": AppriseChannel(),
+    }
+    if modem is not None:
+        channels["sms"] = SmsChannel(modem)
+    return channels
+
+
+def _team_policy(store: Store, config: HubConfig) -> PolicyFor:
+    def policy_for(kind: AlarmKind, session: Session) -> str:
+        """The policy an alarm keeps: the worker's team policy for overdue, else by kind."""
+        if kind == AlarmKind.OVERDUE and session.worker_id is not None:
+            worker = store.worker(session.worker_id)
+            if worker is not None and worker.policy and worker.policy in config.policies:
+                return worker.policy
+        return str(kind)
+
+    return policy_for
+
+
+def _fallback_into(ingest: Ingest) -> OnFallback:
+    async def fallback(device_id: str, event: Event) -> None:
+        # The same ingest as MQTT, so the same dedupe on the event id.
+        await ingest.handle(str(DeviceTopic(device_id, Topic.EVENT)), event.encode())
+
+    return fallback
+
+
+def _device_status(broadcaster: Broadcaster, device_id: str, status: Status) -> None:
+    """Open consoles show a device going online or offline at once."""
+    broadcaster.publish("device", {"id": device_id, "state": str(status.state)})
+
+
+def _device_event(broadcaster: Broadcaster, received: tuple[str, Event]) -> None:
+    """Open consoles show a check-in (or any new event) at once: its kind, never its body."""
+    device_id, event = received
+    broadcaster.publish("device", {"id": device_id, "event": str(event.kind)})
+
+
+def _session_changed(broadcaster: Broadcaster, session: Session) -> None:
+    data: dict[str, Any] = {
+        k: v for k, v in asdict(session).items() if k not in _PERSONAL_SESSION_FIELDS
+    }
+    broadcaster.publish("session", data)
 
 
 # The console reads these over the JSON API; the stream carries no addresses or numbers.

@@ -7,6 +7,8 @@ claimed by one hub, which runs its whole ladder and renews the claim every third
 Every ``cluster.poll`` each hub sweeps for due deadlines and open alarms that no live hub holds:
 that is how a dead hub's work moves on, within the lease time. What is done once is decided by
 the database (the claim, and the unique idempotency key of each notification), never by timing.
+``LeaseClaims`` makes the claims: the session timers and the escalation runtime are built with
+it, and ``SharedWork`` (built after them) sweeps and renews.
 """
 
 from __future__ import annotations
@@ -29,47 +31,60 @@ POLL_KEY = "cluster-poll"
 RENEW_KEY = "cluster-renew"
 
 
-class SharedWork:
-    def __init__(
-        self,
-        store: LeaseRows,
-        reader: Store,
-        scheduler: Scheduler,
-        clock: Clock,
-        *,
-        owner: str,
-        lease_s: float,
-        poll_s: float,
-        timers: SessionTimers,
-        escalation: Escalation,
-    ) -> None:
-        self._store = store
-        self._reader = reader
-        self._scheduler = scheduler
+class LeaseClaims:
+    """This hub's claims on timed work: the session timers and the escalation runtime ask before
+    acting, and ``SharedWork`` sweeps and renews with them."""
+
+    def __init__(self, store: LeaseRows, clock: Clock, *, owner: str, lease_s: float) -> None:
+        self.store = store
         self._clock = clock
         self.owner = owner
-        self._lease_ms = round(lease_s * 1000)
-        self._poll_ms = round(poll_s * 1000)
-        self._timers = timers
-        self._escalation = escalation
-        self.taken_over = 0  # alarms and deadlines taken from a hub that let go (for tests)
-        timers.claim = self.claim_session
-        escalation.claim = self.claim_alarm
+        self.lease_ms = round(lease_s * 1000)
 
     async def claim_session(self, session_id: int, due_ms: int) -> bool:
         """Claim a session whose deadline is due by ``due_ms`` (the timer's logical time)."""
-        ids = await self._run(
-            lambda now: self._store.claim_sessions(
-                self.owner, now, self._lease_ms, session_id=session_id, due_by_ms=due_ms
+        ids = await self.run(
+            lambda now: self.store.claim_sessions(
+                self.owner, now, self.lease_ms, session_id=session_id, due_by_ms=due_ms
             )
         )
         return ids == [session_id]
 
     async def claim_alarm(self, alarm_id: int) -> bool:
-        ids = await self._run(
-            lambda now: self._store.claim_alarms(self.owner, now, self._lease_ms, alarm_id=alarm_id)
+        ids = await self.run(
+            lambda now: self.store.claim_alarms(self.owner, now, self.lease_ms, alarm_id=alarm_id)
         )
         return ids == [alarm_id]
+
+    async def run(self, claim: Callable[[int], Future[list[int]]]) -> list[int]:
+        # Lease times are on the wall clock (every hub's must be in step: NTP); the due time
+        # of a deadline is the timer's logical time.
+        return await asyncio.wrap_future(claim(self._clock.wall_ms()))
+
+
+class SharedWork:
+    def __init__(
+        self,
+        claims: LeaseClaims,
+        reader: Store,
+        scheduler: Scheduler,
+        clock: Clock,
+        *,
+        poll_s: float,
+        timers: SessionTimers,
+        escalation: Escalation,
+    ) -> None:
+        self._claims = claims
+        self._store = claims.store
+        self._reader = reader
+        self._scheduler = scheduler
+        self._clock = clock
+        self.owner = claims.owner
+        self._lease_ms = claims.lease_ms
+        self._poll_ms = round(poll_s * 1000)
+        self._timers = timers
+        self._escalation = escalation
+        self.taken_over = 0  # alarms and deadlines taken from a hub that let go (for tests)
 
     def start(self) -> None:
         now = self._clock.wall_ms()
@@ -88,12 +103,12 @@ class SharedWork:
     async def poll(self, now_ms: int) -> None:
         """Take over due deadlines and open alarms that no live hub holds."""
         try:
-            sessions = await self._run(
+            sessions = await self._claims.run(
                 lambda now: self._store.claim_sessions(
                     self.owner, now, self._lease_ms, others_only=True, due_by_ms=now_ms
                 )
             )
-            alarms = await self._run(
+            alarms = await self._claims.run(
                 lambda now: self._store.claim_alarms(
                     self.owner, now, self._lease_ms, others_only=True
                 )
@@ -113,7 +128,7 @@ class SharedWork:
     async def renew(self, now_ms: int) -> None:
         """Keep this hub's claims; stop the ladders of alarms closed on another hub."""
         try:
-            closed = await self._run(
+            closed = await self._claims.run(
                 lambda now: self._store.renew_leases(self.owner, now, self._lease_ms)
             )
             for alarm_id in closed:
@@ -125,8 +140,3 @@ class SharedWork:
         finally:
             due = now_ms + self._lease_ms // 3
             self._scheduler.at(RENEW_KEY, due, self.renew, now_ms=now_ms)
-
-    async def _run(self, claim: Callable[[int], Future[list[int]]]) -> list[int]:
-        # Lease times are on the wall clock (every hub's must be in step: NTP); the due time
-        # of a deadline is the timer's logical time.
-        return await asyncio.wrap_future(claim(self._clock.wall_ms()))

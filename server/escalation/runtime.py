@@ -5,7 +5,9 @@ each action into one notification row per (recipient, channel), writes all of th
 transaction (``INSERT OR IGNORE`` on the idempotency key ``alarm:step:repeat:role:ref:channel``)
 and dispatches only the rows that transaction created. The ladder's next deadline is stored on
 the alarm and armed in the scheduler. After a restart ``resume`` re-sends rows still ``pending``
-and re-evaluates every open ladder, so no step is skipped and none is sent twice.
+and re-evaluates every open ladder, so no step is skipped and none is sent twice. Every attempt the
+dispatcher makes is written down by ``NotificationLog``, built before the dispatcher that the
+runtime sends through.
 
 Times: alarms start at a wall-clock millisecond kept in the store; the ladder gets seconds on
 that same timeline, so it survives restarts.
@@ -65,7 +67,10 @@ class Escalation:
         policies: Mapping[str, Policy],
         directory: Directory,
         clock: Clock,
+        *,
+        dispatcher: Dispatch | None = None,
         publish: Publish | None = None,
+        claim: Claim | None = None,
     ) -> None:
         self._store = store
         self._scheduler = scheduler
@@ -73,9 +78,9 @@ class Escalation:
         self._directory = directory
         self._clock = clock
         self._publish = publish
-        self.dispatcher: Dispatch | None = None  # set once built (it records through us)
+        self.dispatcher = dispatcher  # None: ladders are written down but nothing is sent
         self._lock = asyncio.Lock()  # one ladder evaluation at a time: the store is the truth
-        self.claim: Claim | None = None  # None: one hub, every ladder is this hub's
+        self.claim = claim  # None: one hub, every ladder is this hub's
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- entry points ---------------------------------------------------------------------------
@@ -144,29 +149,6 @@ class Escalation:
             log.error("alarm %d: no policy %r; using %s", alarm.id, alarm.policy, alarm.kind)
             policy = self._policies[str(alarm.kind)]
         return policy
-
-    async def record(self, n: Notification, attempt: int, result: DeliveryResult) -> None:
-        """The dispatcher's record callback: every attempt and its result, durably."""
-        final = result.ok or not result.retryable
-        if self.dispatcher is not None and attempt >= self.dispatcher.max_attempts:
-            final = True
-        future = self._store.record_attempt(
-            n.key, attempt, result.ok, final, result.detail, self._clock.wall_ms()
-        )
-        await asyncio.wrap_future(future)
-        if self._publish is not None:
-            self._publish(
-                "notification",
-                {
-                    "alarm_id": n.alarm_id,
-                    "key": n.key,
-                    "channel": n.channel,
-                    "ok": result.ok,
-                    "recipient": n.recipient.name,
-                    "attempt": attempt,
-                    "detail": result.detail,
-                },
-            )
 
     async def drain(self) -> None:
         while self._tasks:
@@ -251,3 +233,39 @@ def _row(action: ladder.Action, channel: str, role: str, who: Found | None) -> N
             row, state=NotificationState.FAILED, last_result=f"nobody fills the role {role}"
         )
     return row
+
+
+class NotificationLog:
+    """The dispatcher's ``record``: every attempt and its result, durably, and on the consoles.
+
+    Apart from the runtime because the dispatcher is built first (the runtime sends through it);
+    ``max_attempts`` is the dispatcher's, so a last failed attempt is recorded as final.
+    """
+
+    def __init__(
+        self, store: Store, clock: Clock, max_attempts: int, publish: Publish | None = None
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._publish = publish
+
+    async def record(self, n: Notification, attempt: int, result: DeliveryResult) -> None:
+        final = result.ok or not result.retryable or attempt >= self._max_attempts
+        future = self._store.record_attempt(
+            n.key, attempt, result.ok, final, result.detail, self._clock.wall_ms()
+        )
+        await asyncio.wrap_future(future)
+        if self._publish is not None:
+            self._publish(
+                "notification",
+                {
+                    "alarm_id": n.alarm_id,
+                    "key": n.key,
+                    "channel": n.channel,
+                    "ok": result.ok,
+                    "recipient": n.recipient.name,
+                    "attempt": attempt,
+                    "detail": result.detail,
+                },
+            )

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiomqtt
@@ -68,7 +68,14 @@ class LinkSettings:
 
 
 class MqttLink:
-    def __init__(self, settings: LinkSettings, clock: Clock, on_message: MessageHandler) -> None:
+    def __init__(
+        self,
+        settings: LinkSettings,
+        clock: Clock,
+        on_message: MessageHandler,
+        *,
+        on_connection_change: Sequence[Callable[[bool], None]] = (),
+    ) -> None:
         self._settings = settings
         self._clock = clock
         self._on_message = on_message
@@ -79,7 +86,7 @@ class MqttLink:
         self.first_attempt_done = asyncio.Event()
         self.connections = 0
         # Called with True on each connection and False on each loss, on the loop's thread.
-        self.on_connection_change: list[Callable[[bool], None]] = []
+        self.on_connection_change: list[Callable[[bool], None]] = list(on_connection_change)
 
     @property
     def is_connected(self) -> bool:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from loneguard.protocol.clock import Clock
@@ -72,6 +73,16 @@ ExtraEffects = Callable[[Event], tuple[Effect, ...]]
 Refusal = Callable[[str], str | None]
 
 
+@dataclass(frozen=True)
+class Listeners:
+    """Who hears what ingest stored: new alarms, session changes, statuses, new events."""
+
+    alarm: Sequence[AlarmListener] = ()
+    session: Sequence[SessionListener] = ()
+    status: Sequence[StatusListener] = ()
+    event: Sequence[EventListener] = ()
+
+
 class Ingest:
     def __init__(
         self,
@@ -83,6 +94,7 @@ class Ingest:
         max_in_flight: int = 10_000,
         extra_effects: ExtraEffects | None = None,
         refusal: Refusal | None = None,
+        listeners: Listeners | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -90,10 +102,11 @@ class Ingest:
         self.metrics = metrics
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
-        self.alarm_listeners: list[AlarmListener] = []
-        self.session_listeners: list[SessionListener] = []
-        self.status_listeners: list[StatusListener] = []
-        self.event_listeners: list[EventListener] = []
+        listeners = listeners or Listeners()
+        self.alarm_listeners: list[AlarmListener] = list(listeners.alarm)
+        self.session_listeners: list[SessionListener] = list(listeners.session)
+        self.status_listeners: list[StatusListener] = list(listeners.status)
+        self.event_listeners: list[EventListener] = list(listeners.event)
         self._extra_effects = extra_effects
         self._refusal = refusal
 

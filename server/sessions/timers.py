@@ -45,6 +45,7 @@ class SessionTimers:
         policy_for: PolicyFor,
         on_alarm: OnAlarm,
         on_change: OnChange | None = None,
+        claim: Claim | None = None,
     ) -> None:
         self._store = store
         self._scheduler = scheduler
@@ -52,7 +53,7 @@ class SessionTimers:
         self._policy_for = policy_for
         self._on_alarm = on_alarm
         self._on_change = on_change
-        self.claim: Claim | None = None  # None: one hub, every deadline is this hub's
+        self.claim = claim  # None: one hub, every deadline is this hub's
 
     def rebuild(self) -> int:
         """Arm every stored deadline (at hub start); how many were armed."""

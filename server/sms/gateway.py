@@ -37,6 +37,7 @@ from loneguard.protocol.clock import Clock
 from loneguard.protocol.errors import ProtocolError
 from loneguard.protocol.messages import Event
 from loneguard.protocol.sms import MAGIC, FallbackLine
+from loneguard.server.loop_timer import call_later_on_loop
 
 log = logging.getLogger(__name__)
 
@@ -231,12 +232,7 @@ class SmsGateway:
         wake.clear()
         if self._stopping:
             return
-
-        def from_clock() -> None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(wake.set)
-
-        timer = self._clock.call_later(seconds, from_clock)
+        timer = call_later_on_loop(self._clock, loop, seconds, wake.set)
         try:
             await wake.wait()
         finally:

@@ -1,4 +1,9 @@
-"""An in-process hub runtime (no broker, no HTTP) on a fake clock, with people set up."""
+"""An in-process hub runtime (no broker, no HTTP) on a fake clock, with people set up.
+
+Its services come from ``build_hub_services``, as the hub's do; only time (a ``FakeClock``), the
+broker (a recording publisher), the modem (a stand-in SMS channel unless a modem is given) and a
+recorder of every channel attempt differ.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,20 @@ from pathlib import Path
 from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.config import HubConfig, load_config
-from loneguard.server.escalation.notify import Channel, SmsChannel
+from loneguard.server.escalation.notify import Channel
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest
-from loneguard.server.services import HubServices
+from loneguard.server.services import HubServices, build_hub_services
 from loneguard.server.sessions import rules
 from loneguard.server.store import Session, SessionKind, Worker, open_store
 from loneguard.server.store.sqlite import SqliteStore, SqlStore
-from tests.server.runtime_fakes import RecordingPublisher, Sent, recording_channels, until
+from tests.server.runtime_fakes import (
+    RecordingPublisher,
+    Sent,
+    SmsStandIn,
+    recording_tap,
+    until,
+)
 
 ANN = Worker(
     "w-ann",
@@ -64,23 +75,19 @@ class Rig:
             store = open_store(self.config.db.url, self.clock.wall_ms)
             assert isinstance(store, SqlStore)
             self.store = store
-        channels: dict[str, Channel] = dict(recording_channels(self.clock, self.sent))
-        if modem is not None:
-            channels["sms"] = SmsChannel(modem)
-        self.services = HubServices(
-            self.config, self.store, self.clock, self.publisher, channels=channels, modem=modem
-        )
-        config = self.config
-        self.ingest = Ingest(
+        # Without a modem the real hub has no SMS channel; the rig stands in for one.
+        stand_ins: dict[str, Channel] = {} if modem is not None else {"sms": SmsStandIn()}
+        self.services = build_hub_services(
+            self.config,
             self.store,
-            self.publisher,
-            self.clock,
-            Metrics(),
-            extra_effects=lambda e: rules.session_effects(
-                e, config.sessions.grace, config.sessions.prealert
-            ),
+            clock=self.clock,
+            publisher=self.publisher,
+            metrics=Metrics(),
+            modem=modem,
+            stand_ins=stand_ins,
+            tap=recording_tap(self.clock, self.sent),
         )
-        self.services.attach(self.ingest)
+        self.ingest = self.services.ingest
         await self.services.start()
         return self
 

@@ -1,4 +1,5 @@
-"""Fakes for driving the hub's timed half in-process: recording channels and publisher."""
+"""Fakes for driving the hub's timed half in-process: a channel recorder, a stand-in for the
+modem's SMS, and a recording publisher in place of the broker."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.escalation.notify.notification import DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import Channel, DeliveryResult, Notification
 
 WAIT = 5.0
 
@@ -26,10 +27,12 @@ class Sent:
 
 
 class RecordingChannel:
-    """A channel that always delivers, and remembers what, to whom, and when (fake time)."""
+    """A channel as the hub has it, which also remembers each attempt: what, to whom, and when
+    (fake time). The attempt's result is the channel's own."""
 
-    def __init__(self, name: str, clock: FakeClock, log: list[Sent]) -> None:
-        self.name = name
+    def __init__(self, channel: Channel, clock: FakeClock, log: list[Sent]) -> None:
+        self.name = channel.name
+        self._channel = channel
         self._clock = clock
         self._log = log
 
@@ -46,11 +49,21 @@ class RecordingChannel:
                 self._clock.wall_ms(),
             )
         )
-        return DeliveryResult(True, "recorded")
+        return await self._channel.send(n)
 
 
-def recording_channels(clock: FakeClock, log: list[Sent]) -> dict[str, RecordingChannel]:
-    return {c: RecordingChannel(c, clock, log) for c in ("console", "call", "sms", "apprise")}
+def recording_tap(clock: FakeClock, log: list[Sent]) -> Callable[[Channel], Channel]:
+    """The hub's channel tap for tests: every attempt on every channel goes into ``log``."""
+    return lambda channel: RecordingChannel(channel, clock, log)
+
+
+class SmsStandIn:
+    """The SMS channel of a GSM modem that delivers every text: hardware the test does not have."""
+
+    name = "sms"
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        return DeliveryResult(True, "delivered")
 
 
 class RecordingPublisher:

@@ -1,8 +1,8 @@
 """Sends notifications over their channels, retrying transient failures until acknowledged.
 
 ``dispatch`` makes the first attempt at once and records it. A retryable failure schedules the
-next attempt after an exponential backoff with jitter, timed on the injected clock (its timer
-thread hands the attempt back to the event loop). Every attempt is recorded through ``record``;
+next attempt after an exponential backoff with jitter, timed on the injected clock and run back
+on the event loop (``server.loop_timer``). Every attempt is recorded through ``record``;
 the caller persists it in the event log. ``cancel(alarm_id)`` stops the retries of an alarm
 when a person takes charge. An attempt already under way finishes and is recorded, but is not
 retried.
@@ -15,7 +15,6 @@ resumes a pending one with ``dispatch(n, attempt=<next attempt number>)``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,12 +23,14 @@ from dataclasses import dataclass, field
 from loneguard.gsm.redact import mask_numbers
 from loneguard.protocol.clock import Clock, Timer
 from loneguard.server.escalation.notify.notification import Channel, DeliveryResult, Notification
+from loneguard.server.loop_timer import call_later_on_loop
 
 log = logging.getLogger(__name__)
 
 Record = Callable[[Notification, int, DeliveryResult], Awaitable[None]]
 
 _MAX_DELIVERED_KEYS = 100_000
+MAX_ATTEMPTS = 5
 
 
 @dataclass(eq=False)
@@ -47,7 +48,7 @@ class Dispatcher:
         clock: Clock,
         record: Record,
         *,
-        max_attempts: int = 5,
+        max_attempts: int = MAX_ATTEMPTS,
         backoff_base: float = 30.0,
         backoff_max: float = 600.0,
         jitter: float = 0.1,
@@ -65,7 +66,6 @@ class Dispatcher:
         self.backoff_max = backoff_max
         self.jitter = jitter
         self._rng = rng if rng is not None else random.Random()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: dict[str, _Job] = {}  # by key: sending now or waiting for a retry
         self._by_alarm: dict[int, set[str]] = {}
         self._delivered: set[str] = set()
@@ -91,7 +91,6 @@ class Dispatcher:
 
         Returns the attempt's result; a retryable failure is retried in the background.
         """
-        self._loop = asyncio.get_running_loop()
         if n.key in self._jobs or n.key in self._delivered:
             log.debug("notification %s already in hand", mask_numbers(n.key))
             return None
@@ -161,7 +160,8 @@ class Dispatcher:
         elif result.retryable and attempt < self.max_attempts:
             delay = self.backoff(attempt)
             job.attempt = attempt + 1
-            job.timer = self._clock.call_later(delay, lambda: self._from_clock(job))
+            loop = asyncio.get_running_loop()
+            job.timer = call_later_on_loop(self._clock, loop, delay, lambda: self._retry(job))
             log.info(
                 "alarm %d: %s attempt %d failed, retry in %.1f s",
                 n.alarm_id,
@@ -189,14 +189,6 @@ class Dispatcher:
             if not keys:
                 del self._by_alarm[job.n.alarm_id]
 
-    def _from_clock(self, job: _Job) -> None:
-        """On the clock's thread: hand the retry to the event loop."""
-        loop = self._loop
-        if loop is None or job.cancelled:
-            return
-        with contextlib.suppress(RuntimeError):  # the loop has closed: the hub is stopping
-            loop.call_soon_threadsafe(self._retry, job)
-
     def _retry(self, job: _Job) -> None:
         if job.cancelled or self._jobs.get(job.n.key) is not job:
             return
@@ -209,4 +201,4 @@ class Dispatcher:
         await self._attempt(job)
 
 
-__all__ = ["Dispatcher", "Record"]
+__all__ = ["MAX_ATTEMPTS", "Dispatcher", "Record"]

@@ -29,7 +29,7 @@ from loneguard.server.config import load_config
 from loneguard.server.devtools.private_broker import Mosquitto
 from loneguard.server.hub import HubThread
 from loneguard.server.store import AlarmKind, Role, SessionState
-from tests.server.runtime_fakes import Sent, recording_channels
+from tests.server.runtime_fakes import Sent, recording_tap
 from tests.server.test_hub import TIMEOUT, wait_until
 
 DEVICE = "d-sess"
@@ -99,7 +99,7 @@ def hub(
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }
     )
-    thread = HubThread(config, clock, channels=recording_channels(clock, sent)).start()
+    thread = HubThread(config, clock, tap=recording_tap(clock, sent)).start()
     try:
         yield thread
     finally:
