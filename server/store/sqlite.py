@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from loneguard.protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
+from loneguard.server.store.console_rows import ConsoleRows
 from loneguard.server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
 from loneguard.server.store.leases import LeaseRows
 from loneguard.server.store.migrations import migrate
@@ -109,7 +110,7 @@ def _device(row: tuple[Any, ...]) -> Device:
 _select_alarm = select_alarm
 
 
-class SqlStore(SessionRows, NotificationRows, LeaseRows):
+class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows):
     """Every query of the store; a subclass opens the database, migrates it, starts the writer."""
 
     writer: Writer
