@@ -28,6 +28,7 @@ from loneguard.server.api.models import (
     WorkerOut,
 )
 from loneguard.server.api.sessions import sessions_router
+from loneguard.server.api.visits import visits_router
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.store import AlarmState, Store
@@ -54,6 +55,7 @@ def create_app(
     app.include_router(
         sessions_router(store, clock, hooks, principal, responder(principal), admin(principal))
     )
+    app.include_router(visits_router(store, principal))
 
     @app.get("/api/health", response_model=Health, responses={503: {"model": Health}})
     async def health(response: Response) -> Health:
