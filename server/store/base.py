@@ -1,4 +1,4 @@
-"""The store's interface: what ingest, the API and the CLI may ask of any database.
+"""The store's interface: what ingest, the API, the console and the CLI may ask of any database.
 
 Writes return ``concurrent.futures.Future``s that resolve after the change is durable; async
 code wraps them with ``asyncio.wrap_future``. Reads are plain calls from any thread.

@@ -5,14 +5,11 @@ Writes run in the store's writer and are audited in the same transaction, as eve
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any
 
 from loneguard.server.store.records import (
-    AuditEntry,
     ConsoleLogin,
     ConsoleUser,
     ConsoleUserExists,
@@ -146,18 +143,6 @@ class ConsoleRows:
 
         return self.writer.submit(run)
 
-    def audit_since(self, since_ms: int, actions: Sequence[str]) -> list[AuditEntry]:
-        if not actions:
-            return []
-        marks = ", ".join("?" for _ in actions)
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT id, at_ms, actor, action, subject, detail FROM audit"
-                f" WHERE at_ms > ? AND action IN ({marks}) ORDER BY at_ms, id",
-                (since_ms, *actions),
-            ).fetchall()
-        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], _detail(r[5])) for r in rows]
-
     # -- visits ---------------------------------------------------------------------------------
     def plan_visit(self, session_id: int, planned_start_ms: int, by: str) -> Future[None]:
         def run(conn: Connection) -> None:
@@ -239,8 +224,3 @@ class ConsoleRows:
             return len(ended)
 
         return self.writer.submit(run)
-
-
-def _detail(text: str | None) -> dict[str, Any]:
-    value = json.loads(text) if text else {}
-    return value if isinstance(value, dict) else {}

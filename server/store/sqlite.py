@@ -580,6 +580,18 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows):
             rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
+    def audit_since(self, since_ms: int, actions: Sequence[str]) -> list[AuditEntry]:
+        if not actions:
+            return []
+        marks = ", ".join("?" for _ in actions)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, at_ms, actor, action, subject, detail FROM audit"
+                f" WHERE at_ms > ? AND action IN ({marks}) ORDER BY at_ms, id",
+                (since_ms, *actions),
+            ).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
     def token_by_hash(self, token_hash: str) -> ApiToken | None:
         with self._read() as conn:
             row = conn.execute(
