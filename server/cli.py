@@ -233,10 +233,10 @@ def _create_user(config: HubConfig, name: str, role: Role) -> int:
 
 
 def _change_user(config: HubConfig, command: str, name: str) -> int:
+    from loneguard.server.console.db import ConsoleDb
     from loneguard.server.console.users import (
         UserError,
         change_password,
-        console_db,
         set_disabled,
         user_lines,
     )
@@ -245,7 +245,7 @@ def _change_user(config: HubConfig, command: str, name: str) -> int:
     clock = SystemClock()
     store = open_store(config.db.url, clock.wall_ms)
     try:
-        db = console_db(store, clock.wall_ms())
+        db = ConsoleDb(store)
         if command == "list":
             for line in user_lines(db.users()):
                 print(line)

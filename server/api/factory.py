@@ -28,6 +28,7 @@ from loneguard.server.api.models import (
     WorkerOut,
 )
 from loneguard.server.api.session_routes import sessions_router
+from loneguard.server.api.visit_routes import visits_router
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.ingest.metrics import Metrics
@@ -56,6 +57,7 @@ def create_app(
     app.include_router(
         sessions_router(store, clock, hooks, principal, responder(principal), admin(principal))
     )
+    app.include_router(visits_router(store, principal))
 
     @app.get("/api/health", response_model=Health, responses={503: {"model": Health}})
     async def health(response: Response) -> Health:

@@ -18,6 +18,8 @@ from loneguard.server.store import (
     Session,
     SessionKind,
     SessionState,
+    VisitPlan,
+    VisitRecord,
     Worker,
 )
 
@@ -194,6 +196,45 @@ class SessionOut(BaseModel):
     @classmethod
     def of(cls, s: Session) -> SessionOut:
         return cls(**s.__dict__)
+
+
+class VisitPlanOut(BaseModel):
+    planned_start_ms: int = Field(description="when the visit is meant to start")
+    planned_by: str = Field(description="who planned it: `user:<name>` on the console")
+
+    @classmethod
+    def of(cls, p: VisitPlan) -> VisitPlanOut:
+        return cls(planned_start_ms=p.planned_start_ms, planned_by=p.planned_by)
+
+
+class VisitOut(SessionOut):
+    """A visit session, with its plan (visits planned on the console) and whether it has a
+    record (read it at ``/api/visits/{id}/record``)."""
+
+    plan: VisitPlanOut | None
+    has_record: bool
+
+    @classmethod
+    def visit(cls, s: Session, plan: VisitPlan | None, has_record: bool) -> VisitOut:
+        return cls(
+            **s.__dict__,
+            plan=VisitPlanOut.of(plan) if plan is not None else None,
+            has_record=has_record,
+        )
+
+
+class VisitRecordOut(BaseModel):
+    session_id: int
+    reason: str
+    points: str = Field(description="points discussed")
+    agreements: str = Field(description="agreements reached")
+    concerns: str
+    written_by: str = Field(description="the console user who wrote (or last corrected) it")
+    written_ms: int
+
+    @classmethod
+    def of(cls, r: VisitRecord) -> VisitRecordOut:
+        return cls(**r.__dict__)
 
 
 class RegisterOut(BaseModel):

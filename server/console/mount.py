@@ -22,13 +22,9 @@ def mount_console(
     hooks: ApiHooks,
     settings: ConsoleSettings | None = None,
     policies: Mapping[str, Policy] | None = None,
-) -> ConsoleDb | None:
-    """Add the console's pages to ``app``; None (no console) for a store that is not SQL."""
-    from loneguard.server.store.sqlite import SqlStore
-
-    if not isinstance(store, SqlStore):
-        return None
-    db = ConsoleDb(store, clock.wall_ms())
+) -> ConsoleDb:
+    """Add the console's pages to ``app``."""
+    db = ConsoleDb(store)
     app.include_router(console_router(store, db, clock, hooks, settings, policies))
     app.mount("/console/static", static_files(), name="console-static")
     return db

@@ -16,14 +16,6 @@ class UserError(ValueError):
     pass
 
 
-def console_db(store: Store, now_ms: int) -> ConsoleDb:
-    from loneguard.server.store.sqlite import SqlStore
-
-    if not isinstance(store, SqlStore):
-        raise UserError("db.url: console users need the SQLite or PostgreSQL store")
-    return ConsoleDb(store, now_ms)
-
-
 def checked_hash(password: str) -> str:
     try:
         return hash_password(password)
@@ -36,7 +28,7 @@ def create_user(
 ) -> None:
     if not NAME.fullmatch(name):
         raise UserError("name: 1-64 letters, digits, dots, dashes, underscores or @")
-    db = console_db(store, now_ms)
+    db = ConsoleDb(store)
     password_hash = checked_hash(password)
     try:
         db.create_user(name, role, password_hash, now_ms, actor).result()

@@ -14,6 +14,9 @@ from loneguard.server.store.records import (
     AlarmState,
     ApiToken,
     AuditEntry,
+    ConsoleLogin,
+    ConsoleUser,
+    ConsoleUserExists,
     DeadLetter,
     Device,
     DeviceStanding,
@@ -37,6 +40,8 @@ from loneguard.server.store.records import (
     SignIn,
     SignOut,
     StartVisit,
+    VisitPlan,
+    VisitRecord,
     Worker,
 )
 
@@ -48,6 +53,9 @@ __all__ = [
     "AlarmState",
     "ApiToken",
     "AuditEntry",
+    "ConsoleLogin",
+    "ConsoleUser",
+    "ConsoleUserExists",
     "DeadLetter",
     "Device",
     "DeviceStanding",
@@ -72,6 +80,8 @@ __all__ = [
     "SignOut",
     "StartVisit",
     "Store",
+    "VisitPlan",
+    "VisitRecord",
     "Worker",
     "open_store",
 ]

@@ -1,4 +1,4 @@
-"""The store's interface: what ingest, the API and the CLI may ask of any database.
+"""The store's interface: what ingest, the API, the console and the CLI may ask of any database.
 
 Writes return ``concurrent.futures.Future``s that resolve after the change is durable; async
 code wraps them with ``asyncio.wrap_future``. Reads are plain calls from any thread.
@@ -17,6 +17,8 @@ from loneguard.server.store.records import (
     AlarmState,
     ApiToken,
     AuditEntry,
+    ConsoleLogin,
+    ConsoleUser,
     DeadLetter,
     Device,
     DeviceStanding,
@@ -30,6 +32,8 @@ from loneguard.server.store.records import (
     Role,
     Session,
     SessionState,
+    VisitPlan,
+    VisitRecord,
     Worker,
 )
 
@@ -134,6 +138,43 @@ class Store(Protocol):
 
     def revoke_token(self, token_id: int, at_ms: int) -> Future[bool]: ...
 
+    def create_console_user(
+        self, name: str, role: Role, password_hash: str, at_ms: int, actor: str
+    ) -> Future[None]:
+        """Raises (through the future) ``ConsoleUserExists`` if the name is taken."""
+        ...
+
+    def set_console_user_disabled(
+        self, name: str, disabled: bool, at_ms: int, actor: str
+    ) -> Future[bool]:
+        """Disable (ending the user's live logins) or enable a user; False if there is none."""
+        ...
+
+    def set_console_password(
+        self, name: str, password_hash: str, at_ms: int, actor: str
+    ) -> Future[bool]:
+        """Change a user's password and end their live logins; False if there is no such user."""
+        ...
+
+    def start_console_login(
+        self, token_hash: str, user_name: str, csrf: str, at_ms: int, expires_ms: int, ip: str
+    ) -> Future[None]: ...
+
+    def end_console_login(self, token_hash: str, user_name: str, at_ms: int) -> Future[None]: ...
+
+    def plan_visit(self, session_id: int, planned_start_ms: int, by: str) -> Future[None]:
+        """Keep (or replace) when a visit is meant to start."""
+        ...
+
+    def save_visit_record(self, record: VisitRecord, actor: str) -> Future[None]:
+        """Write (or rewrite) a visit's record; the audit log says who, never what."""
+        ...
+
+    def purge_visit_details(self, before_ms: int, at_ms: int) -> Future[int]:
+        """Forget the address, contact and record of visits that ended before ``before_ms``;
+        how many visits were purged."""
+        ...
+
     # -- reads ----------------------------------------------------------------------------------
     def ping(self) -> None:
         """Raise if the database cannot answer."""
@@ -187,6 +228,30 @@ class Store(Protocol):
 
     def token_by_hash(self, token_hash: str) -> ApiToken | None:
         """The live (unrevoked) token with this hash."""
+        ...
+
+    def audit_since(self, since_ms: int, actions: Sequence[str]) -> list[AuditEntry]:
+        """Audit entries after ``since_ms`` with one of ``actions``, oldest first."""
+        ...
+
+    def console_user(self, name: str) -> ConsoleUser | None: ...
+
+    def console_users(self) -> list[ConsoleUser]:
+        """By name."""
+        ...
+
+    def console_login(self, token_hash: str, now_ms: int) -> ConsoleLogin | None:
+        """The live login with this cookie hash: not ended, not expired, its user enabled."""
+        ...
+
+    def visit_plans(self) -> dict[int, VisitPlan]:
+        """Every visit plan, by session id."""
+        ...
+
+    def visit_record(self, session_id: int) -> VisitRecord | None: ...
+
+    def visits_with_records(self) -> frozenset[int]:
+        """The session ids of visits that have a record."""
         ...
 
     def close(self) -> None:

@@ -6,9 +6,10 @@ PostgreSQL has the same steps with the same numbers in its own words (``pg_migra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from loneguard.server.store.sql import Connection
+from loneguard.server.store.sql import Connection, is_postgres
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,76 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # Run in the step's transaction before its statements: it may refuse (raise) the step.
+    check: Callable[[Connection], None] | None = None
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer hub than this one."""
+
+
+# Release 0.1 made the console's tables with a runner of its own (``console_schema_version``)
+# whose last step was 1; step 6 takes them over.
+RELEASED_CONSOLE_VERSION = 1
+
+
+def check_console_tables(conn: Connection) -> None:
+    """Refuse to take over console tables a newer console runner changed past release 0.1's."""
+    if is_postgres(conn):
+        found = conn.execute("SELECT to_regclass('console_schema_version')").fetchone()[0]
+    else:
+        found = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+            ("console_schema_version",),
+        ).fetchone()
+    if found is None:
+        return
+    row = conn.execute("SELECT max(version) FROM console_schema_version").fetchone()
+    if row[0] is not None and int(row[0]) > RELEASED_CONSOLE_VERSION:
+        raise SchemaTooNew(
+            f"the console's tables are at their own version {row[0]}; this hub takes over"
+            f" version {RELEASED_CONSOLE_VERSION} only"
+        )
+
+
+# The console's tables exactly as release 0.1 made them, so a database it made already has them
+# (IF NOT EXISTS) and a new one gets the same; the old runner's table then goes.
+CONSOLE_TABLES: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS console_users (
+                name TEXT PRIMARY KEY,
+                role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'viewer')),
+                password_hash TEXT NOT NULL,
+                created_ms BIGINT NOT NULL,
+                disabled_ms BIGINT
+            )""",
+    """CREATE TABLE IF NOT EXISTS console_logins (
+                token_hash TEXT PRIMARY KEY,
+                user_name TEXT NOT NULL REFERENCES console_users(name),
+                csrf TEXT NOT NULL,
+                created_ms BIGINT NOT NULL,
+                expires_ms BIGINT NOT NULL,
+                ended_ms BIGINT
+            )""",
+    """CREATE TABLE IF NOT EXISTS visit_plans (
+                session_id BIGINT PRIMARY KEY,
+                planned_start_ms BIGINT NOT NULL,
+                planned_by TEXT NOT NULL
+            )""",
+    """CREATE TABLE IF NOT EXISTS visit_records (
+                session_id BIGINT PRIMARY KEY,
+                reason TEXT NOT NULL,
+                points TEXT NOT NULL,
+                agreements TEXT NOT NULL,
+                concerns TEXT NOT NULL,
+                written_by TEXT NOT NULL,
+                written_ms BIGINT NOT NULL
+            )""",
+    "DROP TABLE IF EXISTS console_schema_version",
+)
+CONSOLE_DESCRIPTION = (
+    "console users and logins, visit plans and records (before: the console's own"
+    " console_schema_version steps)"
+)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -218,6 +289,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX events_by_received ON events (received_ms)",
         ),
     ),
+    Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -242,10 +314,6 @@ SQLITE = Dialect(
         applied_ms INTEGER NOT NULL
     )""",
 )
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was migrated by a newer hub than this one."""
 
 
 def current_version(conn: Connection, dialect: Dialect = SQLITE) -> int:
@@ -280,6 +348,8 @@ def migrate(conn: Connection, now_ms: int, dialect: Dialect = SQLITE) -> list[in
             if current_version(conn, dialect) >= step.version:  # another process got there first
                 conn.execute("COMMIT")
                 continue
+            if step.check is not None:
+                step.check(conn)
             for statement in step.statements:
                 conn.execute(statement)
             conn.execute(

@@ -9,7 +9,14 @@ starting together migrate one at a time.
 
 from __future__ import annotations
 
-from loneguard.server.store.migrations import MIGRATIONS, Dialect, Migration
+from loneguard.server.store.migrations import (
+    CONSOLE_DESCRIPTION,
+    CONSOLE_TABLES,
+    MIGRATIONS,
+    Dialect,
+    Migration,
+    check_console_tables,
+)
 
 ADVISORY_LOCK = 0x4C47_4D49  # "LGMI": the schema migration lock
 
@@ -205,6 +212,8 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE events ALTER COLUMN links DROP DEFAULT",
         ),
     ),
+    # The console's tables were written in the words both databases share (BIGINT times).
+    Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
 )
 
 POSTGRES = Dialect(

@@ -300,3 +300,44 @@ class AlarmConflict(RuntimeError):
     def __init__(self, alarm: Alarm, message: str) -> None:
         super().__init__(message)
         self.alarm = alarm
+
+
+@dataclass(frozen=True)
+class VisitPlan:
+    """When a visit planned on the console is meant to start (its session starts at once)."""
+
+    session_id: int
+    planned_start_ms: int
+    planned_by: str
+
+
+@dataclass(frozen=True)
+class VisitRecord:
+    """What a manager wrote about a visit: kept until the retention purge forgets it."""
+
+    session_id: int
+    reason: str
+    points: str
+    agreements: str
+    concerns: str
+    written_by: str
+    written_ms: int
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    name: str
+    role: Role
+    password_hash: str
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class ConsoleLogin:
+    user: ConsoleUser
+    csrf: str
+    expires_ms: int
+
+
+class ConsoleUserExists(ValueError):
+    pass

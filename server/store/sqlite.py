@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from loneguard.protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
+from loneguard.server.store.console_rows import ConsoleRows
 from loneguard.server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
 from loneguard.server.store.leases import LeaseRows
 from loneguard.server.store.migrations import migrate
@@ -109,7 +110,7 @@ def _device(row: tuple[Any, ...]) -> Device:
 _select_alarm = select_alarm
 
 
-class SqlStore(SessionRows, NotificationRows, LeaseRows):
+class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows):
     """Every query of the store; a subclass opens the database, migrates it, starts the writer."""
 
     writer: Writer
@@ -577,6 +578,18 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows):
             args = (subject,)
         with self._read() as conn:
             rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def audit_since(self, since_ms: int, actions: Sequence[str]) -> list[AuditEntry]:
+        if not actions:
+            return []
+        marks = ", ".join("?" for _ in actions)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, at_ms, actor, action, subject, detail FROM audit"
+                f" WHERE at_ms > ? AND action IN ({marks}) ORDER BY at_ms, id",
+                (since_ms, *actions),
+            ).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
     def token_by_hash(self, token_hash: str) -> ApiToken | None:

@@ -66,7 +66,7 @@ def test_disabling_or_a_new_password_elsewhere_closes_the_stream(
     with client.stream("GET", "/console/stream") as stream:
         lines = opened(stream)
         # What ``loneguard-hub user disable|passwd`` does, from outside the hub's process.
-        db = ConsoleDb(store, clock.wall_ms())
+        db = ConsoleDb(store)
         if change == "disable":
             set_disabled(db, "vic", True, clock.wall_ms(), "cli")
         else:

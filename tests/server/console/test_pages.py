@@ -116,7 +116,7 @@ def test_old_visit_details_are_purged_after_the_retention(
     store: SqliteStore, clock: FakeClock, at_jan_5: None
 ) -> None:
     add_worker(store)
-    db = ConsoleDb(store, clock.wall_ms())
+    db = ConsoleDb(store)
     visit = rules.SessionPlan(
         SessionKind.VISIT, "w1", "d1", clock.wall_ms(), 60, 0, clock.wall_ms() + 60_000,
         address=ADDRESS, contact_phone=PHONE, accompanied=True,
@@ -262,7 +262,7 @@ def test_user_create_reads_the_password_from_stdin(
     assert "exists already" in err and "at least 10 characters" in err
     store = SqliteStore(db_path, now_ms=lambda: 0)
     try:
-        user = ConsoleDb(store, 0).user("ada")
+        user = ConsoleDb(store).user("ada")
         assert user is not None and user.role == Role.MANAGER
         assert verify_password(user.password_hash, "a long enough password")
         assert [e.action for e in store.audit()] == ["user.create"]

@@ -29,6 +29,10 @@ TABLES = {
     "sessions",
     "register",
     "notifications",
+    "console_users",
+    "console_logins",
+    "visit_plans",
+    "visit_records",
 }
 
 
@@ -130,7 +134,7 @@ def test_version_5_keys_events_by_device_and_keeps_them(
             " VALUES (?, 'd1', 'checkin', 5, ?, ?, 5, '{}')",
             (event_id, n, "sms" if n == 1 else "mqtt"),
         )
-    assert migrate(conn, 2, dialect) == [5]
+    assert migrate(conn, 2, replace(dialect, steps=dialect.steps[:5])) == [5]
     conn.close()
     store = store_of()
     try:
