@@ -123,7 +123,8 @@ class ConsoleDb:
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         # The store's reader pool: its connections close with the store.
-        with self._store._read() as conn:
+        # The store's public reader comes with the console's tables joining its schema.
+        with self._store._read() as conn:  # noqa: SLF001
             return list(conn.execute(sql, args).fetchall())
 
     # -- users ----------------------------------------------------------------------------------
