@@ -34,7 +34,7 @@ install -m 0644 "$src/docs/install.md" "$prefix/src/docs/install.md"
 echo "== configuration in $etc (kept if present)"
 install -d -m 0750 -o root -g "$user" "$etc"
 if [ ! -e "$etc/device.toml" ]; then
-  "$prefix/.venv/bin/python" -m device.config > "$etc/device.toml"
+  "$prefix/.venv/bin/python" -m loneguard.device.config > "$etc/device.toml"
   chown root:"$user" "$etc/device.toml"; chmod 0640 "$etc/device.toml"
   echo "   wrote $etc/device.toml: set device.id and mqtt before starting"
 fi
