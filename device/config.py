@@ -42,7 +42,7 @@ def pinmap_defaults() -> dict[str, int]:
     The pin map (``device/pinmap.toml``) is the one source of truth for the wiring: the drawing in
     ``hw/`` is made from it too, so the firmware's defaults and the drawing cannot disagree.
     """
-    text = resources.files("device").joinpath(PINMAP_RESOURCE).read_text("utf-8")
+    text = resources.files("loneguard.device").joinpath(PINMAP_RESOURCE).read_text("utf-8")
     entries = tomllib.loads(text)["pins"].values()
     return {e["setting"]: int(e["bcm"]) for e in entries if "setting" in e}
 

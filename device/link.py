@@ -134,7 +134,7 @@ class MqttLink:
         # Before each reconnect attempt, on top of paho's doubling backoff: a random pause up to
         # the first delay, so a fleet does not come back in one burst after a broker restart.
         min_delay = config.mqtt.reconnect_min_delay
-        self._jitter = jitter or (lambda: random.uniform(0.0, min_delay))
+        self.jitter: Callable[[], float] = jitter or (lambda: random.uniform(0.0, min_delay))
         self._stop_waiting = threading.Event()
         # Ids of the events still unacknowledged at the last heartbeat (see _resend_overdue).
         self._unacked_at_last_beat: frozenset[str] = frozenset()
@@ -270,7 +270,7 @@ class MqttLink:
 
     def _pause_before_retry(self) -> None:
         """Runs on paho's network thread just before its backoff wait; a stop cuts it short."""
-        self._stop_waiting.wait(max(0.0, self._jitter()))
+        self._stop_waiting.wait(max(0.0, self.jitter()))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         listener = self._listener

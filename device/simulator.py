@@ -245,7 +245,7 @@ class ControlServer:
 @functools.cache
 def page() -> bytes:
     """The simulator's web page (``device/simulator.html``): the unit to click and watch."""
-    return resources.files("device").joinpath(PAGE_RESOURCE).read_bytes()
+    return resources.files("loneguard.device").joinpath(PAGE_RESOURCE).read_bytes()
 
 
 def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:

@@ -203,6 +203,19 @@ class Response:
             self._after = "header"
         return False
 
+    def take_unfinished_urc(self) -> str | None:
+        """The last URC, removed, if its text line has not arrived yet (for another Response to
+        finish with ``continue_urc``); None otherwise."""
+        if not self._urc_text_pending:
+            return None
+        self._urc_text_pending = False
+        return self.urcs.pop()
+
+    def continue_urc(self, urc: str) -> None:
+        """Take a URC from ``take_unfinished_urc``: the next line fed is its text."""
+        self.urcs.append(urc)
+        self._urc_text_pending = True
+
 
 def stored_messages(lines: list[str], prefix: str) -> list[tuple[str, str]]:
     """(header parameters, text) pairs from a response sorted with ``messages=prefix``."""

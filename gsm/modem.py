@@ -518,7 +518,7 @@ class Modem:
 
     def _file_urcs(self, response: Response) -> None:
         # A +CMT whose text line has not arrived yet waits for it among the idle lines.
-        pending = response.urcs.pop() if response._urc_text_pending else None
+        pending = response.take_unfinished_urc()
         for urc in response.urcs:
             if urc.startswith("+CMTI:"):
                 index = parse_fields(urc[6:])[-1]
@@ -532,10 +532,8 @@ class Modem:
             else:
                 self._urcs.append(urc)
         response.urcs.clear()
-        response._urc_text_pending = False
         if pending is not None:
-            self._idle.urcs.append(pending)
-            self._idle._urc_text_pending = True
+            self._idle.continue_urc(pending)
 
     def _collect_incoming(self) -> list[Sms]:
         found: dict[int, Sms] = {}

@@ -26,7 +26,8 @@ install -d -m 0755 "$prefix"
 # --system-site-packages lets gpiozero use Debian's lgpio (a compiled module) on the Pi.
 [ -x "$prefix/.venv/bin/python" ] || python3 -m venv --system-site-packages "$prefix/.venv"
 "$prefix/.venv/bin/python" -m pip install -q --upgrade pip
-"$prefix/.venv/bin/python" -m pip install -q --upgrade "${src}[device]"
+# --upgrade moves only as far as constraints.txt: to the versions this source tree was tested with.
+"$prefix/.venv/bin/python" -m pip install -q --upgrade -c "$src/constraints.txt" "${src}[device]"
 install -d -m 0755 "$prefix/src/docs"
 install -m 0644 "$src/docs/install.md" "$prefix/src/docs/install.md"
 

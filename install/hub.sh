@@ -24,7 +24,8 @@ echo "== code in $prefix"
 install -d -m 0755 "$prefix"
 [ -x "$prefix/.venv/bin/python" ] || python3 -m venv "$prefix/.venv"
 "$prefix/.venv/bin/python" -m pip install -q --upgrade pip
-"$prefix/.venv/bin/python" -m pip install -q --upgrade "${src}[hub]"
+# --upgrade moves only as far as constraints.txt: to the versions this source tree was tested with.
+"$prefix/.venv/bin/python" -m pip install -q --upgrade -c "$src/constraints.txt" "${src}[hub]"
 install -d -m 0755 "$prefix/src/docs"
 install -m 0644 "$src/docs/install.md" "$prefix/src/docs/install.md"
 

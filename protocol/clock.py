@@ -75,6 +75,10 @@ class _Schedule:
             return None
         return heapq.heappop(self._heap)
 
+    def live(self) -> int:
+        """Timers neither run nor cancelled."""
+        return sum(1 for e in self._heap if not e.cancelled)
+
 
 class SystemClock:
     """Real time, with one daemon thread running every timer in due order."""
@@ -152,4 +156,4 @@ class FakeClock:
 
     def pending(self) -> int:
         with self._lock:
-            return sum(1 for e in self._schedule._heap if not e.cancelled)
+            return self._schedule.live()

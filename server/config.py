@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import PrivateAttr, ValidationError, model_validator
+from pydantic import PrivateAttr, ValidationError, ValidationInfo, model_validator
 from pydantic_core import ErrorDetails
 
 from loneguard.server.console.settings import ConsoleSettings
@@ -340,6 +340,11 @@ class HubConfig(SettingsModel):
     # The file and environment as read, so with_values can change some settings and check again.
     _document: dict[str, Any] = PrivateAttr(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _keep_document(self, info: ValidationInfo) -> HubConfig:
+        self._document = (info.context or {}).get("document", {})
+        return self
+
     @property
     def values(self) -> dict[str, Any]:
         """Every setting by "section.key", as written in TOML, after the environment."""
@@ -372,11 +377,9 @@ OPAQUE_SECTIONS: tuple[str, ...] = tuple(n for n in HubConfig.model_fields if n 
 def _validate(document: dict[str, Any], origins: Mapping[str, str]) -> HubConfig:
     """``document`` checked as a HubConfig; ``origins`` names the variable a setting came from."""
     try:
-        config = HubConfig.model_validate(document)
+        return HubConfig.model_validate(document, context={"document": document})
     except ValidationError as exc:
         raise _config_error(exc.errors()[0], origins) from None
-    config._document = document
-    return config
 
 
 def _config_error(error: ErrorDetails, origins: Mapping[str, str]) -> ConfigError:

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiomqtt
-import paho.mqtt.client as mqtt
 
 from loneguard.protocol.clock import Clock
 from loneguard.protocol.errors import ProtocolError
@@ -37,6 +36,7 @@ SUBSCRIBE_QOS = 1
 STATUS_QOS = 1
 
 MessageHandler = Callable[[str, bytes], Awaitable[None]]
+Inbox = asyncio.Queue[aiomqtt.Message]
 
 
 class NotConnected(ConnectionError):
@@ -98,24 +98,34 @@ class MqttLink:
 
         Thousands of acks in flight is normal load: awaiting each PUBACK through aiomqtt (whose
         pending-call bookkeeping grows with the number in flight) cost more than storing the
-        events (bench/ingest). A message the session loses with its connection is made good
-        by the device, which resends an unacked event and gets its ack again.
+        events (bench/ingest), so this asks aiomqtt's public ``publish`` to wait zero seconds.
+        aiomqtt has no publish that skips the wait (empicano/aiomqtt#48): the zero wait's task
+        and timeout cost about 0.15 ms of hub CPU per event on bench/ingest, over handing the
+        message to aiomqtt's private paho client. A message the session loses with its
+        connection is made good by the device, which resends an unacked event and gets its ack
+        again.
         """
         client = self._client
         if client is None:
             raise NotConnected("not connected to the broker")
-        info = client._client.publish(topic, payload, qos, retain)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise NotConnected(f"could not publish: {mqtt.error_string(info.rc)}")
+        try:
+            # A zero wait: paho has the message in its session once publish returns, and aiomqtt
+            # then gives up waiting for the PUBACK at once instead of holding a pending call.
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=0)
+        except aiomqtt.MqttCodeError as exc:  # paho refused it: no connection, queue full
+            raise NotConnected(f"could not publish: {exc}") from exc
+        except aiomqtt.MqttError:
+            pass  # the zero wait elapsed before the PUBACK, as asked; paho resends until then
 
     async def run(self) -> None:
         """Stay connected until ``stop``; returns after the retained offline status is out."""
         delay = self._settings.reconnect_min
         while not self._stopping.is_set():
             try:
-                async with self._client_for_session() as client:
+                client, inboxes = self._client_for_session()
+                async with client:
                     delay = self._settings.reconnect_min
-                    await self._session(client)
+                    await self._session(client, inboxes[0] if inboxes else None)
             except aiomqtt.MqttError as exc:
                 log.warning("MQTT: %s; retrying in %.1f s", exc, delay)
             except Exception:  # whatever broke, the hub must come back to the broker
@@ -144,8 +154,16 @@ class MqttLink:
             except Exception:
                 log.exception("connection listener failed")
 
-    def _client_for_session(self) -> aiomqtt.Client:
+    def _client_for_session(self) -> tuple[aiomqtt.Client, list[Inbox]]:
+        """A client, and the incoming queue it made from our ``queue_type`` (read by ``_read``)."""
         url = self._settings.url
+        inboxes: list[Inbox] = []
+
+        class KeptInbox(Inbox):
+            def __init__(self, maxsize: int = 0) -> None:
+                super().__init__(maxsize)
+                inboxes.append(self)
+
         client = aiomqtt.Client(
             url.host,
             url.port,
@@ -162,12 +180,13 @@ class MqttLink:
             # Without it Nagle's algorithm holds each small ack back for tens of milliseconds.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             timeout=10,
+            queue_type=KeptInbox,
         )
         # Thousands of acks in flight is normal load here, not a warning per publish.
         client.pending_calls_threshold = 1_000_000
-        return client
+        return client, inboxes
 
-    async def _session(self, client: aiomqtt.Client) -> None:
+    async def _session(self, client: aiomqtt.Client, inbox: Inbox | None) -> None:
         online = HubStatus(DeviceState.ONLINE, self._clock.wall_ms())
         await client.publish(HUB_STATUS_TOPIC, online.encode(), qos=STATUS_QOS, retain=True)
         group = self._settings.shared_group
@@ -183,7 +202,7 @@ class MqttLink:
         self.first_attempt_done.set()
         log.info("MQTT connected to %s as %s", self._settings.url, self._settings.client_id)
 
-        reader = asyncio.create_task(self._read(client))
+        reader = asyncio.create_task(self._read(client, inbox))
         stopping = asyncio.create_task(self._stopping.wait())
         try:
             await asyncio.wait({reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -201,16 +220,18 @@ class MqttLink:
         await client.publish(HUB_STATUS_TOPIC, offline.encode(), qos=STATUS_QOS, retain=True)
         log.info("MQTT: published offline; disconnecting")
 
-    async def _read(self, client: aiomqtt.Client) -> None:
-        queued: asyncio.Queue[aiomqtt.Message] = client._queue
+    async def _read(self, client: aiomqtt.Client, inbox: Inbox | None) -> None:
         async for message in client.messages:
             await self._deliver(client, message)
-            # Then whatever else has arrived, without aiomqtt's task and wait per message (a
-            # large share of the hub's CPU per event; bench/ingest). The iterator above still
-            # notices a lost connection, once per batch.
+            if inbox is None:  # an aiomqtt that made no queue from queue_type: one at a time
+                continue
+            # Then whatever else has arrived, straight from the client's queue (ours, made from
+            # queue_type) without aiomqtt's task and wait per message (a large share of the
+            # hub's CPU per event; bench/ingest). The iterator above still notices a lost
+            # connection, once per batch.
             while True:
                 try:
-                    message = queued.get_nowait()
+                    message = inbox.get_nowait()
                 except asyncio.QueueEmpty:
                     break
                 await self._deliver(client, message)

@@ -8,7 +8,7 @@ import queue
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -125,6 +125,10 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows):
     def write(self, fn: Callable[[Connection], T]) -> Future[T]:
         """Run ``fn`` in the writer's next transaction (an escape hatch for tests and tools)."""
         return self.writer.submit(fn)
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """A reader connection from the pool (the twin of ``write``, for tests and tools)."""
+        return self._read()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -278,6 +278,6 @@ def test_the_default_jitter_is_at_most_the_first_reconnect_delay(
 ) -> None:
     config = make_config(tmp_path, mqtt={"reconnect_min_delay": 2, "reconnect_max_delay": 8})
     link = MqttLink(config, clock)
-    draws = [link._jitter() for _ in range(200)]
+    draws = [link.jitter() for _ in range(200)]
     assert all(0.0 <= d <= 2.0 for d in draws)
     assert len({round(d, 3) for d in draws}) > 100  # random, not one fixed pause

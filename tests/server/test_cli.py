@@ -37,7 +37,8 @@ def test_token_create_prints_only_the_token_and_stores_its_hash(
     try:
         found = store.token_by_hash(hash_token(token))
         assert found is not None and (found.name, found.role) == ("Office", "manager")
-        with store._read() as conn:
+        # The store's reader becomes public with the schema change (console tables in the store).
+        with store.read() as conn:
             stored = [r[0] for r in conn.execute("SELECT token_hash FROM api_tokens")]
         assert token not in stored
     finally:

@@ -88,7 +88,8 @@ def test_wrong_password_is_refused_and_the_hash_is_argon2(
     response = try_login(app_client, "ada", "not it at all")
     assert response.status_code == 401 and "Wrong name or password" in response.text
     assert "lg_console=" not in response.headers.get("set-cookie", "")
-    with store._read() as conn:
+    # The store's reader becomes public with the schema change (console tables in the store).
+    with store.read() as conn:
         (stored,) = conn.execute("SELECT password_hash FROM console_users WHERE name = 'ada'")
     assert stored[0].startswith("$argon2id$") and PASSWORD not in stored[0]
 

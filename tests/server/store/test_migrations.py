@@ -65,7 +65,8 @@ def test_store_opens_durable_and_survives_reopening(tmp_path: Path) -> None:
     store = SqliteStore(path, now_ms=lambda: 6)
     try:
         assert [a.action for a in store.audit()] == ["note"]
-        with store._read() as conn:
+        # The store's reader becomes public with the schema change (console tables in the store).
+        with store.read() as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     finally:

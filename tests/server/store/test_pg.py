@@ -86,7 +86,8 @@ def test_the_store_reconnects_after_the_server_drops_it(pg_url: str) -> None:
         writer_pid = store.write(
             lambda conn: conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         ).result(timeout=10)
-        with store._read() as conn:
+        # The store's reader becomes public with the schema change (console tables in the store).
+        with store.read() as conn:
             reader_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         admin = connect(pg_url)
         for pid in (writer_pid, reader_pid):  # as a server restart would
