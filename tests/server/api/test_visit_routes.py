@@ -12,7 +12,7 @@ from loneguard.server.api import create_app
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.store import Role, VisitRecord
 from loneguard.server.store.sqlite import SqlStore
-from tests.server.api.test_sessions import VISIT, setup_people, token
+from tests.server.api.test_session_routes import VISIT, setup_people, token
 
 DAY_MS = 86_400_000
 
