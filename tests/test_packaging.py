@@ -73,11 +73,13 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 import importlib.metadata, importlib.resources, json
 import loneguard.protocol.messages as messages
 from loneguard.device.config import pinmap_defaults
+from loneguard.server.escalation.policy import DEFAULT_POLICIES
 files = importlib.metadata.files("loneguard") or []
 print(json.dumps({
     "files": [f.as_posix() for f in files],
     "messages": messages.__file__,
     "pins": len(pinmap_defaults()),
+    "policies": sorted(DEFAULT_POLICIES),
 }))
 """
     # Run from the venv's own directory: the checkout must not be importable from the cwd.
@@ -96,6 +98,7 @@ print(json.dumps({
 def _expected_data_files() -> set[str]:
     expected = {f"loneguard/{part}/py.typed" for part in PARTS}
     expected |= {"loneguard/device/pinmap.toml", "loneguard/device/simulator.html"}
+    expected.add("loneguard/server/escalation/shipped_policies.toml")
     console = ROOT / "server" / "console"
     templates = sorted((console / "templates").glob("*.html"))
     static = sorted(p for p in (console / "static").iterdir() if p.is_file())
@@ -132,6 +135,14 @@ def test_installed_into_a_fresh_venv_it_imports_from_there(installed: dict[str, 
     # The firmware reads its pin map as a resource of loneguard.device, which in the checkout a
     # top-level "device" would also find (the repository's root is on the tests' sys.path).
     assert isinstance(installed["pins"], int) and installed["pins"] > 0
+    # The hub reads its shipped escalation policies the same way.
+    assert installed["policies"] == [
+        "device_offline",
+        "duress",
+        "missed_checkin",
+        "overdue",
+        "panic",
+    ]
 
 
 def _requirements() -> dict[str, list[Requirement]]:
