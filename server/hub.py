@@ -1,4 +1,4 @@
-"""The hub: the store, the services (``server.services.build_hub_services``, ingest among
+"""The hub: the store, the services (``services.build_hub_services``, ingest among
 them), the MQTT link and the HTTP server, on one asyncio loop.
 
 ``Hub.run`` is the whole service; ``HubThread`` runs it on a background thread for tests and

@@ -4,7 +4,7 @@ Every deadline is a wall-clock time kept in the database (so it survives restart
 scheduler turns it into a monotonic delay when it is registered, so a later wall-clock step
 neither fires nor loses it. Callbacks run on the hub's event loop and receive the *logical*
 firing time: the due time plus the real lateness, or, for a deadline already past when it was
-registered (after downtime), the time it was registered (``server.loop_timer`` carries each
+registered (after downtime), the time it was registered (``loop_timer`` carries each
 timer from the clock to the loop). Code that walks a ladder uses that
 time, never the wall clock at the moment of firing.
 """

@@ -2,7 +2,7 @@
 
 ``dispatch`` makes the first attempt at once and records it. A retryable failure schedules the
 next attempt after an exponential backoff with jitter, timed on the injected clock and run back
-on the event loop (``server.loop_timer``). Every attempt is recorded through ``record``;
+on the event loop (``loop_timer``). Every attempt is recorded through ``record``;
 the caller persists it in the event log. ``cancel(alarm_id)`` stops the retries of an alarm
 when a person takes charge. An attempt already under way finishes and is recorded, but is not
 retried.
