@@ -233,7 +233,6 @@ def _create_user(config: HubConfig, name: str, role: Role) -> int:
 
 
 def _change_user(config: HubConfig, command: str, name: str) -> int:
-    from loneguard.server.console.db import ConsoleDb
     from loneguard.server.console.users import (
         UserError,
         change_password,
@@ -245,15 +244,14 @@ def _change_user(config: HubConfig, command: str, name: str) -> int:
     clock = SystemClock()
     store = open_store(config.db.url, clock.wall_ms)
     try:
-        db = ConsoleDb(store)
         if command == "list":
-            for line in user_lines(db.users()):
+            for line in user_lines(store.console_users()):
                 print(line)
             return 0
         if command == "passwd":
-            change_password(db, name, password, clock.wall_ms(), "cli")
+            change_password(store, name, password, clock.wall_ms(), "cli")
         else:
-            set_disabled(db, name, command == "disable", clock.wall_ms(), "cli")
+            set_disabled(store, name, command == "disable", clock.wall_ms(), "cli")
     except UserError as exc:
         print(f"loneguard-hub: {exc}", file=sys.stderr)
         return 1

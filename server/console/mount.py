@@ -8,7 +8,6 @@ from fastapi import FastAPI
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.api.hooks import ApiHooks
-from loneguard.server.console.db import ConsoleDb
 from loneguard.server.console.routes import console_router, static_files
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import Policy
@@ -22,9 +21,7 @@ def mount_console(
     hooks: ApiHooks,
     settings: ConsoleSettings | None = None,
     policies: Mapping[str, Policy] | None = None,
-) -> ConsoleDb:
+) -> None:
     """Add the console's pages to ``app``."""
-    db = ConsoleDb(store)
-    app.include_router(console_router(store, db, clock, hooks, settings, policies))
+    app.include_router(console_router(store, clock, hooks, settings, policies))
     app.mount("/console/static", static_files(), name="console-static")
-    return db

@@ -15,10 +15,9 @@ from markupsafe import Markup
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.console import reports
-from loneguard.server.console.db import Login
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.escalation.policy import Policy
-from loneguard.server.store import Store, Worker
+from loneguard.server.store import ConsoleLogin, Store, Worker
 
 Page = Callable[..., HTMLResponse]
 
@@ -32,10 +31,12 @@ def people_router(
     admin: LoginDependency,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    Viewer = Annotated[Login, Depends(viewer)]
-    Admin = Annotated[Login, Depends(admin)]
+    Viewer = Annotated[ConsoleLogin, Depends(viewer)]
+    Admin = Annotated[ConsoleLogin, Depends(admin)]
 
-    def people_page(request: Request, who: Login, code: int = 200, **ctx: Any) -> HTMLResponse:
+    def people_page(
+        request: Request, who: ConsoleLogin, code: int = 200, **ctx: Any
+    ) -> HTMLResponse:
         workers = store.workers()
         return page(
             request,

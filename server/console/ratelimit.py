@@ -1,10 +1,17 @@
-"""Failed logins, counted per user name and per address: too many and the next try is refused."""
+"""Failed logins, counted per user name and per address: too many and the next try is refused.
+
+Each failed or refused try is written to the store's audit log, and the limiter replays the
+window's outcomes from it at start.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable
+from concurrent.futures import Future
+
+from loneguard.server.store import Store
 
 MAX_KEYS = 10_000  # past this many names and addresses, the ones with no recent failure go
 
@@ -68,3 +75,25 @@ def replay_login_outcomes(
             limiter.failed(keys, at_ms)
         elif action == "login":
             limiter.succeeded(keys)
+
+
+def failed_login(store: Store, name: str, at_ms: int, ip: str, refused: bool) -> Future[int]:
+    """Audit a failed login (``login.failed``), or one the limiter refused (``login.refused``)."""
+    action = "login.refused" if refused else "login.failed"
+    return store.append_audit(at_ms, "anonymous", action, f"user:{name[:64]}", {"ip": ip})
+
+
+def recent_login_outcomes(store: Store, since_ms: int) -> list[tuple[int, str, str, str]]:
+    """Failed and successful logins since ``since_ms``, oldest first: (at, action, name, ip).
+
+    What the login limiter replays at start, so a restart does not reset its counts.
+    """
+    return [
+        (
+            int(e.at_ms),
+            str(e.action),
+            e.subject.removeprefix("user:") if e.subject else "",
+            str(e.detail.get("ip", "unknown")),
+        )
+        for e in store.audit_since(since_ms, ("login", "login.failed"))
+    ]

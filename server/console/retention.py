@@ -10,8 +10,8 @@ import asyncio
 import logging
 
 from loneguard.protocol.clock import Clock
-from loneguard.server.console.db import ConsoleDb
 from loneguard.server.scheduler import Scheduler
+from loneguard.server.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,8 @@ TIMER_KEY = "console.retention"
 
 
 class RetentionPurge:
-    def __init__(self, db: ConsoleDb, clock: Clock, days: int) -> None:
-        self._db = db
+    def __init__(self, store: Store, clock: Clock, days: int) -> None:
+        self._store = store
         self._clock = clock
         self._days = days
         self._last_ms: int | None = None
@@ -38,7 +38,7 @@ class RetentionPurge:
         now = self._clock.wall_ms()
         self._last_ms = now
         return await asyncio.wrap_future(
-            self._db.purge_visit_details(now - self._days * DAY_MS, now)
+            self._store.purge_visit_details(now - self._days * DAY_MS, now)
         )
 
     def schedule(self, scheduler: Scheduler) -> None:

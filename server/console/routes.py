@@ -22,11 +22,16 @@ from loneguard.server.admin.tokens import hash_token
 from loneguard.server.api.alarm_changes import changed_alarm
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console import views
-from loneguard.server.console.db import ConsoleDb, Login
 from loneguard.server.console.live import LiveLogins
 from loneguard.server.console.passwords import verify_password
 from loneguard.server.console.people_pages import people_router
-from loneguard.server.console.ratelimit import LoginLimiter, login_keys, replay_login_outcomes
+from loneguard.server.console.ratelimit import (
+    LoginLimiter,
+    failed_login,
+    login_keys,
+    recent_login_outcomes,
+    replay_login_outcomes,
+)
 from loneguard.server.console.retention import RetentionPurge
 from loneguard.server.console.security import (
     COOKIE,
@@ -45,7 +50,7 @@ from loneguard.server.console.sound import alarm_wav
 from loneguard.server.console.users_pages import users_router
 from loneguard.server.console.visits import visits_router
 from loneguard.server.escalation.policy import Policy
-from loneguard.server.store import Alarm, Role, Store
+from loneguard.server.store import Alarm, ConsoleLogin, Role, Store
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -53,7 +58,6 @@ STATIC = HERE / "static"
 
 def console_router(
     store: Store,
-    db: ConsoleDb,
     clock: Clock,
     hooks: ApiHooks,
     settings: ConsoleSettings | None = None,
@@ -66,18 +70,20 @@ def console_router(
     views.install_filters(templates)
     limiter = LoginLimiter(settings.max_login_failures)
     # Count the window's failures again from the audit log: a restart resets nothing.
-    replay_login_outcomes(limiter, db.recent_login_outcomes(clock.wall_ms() - limiter.window_ms))
+    replay_login_outcomes(
+        limiter, recent_login_outcomes(store, clock.wall_ms() - limiter.window_ms)
+    )
     router = APIRouter(include_in_schema=False)
-    Viewer = Annotated[Login, Depends(page_login(db, clock))]
-    Responder = Annotated[Login, Depends(action_login(db, clock, RESPONDERS))]
-    AnyUser = Annotated[Login, Depends(action_login(db, clock, frozenset(views.ROLES)))]
-    purge = RetentionPurge(db, clock, settings.visit_retention_days)
+    Viewer = Annotated[ConsoleLogin, Depends(page_login(store, clock))]
+    Responder = Annotated[ConsoleLogin, Depends(action_login(store, clock, RESPONDERS))]
+    AnyUser = Annotated[ConsoleLogin, Depends(action_login(store, clock, frozenset(views.ROLES)))]
+    purge = RetentionPurge(store, clock, settings.visit_retention_days)
     if hooks.scheduler is not None:
         purge.schedule(hooks.scheduler)  # at start and then hourly, on the hub's clock
     live = LiveLogins()
 
     def page(
-        request: Request, name: str, login: Login | None, code: int = 200, **ctx: Any
+        request: Request, name: str, login: ConsoleLogin | None, code: int = 200, **ctx: Any
     ) -> HTMLResponse:
         return templates.TemplateResponse(
             request,
@@ -108,7 +114,7 @@ def console_router(
 
     @router.get("/login", response_class=HTMLResponse)
     def show_login(request: Request, next: str = "/console") -> Response:
-        if login_of(db, clock, request) is not None:
+        if login_of(store, clock, request) is not None:
             return RedirectResponse(views.safe_next(next), status.HTTP_303_SEE_OTHER)
         return login_page(request, None, 200, views.safe_next(next))
 
@@ -129,17 +135,17 @@ def console_router(
         keys = login_keys(name, ip)
         wait_ms = limiter.retry_after_ms(keys, now)
         if wait_ms > 0:
-            await asyncio.wrap_future(db.failed_login(name, now, ip, refused=True))
+            await asyncio.wrap_future(failed_login(store, name, now, ip, refused=True))
             minutes = max(1, -(-wait_ms // 60_000))
             error = f"Too many failed logins. Try again in {minutes} minute(s)."
             return login_page(request, error, status.HTTP_429_TOO_MANY_REQUESTS, next)
-        user = db.user(name.strip())
+        user = store.console_user(name.strip())
         ok = await asyncio.to_thread(
             verify_password, user.password_hash if user else None, password
         )
         if user is None or not ok or user.disabled:
             limiter.failed(keys, now)
-            await asyncio.wrap_future(db.failed_login(name, now, ip, refused=False))
+            await asyncio.wrap_future(failed_login(store, name, now, ip, refused=False))
             return login_page(
                 request, "Wrong name or password.", status.HTTP_401_UNAUTHORIZED, next
             )
@@ -147,7 +153,9 @@ def console_router(
         token = new_secret()
         max_age = int(settings.session_hours * 3600)
         await asyncio.wrap_future(
-            db.start_login(hash_token(token), user, new_secret(), now, now + max_age * 1000, ip)
+            store.start_console_login(
+                hash_token(token), user.name, new_secret(), now, now + max_age * 1000, ip
+            )
         )
         response = RedirectResponse(views.safe_next(next), status.HTTP_303_SEE_OTHER)
         cookie(response, COOKIE, token, max_age)
@@ -157,7 +165,9 @@ def console_router(
     @router.post("/logout")
     async def logout(request: Request, who: AnyUser) -> Response:
         token_hash = hash_token(request.cookies.get(COOKIE, ""))
-        await asyncio.wrap_future(db.end_login(token_hash, who.user.name, clock.wall_ms()))
+        await asyncio.wrap_future(
+            store.end_console_login(token_hash, who.user.name, clock.wall_ms())
+        )
         live.end_login(token_hash)
         response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
         response.delete_cookie(COOKIE, path="/")
@@ -171,11 +181,11 @@ def console_router(
     @router.get("/console", response_class=HTMLResponse)
     async def board_page(request: Request, who: Viewer) -> Response:
         await purge.maybe_run()
-        return page(request, "board.html", who, board=views.board(store, db, clock))
+        return page(request, "board.html", who, board=views.board(store, clock))
 
     @router.get("/console/board", response_class=HTMLResponse)
     def board_fragment(request: Request, who: Viewer) -> Response:
-        return page(request, "_board.html", who, board=views.board(store, db, clock))
+        return page(request, "_board.html", who, board=views.board(store, clock))
 
     @router.get("/console/banner", response_class=HTMLResponse)
     def banner(request: Request, who: Viewer) -> Response:
@@ -189,7 +199,7 @@ def console_router(
         )
 
     def alarm_detail(
-        request: Request, who: Login, alarm_id: int, code: int = 200, **ctx: Any
+        request: Request, who: ConsoleLogin, alarm_id: int, code: int = 200, **ctx: Any
     ) -> HTMLResponse:
         alarm = store.alarm(alarm_id)
         if alarm is None:
@@ -244,7 +254,7 @@ def console_router(
     # -- register, event log --------------------------------------------------------------------
     @router.get("/console/register", response_class=HTMLResponse)
     def register(request: Request, who: Viewer) -> Response:
-        return page(request, "register.html", who, present=views.register(store, db, clock))
+        return page(request, "register.html", who, present=views.register(store, clock))
 
     @router.get("/console/events", response_class=HTMLResponse)
     def event_log(request: Request, who: Viewer, q: str = "", limit: int = 500) -> Response:
@@ -271,7 +281,10 @@ def console_router(
         token_hash = hash_token(request.cookies.get(COOKIE, ""))
 
         async def still_logged_in() -> bool:
-            return await asyncio.to_thread(db.login, token_hash, clock.wall_ms()) is not None
+            return (
+                await asyncio.to_thread(store.console_login, token_hash, clock.wall_ms())
+                is not None
+            )
 
         frames = live.stream(
             token_hash, who.user.name, broadcaster.subscribe(last_event_id), still_logged_in
@@ -291,12 +304,11 @@ def console_router(
     router.include_router(
         visits_router(
             store,
-            db,
             clock,
             hooks,
             page,
-            page_login(db, clock),
-            action_login(db, clock, RESPONDERS),
+            page_login(store, clock),
+            action_login(store, clock, RESPONDERS),
         )
     )
     router.include_router(
@@ -305,20 +317,19 @@ def console_router(
             clock,
             policies,
             page,
-            page_login(db, clock),
-            action_login(db, clock, frozenset({Role.ADMIN})),
+            page_login(store, clock),
+            action_login(store, clock, frozenset({Role.ADMIN})),
         )
     )
     admins = frozenset({Role.ADMIN})
     router.include_router(
         users_router(
             store,
-            db,
             clock,
             live,
             page,
-            page_login(db, clock, admins),
-            action_login(db, clock, admins),
+            page_login(store, clock, admins),
+            action_login(store, clock, admins),
         )
     )
     return router

@@ -12,8 +12,7 @@ from fastapi import HTTPException, Request, status
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.admin.tokens import hash_token
-from loneguard.server.console.db import ConsoleDb, Login
-from loneguard.server.store.records import Role
+from loneguard.server.store import ConsoleLogin, Role, Store
 
 COOKIE = "lg_console"
 PRELOGIN_COOKIE = "lg_prelogin"  # double-submit CSRF token for the login form itself
@@ -21,7 +20,7 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 RESPONDERS = frozenset({Role.ADMIN, Role.MANAGER})
 
-LoginDependency = Callable[..., Awaitable[Login]]
+LoginDependency = Callable[..., Awaitable[ConsoleLogin]]
 
 
 def new_secret() -> str:
@@ -36,11 +35,11 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def login_of(db: ConsoleDb, clock: Clock, request: Request) -> Login | None:
+def login_of(store: Store, clock: Clock, request: Request) -> ConsoleLogin | None:
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         return None
-    return db.login(hash_token(cookie), clock.wall_ms())
+    return store.console_login(hash_token(cookie), clock.wall_ms())
 
 
 def _login_required(request: Request) -> HTTPException:
@@ -53,14 +52,12 @@ def _login_required(request: Request) -> HTTPException:
     )
 
 
-def page_login(
-    db: ConsoleDb, clock: Clock, roles: frozenset[Role] | None = None
-) -> LoginDependency:
+def page_login(store: Store, clock: Clock, roles: frozenset[Role] | None = None) -> LoginDependency:
     """A logged-in user (of one of ``roles`` if given), for pages that only show; anonymous
     requests go to the login page."""
 
-    async def check(request: Request) -> Login:
-        login = login_of(db, clock, request)
+    async def check(request: Request) -> ConsoleLogin:
+        login = login_of(store, clock, request)
         if login is None:
             raise _login_required(request)
         if roles is not None:
@@ -70,11 +67,11 @@ def page_login(
     return check
 
 
-def action_login(db: ConsoleDb, clock: Clock, roles: frozenset[Role]) -> LoginDependency:
+def action_login(store: Store, clock: Clock, roles: frozenset[Role]) -> LoginDependency:
     """A logged-in user of one of ``roles``, posting with the login's CSRF token."""
 
-    async def check(request: Request) -> Login:
-        login = login_of(db, clock, request)
+    async def check(request: Request) -> ConsoleLogin:
+        login = login_of(store, clock, request)
         if login is None:
             raise _login_required(request)
         token = request.headers.get(CSRF_HEADER)
@@ -92,7 +89,7 @@ def action_login(db: ConsoleDb, clock: Clock, roles: frozenset[Role]) -> LoginDe
     return check
 
 
-def _check_role(login: Login, roles: frozenset[Role]) -> None:
+def _check_role(login: ConsoleLogin, roles: frozenset[Role]) -> None:
     if login.user.role not in roles:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"the {login.user.role} role may not do this"

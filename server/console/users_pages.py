@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loneguard.protocol.clock import Clock
-from loneguard.server.console.db import ConsoleDb, Login
 from loneguard.server.console.live import LiveLogins
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.console.users import (
@@ -22,7 +21,7 @@ from loneguard.server.console.users import (
     create_user,
     set_disabled,
 )
-from loneguard.server.store import Role, Store
+from loneguard.server.store import ConsoleLogin, Role, Store
 
 Page = Callable[..., HTMLResponse]
 USERS = "/console/users"
@@ -30,7 +29,6 @@ USERS = "/console/users"
 
 def users_router(
     store: Store,
-    db: ConsoleDb,
     clock: Clock,
     live: LiveLogins,
     page: Page,
@@ -38,14 +36,18 @@ def users_router(
     admin: LoginDependency,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    AdminPage = Annotated[Login, Depends(admin_viewer)]
-    Admin = Annotated[Login, Depends(admin)]
+    AdminPage = Annotated[ConsoleLogin, Depends(admin_viewer)]
+    Admin = Annotated[ConsoleLogin, Depends(admin)]
 
-    def users_page(request: Request, who: Login, code: int = 200, **ctx: Any) -> HTMLResponse:
-        return page(request, "users.html", who, code, users=db.users(), roles=list(Role), **ctx)
+    def users_page(
+        request: Request, who: ConsoleLogin, code: int = 200, **ctx: Any
+    ) -> HTMLResponse:
+        return page(
+            request, "users.html", who, code, users=store.console_users(), roles=list(Role), **ctx
+        )
 
     async def changed(
-        request: Request, who: Login, change: Callable[[], None], ends_logins_of: str | None
+        request: Request, who: ConsoleLogin, change: Callable[[], None], ends_logins_of: str | None
     ) -> Response:
         try:
             await asyncio.to_thread(change)
@@ -89,12 +91,16 @@ def users_router(
             error = "You cannot disable your own login: ask another admin."
             return users_page(request, who, 422, error=error)
         actor, now = f"user:{who.user.name}", clock.wall_ms()
-        return await changed(request, who, lambda: set_disabled(db, name, True, now, actor), name)
+        return await changed(
+            request, who, lambda: set_disabled(store, name, True, now, actor), name
+        )
 
     @router.post(USERS + "/{name}/enable", response_class=HTMLResponse)
     async def enable(request: Request, name: str, who: Admin) -> Response:
         actor, now = f"user:{who.user.name}", clock.wall_ms()
-        return await changed(request, who, lambda: set_disabled(db, name, False, now, actor), None)
+        return await changed(
+            request, who, lambda: set_disabled(store, name, False, now, actor), None
+        )
 
     @router.post(USERS + "/{name}/password", response_class=HTMLResponse)
     async def set_password(
@@ -108,7 +114,7 @@ def users_router(
             return users_page(request, who, 422, error="password: the two entries differ")
         actor, now = f"user:{who.user.name}", clock.wall_ms()
         return await changed(
-            request, who, lambda: change_password(db, name, password, now, actor), name
+            request, who, lambda: change_password(store, name, password, now, actor), name
         )
 
     return router

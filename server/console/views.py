@@ -13,7 +13,6 @@ from fastapi.templating import Jinja2Templates
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.console.board import ALARM_TITLES, BoardRow, BoardState, board_rows
-from loneguard.server.console.db import ConsoleDb
 from loneguard.server.store import Store
 from loneguard.server.store.records import (
     Alarm,
@@ -97,7 +96,7 @@ class AlarmView:
         return alarm_title(str(self.alarm.kind))
 
 
-def board(store: Store, db: ConsoleDb, clock: Clock) -> Board:
+def board(store: Store, clock: Clock) -> Board:
     now = clock.wall_ms()
     live = [s for s in store.sessions() if s.state != SessionState.ENDED]
     unresolved = unresolved_alarms(store)
@@ -107,10 +106,15 @@ def board(store: Store, db: ConsoleDb, clock: Clock) -> Board:
         live,
         [v.alarm for v in unresolved],
         store.signed_in(),
-        db.planned_starts(),
+        planned_starts(store),
         now,
     )
     return Board(rows, unresolved, now)
+
+
+def planned_starts(store: Store) -> dict[int, int]:
+    """Each planned visit's session id and planned start."""
+    return {i: p.planned_start_ms for i, p in store.visit_plans().items()}
 
 
 def unresolved_alarms(store: Store) -> list[AlarmView]:
@@ -186,8 +190,8 @@ class Present:
     how: str  # "signed in", "on a visit", "on a shift"
 
 
-def register(store: Store, db: ConsoleDb, clock: Clock) -> list[Present]:
-    rows = board(store, db, clock).rows
+def register(store: Store, clock: Clock) -> list[Present]:
+    rows = board(store, clock).rows
     present = []
     signed = {r.worker_id: r.signed_in_ms for r in store.signed_in() if r.signed_out_ms is None}
     for row in rows:

@@ -17,10 +17,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.api.hooks import ApiHooks
-from loneguard.server.console.db import ConsoleDb, Login, VisitRecord
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.sessions import rules
-from loneguard.server.store import SessionKind, Store
+from loneguard.server.store import ConsoleLogin, SessionKind, Store, VisitRecord
 from loneguard.server.store.records import Session, SessionConflict, SessionNotFound
 
 Page = Callable[..., HTMLResponse]
@@ -41,7 +40,6 @@ def parse_local(text: str, tz_offset_min: int, field: str) -> int:
 
 def visits_router(
     store: Store,
-    db: ConsoleDb,
     clock: Clock,
     hooks: ApiHooks,
     page: Page,
@@ -49,10 +47,10 @@ def visits_router(
     responder: LoginDependency,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    Viewer = Annotated[Login, Depends(viewer)]
-    Responder = Annotated[Login, Depends(responder)]
+    Viewer = Annotated[ConsoleLogin, Depends(viewer)]
+    Responder = Annotated[ConsoleLogin, Depends(responder)]
 
-    def planner(request: Request, who: Login, code: int = 200, **ctx: Any) -> HTMLResponse:
+    def planner(request: Request, who: ConsoleLogin, code: int = 200, **ctx: Any) -> HTMLResponse:
         visits = [s for s in store.sessions() if s.kind == SessionKind.VISIT][:100]
         workers = store.workers()
         return page(
@@ -63,7 +61,7 @@ def visits_router(
             workers=workers,
             names={w.id: w.name for w in workers},
             visits=visits,
-            records={s.id for s in visits if db.visit_record(s.id) is not None},
+            records={s.id for s in visits if store.visit_record(s.id) is not None},
             form=ctx.pop("form", {}),
             **ctx,
         )
@@ -118,7 +116,7 @@ def visits_router(
             return planner(request, who, 422, error=str(exc), form=form)
         actor = f"user:{who.user.name}"
         session: Session = await asyncio.wrap_future(store.start_session(plan, actor))
-        await asyncio.wrap_future(db.plan_visit(session.id, start_ms, actor))
+        await asyncio.wrap_future(store.plan_visit(session.id, start_ms, actor))
         hooks.session_changed(session)  # re-arms its deadline and tells open consoles
         return RedirectResponse("/console", status.HTTP_303_SEE_OTHER)
 
@@ -140,7 +138,7 @@ def visits_router(
         return RedirectResponse("/console/visits", status.HTTP_303_SEE_OTHER)
 
     def record_page(
-        request: Request, who: Login, session_id: int, code: int = 200, **ctx: Any
+        request: Request, who: ConsoleLogin, session_id: int, code: int = 200, **ctx: Any
     ) -> HTMLResponse:
         session = store.session(session_id)
         if session is None or session.kind != SessionKind.VISIT:
@@ -153,7 +151,7 @@ def visits_router(
             code,
             visit=session,
             worker=worker,
-            record=db.visit_record(session_id),
+            record=store.visit_record(session_id),
             **ctx,
         )
 
@@ -186,7 +184,7 @@ def visits_router(
             who.user.name,
             clock.wall_ms(),
         )
-        await asyncio.wrap_future(db.save_visit_record(record, f"user:{who.user.name}"))
+        await asyncio.wrap_future(store.save_visit_record(record, f"user:{who.user.name}"))
         return RedirectResponse(f"/console/visits/{session_id}/record", status.HTTP_303_SEE_OTHER)
 
     return router

@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.console.db import ConsoleDb
 from loneguard.server.console.users import change_password, set_disabled
 from loneguard.server.store.sqlite import SqliteStore
 from tests.server.console.conftest import form_csrf, log_in
@@ -66,11 +65,10 @@ def test_disabling_or_a_new_password_elsewhere_closes_the_stream(
     with client.stream("GET", "/console/stream") as stream:
         lines = opened(stream)
         # What ``loneguard-hub user disable|passwd`` does, from outside the hub's process.
-        db = ConsoleDb(store)
         if change == "disable":
-            set_disabled(db, "vic", True, clock.wall_ms(), "cli")
+            set_disabled(store, "vic", True, clock.wall_ms(), "cli")
         else:
-            change_password(db, "vic", "another long password", clock.wall_ms(), "cli")
+            change_password(store, "vic", "another long password", clock.wall_ms(), "cli")
         assert stream_events(lines) == ["logged_out"]
     assert_sent_to_login(client)
 

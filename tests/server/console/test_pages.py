@@ -15,7 +15,6 @@ from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import EventKind
 from loneguard.server.cli import main
 from loneguard.server.console import reports
-from loneguard.server.console.db import ConsoleDb
 from loneguard.server.console.passwords import verify_password
 from loneguard.server.console.retention import RetentionPurge
 from loneguard.server.sessions import rules
@@ -116,7 +115,6 @@ def test_old_visit_details_are_purged_after_the_retention(
     store: SqliteStore, clock: FakeClock, at_jan_5: None
 ) -> None:
     add_worker(store)
-    db = ConsoleDb(store)
     visit = rules.SessionPlan(
         SessionKind.VISIT, "w1", "d1", clock.wall_ms(), 60, 0, clock.wall_ms() + 60_000,
         address=ADDRESS, contact_phone=PHONE, accompanied=True,
@@ -124,7 +122,7 @@ def test_old_visit_details_are_purged_after_the_retention(
     session = store.start_session(visit, "test").result()
     now = clock.wall_ms()
     store.change_session(session.id, lambda s: rules.end(s, now, "t"), now, "t", "end").result()
-    purge = RetentionPurge(db, clock, days=30)
+    purge = RetentionPurge(store, clock, days=30)
     clock.advance(29 * 86_400)
     assert asyncio.run(purge.maybe_run()) == 0
     assert store.session(session.id).address == ADDRESS  # type: ignore[union-attr]
@@ -262,7 +260,7 @@ def test_user_create_reads_the_password_from_stdin(
     assert "exists already" in err and "at least 10 characters" in err
     store = SqliteStore(db_path, now_ms=lambda: 0)
     try:
-        user = ConsoleDb(store).user("ada")
+        user = store.console_user("ada")
         assert user is not None and user.role == Role.MANAGER
         assert verify_password(user.password_hash, "a long enough password")
         assert [e.action for e in store.audit()] == ["user.create"]

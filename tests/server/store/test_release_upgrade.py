@@ -15,8 +15,8 @@ from loneguard.protocol.clock import FakeClock
 from loneguard.server.admin.tokens import hash_token
 from loneguard.server.api import create_app
 from loneguard.server.api.hooks import ApiHooks
-from loneguard.server.console.db import ConsoleDb
 from loneguard.server.console.passwords import hash_password, verify_password
+from loneguard.server.console.ratelimit import recent_login_outcomes
 from loneguard.server.console.security import COOKIE
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.notify.console_channel import Broadcaster
@@ -276,7 +276,7 @@ def test_a_release_database_upgrades_with_nothing_lost(db: Database) -> None:
         ]
         login = store.console_login(hash_token(COOKIE_TOKEN), NOW)
         assert login is not None and (login.user.name, login.csrf) == ("ada", "csrf-of-ada")
-        assert ConsoleDb(store).recent_login_outcomes(NOW - DAY) == [
+        assert recent_login_outcomes(store, NOW - DAY) == [
             (NOW - 60_000, "login", "ada", "10.0.0.9"),
             (NOW - 60_000, "login.failed", "vic", "10.0.0.9"),
         ]
