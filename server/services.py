@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -42,6 +43,8 @@ from loneguard.server.escalation.notify import (
 )
 from loneguard.server.escalation.notify.dispatcher import MAX_ATTEMPTS
 from loneguard.server.escalation.runtime import Escalation, NotificationLog
+from loneguard.server.incidents.line_manager import TITLE as INCIDENT_TITLE
+from loneguard.server.incidents.line_manager import LineManagerNotice
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest, Listeners, Publisher
 from loneguard.server.ingest.roster import DeviceRoster
@@ -75,6 +78,7 @@ class HubServices:
     shared: SharedWork | None  # several hubs on one PostgreSQL
     ingest: Ingest
     gateway: SmsGateway | None  # with a modem
+    incident_notice: LineManagerNotice | None = None
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def hooks(self) -> ApiHooks:
@@ -85,6 +89,7 @@ class HubServices:
             prealert_s=self.config.sessions.prealert,
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
+            incident_reported=self.incident_notice.reported if self.incident_notice else None,
         )
 
     async def start(self) -> None:
@@ -106,6 +111,8 @@ class HubServices:
             with contextlib.suppress(Exception):  # a stuck modem must not hold up the stop
                 await asyncio.wait_for(self._gateway_task, timeout=10)
         await self.dispatcher.aclose()
+        if self.incident_notice is not None:
+            await self.incident_notice.aclose()
         await self.escalation.drain()
         if self.shared is not None:
             await self.shared.stop()
@@ -223,7 +230,24 @@ def build_hub_services(
         shared,
         ingest,
         gateway,
+        LineManagerNotice(
+            store,
+            clock,
+            channel=_incident_channel(stand_ins, tap),
+            broadcaster=broadcaster,
+            when=_utc_time,
+        ),
     )
+
+
+def _incident_channel(stand_ins: Mapping[str, Channel] | None, tap: ChannelTap | None) -> Channel:
+    """Apprise as for alarms, with the incident's own title (or the test's stand-in)."""
+    channel = (stand_ins or {}).get("apprise") or AppriseChannel(title=INCIDENT_TITLE)
+    return tap(channel) if tap is not None else channel
+
+
+def _utc_time(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms / 1000))
 
 
 def _channels(broadcaster: Broadcaster, modem: Modem | None) -> dict[str, Channel]:

@@ -6,7 +6,7 @@ hub's timers pick them up at its next start.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from loneguard.server.store import Alarm, Session
 
 if TYPE_CHECKING:
     from loneguard.server.scheduler import Scheduler
+    from loneguard.server.store.safety_records import Incident
 
 
 def _ignore(_: object) -> None:
@@ -29,3 +30,5 @@ class ApiHooks:
     prealert_s: int = 300
     broadcaster: Broadcaster | None = None  # GET /api/stream when set
     scheduler: Scheduler | None = None  # the hub's timers, for the console's housekeeping
+    # An incident was reported: tell the line manager (``incidents.line_manager``).
+    incident_reported: Callable[[Incident], Awaitable[object]] | None = None

@@ -36,6 +36,13 @@ from loneguard.server.store.records import (
     VisitRecord,
     Worker,
 )
+from loneguard.server.store.safety_records import (
+    Incident,
+    IncidentAction,
+    IncidentStatus,
+    PlaceHistory,
+    RiskAssessment,
+)
 
 if TYPE_CHECKING:
     from loneguard.server.sessions.rules import SessionPlan
@@ -253,6 +260,58 @@ class Store(Protocol):
     def visits_with_records(self) -> frozenset[int]:
         """The session ids of visits that have a record."""
         ...
+
+    # -- risk assessments and incidents (``store.safety_rows``) ---------------------------------
+    def save_risk_assessment(
+        self, assessment: RiskAssessment, actor: str
+    ) -> Future[RiskAssessment]:
+        """Write (or rewrite) the assessment of a visit or of a lone-working pattern."""
+        ...
+
+    def risk_assessment(self, session_id: int) -> RiskAssessment | None: ...
+
+    def risk_assessments(self) -> list[RiskAssessment]:
+        """Newest first, visits' and patterns' alike."""
+        ...
+
+    def report_incident(self, incident: Incident, actor: str) -> Future[Incident]: ...
+
+    def change_incident(
+        self,
+        incident_id: int,
+        change: Callable[[Incident], Incident],
+        at_ms: int,
+        actor: str,
+        action: str,
+    ) -> Future[Incident]:
+        """Raises (through the future) ``IncidentNotFound``, or what ``change`` raises."""
+        ...
+
+    def incident(self, incident_id: int) -> Incident | None: ...
+
+    def incidents(self, status: IncidentStatus | None = None) -> list[Incident]:
+        """Newest first (by when they happened)."""
+        ...
+
+    def incident_for_alarm(self, alarm_id: int) -> Incident | None: ...
+
+    def add_incident_action(
+        self, action: IncidentAction, at_ms: int, actor: str
+    ) -> Future[IncidentAction]: ...
+
+    def complete_incident_action(
+        self, action_id: int, at_ms: int, by: str, actor: str
+    ) -> Future[IncidentAction | None]:
+        """Mark an action done; None if there is none open with that id."""
+        ...
+
+    def incident_actions(self, incident_id: int | None = None) -> list[IncidentAction]:
+        """By due date."""
+        ...
+
+    def place_history(
+        self, address: str | None, contact_name: str | None, contact_phone: str | None
+    ) -> PlaceHistory: ...
 
     def close(self) -> None:
         """Finish queued writes, then release the database."""

@@ -89,6 +89,75 @@ CONSOLE_DESCRIPTION = (
 )
 
 
+# Step 7, in both databases' words: ``{id}`` is the id column's type.
+SAFETY_DESCRIPTION = (
+    "risk assessments of visits and lone-working patterns; incidents and their actions"
+)
+SAFETY_TABLES: tuple[str, ...] = (
+    """CREATE TABLE risk_assessments (
+                id {id},
+                session_id BIGINT UNIQUE,
+                pattern TEXT UNIQUE,
+                worker_id TEXT,
+                environment TEXT NOT NULL,
+                context TEXT NOT NULL,
+                individuals TEXT NOT NULL,
+                history TEXT NOT NULL,
+                allegation TEXT NOT NULL,
+                other TEXT NOT NULL,
+                rating TEXT NOT NULL CHECK (rating IN ('low', 'medium', 'high')),
+                measures TEXT NOT NULL,
+                override_by TEXT,
+                override_reason TEXT,
+                assessed_by TEXT NOT NULL,
+                assessed_ms BIGINT NOT NULL,
+                CHECK ((session_id IS NULL) <> (pattern IS NULL))
+            )""",
+    """CREATE TABLE incidents (
+                id {id},
+                kind TEXT NOT NULL CHECK (kind IN
+                    ('alarm', 'near_miss', 'threat', 'injury', 'other')),
+                status TEXT NOT NULL CHECK (status IN ('reported', 'investigating', 'closed')),
+                severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
+                occurred_ms BIGINT NOT NULL,
+                what TEXT NOT NULL,
+                address TEXT,
+                people TEXT NOT NULL,
+                worker_id TEXT,
+                alarm_id BIGINT,
+                session_id BIGINT,
+                contact_name TEXT,
+                contact_phone TEXT,
+                immediate_actions TEXT NOT NULL,
+                investigator TEXT,
+                findings TEXT NOT NULL,
+                reported_by TEXT NOT NULL,
+                reported_ms BIGINT NOT NULL,
+                closed_by TEXT,
+                closed_ms BIGINT,
+                address_key TEXT,
+                contact_key TEXT
+            )""",
+    "CREATE INDEX incidents_by_address ON incidents (address_key)",
+    "CREATE INDEX incidents_by_contact ON incidents (contact_key)",
+    "CREATE INDEX incidents_by_alarm ON incidents (alarm_id)",
+    """CREATE TABLE incident_actions (
+                id {id},
+                incident_id BIGINT NOT NULL REFERENCES incidents(id),
+                what TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                due_ms BIGINT NOT NULL,
+                done_ms BIGINT,
+                done_by TEXT
+            )""",
+    "CREATE INDEX incident_actions_by_incident ON incident_actions (incident_id)",
+)
+
+
+def safety_tables(id_column: str) -> tuple[str, ...]:
+    return tuple(s.replace("{id}", id_column) for s in SAFETY_TABLES)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -290,6 +359,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
+    Migration(7, SAFETY_DESCRIPTION, safety_tables("INTEGER PRIMARY KEY AUTOINCREMENT")),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -13,9 +13,11 @@ from loneguard.server.store.migrations import (
     CONSOLE_DESCRIPTION,
     CONSOLE_TABLES,
     MIGRATIONS,
+    SAFETY_DESCRIPTION,
     Dialect,
     Migration,
     check_console_tables,
+    safety_tables,
 )
 
 ADVISORY_LOCK = 0x4C47_4D49  # "LGMI": the schema migration lock
@@ -214,6 +216,7 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
     ),
     # The console's tables were written in the words both databases share (BIGINT times).
     Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
+    Migration(7, SAFETY_DESCRIPTION, safety_tables(_ID)),
 )
 
 POSTGRES = Dialect(
