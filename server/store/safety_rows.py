@@ -65,8 +65,7 @@ def _incident(row: tuple[Any, ...]) -> Incident:
 
 def _select_incident(conn: Connection, incident_id: int, *, lock: bool = False) -> Incident | None:
     row = conn.execute(
-        f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?"
-        f"{for_update(conn) if lock else ''}",
+        f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?{for_update(conn) if lock else ''}",
         (incident_id,),
     ).fetchone()
     return _incident(row) if row else None
@@ -150,7 +149,11 @@ class SafetyRows:
             if incident.alarm_id is not None:
                 detail["alarm_id"] = incident.alarm_id
             audit(
-                conn, incident.reported_ms, actor, "incident.report", f"incident:{incident_id}",
+                conn,
+                incident.reported_ms,
+                actor,
+                "incident.report",
+                f"incident:{incident_id}",
                 detail,
             )
             return replace(incident, id=incident_id)
@@ -206,8 +209,7 @@ class SafetyRows:
     def incident_for_alarm(self, alarm_id: int) -> Incident | None:
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE alarm_id = ?"
-                " ORDER BY id LIMIT 1",
+                f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE alarm_id = ? ORDER BY id LIMIT 1",
                 (alarm_id,),
             ).fetchone()
         return _incident(row) if row else None
@@ -226,7 +228,11 @@ class SafetyRows:
             )
             action_id = inserted_id(cur)
             audit(
-                conn, at_ms, actor, "incident.action", f"incident:{action.incident_id}",
+                conn,
+                at_ms,
+                actor,
+                "incident.action",
+                f"incident:{action.incident_id}",
                 {"action_id": action_id},
             )
             return replace(action, id=action_id)
@@ -245,7 +251,11 @@ class SafetyRows:
             if row is None:
                 return None
             audit(
-                conn, at_ms, actor, "incident.action_done", f"incident:{row[1]}",
+                conn,
+                at_ms,
+                actor,
+                "incident.action_done",
+                f"incident:{row[1]}",
                 {"action_id": action_id},
             )
             return IncidentAction(*row)

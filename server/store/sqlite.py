@@ -17,7 +17,6 @@ from loneguard.server.store.console_rows import ConsoleRows
 from loneguard.server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
 from loneguard.server.store.leases import LeaseRows
 from loneguard.server.store.migrations import migrate
-from loneguard.server.store.safety_rows import SafetyRows
 from loneguard.server.store.records import (
     Alarm,
     AlarmConflict,
@@ -37,6 +36,7 @@ from loneguard.server.store.records import (
     Role,
     Worker,
 )
+from loneguard.server.store.safety_rows import SafetyRows
 from loneguard.server.store.sql import (
     ALARM_COLUMNS,
     Connection,

@@ -116,7 +116,7 @@ def test_a_visit_keeps_one_assessment_and_a_rewrite_replaces_it(
     )
     assert len(store.risk_assessments()) == 1
     logged = [a for a in store.audit() if a.action == "risk.assess"]
-    assert [a.detail for a in logged][0] == {"rating": "high", "override": True}
+    assert next(a.detail for a in logged) == {"rating": "high", "override": True}
     assert "known family" not in str(logged)  # who and the rating, never the text
 
 
@@ -190,9 +190,7 @@ def test_an_incident_goes_reported_investigating_closed_and_no_other_way(
     assert actions == ["incident.close", "incident.investigate", "incident.report"]
 
 
-def test_actions_have_owners_and_due_dates_and_are_done_once(
-    store: SqlStore, worker: None
-) -> None:
+def test_actions_have_owners_and_due_dates_and_are_done_once(store: SqlStore, worker: None) -> None:
     made = store.report_incident(incident(), "user:ada").result(timeout=5)
     later = IncidentAction(0, made.id, "review the visit protocol", "Lena", 90_000)
     sooner = IncidentAction(0, made.id, "flag the address", "ada", 10_000)
