@@ -9,6 +9,7 @@ annotations``: FastAPI reads the route annotations.
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -17,7 +18,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.console import risk_form, visit_csv
 from loneguard.server.console.security import LoginDependency
+from loneguard.server.console.views import may_see_contacts
+from loneguard.server.risk import assessment as risk
+from loneguard.server.risk.assessment import FACTORS
 from loneguard.server.sessions import rules
 from loneguard.server.store import ConsoleLogin, SessionKind, Store, VisitRecord
 from loneguard.server.store.records import Session, SessionConflict, SessionNotFound
@@ -53,6 +58,7 @@ def visits_router(
     def planner(request: Request, who: ConsoleLogin, code: int = 200, **ctx: Any) -> HTMLResponse:
         visits = [s for s in store.sessions() if s.kind == SessionKind.VISIT][:100]
         workers = store.workers()
+        form = ctx.pop("form", {})
         return page(
             request,
             "visits.html",
@@ -62,7 +68,8 @@ def visits_router(
             names={w.id: w.name for w in workers},
             visits=visits,
             records={s.id for s in visits if store.visit_record(s.id) is not None},
-            form=ctx.pop("form", {}),
+            form=form,
+            **risk_form.form_context(store, form) if may_see_contacts(who) else {},
             **ctx,
         )
 
@@ -112,13 +119,39 @@ def visits_router(
                 approved_by=approved_by.strip() or None,
             )
             plan.check()
-        except rules.SessionRefused as exc:
+            draft = risk_form.read_assessment(
+                form, worker_id=worker.id, assessed_by=who.user.name, at_ms=now
+            )
+            assessment = risk.check(draft, risk.Arrangement(plan.accompanied, plan.approved_by))
+        except (rules.SessionRefused, risk.RiskRefused) as exc:
             return planner(request, who, 422, error=str(exc), form=form)
         actor = f"user:{who.user.name}"
         session: Session = await asyncio.wrap_future(store.start_session(plan, actor))
         await asyncio.wrap_future(store.plan_visit(session.id, start_ms, actor))
+        assessed = replace(assessment, session_id=session.id)
+        await asyncio.wrap_future(store.save_risk_assessment(assessed, actor))
         hooks.session_changed(session)  # re-arms its deadline and tells open consoles
         return RedirectResponse("/console", status.HTTP_303_SEE_OTHER)
+
+    @router.post("/console/visits/history", response_class=HTMLResponse)
+    async def place_history(request: Request, who: Responder) -> Response:
+        """Earlier incidents and alarms at the address or with the contact being typed."""
+        form = dict(await request.form())
+        return page(request, "_place_history.html", who, history=risk_form.history_for(store, form))
+
+    @router.get("/console/visits.csv")
+    def visits_csv(who: Viewer) -> Response:
+        """Every visit with its risk assessment; addresses and contacts for admins and managers."""
+        visits = [s for s in store.sessions() if s.kind == SessionKind.VISIT]
+        names = {w.id: w.name for w in store.workers()}
+        text = visit_csv.visits_csv(
+            visits, names, store.risk_assessment, personal=may_see_contacts(who)
+        )
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="loneguard-visits.csv"'},
+        )
 
     @router.post("/console/visits/{session_id}/end")
     async def end_visit(session_id: int, who: Responder) -> Response:
@@ -152,6 +185,8 @@ def visits_router(
             visit=session,
             worker=worker,
             record=store.visit_record(session_id),
+            assessment=store.risk_assessment(session_id),
+            risk_factors=FACTORS,
             **ctx,
         )
 

@@ -37,6 +37,8 @@ def plan(client: TestClient, **fields: str) -> tuple[int, str]:
         "start": "2026-01-05T10:00",
         "end": "2026-01-05T11:00",
         "tz_offset_min": "-60",  # the browser is an hour ahead of UTC
+        "risk_rating": "low",
+        "risk_measures": "check in by phone at the end",
         **fields,
     }
     response = client.post("/console/visits", data=data)
