@@ -33,6 +33,7 @@ from loneguard.server.console.ratelimit import (
     replay_login_outcomes,
 )
 from loneguard.server.console.retention import RetentionPurge
+from loneguard.server.console.safety_mount import safety_routers
 from loneguard.server.console.security import (
     COOKIE,
     CSRF_FIELD,
@@ -321,6 +322,7 @@ def console_router(
             action_login(store, clock, frozenset({Role.ADMIN})),
         )
     )
+    safety_routers(router, store, clock, hooks, page)
     admins = frozenset({Role.ADMIN})
     router.include_router(
         users_router(
