@@ -27,6 +27,7 @@ from loneguard.server.api.models import (
     RowId,
     WorkerOut,
 )
+from loneguard.server.api.safety_routes import safety_router
 from loneguard.server.api.session_routes import sessions_router
 from loneguard.server.api.visit_routes import visits_router
 from loneguard.server.console.settings import ConsoleSettings
@@ -58,6 +59,7 @@ def create_app(
         sessions_router(store, clock, hooks, principal, responder(principal), admin(principal))
     )
     app.include_router(visits_router(store, principal))
+    app.include_router(safety_router(store, clock, hooks, principal, responder(principal)))
 
     @app.get("/api/health", response_model=Health, responses={503: {"model": Health}})
     async def health(response: Response) -> Health:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import BaseModel, Field, field_validator
 
+from loneguard.server.api.safety_models import RiskAssessmentOut
 from loneguard.server.sessions.rules import DEFAULT_EXTEND_MINUTES, MAX_MINUTES, MAX_TEXT
 from loneguard.server.store import (
     Alarm,
@@ -213,6 +214,9 @@ class VisitOut(SessionOut):
 
     plan: VisitPlanOut | None
     has_record: bool
+    risk: RiskAssessmentOut | None = Field(
+        default=None, description="its risk assessment (the text for managers and admins)"
+    )
 
     @classmethod
     def visit(cls, s: Session, plan: VisitPlan | None, has_record: bool) -> VisitOut:

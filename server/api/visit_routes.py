@@ -10,8 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from loneguard.server.api.auth import Principal
+from loneguard.server.api.auth import RESPONDERS, Principal
 from loneguard.server.api.models import Problem, RowId, VisitOut, VisitRecordOut
+from loneguard.server.api.safety_models import RiskAssessmentOut
 from loneguard.server.store import Session, SessionKind, SessionState, Store
 
 
@@ -21,20 +22,20 @@ def visits_router(store: Store, reader: Callable[..., Principal]) -> APIRouter:
     problems: dict[int | str, dict[str, object]] = {404: {"model": Problem}}
 
     @router.get("/api/visits")
-    def list_visits(_who: Reader, state: SessionState | None = None) -> list[VisitOut]:
+    def list_visits(who: Reader, state: SessionState | None = None) -> list[VisitOut]:
         """Visits, newest first: by default those not ended (planned or under way)."""
         visits = [s for s in store.sessions(state) if s.kind == SessionKind.VISIT]
         if state is None:
             visits = [s for s in visits if s.state != SessionState.ENDED]
-        return _visits(store, visits)
+        return _visits(store, visits, who)
 
     @router.get("/api/visits/{session_id}", responses=problems)
-    def get_visit(session_id: RowId, _who: Reader) -> VisitOut:
-        return _visits(store, [_visit(store, session_id)])[0]
+    def get_visit(session_id: RowId, who: Reader) -> VisitOut:
+        return _visits(store, [visit_of(store, session_id)], who)[0]
 
     @router.get("/api/visits/{session_id}/record", responses=problems)
     def get_record(session_id: RowId, _who: Reader) -> VisitRecordOut:
-        _visit(store, session_id)
+        visit_of(store, session_id)
         record = store.visit_record(session_id)
         if record is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"visit {session_id} has no record")
@@ -43,14 +44,22 @@ def visits_router(store: Store, reader: Callable[..., Principal]) -> APIRouter:
     return router
 
 
-def _visit(store: Store, session_id: int) -> Session:
+def visit_of(store: Store, session_id: int) -> Session:
     session = store.session(session_id)
     if session is None or session.kind != SessionKind.VISIT:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no visit {session_id}")
     return session
 
 
-def _visits(store: Store, visits: list[Session]) -> list[VisitOut]:
+def _visits(store: Store, visits: list[Session], who: Principal) -> list[VisitOut]:
     plans = store.visit_plans()
     recorded = store.visits_with_records()
-    return [VisitOut.visit(s, plans.get(s.id), s.id in recorded) for s in visits]
+    personal = who.role in RESPONDERS
+    out = []
+    for s in visits:
+        visit = VisitOut.visit(s, plans.get(s.id), s.id in recorded)
+        risk = store.risk_assessment(s.id)
+        if risk is not None:
+            visit.risk = RiskAssessmentOut.of(risk, personal=personal)
+        out.append(visit)
+    return out

@@ -20,6 +20,7 @@ from loneguard.server.console.views import alarm_title
 from loneguard.server.console.visits import parse_local
 from loneguard.server.incidents import lifecycle
 from loneguard.server.incidents.lifecycle import IncidentRefused
+from loneguard.server.incidents.reporting import Report, incident_of
 from loneguard.server.sessions.rules import SessionRefused
 from loneguard.server.store import Alarm, ConsoleLogin, Store
 from loneguard.server.store.safety_records import (
@@ -29,7 +30,6 @@ from loneguard.server.store.safety_records import (
     IncidentKind,
     IncidentNotFound,
     IncidentSeverity,
-    IncidentStatus,
 )
 
 Page = Callable[..., HTMLResponse]
@@ -136,29 +136,20 @@ def incidents_router(
                 raise IncidentRefused("when", "an incident has happened already")
         except (IncidentRefused, SessionRefused) as exc:
             return report_form(request, who, form, 422, error=str(exc))
-        alarm = store.alarm(alarm_id) if alarm_id is not None else None
-        session = store.session(alarm.session_id) if alarm and alarm.session_id else None
-        incident = Incident(
-            id=0,
+        report = Report(
             kind=IncidentKind(kind),
-            status=IncidentStatus.REPORTED,
             severity=IncidentSeverity(severity),
             occurred_ms=at,
-            what=what.strip(),
-            # From an alarm, where and with whom come from its visit (a viewer never saw them).
-            address=address.strip() or (session.address if session else None),
-            people=people.strip(),
-            worker_id=worker_id or (alarm.worker_id if alarm else None),
-            alarm_id=alarm.id if alarm else None,
-            session_id=session.id if session else None,
-            contact_name=contact_name.strip() or (session.contact_name if session else None),
-            contact_phone=contact_phone.strip() or (session.contact_phone if session else None),
-            immediate_actions=immediate_actions.strip(),
-            investigator=None,
-            findings="",
-            reported_by=who.user.name,
-            reported_ms=now,
+            what=what,
+            address=address,
+            people=people,
+            worker_id=worker_id or None,
+            alarm_id=alarm_id,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
+            immediate_actions=immediate_actions,
         )
+        incident = incident_of(store, report, who.user.name, now)
         made = await asyncio.wrap_future(store.report_incident(incident, f"user:{who.user.name}"))
         if hooks.incident_reported is not None:
             await hooks.incident_reported(made)

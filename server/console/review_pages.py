@@ -8,7 +8,7 @@ print gives the paper the directors sign. Viewers see counts and no addresses. N
 from collections.abc import Callable, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from loneguard.protocol.clock import Clock
@@ -48,7 +48,7 @@ def period_of(name: str | None, clock: Clock) -> policy_review.Period:
     try:
         return policy_review.quarter(name)
     except policy_review.PeriodRefused as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
 
 
 def review_router(store: Store, clock: Clock, page: Page, viewer: LoginDependency) -> APIRouter:
