@@ -17,6 +17,7 @@ from loneguard.server.store.records import (
     VisitPlan,
     VisitRecord,
 )
+from loneguard.server.store.safety_rows import forget_assessment_text
 from loneguard.server.store.sql import Connection, audit
 from loneguard.server.store.writer import Writer
 
@@ -219,6 +220,7 @@ class ConsoleRows:
                     (session_id,),
                 )
                 conn.execute("DELETE FROM visit_records WHERE session_id = ?", (session_id,))
+                forget_assessment_text(conn, session_id)
             if ended:
                 audit(conn, at_ms, "hub", "visit.purge", None, {"sessions": len(ended)})
             return len(ended)

@@ -71,6 +71,16 @@ def _select_incident(conn: Connection, incident_id: int, *, lock: bool = False) 
     return _incident(row) if row else None
 
 
+def forget_assessment_text(conn: Connection, session_id: int) -> None:
+    """The retention purge of a visit: its assessment keeps the rating, who assessed and any
+    override (the review counts them), and forgets what it said about people and places."""
+    conn.execute(
+        "UPDATE risk_assessments SET environment = '', context = '', individuals = '',"
+        " history = '', allegation = '', other = '', measures = '' WHERE session_id = ?",
+        (session_id,),
+    )
+
+
 class SafetyRows:
     """Risk and incidents, the part of ``SqlStore`` that keeps them."""
 

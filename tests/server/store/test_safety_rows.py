@@ -8,6 +8,7 @@ import pytest
 
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.incidents import lifecycle
+from loneguard.server.sessions import rules
 from loneguard.server.sessions.rules import SessionPlan
 from loneguard.server.store import AlarmKind, SessionKind, Worker
 from loneguard.server.store.safety_records import (
@@ -213,3 +214,21 @@ def test_an_incident_from_an_alarm_is_found_by_its_alarm(store: SqlStore, worker
     assert store.incident_for_alarm(alarm.id) is None
     made = store.report_incident(incident(kind=IncidentKind.ALARM, alarm_id=alarm.id), "x")
     assert made.result(timeout=5) == store.incident_for_alarm(alarm.id)
+
+
+def test_the_retention_purge_forgets_a_visits_assessment_text_and_keeps_its_rating(
+    store: SqlStore, worker: None
+) -> None:
+    session_id = visit(store, "1 Example Road")
+    high = assessment(
+        session_id=session_id, rating=RiskRating.HIGH, override_by="Lena", override_reason="ok"
+    )
+    store.save_risk_assessment(high, "x").result(timeout=5)
+    store.change_session(
+        session_id, lambda s: rules.end(s, 2000, "t"), 2000, "t", "session.end"
+    ).result(timeout=5)
+    assert store.purge_visit_details(3000, 4000).result(timeout=5) == 1
+    kept = store.risk_assessment(session_id)
+    assert kept is not None
+    assert (kept.rating, kept.override_by, kept.override_reason) == (RiskRating.HIGH, "Lena", "ok")
+    assert (kept.environment, kept.individuals, kept.measures) == ("", "", "")
