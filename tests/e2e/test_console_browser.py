@@ -164,6 +164,8 @@ def test_a_planned_visit_shows_on_the_board(page: Page, hub: HubThread) -> None:
     page.fill("input[name=address]", "1 Example Road")
     page.fill("input[name=contact_name]", "Mrs Example")
     page.fill("input[name=end]", end)
+    page.select_option("select[name=risk_rating]", "low")
+    page.fill("textarea[name=risk_measures]", "Ring the office when leaving")
     page.click("#plan")  # unaccompanied and nobody approved it: refused (CIC App.1 5.1.1)
     expect(page.locator(".error")).to_contain_text("approved_by")
     page.fill("input[name=approved_by]", "Lena Manager")
