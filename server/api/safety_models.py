@@ -88,7 +88,9 @@ class RiskAssessmentOut(BaseModel):
 class IncidentIn(BaseModel):
     kind: IncidentKind
     severity: IncidentSeverity
-    occurred_ms: int | None = Field(default=None, ge=0, description="when; now if left out")
+    occurred_ms: int | None = Field(
+        default=None, ge=0, le=2**62, description="when; now if left out"
+    )
     what: str = Field(min_length=1, max_length=4000)
     address: str | None = Field(default=None, max_length=200)
     people: str = Field(default="", max_length=4000, description="who was involved")
@@ -112,7 +114,7 @@ class FindingsIn(BaseModel):
 class ActionIn(BaseModel):
     what: str = Field(min_length=1, max_length=4000)
     owner: str = Field(min_length=1, max_length=200)
-    due_ms: int = Field(ge=0)
+    due_ms: int = Field(ge=0, le=2**62)
 
 
 class ActionOut(BaseModel):
