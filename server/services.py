@@ -89,7 +89,7 @@ class HubServices:
             prealert_s=self.config.sessions.prealert,
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
-            incident_reported=self.incident_notice.reported if self.incident_notice else None,
+            incident_reported=self.incident_notice.report_soon if self.incident_notice else None,
         )
 
     async def start(self) -> None:

@@ -68,6 +68,7 @@ class LineManagerNotice:
         self._when = when
         channel = channel or AppriseChannel(title=TITLE)
         self._dispatcher = Dispatcher({"apprise": channel}, clock, self._record)
+        self._tasks: set[asyncio.Task[DeliveryResult | None]] = set()
 
     async def reported(self, incident: Incident) -> DeliveryResult | None:
         """Send the notice (retries continue in the background); None: nobody to tell."""
@@ -91,7 +92,15 @@ class LineManagerNotice:
         )
         return await self._dispatcher.dispatch(notice)
 
+    async def report_soon(self, incident: Incident) -> None:
+        """Send the notice in the background: a slow mail server never holds up the reporter."""
+        task = asyncio.get_running_loop().create_task(self.reported(incident))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def aclose(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._dispatcher.aclose()
 
     async def _record(self, n: Notification, attempt: int, result: DeliveryResult) -> None:

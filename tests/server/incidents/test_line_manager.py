@@ -48,3 +48,20 @@ def test_without_a_line_manager_nothing_is_sent_and_the_audit_says_so(
     assert asyncio.run(LineManagerNotice(store, clock).reported(made)) is None
     (entry,) = [a for a in store.audit() if a.action == "incident.notify"]
     assert entry.detail == {"result": "not sent: no line manager on record"}
+
+
+def test_a_notice_sent_in_the_background_is_finished_at_close(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    with AppriseReceiver() as receiver:
+        store.save_worker(Worker("w-lena", "Lena", apprise_urls=(receiver.url,))).result(5)
+        store.save_worker(Worker("w1", "Wendy Walker", line_manager="w-lena")).result(5)
+        made = store.report_incident(incident(), "user:ada").result(5)
+
+        async def report_and_stop() -> None:
+            notice = LineManagerNotice(store, clock)
+            await notice.report_soon(made)  # returns before the notice is sent
+            await notice.aclose()
+
+        asyncio.run(report_and_stop())
+        assert [b["title"] for b in receiver.bodies] == [f"loneguard incident {made.id}"]
