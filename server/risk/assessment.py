@@ -48,8 +48,8 @@ def check(assessment: RiskAssessment, arrangement: Arrangement | None) -> RiskAs
     """
     if not assessment.measures.strip():
         raise RiskRefused("measures", "say what is done to reduce the risk (CIC 7.9.3)")
-    for name, _label, _clause in FACTORS:
-        if len(getattr(assessment, name)) > MAX_TEXT:
+    for name in (*(f[0] for f in FACTORS), "measures", "override_reason", "override_by"):
+        if len(getattr(assessment, name) or "") > MAX_TEXT:
             raise RiskRefused(name, f"at most {MAX_TEXT} characters")
     if assessment.rating != RiskRating.HIGH or (arrangement and arrangement.accompanied):
         return _without_override(assessment)

@@ -39,3 +39,10 @@ def test_a_pattern_names_its_overriding_manager_and_every_assessment_its_measure
     assert signed.override_by == "Lena"
     with pytest.raises(RiskRefused, match="measures"):
         check(assessment(measures="  "), ALONE)
+
+
+def test_every_text_is_bounded() -> None:
+    with pytest.raises(RiskRefused, match="override_reason: at most 2000"):
+        check(assessment(rating=RiskRating.HIGH, override_reason="x" * 2001), ALONE)
+    with pytest.raises(RiskRefused, match="individuals"):
+        check(assessment(individuals="x" * 2001), ALONE)
