@@ -90,6 +90,7 @@ def test_planning_shows_earlier_incidents_and_a_high_risk_needs_an_override(
     page.click("#plan")  # high, unaccompanied, no override: refused
     expect(page.locator(".error")).to_contain_text("override_reason")
     expect(page.locator("#history-found")).to_contain_text(f"Incident #{earlier.id}")
+    page.screenshot(path=artifacts() / "planner-history-refused.png", full_page=True)
     assert store.sessions() == []
 
     reason = "Uncle moved away in March; mother asked for this visit"
