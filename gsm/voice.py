@@ -50,6 +50,7 @@ class CallOutcome(StrEnum):
     NO_ANSWER = "no answer"
     BUSY = "busy"
     FAILED = "failed"  # the network refused or dropped the call before it was up
+    STOPPED = "stopped"  # hung up early because the caller asked (``ring``'s ``stop``)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class _Call:
     up: bool = False  # the modem reported the call connected
     ended: str = ""  # why the call ended, "" while it lasts
     spoken: bool = False  # the modem reported the end of the speech (+CTTS: 0)
+    stopped: bool = False  # the caller's ``stop`` said to hang up
     keys: list[str] = field(default_factory=list)
 
 
@@ -97,12 +99,19 @@ class VoiceCalls:
         return self._busy.locked()
 
     def ring(
-        self, number: str, speech: Speech, *, ring_time: float, listen_time: float
+        self,
+        number: str,
+        speech: Speech,
+        *,
+        ring_time: float,
+        listen_time: float,
+        stop: Callable[[], bool] | None = None,
     ) -> CallResult:
         """Ring ``number``; speak ``speech(keys_readable)`` once it is answered; listen for 1.
 
         Returns after the call has ended (hung up by us at the latest after ``ring_time``
-        unanswered, or ``listen_time`` after the speech). Raises ``ValueError`` for a number
+        unanswered, or ``listen_time`` after the speech, or as soon as ``stop()`` is true, asked
+        between polls: e.g. someone else took charge). Raises ``ValueError`` for a number
         that is not 3-20 digits, ``RuntimeError`` when a call is already under way, and
         ``ModemTimeout`` when the modem stops answering.
         """
@@ -111,14 +120,19 @@ class VoiceCalls:
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("a call is already under way on this modem")
         try:
-            return self._ring(number, speech, ring_time, listen_time)
+            return self._ring(number, speech, ring_time, listen_time, stop or (lambda: False))
         finally:
             self._busy.release()
 
     # -- one call -----------------------------------------------------------------------------
 
     def _ring(
-        self, number: str, speech: Speech, ring_time: float, listen_time: float
+        self,
+        number: str,
+        speech: Speech,
+        ring_time: float,
+        listen_time: float,
+        stop: Callable[[], bool],
     ) -> CallResult:
         keys_readable = self._enable_keys()
         self._modem.take_unsolicited()  # what came before this call is not about it
@@ -134,7 +148,12 @@ class VoiceCalls:
         log.info("call to %s: dialled", who)
         call = _Call()
         try:
-            self._wait(call, ring_time, until=lambda: call.up)
+            self._wait(call, ring_time, until=lambda: call.up, stop=stop)
+            if call.stopped:
+                log.info("call to %s: stopped", who)
+                return CallResult(
+                    CallOutcome.STOPPED, keys_readable=keys_readable, detail="stopped"
+                )
             if not call.up:
                 outcome = CallOutcome.BUSY if call.ended == "BUSY" else CallOutcome.NO_ANSWER
                 if call.ended not in ("", "BUSY", "NO ANSWER"):
@@ -147,7 +166,7 @@ class VoiceCalls:
             heard = (
                 (lambda: TAKE_CHARGE_KEY in call.keys) if keys_readable else (lambda: call.spoken)
             )
-            self._wait(call, listen_time if spoken else 0, until=heard)
+            self._wait(call, listen_time if spoken else 0, until=heard, stop=stop)
         finally:
             if not call.ended:
                 self._hang_up()
@@ -162,12 +181,23 @@ class VoiceCalls:
         log.info("call to %s: %s", who, outcome)
         return CallResult(outcome, spoken, keys, keys_readable, detail)
 
-    def _wait(self, call: _Call, seconds: float, *, until: Callable[[], bool]) -> None:
-        """Follow the call until ``until()``, its end, or ``seconds`` on the injected clock."""
+    def _wait(
+        self,
+        call: _Call,
+        seconds: float,
+        *,
+        until: Callable[[], bool],
+        stop: Callable[[], bool],
+    ) -> None:
+        """Follow the call until ``until()``, its end, ``stop()``, or ``seconds`` (injected
+        clock)."""
         deadline = self._clock.monotonic() + seconds
         while not call.ended and not until():
             self._follow(call)
             if call.ended or until() or self._clock.monotonic() >= deadline:
+                return
+            if stop():
+                call.stopped = True
                 return
             threading.Event().wait(self.poll_interval)
 

@@ -29,3 +29,6 @@ class ApiHooks:
     prealert_s: int = 300
     broadcaster: Broadcaster | None = None  # GET /api/stream when set
     scheduler: Scheduler | None = None  # the hub's timers, for the console's housekeeping
+    # The phone of the person a stored notification row names (ref, role, alarm): the numbers
+    # the console's call tasks show; None: the console asks the store alone (no config people).
+    phone_of: Callable[[str, str, Alarm], str | None] | None = None
