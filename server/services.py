@@ -90,12 +90,8 @@ class HubServices:
             prealert_s=self.config.sessions.prealert,
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
-            phone_of=self._phone_of,
+            phone_of=self.directory.phone if self.directory is not None else None,
         )
-
-    def _phone_of(self, ref: str, role: str, alarm: Alarm) -> str | None:
-        found = self.directory.again(ref, role, alarm) if self.directory is not None else None
-        return found.phone if found is not None else None
 
     async def start(self) -> None:
         armed = self.timers.rebuild()
