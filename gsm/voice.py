@@ -202,6 +202,20 @@ class VoiceCalls:
             threading.Event().wait(self.poll_interval)
 
     def _follow(self, call: _Call) -> None:
+        self._take_urcs(call)
+        if call.ended or call.up:
+            return
+        # No URC said so yet: the list of current calls may (some firmware reports no BEGIN).
+        states = self._call_states()
+        self._take_urcs(call)  # a BUSY or BEGIN that came during AT+CLCC says more than a list
+        if call.ended or call.up or states is None:
+            return
+        if _ACTIVE in states:
+            call.up = True
+        elif all(s == _ENDED for s in states):
+            call.ended = NO_CARRIER  # gone from the list, and no result code said why
+
+    def _take_urcs(self, call: _Call) -> None:
         for urc in self._modem.take_unsolicited():
             begun = _VOICE_CALL.match(urc)
             if begun is not None:
@@ -217,14 +231,6 @@ class VoiceCalls:
                 key = urc[len("+RXDTMF:") :].strip()[:1]
                 if key:
                     call.keys.append(key)
-        if call.ended or call.up:
-            return
-        # No URC said so: the list of current calls does (some firmware reports no BEGIN).
-        states = self._call_states()
-        if states is not None and _ACTIVE in states:
-            call.up = True
-        elif states is not None and all(s == _ENDED for s in states):
-            call.ended = call.ended or NO_CARRIER
 
     def _call_states(self) -> list[str] | None:
         """The <stat> of each current call (AT+CLCC); None if the modem would not say."""
