@@ -53,6 +53,13 @@ class CallOutcome(StrEnum):
     STOPPED = "stopped"  # hung up early because the caller asked (``ring``'s ``stop``)
 
 
+_NOT_UP = {
+    "BUSY": CallOutcome.BUSY,
+    "NO ANSWER": CallOutcome.NO_ANSWER,
+    NO_CARRIER: CallOutcome.FAILED,
+}
+
+
 @dataclass(frozen=True)
 class CallResult:
     """How one call went. ``detail`` is safe to log and store: no number, no speech."""
@@ -155,9 +162,9 @@ class VoiceCalls:
                     CallOutcome.STOPPED, keys_readable=keys_readable, detail="stopped"
                 )
             if not call.up:
-                outcome = CallOutcome.BUSY if call.ended == "BUSY" else CallOutcome.NO_ANSWER
-                if call.ended not in ("", "BUSY", "NO ANSWER"):
-                    outcome = CallOutcome.FAILED if call.ended == NO_CARRIER else outcome
+                # Ended before it was up: busy, not answered in the network's time, refused or
+                # dropped (NO CARRIER), or still ringing when the ring time ran out ("").
+                outcome = _NOT_UP.get(call.ended, CallOutcome.NO_ANSWER)
                 detail = f"rang {ring_time:g} s, no answer" if not call.ended else call.ended
                 log.info("call to %s: %s", who, outcome)
                 return CallResult(outcome, keys_readable=keys_readable, detail=detail)
