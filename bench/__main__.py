@@ -18,6 +18,7 @@ BENCHMARKS = {
     "timers": "bench.timers",
     "recovery": "bench.recovery",
     "footprint": "bench.footprint",
+    "sms_during_call": "bench.sms_during_call",
 }
 
 

@@ -60,6 +60,18 @@ ABOUT: dict[str, tuple[str, tuple[str, ...]]] = {
             "python_rss_mb",
         ),
     ),
+    "sms_during_call": (
+        "Alarm SMS on the fake modem while a call rings and its driver follows it, beside the "
+        "same SMS with the modem idle: a call never holds the modem between its exchanges.",
+        (
+            "idle_p50_ms",
+            "idle_p99_ms",
+            "call_p50_ms",
+            "call_p99_ms",
+            "call_over_idle_p50",
+            "call_over_idle_p99",
+        ),
+    ),
 }
 
 

@@ -54,7 +54,26 @@ URC_PREFIXES = (
     "NORMAL POWER DOWN",
     "UNDER-VOLTAGE",
     "OVER-VOLTAGE",
+    # A voice call's progress (gsm/voice.py; docs/calls.md cites the manuals): the dialled
+    # number busy, or not answered within the network's time; the call up or ended (SIMCom);
+    # a key the person on the call pressed (SIMCom DTMF detection); text-to-speech and audio
+    # playback finished (SIM7600/A76XX AT+CTTS, A76XX AT+CCMXPLAY).
+    "BUSY",
+    "NO ANSWER",
+    "VOICE CALL:",
+    "MISSED_CALL:",
+    "+RXDTMF:",
+    "+CTTS:",
+    "+AUDIOSTATE:",
 )
+
+# Only these commands end with NO CARRIER (V.25ter §6.3.1, §6.3.5: the call failed). Anywhere else
+# a NO CARRIER is the network ending a voice call, and is kept as a URC: it must not end an
+# AT+CMGS sent while a call is up, nor be dropped between commands.
+DIAL_COMMANDS = ("ATD", "ATA", "ATO")
+NO_CARRIER = "NO CARRIER"
+# V.25ter §6.3.1: a dial may also end with these; after SIMCom's early OK they come as URCs.
+DIAL_FINALS = ("BUSY", "NO ANSWER", "NO DIALTONE")
 
 # These URCs carry one more line: the message itself.
 TWO_LINE_URCS = ("+CMT:", "+CDS:", "+CBM:")
@@ -155,6 +174,7 @@ class Response:
 
     def __init__(self, echo: str = "", expect: str = "", messages: str = "") -> None:
         self.echo = echo
+        self._dials = echo.strip().upper().startswith(DIAL_COMMANDS)
         self.expect = expect or messages
         self.messages = messages
         self.info: list[str] = []
@@ -191,6 +211,12 @@ class Response:
         if self.echo and line == self.echo and not self.info:
             self.echo = ""
             return False
+        if line == NO_CARRIER and not self._dials:
+            self.urcs.append(line)
+            return False
+        if self._dials and line in DIAL_FINALS:
+            self.final = line
+            return True
         if is_final(line):
             self.final = line
             return True

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from loneguard.gsm.at import CTRL_Z, ESC
+from loneguard.gsm.fake_voice import CallRefused, FakeVoice, Model
 
 Direction = Literal["dte", "dce"]  # dte: driver → modem; dce: modem → driver
 HangUntil = Literal["cfun", "power"]
@@ -83,7 +84,10 @@ class FakeModem:
         gnss_info: str | None = None,
         gps_info: str | None = None,
         first_reference: int = 1,
+        model: Model = "SIM7600",
     ) -> None:
+        self.voice = FakeVoice(model)  # voice calls, as ``model``'s manual has them
+        self._after_final: list[str] = []
         self.rssi = rssi
         self.creg_stat = creg_stat
         self.gnss_info = gnss_info  # None: AT+CGNSSINFO answers ERROR (a modem without GNSS)
@@ -250,6 +254,7 @@ class FakeModem:
         self._gps_on = False
         self._hung = None
         self._prompt_number = None
+        self.voice.reset()
 
     def _serve(self, line: _Pty) -> None:
         while True:
@@ -319,6 +324,8 @@ class FakeModem:
             info, final = [], self._error(fail.code, sms=fail.sms)
         if final:
             self._respond(info, final)
+        after, self._after_final = self._after_final, []
+        self._emit_lines(after)
 
     def _execute(self, upper: str, command: str) -> tuple[list[str], str]:
         """Return the information lines and the final result code ("" when it comes later)."""
@@ -370,6 +377,13 @@ class FakeModem:
             if self._cmgf != 1:
                 raise _Fail(302, sms=True)
             return self._sms_command(upper[:7], value)
+        try:
+            call = self.voice.execute(upper, command)
+        except CallRefused as refused:
+            raise _Fail(refused.code) from None
+        if call is not None:
+            info, final, self._after_final = call
+            return info, final
         raise _Fail(4)
 
     def _sms_command(self, name: str, value: str) -> tuple[list[str], str]:

@@ -291,6 +291,26 @@ class ModemSettings(SettingsModel):
         "Serial port of the hub's GSM modem (e.g. `/dev/ttyUSB2`) for alarm SMS, `ACK <id>` "
         "replies and the devices' SMS fallback; empty: no modem.",
     )
+    calls: bool = setting(
+        True,
+        "Whether the hub's modem rings the people of a `call` step (SIM7600 or A7670 with a "
+        "voice SIM); false, or no modem: each `call` step becomes a task on the alarm's console "
+        "page for a person to ring and record.",
+    )
+    ring_time: float = setting(
+        45.0,
+        "Seconds a `call` rings before the hub hangs up and records no answer. One call at a "
+        "time uses the modem, so this bounds how long the next call waits.",
+        ge=10,
+        le=120,
+    )
+    listen_time: float = setting(
+        30.0,
+        "Seconds after the alarm is spoken that the hub listens for the person to press 1 "
+        "(take charge) before it hangs up.",
+        ge=5,
+        le=120,
+    )
 
 
 class ClusterSettings(SettingsModel):

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loneguard.gsm.modem import Modem
+from loneguard.gsm.voice import VoiceCalls
 from loneguard.protocol.clock import Clock
 from loneguard.protocol.messages import Event, Status
 from loneguard.protocol.topics import Channel as Topic
@@ -31,14 +32,16 @@ from loneguard.protocol.topics import DeviceTopic
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.cluster.shared_work import LeaseClaims, SharedWork
 from loneguard.server.config import HubConfig
+from loneguard.server.escalation.alarm_acks import AlarmAcks
 from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.notify import (
     AppriseChannel,
     Broadcaster,
-    CallChannel,
     Channel,
+    ConsoleCallChannel,
     ConsoleChannel,
     Dispatcher,
+    ModemCallChannel,
     SmsChannel,
 )
 from loneguard.server.escalation.notify.dispatcher import MAX_ATTEMPTS
@@ -54,7 +57,7 @@ from loneguard.server.sessions.rules import session_effects
 from loneguard.server.sessions.timers import PolicyFor, SessionTimers
 from loneguard.server.sms.gateway import OnFallback, SmsGateway
 from loneguard.server.sms.responders import SmsAcks
-from loneguard.server.store import AlarmKind, Session, Store
+from loneguard.server.store import Alarm, AlarmKind, AlarmState, Session, Store
 from loneguard.server.store.leases import LeaseRows
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,8 @@ class HubServices:
     ingest: Ingest
     gateway: SmsGateway | None  # with a modem
     incident_notice: LineManagerNotice | None = None
+    directory: Directory | None = None  # who a ladder role means (the console's call tasks)
+    calls: ModemCallChannel | None = None  # the modem's voice calls, hung up at stop
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def hooks(self) -> ApiHooks:
@@ -90,6 +95,7 @@ class HubServices:
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
             incident_reported=self.incident_notice.report_soon if self.incident_notice else None,
+            phone_of=self.directory.phone if self.directory is not None else None,
         )
 
     async def start(self) -> None:
@@ -110,6 +116,8 @@ class HubServices:
         if self._gateway_task is not None:
             with contextlib.suppress(Exception):  # a stuck modem must not hold up the stop
                 await asyncio.wait_for(self._gateway_task, timeout=10)
+        if self.calls is not None:
+            self.calls.close()
         await self.dispatcher.aclose()
         if self.incident_notice is not None:
             await self.incident_notice.aclose()
@@ -143,7 +151,15 @@ def build_hub_services(
     broadcaster = Broadcaster()
     if modem is None and config.modem.port:
         modem = Modem(config.modem.port, clock=clock)
-    channels = _channels(broadcaster, modem) | dict(stand_ins or {})
+    escalation: Escalation | None = None
+
+    def alarm_taken(alarm: Alarm) -> None:  # by a call: the escalation is built below
+        if escalation is not None:
+            escalation.alarm_changed(alarm)
+
+    channels = _channels(broadcaster, modem, config, store, clock, alarm_taken)
+    calls = channels["call"] if isinstance(channels["call"], ModemCallChannel) else None
+    channels |= dict(stand_ins or {})
     if tap is not None:
         channels = {name: tap(channel) for name, channel in channels.items()}
     notifications = NotificationLog(store, clock, MAX_ATTEMPTS, publish=broadcaster.publish)
@@ -154,11 +170,12 @@ def build_hub_services(
         claims = LeaseClaims(
             store, clock, owner=config.mqtt.client_id, lease_s=config.cluster.lease
         )
+    directory = Directory(store, config.escalation.admins, config.escalation.on_call)
     escalation = Escalation(
         store,
         scheduler,
         config.policies,
-        Directory(store, config.escalation.admins, config.escalation.on_call),
+        directory,
         clock,
         dispatcher=dispatcher,
         publish=broadcaster.publish,
@@ -230,13 +247,15 @@ def build_hub_services(
         shared,
         ingest,
         gateway,
-        LineManagerNotice(
+        incident_notice=LineManagerNotice(
             store,
             clock,
             channel=_incident_channel(stand_ins, tap),
             broadcaster=broadcaster,
             when=_utc_time,
         ),
+        directory=directory,
+        calls=calls,
     )
 
 
@@ -250,15 +269,36 @@ def _utc_time(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms / 1000))
 
 
-def _channels(broadcaster: Broadcaster, modem: Modem | None) -> dict[str, Channel]:
+def _channels(
+    broadcaster: Broadcaster,
+    modem: Modem | None,
+    config: HubConfig,
+    store: Store,
+    clock: Clock,
+    alarm_taken: Callable[[Alarm], None],
+) -> dict[str, Channel]:
     channels: dict[str, Channel] = {
         "console": ConsoleChannel(broadcaster),
-        "call": CallChannel(),
+        "call": ConsoleCallChannel(),
         "apprise": AppriseChannel(),
     }
     if modem is not None:
         channels["sms"] = SmsChannel(modem)
+        if config.modem.calls:
+            channels["call"] = ModemCallChannel(
+                VoiceCalls(modem, clock=clock),
+                ring_time=config.modem.ring_time,
+                listen_time=config.modem.listen_time,
+                take_charge=AlarmAcks(store, clock, alarm_taken).take_charge_by_call,
+                still_open=lambda alarm_id: _is_open(store, alarm_id),
+                recover=modem.recover,
+            )
     return channels
+
+
+def _is_open(store: Store, alarm_id: int) -> bool:
+    alarm = store.alarm(alarm_id)
+    return alarm is not None and alarm.state == AlarmState.OPEN
 
 
 def _team_policy(store: Store, config: HubConfig) -> PolicyFor:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bench import fleet, footprint, ingest, latency, recovery, report
+from bench import fleet, footprint, ingest, latency, recovery, report, sms_during_call
 
 
 def test_latency_benchmark_reports_both_round_trips() -> None:
@@ -39,6 +39,12 @@ def test_footprint_benchmark_sends_and_measures_the_device() -> None:
     result = footprint.run(n=1, verbose=False)
     assert result["events_sent"] >= 1
     assert result["idle_rss_mb"] > result["python_rss_mb"] > 0
+
+
+def test_sms_during_call_benchmark_sends_while_the_call_is_followed() -> None:
+    result = sms_during_call.run(n=20, verbose=False)
+    assert result["n"] == 20 and result["clcc_polls"] > 0
+    assert result["call_p99_ms"] >= result["call_p50_ms"] > 0 and result["idle_p99_ms"] > 0
 
 
 def test_report_has_the_machine_table_and_every_result(tmp_path: Path) -> None:

@@ -34,8 +34,10 @@ section stops the start with an error that names the key, for example
 Policies are named ladders under `[policies.NAME]`. Each step has `after` (a duration from the
 alarm's start: `30s`, `5m`, `1h30m`), `notify` (roles `worker`, `visit_contact`, `worker_home`,
 `line_manager`, `admins`, `on_call`, or `person:NAME`), `channels` (`console`, `sms`, `call`,
-`apprise`), a `message`, and optionally `repeat_every` (repeat until someone acknowledges). A
-policy in the config replaces the shipped one of the same name. The shipped defaults:
+`apprise`; a `call` is rung by the hub's modem, or is a task on the alarm page for a person to
+ring where no modem rings: [calls.md](calls.md)), a `message`, and optionally `repeat_every`
+(repeat until someone acknowledges). A policy in the config replaces the shipped one of the same
+name. The shipped defaults:
 
 ```toml
 {DEFAULT_POLICIES_TOML.strip()}

@@ -32,3 +32,6 @@ class ApiHooks:
     scheduler: Scheduler | None = None  # the hub's timers, for the console's housekeeping
     # An incident was reported: tell the line manager (``incidents.line_manager``).
     incident_reported: Callable[[Incident], Awaitable[object]] | None = None
+    # The phone of the person a stored notification row names (ref, role, alarm): the numbers
+    # the console's call tasks show; None: the console asks the store alone (no config people).
+    phone_of: Callable[[str, str, Alarm], str | None] | None = None

@@ -22,6 +22,7 @@ from loneguard.server.admin.tokens import hash_token
 from loneguard.server.api.alarm_changes import changed_alarm
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console import views
+from loneguard.server.console.call_tasks import call_tasks, call_tasks_router
 from loneguard.server.console.live import LiveLogins
 from loneguard.server.console.passwords import verify_password
 from loneguard.server.console.people_pages import people_router
@@ -50,6 +51,7 @@ from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.console.sound import alarm_wav
 from loneguard.server.console.users_pages import users_router
 from loneguard.server.console.visits import visits_router
+from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.store import Alarm, ConsoleLogin, Role, Store
 
@@ -82,6 +84,7 @@ def console_router(
     if hooks.scheduler is not None:
         purge.schedule(hooks.scheduler)  # at start and then hourly, on the hub's clock
     live = LiveLogins()
+    call_phones = hooks.phone_of or Directory(store).phone  # the numbers call tasks show
 
     def page(
         request: Request, name: str, login: ConsoleLogin | None, code: int = 200, **ctx: Any
@@ -213,6 +216,7 @@ def console_router(
             alarm=views.alarm_views(store, [alarm])[0],
             timeline=views.timeline(store, alarm),
             notifications=store.notifications(alarm_id),
+            call_tasks=call_tasks(store, alarm, call_phones),
             outcomes=views.OUTCOMES,
             policy=policies.get(alarm.policy or str(alarm.kind)),
             session=store.session(alarm.session_id) if alarm.session_id else None,
@@ -306,6 +310,17 @@ def console_router(
         visits_router(
             store,
             clock,
+            hooks,
+            page,
+            page_login(store, clock),
+            action_login(store, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        call_tasks_router(
+            store,
+            clock,
+            call_phones,
             hooks,
             page,
             page_login(store, clock),

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.console.board import ALARM_TITLES, BoardRow, BoardState, board_rows
+from loneguard.server.escalation.notify.call_channel import CONSOLE_TASK
 from loneguard.server.store import Store
 from loneguard.server.store.records import (
     Alarm,
@@ -162,12 +163,18 @@ def _action_text(entry: AuditEntry) -> str:
     if entry.action == "notify.attempt":
         ok = "delivered" if entry.detail.get("ok") else "failed"
         channel, attempt = entry.detail.get("channel"), entry.detail.get("attempt")
+        if channel == "call":  # its result says how it went: answered, no answer, a task...
+            return "phone call for a person to make" if _is_task(entry) else "phone call"
         return f"notification {ok} ({channel}, attempt {attempt})"
     return {
         "alarm.open": "alarm opened",
         "alarm.acknowledge": "acknowledged",
         "alarm.resolve": "resolved",
     }.get(entry.action, entry.action)
+
+
+def _is_task(entry: AuditEntry) -> bool:
+    return str(entry.detail.get("result", "")).startswith(CONSOLE_TASK)
 
 
 def _detail_text(entry: AuditEntry) -> str:

@@ -67,6 +67,11 @@ class Directory:
                 return found.recipient
         return None
 
+    def phone(self, ref: str, role: str, alarm: Alarm) -> str | None:
+        """The number of the recipient a stored row names (for a person to ring them)."""
+        found = self.again(ref, role, alarm)
+        return found.phone if found is not None else None
+
     def _person(self, person: Person, role: str) -> Found:
         if person.worker_id is not None:
             worker = self._store.worker(person.worker_id)

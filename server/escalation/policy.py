@@ -23,7 +23,8 @@ Roles (``notify``):
   to skip and record; the ladder's timing does not change.
 Channels:
   ``console`` (a task on the admin console; needs nobody in ``notify``), ``sms`` (GSM modem),
-  ``call`` (a phone call: put on the console for an admin to ring, as the CIC protocol has it),
+  ``call`` (a phone call: the hub's modem rings, speaks the alarm and takes "press 1" as taking
+  charge; without a modem that can ring, a task on the alarm's console page for a person),
   ``apprise`` (the configured apprise URLs of the people notified).
 """
 

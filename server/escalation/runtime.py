@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from loneguard.protocol.clock import Clock
 from loneguard.server.escalation import ladder
 from loneguard.server.escalation.directory import CONSOLE, Directory, Found
+from loneguard.server.escalation.notify.call_channel import CONSOLE_TASK
 from loneguard.server.escalation.notify.notification import DeliveryResult, Notification, Recipient
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.scheduler import Scheduler
@@ -112,6 +113,8 @@ class Escalation:
         if alarm is None or alarm.state != AlarmState.OPEN:
             return
         for row in self._store.notifications(alarm.id, NotificationState.PENDING):
+            if (row.last_result or "").startswith(CONSOLE_TASK):
+                continue  # handed to a person on the console: nothing to send again
             self._send(alarm, row, attempt=row.attempts + 1)
         await self.evaluate(alarm.id, now_ms)
 
@@ -251,7 +254,9 @@ class NotificationLog:
         self._publish = publish
 
     async def record(self, n: Notification, attempt: int, result: DeliveryResult) -> None:
-        final = result.ok or not result.retryable or attempt >= self._max_attempts
+        final = not result.awaiting_person and (
+            result.ok or not result.retryable or attempt >= self._max_attempts
+        )
         future = self._store.record_attempt(
             n.key, attempt, result.ok, final, result.detail, self._clock.wall_ms()
         )
@@ -267,5 +272,6 @@ class NotificationLog:
                     "recipient": n.recipient.name,
                     "attempt": attempt,
                     "detail": result.detail,
+                    "awaiting_person": result.awaiting_person,
                 },
             )

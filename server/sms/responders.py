@@ -7,13 +7,13 @@ on the console, and stops the ladder at once. Unknown numbers get no reply.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.config import Person
-from loneguard.server.store import Alarm, AlarmConflict, AlarmNotFound, Store
+from loneguard.server.escalation.alarm_acks import AlarmAcks
+from loneguard.server.store import Alarm, Store
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,8 @@ class SmsAcks:
         on_acknowledged: Callable[[Alarm], None],
     ) -> None:
         self._store = store
-        self._clock = clock
         self._people = people
-        self._on_acknowledged = on_acknowledged
+        self._acks = AlarmAcks(store, clock, on_acknowledged)
 
     def who(self, sender: str) -> str | None:
         """The name behind a number, or None for a stranger."""
@@ -56,14 +55,9 @@ class SmsAcks:
         if name is None:
             log.warning("ACK for alarm %d from an unknown number ignored", alarm_id)
             return None
-        future = self._store.acknowledge_alarm(alarm_id, name, self._clock.wall_ms(), "sms")
-        try:
-            alarm = await asyncio.wrap_future(future)
-        except AlarmNotFound:
-            return f"loneguard: there is no alarm {alarm_id}."
-        except AlarmConflict as exc:
-            return f"loneguard: {exc}."
-        self._on_acknowledged(alarm)
+        refused = await self._acks.acknowledge(alarm_id, name, "sms")
+        if refused is not None:
+            return f"loneguard: {refused}."
         return f"loneguard: alarm {alarm_id} is yours, {name}. Resolve it on the console."
 
 

@@ -1,7 +1,9 @@
-"""Notifiers: the console stream, SMS through the GSM modem, apprise URLs, and the dispatcher
-that retries them until someone takes charge."""
+"""Notifiers: the console stream, SMS and voice calls through the GSM modem (calls made from the
+console where no modem rings), apprise URLs, and the dispatcher that retries them until someone
+takes charge."""
 
 from loneguard.server.escalation.notify.apprise_channel import AppriseChannel
+from loneguard.server.escalation.notify.call_channel import ConsoleCallChannel, ModemCallChannel
 from loneguard.server.escalation.notify.console_channel import Broadcaster, ConsoleChannel
 from loneguard.server.escalation.notify.dispatcher import Dispatcher
 from loneguard.server.escalation.notify.notification import (
@@ -11,17 +13,18 @@ from loneguard.server.escalation.notify.notification import (
     Notification,
     Recipient,
 )
-from loneguard.server.escalation.notify.sms_channel import CallChannel, SmsChannel, alarm_sms
+from loneguard.server.escalation.notify.sms_channel import SmsChannel, alarm_sms
 
 __all__ = [
     "CHANNEL_NAMES",
     "AppriseChannel",
     "Broadcaster",
-    "CallChannel",
     "Channel",
+    "ConsoleCallChannel",
     "ConsoleChannel",
     "DeliveryResult",
     "Dispatcher",
+    "ModemCallChannel",
     "Notification",
     "Recipient",
     "SmsChannel",

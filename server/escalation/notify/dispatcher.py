@@ -138,7 +138,7 @@ class Dispatcher:
                 log.exception("alarm %d: channel %s raised", n.alarm_id, n.channel)
                 result = DeliveryResult(False, f"channel error: {type(exc).__name__}", True)
         self.attempts += 1
-        if not result.ok:
+        if not result.ok and not result.awaiting_person:
             self.failures += 1
         try:
             await self._record(n, attempt, result)
@@ -150,7 +150,7 @@ class Dispatcher:
                 attempt,
                 type(exc).__name__,
             )
-        if result.ok:
+        if result.ok or result.awaiting_person:
             self._finish(job)
             if len(self._delivered) >= _MAX_DELIVERED_KEYS:
                 self._delivered.clear()  # the caller's records remain the durable truth

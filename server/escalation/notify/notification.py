@@ -40,6 +40,9 @@ class DeliveryResult:
     ok: bool
     detail: str
     retryable: bool = False
+    # Handed to a person (a call to make from the console): not delivered, not failed, not
+    # retried; the notification stays pending until the person records how it went.
+    awaiting_person: bool = False
 
 
 class Channel(Protocol):

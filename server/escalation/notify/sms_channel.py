@@ -1,4 +1,4 @@
-"""Alarm SMS through the hub's GSM modem, and the honest refusal of voice calls.
+"""Alarm SMS through the hub's GSM modem.
 
 The modem driver blocks (it waits on a serial line), so every exchange runs in a worker thread.
 A failed send is retryable: the dispatcher tries again later. Before reporting the failure the
@@ -106,15 +106,4 @@ class SmsChannel:
         return DeliveryResult(True, f"SMS sent (mr {reference})", retryable=False)
 
 
-class CallChannel:
-    """A GSM text modem does not make voice calls: the attempt is recorded as not made."""
-
-    name = "call"
-
-    async def send(self, n: Notification) -> DeliveryResult:
-        return DeliveryResult(
-            False, "voice calls are made by a person from the console", retryable=False
-        )
-
-
-__all__ = ["MAX_SMS_SEPTETS", "CallChannel", "SmsChannel", "alarm_sms"]
+__all__ = ["MAX_SMS_SEPTETS", "SmsChannel", "alarm_sms"]

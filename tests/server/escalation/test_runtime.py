@@ -72,12 +72,18 @@ def test_the_whole_cic_overdue_ladder_then_acknowledge_stops_it(tmp_path: Path) 
             assert rig.store.alarm(alarm.id).next_step_ms is None  # type: ignore[union-attr]
             rows = rig.store.notifications(alarm.id)
             assert len(rows) == 16
-            # The hub's GSM modem makes no voice calls: a call is a failed, final attempt (a
-            # person rings from the console), and it leaves the rest of the ladder as it was.
+            # No modem rings here: each call is a task for a person on the console, pending
+            # until they record how it went; never a failure, and the ladder goes on.
             calls = [r for r in rows if r.channel == "call"]
-            assert {r.state for r in calls} == {NotificationState.FAILED}
+            assert {r.state for r in calls} == {NotificationState.PENDING}
             assert {r.last_result for r in calls} == {
-                "voice calls are made by a person from the console"
+                f"console task: ring {name} ({role}) now"
+                for name, role in (
+                    (ANN.name, "worker"),
+                    (CONTACT[0], "visit_contact"),
+                    (ANN.name, "worker_home"),
+                    (MGR.name, "line_manager"),
+                )
             }
             assert {r.state for r in rows if r.channel != "call"} == {NotificationState.SENT}
         finally:

@@ -12,7 +12,7 @@ from loneguard.gsm.fake import FakeModem
 from loneguard.gsm.modem import Modem
 from loneguard.gsm.sms import sms_text
 from loneguard.server.escalation.notify.notification import Notification, Recipient
-from loneguard.server.escalation.notify.sms_channel import CallChannel, SmsChannel, alarm_sms
+from loneguard.server.escalation.notify.sms_channel import SmsChannel, alarm_sms
 
 NUMBER = "+447700900123"
 ANN = Recipient("Ann", "line_manager", phone=NUMBER)
@@ -88,10 +88,3 @@ def test_a_silent_modem_times_out_retryably(fake: FakeModem, modem: Modem) -> No
     fake.fail_next("AT+CMGS", "")  # takes the text, never answers
     result = asyncio.run(SmsChannel(modem).send(note()))
     assert not result.ok and result.retryable and "AT+CMGS" in result.detail
-
-
-def test_calls_are_recorded_as_not_made() -> None:
-    result = asyncio.run(CallChannel().send(note()))
-    assert result == result.__class__(
-        False, "voice calls are made by a person from the console", False
-    )
