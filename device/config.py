@@ -12,6 +12,7 @@ the defaults.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -26,7 +27,16 @@ from urllib.parse import unquote, urlsplit
 from loneguard.protocol.errors import ProtocolError
 from loneguard.protocol.topics import check_device_id
 
+log = logging.getLogger(__name__)
+
 CONFIG_ENV = "LONEGUARD_CONFIG"
+
+# Settings a file may still carry from an older release: ignored with a warning, so a unit
+# upgraded in the field still starts (a refused file would leave it with no panic button).
+RETIRED = {
+    "timing.duress_window": "a double press of check-in is no longer a duress (a check-in "
+    "each); the duress gesture is timing.duress_gesture",
+}
 DEFAULT_CONFIG_PATH = Path("/etc/loneguard/device.toml")
 
 # GPIO 0 and 1 are the HAT ID EEPROM bus; 28+ do not reach the 40-pin header.
@@ -120,6 +130,7 @@ def setting(
 
 
 MODES = ("pocket", "desk")
+DURESS_GESTURES = ("chord", "off")
 BATTERY_BOARDS = ("none", "pisugar3")
 _PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
 
@@ -328,13 +339,20 @@ class TimingSettings:
         maximum=0.5,
         read=_none_if_zero,
     )
-    duress_window: float = setting(
+    duress_gesture: str = setting(
+        str,
+        "chord",
+        "The covert duress gesture: chord (hold panic, then press and release check-in before "
+        "the panic hold completes) or off (no duress gesture on the unit)",
+        read=_one_of(DURESS_GESTURES),
+    )
+    duress_lead: float = setting(
         float,
-        0.6,
-        "Duress is check-in pressed twice within this many seconds; a single check-in is sent "
-        "this long after its release; 0 turns the duress gesture off",
-        minimum=0,
-        maximum=2,
+        0.25,
+        "Seconds panic must already be held when check-in goes down for the chord to be a "
+        "duress (a squeeze of both buttons at once is not)",
+        minimum=0.05,
+        maximum=1.5,
     )
     long_hold: float = setting(
         float,
@@ -533,6 +551,11 @@ def _merge(
         if not isinstance(table, dict):
             raise ConfigError(section, "must be a table ([section])")
         for key in table:
+            if f"{section}.{key}" in RETIRED:
+                log.warning(
+                    "%s.%s is no longer used: %s", section, key, RETIRED[f"{section}.{key}"]
+                )
+                continue
             if f"{section}.{key}" not in _BY_NAME:
                 known = ", ".join(s.key for s in SETTINGS if s.section == section)
                 raise ConfigError(f"{section}.{key}", f"unknown setting (known: {known})")
@@ -617,6 +640,8 @@ def _check_together(config: Config, labels: dict[str, str]) -> Config:
         raise ConfigError(
             "mqtt.reconnect_min_delay", "must not be more than mqtt.reconnect_max_delay"
         )
+    if config.timing.duress_lead >= config.timing.hold_time:
+        raise ConfigError(labels["timing.duress_lead"], "must be shorter than timing.hold_time")
     if config.sms.hub_number and not config.sms.secret:
         raise ConfigError(labels["sms.secret"], "is required when sms.hub_number is set")
     wired = config.modem.pwrkey

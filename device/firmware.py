@@ -36,6 +36,7 @@ from loneguard.device.fallback import ModemWorker, SmsFallback
 from loneguard.device.feedback import Feedback
 from loneguard.device.gestures import (
     ButtonName,
+    DuressGesture,
     Gesture,
     GestureInput,
     GestureMachine,
@@ -74,7 +75,9 @@ _KIND_OF = {
     Gesture.DURESS: EventKind.DURESS,
     Gesture.PANIC: EventKind.PANIC,
     Gesture.SESSION_START: EventKind.SESSION_START,
+    Gesture.SIGNAL_REPORT: EventKind.SIGNAL_REPORT,
 }
+SIGNAL_REPORT_BLINKS = 3  # one blink per tap of the gesture: "noted", nothing like help_coming
 SIGNED_IN_KEY = "signed_in"
 
 
@@ -137,7 +140,8 @@ class DeviceApp:
         self.feedback = Feedback(self.led, clock, buzzer=self.buzzer)
         timing = GestureTiming(
             hold_time=config.timing.hold_time,
-            duress_window=config.timing.duress_window,
+            duress=DuressGesture(config.timing.duress_gesture),
+            duress_lead=config.timing.duress_lead,
             long_hold=config.timing.long_hold,
             step_window=config.timing.step_window,
             desk=config.device.desk,
@@ -292,6 +296,8 @@ class DeviceApp:
         elif gesture is Gesture.SESSION_START:
             self._prealert = False
             self.feedback.confirm(recognized.steps)
+        elif gesture is Gesture.SIGNAL_REPORT:
+            self.feedback.confirm(SIGNAL_REPORT_BLINKS)
         elif gesture is Gesture.SIGN:
             self.signed_in = not self.signed_in
             self.outbox.set_state(SIGNED_IN_KEY, int(self.signed_in))

@@ -153,3 +153,18 @@ class Observer:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def duress_chord(app: Any, clock: Any) -> None:
+    """The covert duress gesture on ``app``'s pins: panic down, check-in clicked 0.3 s later,
+    panic up, and the release settled."""
+    from loneguard.device.gestures import ButtonName
+
+    panic, checkin = app.buttons[ButtonName.PANIC].pin, app.buttons[ButtonName.CHECKIN].pin
+    panic.drive_low()
+    clock.advance(0.3)
+    checkin.drive_low()
+    clock.advance(0.1)
+    checkin.drive_high()
+    panic.drive_high()
+    clock.advance(0.05)

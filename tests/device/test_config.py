@@ -155,7 +155,7 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
     config = parse_config(
         {
             "device": {"id": "unit-01", "mode": "desk"},
-            "timing": {"duress_window": 0.4, "long_hold": 1.5, "step_window": 2},
+            "timing": {"duress_gesture": "off", "long_hold": 1.5, "step_window": 2},
             "session": {"preset_minutes": 45, "step_minutes": 15},
             "desk": {"reminder_interval": 20},
             "outbox": {"max_events": 50},
@@ -165,7 +165,7 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
         env={"LONEGUARD_SMS_SECRET": "from-env"},
     )
     assert config.device.desk and config.device.mode == "desk"
-    assert (config.timing.duress_window, config.timing.long_hold) == (0.4, 1.5)
+    assert (config.timing.duress_gesture, config.timing.long_hold) == ("off", 1.5)
     assert (config.session.preset_minutes, config.session.step_minutes) == (45, 15)
     assert (config.desk.reminder_interval, config.outbox.max_events) == (20, 50)
     assert config.modem.port == "/dev/ttyUSB2"
@@ -176,11 +176,12 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
     )
     assert "from-env" not in repr(config)
     defaults = parse_config({"device": {"id": "unit-01"}}, env={})
-    assert (defaults.device.mode, defaults.timing.duress_window, defaults.sms.hub_number) == (
+    assert (defaults.device.mode, defaults.timing.duress_gesture, defaults.sms.hub_number) == (
         "pocket",
-        0.6,
+        "chord",
         None,
     )
+    assert defaults.timing.duress_lead == 0.25
     assert (defaults.sms.ack_timeout, defaults.outbox.max_events) == (20.0, 1000)
 
 
@@ -190,7 +191,9 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
         ({"device": {"mode": "wall"}}, "device.mode"),
         ({"sms": {"hub_number": "call me"}}, "sms.hub_number"),
         ({"sms": {"hub_number": "+447700900001"}}, "sms.secret"),
-        ({"timing": {"duress_window": 3}}, "timing.duress_window"),
+        ({"timing": {"duress_gesture": "double"}}, "timing.duress_gesture"),
+        ({"timing": {"duress_lead": 3}}, "timing.duress_lead"),
+        ({"timing": {"hold_time": 1.0, "duress_lead": 1.2}}, "timing.duress_lead"),
     ],
 )
 def test_new_settings_are_checked(data: dict[str, Any], key: str) -> None:
@@ -198,3 +201,11 @@ def test_new_settings_are_checked(data: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(data, env={})
     assert info.value.key == key
+
+
+def test_the_retired_duress_window_is_ignored_so_an_old_file_still_starts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = parse_config({"device": {"id": "unit-01"}, "timing": {"duress_window": 0.6}}, env={})
+    assert config.timing.duress_gesture == "chord"
+    assert "timing.duress_window is no longer used" in caplog.text

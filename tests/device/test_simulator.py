@@ -123,7 +123,7 @@ def test_hold_panic_makes_one_panic(control: ControlServer, clock: FakeClock) ->
     start = clock.monotonic()
     status, body = call(control, "POST", "/buttons/panic/hold")
     assert status == 200 and len(body["events"]) == 1
-    assert clock.monotonic() == pytest.approx(start + 3.2)  # hold_time + 0.2 by default
+    assert clock.monotonic() == pytest.approx(start + 3.25)  # hold_time + 0.2, then settle
     state = call(control, "GET", "/state")[1]
     assert state["events"][0]["kind"] == "panic"
 
@@ -162,14 +162,23 @@ def test_errors_are_json(control: ControlServer, method: str, path: str, status:
     assert call(control, "GET", "/state")[1]["events"] == []
 
 
-def test_duress_action_makes_one_duress_after_the_window(
+def test_duress_action_plays_the_chord_and_makes_one_duress(
     control: ControlServer, clock: FakeClock
 ) -> None:
     start = clock.monotonic()
     status, body = call(control, "POST", "/buttons/checkin/duress")
     assert status == 200 and len(body["events"]) == 1
-    assert clock.monotonic() == pytest.approx(start + 0.6)
-    assert call(control, "GET", "/state")[1]["events"][0]["kind"] == "duress"
+    # panic down, check-in at +0.3 for 0.1 s, settle, panic up, settle: well short of a panic
+    assert clock.monotonic() == pytest.approx(start + 0.5)
+    assert [e["kind"] for e in call(control, "GET", "/state")[1]["events"]] == ["duress"]
+    clock.advance(10.0)
+    assert [e["kind"] for e in call(control, "GET", "/state")[1]["events"]] == ["duress"]
+
+
+def test_signal_action_makes_one_signal_report(control: ControlServer, clock: FakeClock) -> None:
+    status, body = call(control, "POST", "/buttons/panic/signal")
+    assert status == 200 and len(body["events"]) == 1
+    assert [e["kind"] for e in call(control, "GET", "/state")[1]["events"]] == ["signal_report"]
 
 
 def test_checkin_hold_starts_a_session(control: ControlServer, clock: FakeClock) -> None:
