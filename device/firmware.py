@@ -362,6 +362,8 @@ class DeviceApp:
         parts = [f"{self.config.device.id} {link}", hub, f"{self.outbox.count()} queued"]
         if self.modem is not None:
             parts.append(f"modem {self.modem.report().health}")
+        if self.outbox.moved_aside is not None:
+            parts.append(f"outbox was damaged, moved to {self.outbox.moved_aside.name}")
         return ", ".join(parts)
 
     # -- LinkListener --------------------------------------------------------------------------
@@ -374,6 +376,9 @@ class DeviceApp:
 
     def battery_percent(self) -> int | None:
         return self.battery.percent() if self.battery is not None else None
+
+    def outbox_replaced(self) -> bool:
+        return self.outbox.moved_aside is not None
 
     def on_connection(self, connected: bool) -> None:
         with self._lock:

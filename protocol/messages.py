@@ -201,6 +201,10 @@ class Status:
         return cls(state, boot, fw, ts, reason)
 
 
+# What carries a device's traffic to the broker (see docs/protocol.md).
+BEARERS = ("wifi", "cellular", "wired", "none")
+
+
 @dataclass(frozen=True)
 class Heartbeat:
     """Liveness and health, QoS 0: ``dev/{id}/heartbeat``."""
@@ -212,6 +216,8 @@ class Heartbeat:
     queued: int = 0
     registered: bool | None = None
     modem: str | None = None
+    bearer: str | None = None  # one of BEARERS
+    outbox_reset: bool | None = None  # this boot found its outbox damaged and began a new one
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -221,10 +227,10 @@ class Heartbeat:
             "battery": self.battery,
             "queued": self.queued,
         }
-        if self.registered is not None:
-            out["registered"] = self.registered
-        if self.modem is not None:
-            out["modem"] = self.modem
+        for name in ("registered", "modem", "bearer", "outbox_reset"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         return out
 
     def encode(self) -> bytes:
@@ -240,8 +246,10 @@ class Heartbeat:
         queued = r.integer("queued", minimum=0, maximum=MAX_SEQ)
         registered = r.flag("registered", required=False)
         modem = r.choice("modem", ("ok", "recovering", "failed", "absent"), required=False)
+        bearer = r.choice("bearer", BEARERS, required=False)
+        outbox_reset = r.flag("outbox_reset", required=False)
         r.finish()
-        return cls(ts, uptime, rssi, battery, queued, registered, modem)
+        return cls(ts, uptime, rssi, battery, queued, registered, modem, bearer, outbox_reset)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ class RecordingListener:
         self.pending = list(pending or [])
         self.modem: ModemReport | None = None
         self.battery: int | None = None
+        self.replaced = False
         self.acks: queue.Queue[Ack] = queue.Queue()
         self.commands: queue.Queue[Command] = queue.Queue()
         self.hub: queue.Queue[HubStatus] = queue.Queue()
@@ -97,6 +98,9 @@ class RecordingListener:
 
     def battery_percent(self) -> int | None:
         return self.battery
+
+    def outbox_replaced(self) -> bool:
+        return self.replaced
 
     def on_connection(self, connected: bool) -> None:
         (self.up if connected else self.down).set()
