@@ -317,6 +317,15 @@ class PinSettings:
         minimum=MIN_GPIO,
         maximum=MAX_GPIO,
     )
+    # After loading, None unless modem.flight_pin says it is wired.
+    modem_flight: int | None = setting(
+        int,
+        _PIN_DEFAULTS["pins.modem_flight"],
+        "BCM GPIO of the modem board's flight-mode input (Waveshare SIM7600X HAT: GPIO4, high = "
+        "flight mode), held low so the radio is on; used when modem.flight_pin is true",
+        minimum=MIN_GPIO,
+        maximum=MAX_GPIO,
+    )
 
 
 @dataclass(frozen=True)
@@ -417,6 +426,12 @@ class ModemSettings:
         False,
         "Whether pins.modem_pwrkey is wired to the modem's PWRKEY, so recovering a hung modem "
         "can end with a power cycle; false when the modem board has its own power key",
+    )
+    flight_pin: bool = setting(
+        bool,
+        False,
+        "Whether pins.modem_flight is wired to the modem board's flight-mode input (the "
+        "Waveshare SIM7600X HAT's GPIO4), which the firmware then holds low",
     )
     gnss_max_age: float = setting(
         float,
@@ -644,11 +659,11 @@ def _check_together(config: Config, labels: dict[str, str]) -> Config:
         raise ConfigError(labels["timing.duress_lead"], "must be shorter than timing.hold_time")
     if config.sms.hub_number and not config.sms.secret:
         raise ConfigError(labels["sms.secret"], "is required when sms.hub_number is set")
-    wired = config.modem.pwrkey
+    wired = {"modem_pwrkey": config.modem.pwrkey, "modem_flight": config.modem.flight_pin}
     used: dict[int, str] = {}
-    for key in ("checkin", "panic", "led", "buzzer", "modem_pwrkey"):
+    for key in ("checkin", "panic", "led", "buzzer", "modem_pwrkey", "modem_flight"):
         pin = getattr(pins, key)
-        if pin is None or (key == "modem_pwrkey" and not wired):
+        if pin is None or not wired.get(key, True):
             continue
         if pin in used:
             raise ConfigError(f"pins.{key}", f"GPIO {pin} is already used by {used[pin]}")
@@ -660,7 +675,11 @@ def _check_together(config: Config, labels: dict[str, str]) -> Config:
     return replace(
         config,
         mqtt=replace(mqtt, username=username or None, password=password or None),
-        pins=replace(pins, modem_pwrkey=pins.modem_pwrkey if wired else None),
+        pins=replace(
+            pins,
+            modem_pwrkey=pins.modem_pwrkey if wired["modem_pwrkey"] else None,
+            modem_flight=pins.modem_flight if wired["modem_flight"] else None,
+        ),
     )
 
 

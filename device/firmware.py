@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from gpiozero import LED, Button, Buzzer
+from gpiozero import LED, Button, Buzzer, DigitalOutputDevice
 
 from loneguard.device.battery import I2cBus, PiSugar3
 from loneguard.device.config import Config
@@ -152,8 +152,20 @@ class DeviceApp:
             self.pwrkey = PwrKey(pins.modem_pwrkey, clock, pin_factory=pin_factory)
             modem.set_power_cycle(self.pwrkey.power_cycle)
         self.modem = (
-            ModemWorker(modem, clock, check_interval=config.timing.heartbeat_interval)
+            ModemWorker(
+                modem,
+                clock,
+                check_interval=config.timing.heartbeat_interval,
+                power_on=self.pwrkey.power_on if self.pwrkey is not None else None,
+            )
             if modem is not None
+            else None
+        )
+        # The Waveshare HAT's flight-mode input: high puts the radio in flight mode, so it is
+        # held low for as long as the firmware runs.
+        self.flight = (
+            DigitalOutputDevice(pins.modem_flight, initial_value=False, pin_factory=pin_factory)
+            if pins.modem_flight is not None
             else None
         )
         sms = config.sms
@@ -230,7 +242,7 @@ class DeviceApp:
             self.modem.stop()  # before the outbox closes: a send in progress records itself
         with self._lock:
             self.feedback.stop()
-            for device in (*self.buttons.values(), self.led, self.buzzer, self.pwrkey):
+            for device in (*self.buttons.values(), self.led, self.buzzer, self.pwrkey, self.flight):
                 if device is not None:
                     device.close()
             self.outbox.close()

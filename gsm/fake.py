@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from loneguard.gsm.at import CTRL_Z, ESC
+from loneguard.gsm.fake_models import CommandRefused, FakeModel
 
 Direction = Literal["dte", "dce"]  # dte: driver → modem; dce: modem → driver
 HangUntil = Literal["cfun", "power"]
@@ -36,7 +37,12 @@ NO_FIX_GNSS = ",,,,,,,,,,,,,,,"
 SAMPLE_GPSINFO = "3113.330650,N,12121.262554,E,131117,091918.0,32.9,0.0,0"
 NO_FIX_GPSINFO = ",,,,,,,,"
 
-_CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 100: "unknown"}
+_CME_TEXT = {
+    3: "operation not allowed",
+    4: "operation not supported",
+    10: "SIM not inserted",
+    100: "unknown",
+}
 _CMS_TEXT = {
     302: "operation not allowed",
     321: "invalid memory index",
@@ -83,6 +89,8 @@ class FakeModem:
         gnss_info: str | None = None,
         gps_info: str | None = None,
         first_reference: int = 1,
+        model: FakeModel | None = None,
+        powered: bool = True,
     ) -> None:
         self.rssi = rssi
         self.creg_stat = creg_stat
@@ -97,7 +105,10 @@ class FakeModem:
         self.transcript: list[Exchange] = []
         self.sms_sent = threading.Event()
         self.power_cycles = 0
-        self.powered = True
+        self.powered = powered
+        # The model's own command set (gsm/fake_models.py); None: the generic SIMCom core only.
+        self.model = model
+        self._urcs_after_reply: list[str] = []
         self._pwrkey_down_at: float | None = None
         self._next_reference = first_reference
         self._lock = threading.RLock()
@@ -170,6 +181,15 @@ class FakeModem:
             elif not self.powered and held >= 0.5:
                 self.powered = True
                 self.power_cycle()
+
+    @property
+    def radio_on(self) -> bool:
+        """AT+CFUN=1 (the default) rather than 0."""
+        return bool(self._cfun)
+
+    def emit_urc_after_reply(self, line: str) -> None:
+        """Send ``line`` as a URC once the current command's final result code is out."""
+        self._urcs_after_reply.append(line)
 
     def fail_next(self, command: str, error: str) -> None:
         """Answer the next ``command`` (e.g. "AT+CMGS") with ``error`` ("+CMS ERROR: 500").
@@ -250,6 +270,9 @@ class FakeModem:
         self._gps_on = False
         self._hung = None
         self._prompt_number = None
+        model: FakeModel | None = getattr(self, "model", None)  # None while __init__ runs
+        if model is not None:
+            model.reset()
 
     def _serve(self, line: _Pty) -> None:
         while True:
@@ -317,13 +340,23 @@ class FakeModem:
             info, final = self._execute(upper, command)
         except _Fail as fail:
             info, final = [], self._error(fail.code, sms=fail.sms)
+        except CommandRefused as refused:
+            info, final = [], self._error(refused.code, sms=False)
         if final:
             self._respond(info, final)
+        after, self._urcs_after_reply = self._urcs_after_reply, []
+        self._emit_lines(after)
 
     def _execute(self, upper: str, command: str) -> tuple[list[str], str]:
         """Return the information lines and the final result code ("" when it comes later)."""
         if upper in ("AT", "ATZ"):
             return [], "OK"
+        if self.model is not None:
+            answer = self.model.answer(
+                self, upper, command.split("=", 1)[1] if "=" in command else ""
+            )
+            if answer is not None:
+                return answer
         if upper in ("ATE0", "ATE1"):
             self._echo = upper == "ATE1"
             return [], "OK"
@@ -409,7 +442,10 @@ class FakeModem:
             if failure:
                 self._respond([], failure)
             return
-        if not self._cfun or self.creg_stat not in (1, 5):
+        registered = self.creg_stat in (1, 5, 6, 7) or (
+            self.model is not None and self.model.registered()
+        )
+        if not self._cfun or not registered:
             self._respond([], self._error(331, sms=True))
             return
         self.sent.append((number, text))
