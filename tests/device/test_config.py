@@ -60,7 +60,7 @@ def test_device_id_is_required_and_checked() -> None:
         ({"pins": {"led": [22]}}, "pins.led", "must be an integer, got an array"),
         ({"timing": {"hold_time": 0.1}}, "timing.hold_time", "must be between 0.5 and 10"),
         ({"timing": {"hold_time": 11}}, "timing.hold_time", "must be between 0.5 and 10"),
-        ({"mqtt": {"keepalive": 601}}, "mqtt.keepalive", "must be between 5 and 600"),
+        ({"mqtt": {"keepalive": 241}}, "mqtt.keepalive", "must be between 5 and 240"),
         ({"timing": {"heartbeat_interval": 4}}, "timing.heartbeat_interval", "between 5 and 3600"),
         ({"pins": {"checkin": 40}}, "pins.checkin", "must be between 2 and 27"),
         ({"pins": {"buzzer": 1}}, "pins.buzzer", "must be 0 (none) or between 2 and 27"),
