@@ -131,6 +131,7 @@ def setting(
 
 MODES = ("pocket", "desk")
 DURESS_GESTURES = ("chord", "off")
+GPIO_FACTORIES = ("lgpio", "rpigpio", "native", "mock")
 BATTERY_BOARDS = ("none", "pisugar3")
 _PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
 
@@ -331,6 +332,18 @@ class PinSettings:
 
 
 @dataclass(frozen=True)
+class GpioSettings:
+    factory: str = setting(
+        str,
+        "lgpio",
+        "GPIO back-end (gpiozero pin factory): lgpio (the kernel's GPIO device; Raspberry Pi OS "
+        "bookworm), rpigpio (RPi.GPIO or its rpi-lgpio shim), native (pure Python on "
+        "/dev/gpiomem), or mock (no hardware: a unit on a desk with nothing wired)",
+        read=_one_of(GPIO_FACTORIES),
+    )
+
+
+@dataclass(frozen=True)
 class TimingSettings:
     hold_time: float = setting(
         float,
@@ -494,6 +507,7 @@ class Config:
     device: DeviceSettings
     mqtt: MqttSettings
     pins: PinSettings
+    gpio: GpioSettings
     timing: TimingSettings
     session: SessionSettings
     desk: DeskSettings
