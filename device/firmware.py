@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,8 +115,12 @@ class DeviceApp:
         outbox: Outbox | None = None,
         modem: Modem | None = None,
         battery: PiSugar3 | None = None,
+        clock_synced: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        # Whether the wall clock can be trusted for an event's ts (device/clock_sync.py on a
+        # unit); None: always (a simulated unit runs on a host whose clock is set).
+        self._clock_synced = clock_synced
         self.clock = clock
         self.outbox = (
             outbox
@@ -271,6 +276,7 @@ class DeviceApp:
                 seq=self.outbox.next_seq(),
                 minutes=minutes,
                 location=self._location_for(kind),
+                unsynced=self._clock_synced is not None and not self._clock_synced(),
             )
             self.outbox.add(event)
             self._recent.append(EventRecord(event.id, event.kind, event.ts, event.seq))

@@ -104,6 +104,9 @@ class Event:
     link: Link = Link.MQTT
     minutes: int | None = None
     location: Location | None = None
+    # Stamped while the device's clock was not synchronised (ts may be far off): the hub uses
+    # its own receive time instead.
+    unsynced: bool = False
 
     def __post_init__(self) -> None:
         # The decoder's checks guard construction too, so an invalid Event cannot exist.
@@ -122,6 +125,8 @@ class Event:
             out["minutes"] = self.minutes
         if self.location is not None:
             out["location"] = self.location.to_json()
+        if self.unsynced:
+            out["unsynced"] = True
         return out
 
     def encode(self) -> bytes:
@@ -163,8 +168,12 @@ def _read_event(obj: dict[str, Any]) -> dict[str, Any]:
     location = r.mapping("location", required=False)
     if location is not None and kind not in KINDS_WITH_LOCATION:
         raise r.error("location", f"is not allowed on a {kind} event")
+    unsynced = r.flag("unsynced", required=False)
+    if unsynced is False:
+        raise r.error("unsynced", "is only sent as true; leave it out when the clock is synced")
     r.finish()
     values["location"] = Location.from_json(location) if location is not None else None
+    values["unsynced"] = bool(unsynced)
     return values
 
 
