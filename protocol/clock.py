@@ -126,7 +126,6 @@ class FakeClock:
         self._now = monotonic
         self._schedule = _Schedule()
         self._lock = threading.RLock()
-        self._advancing = threading.RLock()
 
     def wall_ms(self) -> int:
         with self._lock:
@@ -141,24 +140,14 @@ class FakeClock:
             return self._schedule.add(self._now + max(0.0, delay), callback)
 
     def advance(self, seconds: float) -> None:
-        """Move time forward, running each timer at its own due time, in order.
-
-        Timers run outside the clock's lock, as ``SystemClock`` runs them: a timer that waits
-        for a lock held by a thread that is itself setting a timer would otherwise deadlock.
-        One advance runs at a time.
-        """
-        with self._advancing:
-            with self._lock:
-                end = self._now + seconds
-            while True:
-                with self._lock:
-                    entry = self._schedule.pop_due(end)
-                    if entry is None:
-                        self._now = max(self._now, end)
-                        return
-                    self._now = max(self._now, entry.due)
+        """Move time forward, running each timer at its own due time, in order."""
+        with self._lock:
+            end = self._now + seconds
+            while (entry := self._schedule.pop_due(end)) is not None:
+                self._now = max(self._now, entry.due)
                 if not entry.cancelled:
                     entry.callback()
+            self._now = end
 
     def step_wall(self, seconds: float) -> None:
         """Jump the wall clock (an NTP correction, a wrong RTC) without moving monotonic time."""

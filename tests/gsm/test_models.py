@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from loneguard.gsm.fake import FakeModem
@@ -68,7 +70,12 @@ def test_the_a7670_refuses_the_sim7600_gnss_commands() -> None:
 def test_the_a7670_says_when_its_receiver_is_ready() -> None:
     with FakeModem(model=A7670E()) as fake, modem_on(fake) as modem:
         start_gnss(modem, A76XX)
-        assert "+CGNSSPWR: READY!" in modem.take_unsolicited()
+        seen: list[str] = []
+        deadline = time.monotonic() + 5
+        while "+CGNSSPWR: READY!" not in seen:  # the URC follows the OK
+            assert time.monotonic() < deadline, seen
+            seen += modem.take_unsolicited()
+            time.sleep(0.01)
 
 
 @pytest.mark.parametrize("cereg", [1, 5, 6, 7])
