@@ -9,7 +9,8 @@
 modem and the broker, then prints a pass/fail table and exits 1 on any failure. With
 ``--simulate`` it runs on mock pins and, unless ``modem.port`` is set, a fake modem.
 
-Without ``--simulate`` the buttons and LED are real GPIO (gpiozero's default pin factory).
+Without ``--simulate`` the buttons and LED are real GPIO, through the back-end ``gpio.factory``
+names (``pin_factory``; lgpio by default).
 ``--simulate`` uses mock pins and serves the control endpoint (see ``simulator``); it needs
 no config file when ``--id`` is given, and keeps its data in ``./data/devices/ID`` unless told
 otherwise. When ready it prints ``control endpoint: http://HOST:PORT`` and ``simulator page:
@@ -18,7 +19,8 @@ http://HOST:PORT/``, a web page with the unit's buttons to click and its LED to 
 Under systemd (``Type=notify``) it sends READY=1 once started, WATCHDOG=1 only while the app is
 healthy, and a STATUS= line when its state changes (``watchdog``). SIGTERM or SIGINT stops
 cleanly (STOPPING=1, retained offline status with a reason) and exits 0. A config error exits 2
-with a message naming the key.
+with a message naming the key; so does a GPIO back-end that cannot start, with a message naming
+the fix.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from loneguard.device.config import (
     load_config,
 )
 from loneguard.device.gestures import ButtonName
+from loneguard.device.pin_factory import PinFactoryError
 from loneguard.device.version import FW_VERSION
 
 log = logging.getLogger("device")
@@ -159,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         return _run(config, control_at)
+    except PinFactoryError as exc:
+        print(f"loneguard-device: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except (OSError, ValueError, RuntimeError) as exc:
         log.debug("startup failed", exc_info=True)
         print(f"loneguard-device: {exc}", file=sys.stderr)
@@ -183,7 +189,11 @@ def selftest_main(
 
     with contextlib.ExitStack() as stack:
         if pin_factory is None:
-            pin_factory = _pin_factory(args.simulate)
+            try:
+                pin_factory = _pin_factory(args.simulate, config.gpio.factory)
+            except PinFactoryError as exc:
+                print(f"loneguard-device: {exc}", file=sys.stderr)
+                return EXIT_CONFIG
         modem = None
         port = config.modem.port
         if port is None and args.simulate:
@@ -215,16 +225,12 @@ def selftest_main(
     return exit_status(checks)
 
 
-def _pin_factory(simulate: bool) -> Any:
-    if simulate:
-        from loneguard.device.simulator import ClockedMockFactory
-        from loneguard.protocol.clock import SystemClock
+def _pin_factory(simulate: bool, name: str = "lgpio") -> Any:
+    """Mock pins with ``--simulate``, else the ``gpio.factory`` back-end (``pin_factory``)."""
+    from loneguard.device.pin_factory import make_pin_factory
+    from loneguard.protocol.clock import SystemClock
 
-        return ClockedMockFactory(SystemClock(), max_states=10_000)
-    from gpiozero import Device
-
-    Device.ensure_pin_factory()
-    return Device.pin_factory
+    return make_pin_factory("mock" if simulate else name, SystemClock())
 
 
 def _run(config: Config, control_at: tuple[str, int] | None) -> int:
@@ -239,7 +245,7 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
 
         factory: Any = ClockedMockFactory(clock, max_states=10_000)
     else:
-        factory = _pin_factory(simulate=False)
+        factory = _pin_factory(simulate=False, name=config.gpio.factory)
 
     stopping = threading.Event()
     reason = ["stopped"]
@@ -258,7 +264,15 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
         # A modem missing at boot does not stop the device: its health says "failed" and the
         # periodic check keeps trying to recover it.
         modem = Modem(config.modem.port, clock=clock, sweep_interval=None)
-    app = DeviceApp(config, pin_factory=factory, clock=clock, modem=modem)
+    from loneguard.device.clock_sync import clock_synchronised
+
+    app = DeviceApp(
+        config,
+        pin_factory=factory,
+        clock=clock,
+        modem=modem,
+        clock_synced=None if control_at is not None else clock_synchronised,
+    )
     app.start()
     control = None
     try:

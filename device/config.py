@@ -12,6 +12,7 @@ the defaults.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -26,7 +27,16 @@ from urllib.parse import unquote, urlsplit
 from loneguard.protocol.errors import ProtocolError
 from loneguard.protocol.topics import check_device_id
 
+log = logging.getLogger(__name__)
+
 CONFIG_ENV = "LONEGUARD_CONFIG"
+
+# Settings a file may still carry from an older release: ignored with a warning, so a unit
+# upgraded in the field still starts (a refused file would leave it with no panic button).
+RETIRED = {
+    "timing.duress_window": "a double press of check-in is no longer a duress (a check-in "
+    "each); the duress gesture is timing.duress_gesture",
+}
 DEFAULT_CONFIG_PATH = Path("/etc/loneguard/device.toml")
 
 # GPIO 0 and 1 are the HAT ID EEPROM bus; 28+ do not reach the 40-pin header.
@@ -120,6 +130,8 @@ def setting(
 
 
 MODES = ("pocket", "desk")
+DURESS_GESTURES = ("chord", "off")
+GPIO_FACTORIES = ("lgpio", "rpigpio", "native", "mock")
 BATTERY_BOARDS = ("none", "pisugar3")
 _PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
 
@@ -239,9 +251,11 @@ class MqttSettings:
     keepalive: int = setting(
         int,
         30,
-        "Seconds between MQTT pings; the broker sends the last will after 1.5 x this",
+        "Seconds between MQTT pings; the broker sends the last will after 1.5 x this. Well "
+        "under the idle timeouts of cellular carriers' NATs (minutes), so the connection over "
+        "the modem is never dropped silently; a dead path is noticed within 2 x this",
         minimum=5,
-        maximum=600,
+        maximum=240,
     )
     reconnect_min_delay: int = setting(
         int, 1, "First wait (s) before reconnecting", minimum=1, maximum=60
@@ -306,6 +320,27 @@ class PinSettings:
         minimum=MIN_GPIO,
         maximum=MAX_GPIO,
     )
+    # After loading, None unless modem.flight_pin says it is wired.
+    modem_flight: int | None = setting(
+        int,
+        _PIN_DEFAULTS["pins.modem_flight"],
+        "BCM GPIO of the modem board's flight-mode input (Waveshare SIM7600X HAT: GPIO4, high = "
+        "flight mode), held low so the radio is on; used when modem.flight_pin is true",
+        minimum=MIN_GPIO,
+        maximum=MAX_GPIO,
+    )
+
+
+@dataclass(frozen=True)
+class GpioSettings:
+    factory: str = setting(
+        str,
+        "lgpio",
+        "GPIO back-end (gpiozero pin factory): lgpio (the kernel's GPIO device; Raspberry Pi OS "
+        "bookworm), rpigpio (RPi.GPIO or its rpi-lgpio shim), native (pure Python on "
+        "/dev/gpiomem), or mock (no hardware: a unit on a desk with nothing wired)",
+        read=_one_of(GPIO_FACTORIES),
+    )
 
 
 @dataclass(frozen=True)
@@ -328,13 +363,20 @@ class TimingSettings:
         maximum=0.5,
         read=_none_if_zero,
     )
-    duress_window: float = setting(
+    duress_gesture: str = setting(
+        str,
+        "chord",
+        "The covert duress gesture: chord (hold panic, then press and release check-in before "
+        "the panic hold completes) or off (no duress gesture on the unit)",
+        read=_one_of(DURESS_GESTURES),
+    )
+    duress_lead: float = setting(
         float,
-        0.6,
-        "Duress is check-in pressed twice within this many seconds; a single check-in is sent "
-        "this long after its release; 0 turns the duress gesture off",
-        minimum=0,
-        maximum=2,
+        0.25,
+        "Seconds panic must already be held when check-in goes down for the chord to be a "
+        "duress (a squeeze of both buttons at once is not)",
+        minimum=0.05,
+        maximum=1.5,
     )
     long_hold: float = setting(
         float,
@@ -400,6 +442,12 @@ class ModemSettings:
         "Whether pins.modem_pwrkey is wired to the modem's PWRKEY, so recovering a hung modem "
         "can end with a power cycle; false when the modem board has its own power key",
     )
+    flight_pin: bool = setting(
+        bool,
+        False,
+        "Whether pins.modem_flight is wired to the modem board's flight-mode input (the "
+        "Waveshare SIM7600X HAT's GPIO4), which the firmware then holds low",
+    )
     gnss_max_age: float = setting(
         float,
         300.0,
@@ -459,6 +507,7 @@ class Config:
     device: DeviceSettings
     mqtt: MqttSettings
     pins: PinSettings
+    gpio: GpioSettings
     timing: TimingSettings
     session: SessionSettings
     desk: DeskSettings
@@ -533,6 +582,11 @@ def _merge(
         if not isinstance(table, dict):
             raise ConfigError(section, "must be a table ([section])")
         for key in table:
+            if f"{section}.{key}" in RETIRED:
+                log.warning(
+                    "%s.%s is no longer used: %s", section, key, RETIRED[f"{section}.{key}"]
+                )
+                continue
             if f"{section}.{key}" not in _BY_NAME:
                 known = ", ".join(s.key for s in SETTINGS if s.section == section)
                 raise ConfigError(f"{section}.{key}", f"unknown setting (known: {known})")
@@ -617,13 +671,15 @@ def _check_together(config: Config, labels: dict[str, str]) -> Config:
         raise ConfigError(
             "mqtt.reconnect_min_delay", "must not be more than mqtt.reconnect_max_delay"
         )
+    if config.timing.duress_lead >= config.timing.hold_time:
+        raise ConfigError(labels["timing.duress_lead"], "must be shorter than timing.hold_time")
     if config.sms.hub_number and not config.sms.secret:
         raise ConfigError(labels["sms.secret"], "is required when sms.hub_number is set")
-    wired = config.modem.pwrkey
+    wired = {"modem_pwrkey": config.modem.pwrkey, "modem_flight": config.modem.flight_pin}
     used: dict[int, str] = {}
-    for key in ("checkin", "panic", "led", "buzzer", "modem_pwrkey"):
+    for key in ("checkin", "panic", "led", "buzzer", "modem_pwrkey", "modem_flight"):
         pin = getattr(pins, key)
-        if pin is None or (key == "modem_pwrkey" and not wired):
+        if pin is None or not wired.get(key, True):
             continue
         if pin in used:
             raise ConfigError(f"pins.{key}", f"GPIO {pin} is already used by {used[pin]}")
@@ -635,7 +691,11 @@ def _check_together(config: Config, labels: dict[str, str]) -> Config:
     return replace(
         config,
         mqtt=replace(mqtt, username=username or None, password=password or None),
-        pins=replace(pins, modem_pwrkey=pins.modem_pwrkey if wired else None),
+        pins=replace(
+            pins,
+            modem_pwrkey=pins.modem_pwrkey if wired["modem_pwrkey"] else None,
+            modem_flight=pins.modem_flight if wired["modem_flight"] else None,
+        ),
     )
 
 

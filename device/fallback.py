@@ -6,9 +6,13 @@ the gestures. The health check reads signal (AT+CSQ) and registration (AT+CREG?)
 heartbeat; a modem that does not answer is recovered (``Modem.recover``: AT, AT+CFUN toggle,
 power cycle) in place, without restarting the process.
 
-Where the modem has a GNSS receiver (SIM7600, A7670: ``AT+CGPS=1``), the worker switches it on
-at initialisation and reads the position (``AT+CGPSINFO``) with every health check; the app
-attaches the last fix to a panic or duress (``last_location``), never to anything else.
+At start the worker makes sure the modem is on: when ``AT`` gets no answer and a power key is
+wired (``power_on``), it presses it and waits for the module to boot. It then asks the model
+(``AT+CGMM``) and the SIM (``AT+CPIN?``), and uses the model's command set (``gsm.models``):
+where the modem has a GNSS receiver (SIM7600: ``AT+CGPS=1``/``AT+CGPSINFO``; A76xx:
+``AT+CGNSSPWR=1``/``AT+CGNSSINFO``), it switches it on and reads the position with every health
+check; the app attaches the last fix to a panic or duress (``last_location``), never to anything
+else. Registration counts LTE (``+CEREG``) as well as ``+CREG``, SMS-only states included.
 
 ``SmsFallback`` decides when an alarm also goes by SMS, as the fallback line of DESIGN §4
 (``FallbackLine.encode(secret)``) to the hub's number:
@@ -28,12 +32,22 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from loneguard.device.link import ModemReport
 from loneguard.device.outbox import ALARM_KINDS, Outbox
 from loneguard.gsm.at import ModemError, ModemTimeout
 from loneguard.gsm.gnss import GnssFix
+from loneguard.gsm.models import (
+    UNKNOWN,
+    ModelFamily,
+    family_of,
+    model_name,
+    read_gnss,
+    sim_status,
+    start_gnss,
+)
 from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import Clock, Timer
 from loneguard.protocol.errors import ProtocolError
@@ -48,8 +62,17 @@ Job = Callable[[Modem], None]
 class ModemWorker:
     """One thread for every modem exchange; ``report()`` is the last health check's result."""
 
-    def __init__(self, modem: Modem, clock: Clock, *, check_interval: float) -> None:
+    def __init__(
+        self,
+        modem: Modem,
+        clock: Clock,
+        *,
+        check_interval: float,
+        power_on: Callable[[], None] | None = None,
+    ) -> None:
         self.modem = modem
+        self._power_on = power_on  # e.g. a PWRKEY press; used when the modem is silent at start
+        self.family: ModelFamily = UNKNOWN
         self._clock = clock
         self._check_interval = check_interval
         self._jobs: queue.Queue[Job | None] = queue.Queue()
@@ -130,16 +153,36 @@ class ModemWorker:
                     self._job_started = None
 
     def _initialise(self, modem: Modem) -> None:
+        if not _answers(modem, attempts=2) and self._power_on is not None:
+            # A module that is off says nothing: press its power key, then wait for it to boot.
+            log.warning("modem silent at start: pressing its power key")
+            self._power_on()
+            deadline = time.monotonic() + modem.boot_timeout
+            while not _answers(modem, attempts=1) and time.monotonic() < deadline:
+                threading.Event().wait(0.5)
         try:
             modem.initialise()
         except ModemError as exc:
             log.warning("modem initialisation failed (%s); recovering", exc)
             modem.recover()
+        self._identify(modem)
         self._start_gps(modem)
+
+    def _identify(self, modem: Modem) -> None:
+        try:
+            name = model_name(modem)
+            sim = sim_status(modem)
+        except ModemError as exc:
+            log.warning("modem model or SIM not read: %s", exc)
+            return
+        self.family = family_of(name)
+        log.info("modem %s (%s command set), SIM %s", name or "?", self.family.name, sim)
+        if sim != "READY":
+            log.error("modem SIM is %s: no SMS until it is READY", sim)
 
     def _start_gps(self, modem: Modem) -> None:
         try:
-            self._gps = modem.start_gps()
+            self._gps = start_gnss(modem, self.family)
         except ModemError as exc:
             log.warning("GNSS not started: %s", exc)
             return
@@ -150,7 +193,7 @@ class ModemWorker:
         if not self._gps:
             return
         try:
-            fix = modem.gps_fix()
+            fix = read_gnss(modem, self.family)
         except ModemError as exc:
             log.warning("GNSS position not read: %s", exc)
             return
@@ -200,6 +243,17 @@ class ModemWorker:
     def _tick(self) -> None:
         self.check()
         self._schedule_check()
+
+
+def _answers(modem: Modem, attempts: int) -> bool:
+    """Whether ``AT`` gets an answer (a line just opened may eat the first bytes: try again)."""
+    for _ in range(attempts):
+        try:
+            modem.command("AT", timeout=1.0)
+            return True
+        except ModemError:
+            continue
+    return False
 
 
 def _location(fix: GnssFix) -> Location | None:

@@ -25,10 +25,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gpiozero import LED, Button, Buzzer
+from gpiozero import LED, Button, Buzzer, DigitalOutputDevice
 
 from loneguard.device.battery import I2cBus, PiSugar3
 from loneguard.device.config import Config
@@ -36,6 +37,7 @@ from loneguard.device.fallback import ModemWorker, SmsFallback
 from loneguard.device.feedback import Feedback
 from loneguard.device.gestures import (
     ButtonName,
+    DuressGesture,
     Gesture,
     GestureInput,
     GestureMachine,
@@ -74,7 +76,9 @@ _KIND_OF = {
     Gesture.DURESS: EventKind.DURESS,
     Gesture.PANIC: EventKind.PANIC,
     Gesture.SESSION_START: EventKind.SESSION_START,
+    Gesture.SIGNAL_REPORT: EventKind.SIGNAL_REPORT,
 }
+SIGNAL_REPORT_BLINKS = 3  # one blink per tap of the gesture: "noted", nothing like help_coming
 SIGNED_IN_KEY = "signed_in"
 
 
@@ -111,8 +115,12 @@ class DeviceApp:
         outbox: Outbox | None = None,
         modem: Modem | None = None,
         battery: PiSugar3 | None = None,
+        clock_synced: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        # Whether the wall clock can be trusted for an event's ts (device/clock_sync.py on a
+        # unit); None: always (a simulated unit runs on a host whose clock is set).
+        self._clock_synced = clock_synced
         self.clock = clock
         self.outbox = (
             outbox
@@ -137,7 +145,8 @@ class DeviceApp:
         self.feedback = Feedback(self.led, clock, buzzer=self.buzzer)
         timing = GestureTiming(
             hold_time=config.timing.hold_time,
-            duress_window=config.timing.duress_window,
+            duress=DuressGesture(config.timing.duress_gesture),
+            duress_lead=config.timing.duress_lead,
             long_hold=config.timing.long_hold,
             step_window=config.timing.step_window,
             desk=config.device.desk,
@@ -148,8 +157,20 @@ class DeviceApp:
             self.pwrkey = PwrKey(pins.modem_pwrkey, clock, pin_factory=pin_factory)
             modem.set_power_cycle(self.pwrkey.power_cycle)
         self.modem = (
-            ModemWorker(modem, clock, check_interval=config.timing.heartbeat_interval)
+            ModemWorker(
+                modem,
+                clock,
+                check_interval=config.timing.heartbeat_interval,
+                power_on=self.pwrkey.power_on if self.pwrkey is not None else None,
+            )
             if modem is not None
+            else None
+        )
+        # The Waveshare HAT's flight-mode input: high puts the radio in flight mode, so it is
+        # held low for as long as the firmware runs.
+        self.flight = (
+            DigitalOutputDevice(pins.modem_flight, initial_value=False, pin_factory=pin_factory)
+            if pins.modem_flight is not None
             else None
         )
         sms = config.sms
@@ -226,7 +247,7 @@ class DeviceApp:
             self.modem.stop()  # before the outbox closes: a send in progress records itself
         with self._lock:
             self.feedback.stop()
-            for device in (*self.buttons.values(), self.led, self.buzzer, self.pwrkey):
+            for device in (*self.buttons.values(), self.led, self.buzzer, self.pwrkey, self.flight):
                 if device is not None:
                     device.close()
             self.outbox.close()
@@ -255,6 +276,7 @@ class DeviceApp:
                 seq=self.outbox.next_seq(),
                 minutes=minutes,
                 location=self._location_for(kind),
+                unsynced=self._clock_synced is not None and not self._clock_synced(),
             )
             self.outbox.add(event)
             self._recent.append(EventRecord(event.id, event.kind, event.ts, event.seq))
@@ -292,6 +314,8 @@ class DeviceApp:
         elif gesture is Gesture.SESSION_START:
             self._prealert = False
             self.feedback.confirm(recognized.steps)
+        elif gesture is Gesture.SIGNAL_REPORT:
+            self.feedback.confirm(SIGNAL_REPORT_BLINKS)
         elif gesture is Gesture.SIGN:
             self.signed_in = not self.signed_in
             self.outbox.set_state(SIGNED_IN_KEY, int(self.signed_in))
@@ -356,6 +380,8 @@ class DeviceApp:
         parts = [f"{self.config.device.id} {link}", hub, f"{self.outbox.count()} queued"]
         if self.modem is not None:
             parts.append(f"modem {self.modem.report().health}")
+        if self.outbox.moved_aside is not None:
+            parts.append(f"outbox was damaged, moved to {self.outbox.moved_aside.name}")
         return ", ".join(parts)
 
     # -- LinkListener --------------------------------------------------------------------------
@@ -368,6 +394,9 @@ class DeviceApp:
 
     def battery_percent(self) -> int | None:
         return self.battery.percent() if self.battery is not None else None
+
+    def outbox_replaced(self) -> bool:
+        return self.outbox.moved_aside is not None
 
     def on_connection(self, connected: bool) -> None:
         with self._lock:

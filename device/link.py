@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from loneguard.device.bearer import bearer_of
 from loneguard.device.config import Config, MqttSettings
 from loneguard.device.version import FW_VERSION
 from loneguard.protocol.clock import Clock, Timer
@@ -60,6 +61,8 @@ class LinkListener(Protocol):
     def modem_report(self) -> ModemReport | None: ...
 
     def battery_percent(self) -> int | None: ...
+
+    def outbox_replaced(self) -> bool: ...
 
     def on_connection(self, connected: bool) -> None: ...
 
@@ -335,6 +338,8 @@ class MqttLink:
                     queued=len(pending),
                     registered=modem.registered if modem else None,
                     modem=modem.health if modem else None,
+                    bearer=bearer_of(self.client.socket()),
+                    outbox_reset=True if self._listener.outbox_replaced() else None,
                 )
                 self.client.publish(self.topic(Channel.HEARTBEAT), beat.encode(), qos=0)
                 self._resend_overdue(pending)

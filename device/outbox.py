@@ -5,6 +5,10 @@ power cut). It also keeps the boot counter (the status messages' ``boot``) and t
 ``seq``, so both only ever grow across restarts, small pieces of device state (signed in), and
 which alarms already went out by SMS (so each goes at most once, across restarts too).
 
+A damaged file (SD-card corruption: not a database, or a database whose pages are garbage) is
+renamed ``outbox.sqlite3.corrupt-<UTC time>`` at start and a fresh one begun, so the unit starts
+and works; ``moved_aside`` says where it went, for the log, the service status and the heartbeat.
+
 The outbox holds at most ``max_events``: past it, the oldest non-alarm events are dropped. Panic
 and duress are never dropped, so the limit may be exceeded by alarms alone.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from loneguard.protocol.messages import Event, EventKind
@@ -52,10 +57,57 @@ class Outbox:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection behind one lock: the device writes a handful of rows a day.
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        # Where a damaged file was moved this start (None: the file was sound).
+        self.moved_aside: Path | None = None
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            self.moved_aside = self._move_aside(exc)
+            self._db = self._open()
+            # The boot counter went with the damaged file. Start it at the wall clock's seconds,
+            # above any count a unit reaches by restarting, so the hub does not take this
+            # boot's status for a stale one from an earlier boot.
+            with self._db:
+                self._db.execute(
+                    "INSERT INTO state (key, value) VALUES ('boot', ?)", (int(time.time()),)
+                )
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            (verdict,) = db.execute("PRAGMA quick_check").fetchone()
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {str(verdict)[:120]}")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT count(*) FROM pending").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self, exc: sqlite3.DatabaseError) -> Path:
+        """Rename the damaged file (and its WAL and shared-memory files) out of the way."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                side.replace(target.with_name(target.name + suffix))
+        self.path.replace(target)
+        log.error(
+            "outbox %s is damaged (%s): moved to %s and started a fresh one; events not yet "
+            "acknowledged in it are not sent",
+            self.path,
+            exc,
+            target.name,
+        )
+        return target
 
     @classmethod
     def in_folder(cls, data_dir: str | Path, *, max_events: int = DEFAULT_MAX_EVENTS) -> Outbox:

@@ -46,6 +46,7 @@ class PwrKey:
         self._output = DigitalOutputDevice(pin, pin_factory=pin_factory)
         self._clock = clock
         self._edges = ((0.0, True), (off_pulse, False), (off_wait, True), (on_pulse, False))
+        self._on_pulse = on_pulse
         self._lock = threading.Lock()
         self._timers: list[Timer] = []
 
@@ -54,15 +55,27 @@ class PwrKey:
         return self._output.pin
 
     def power_cycle(self) -> None:
+        """Off (if on) and on again: the last step of recovering a hung modem."""
+        self._play(self._edges)
+
+    def power_on(self) -> None:
+        """One ``on_pulse`` press: switches on a module that is off (at boot, when it is silent).
+
+        Shorter than the 2.5 s that would switch a running module off, so it is safe to give
+        when unsure whether the module is on.
+        """
+        self._play(((0.0, True), (self._on_pulse, False)))
+
+    def _play(self, edges: tuple[tuple[float, bool], ...]) -> None:
         done = threading.Event()
         with self._lock:
             at = 0.0
-            for delay, on in self._edges[1:]:
+            for delay, on in edges[1:]:
                 at += delay
                 self._timers.append(self._clock.call_later(at, self._edge(on)))
             self._timers.append(self._clock.call_later(at, done.set))
             self._output.on()  # after the timers exist: a clock advanced from now plays them all
-        log.warning("modem: power cycle through PWRKEY (%gs)", at)
+        log.warning("modem: PWRKEY pressed (%gs sequence)", at)
         finished = done.wait(at + GIVE_UP_AFTER)
         self._cancel()
         if not finished:

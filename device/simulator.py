@@ -21,11 +21,14 @@ a simulated device over HTTP on loopback. Every response is JSON.
     0|1], ...], "buzzer_history": [...]}`` where ``t_ms`` is the wall-clock time (ms since the
     epoch) of each of the last 50 changes of that output (the buzzer's is empty when none).
 ``POST /buttons/{checkin|panic}/press``
-    Press and release at once; ``{"events": [ids of the events this action made]}``. On
-    check-in the answer waits out ``timing.duress_window`` (0.6 s), the time a single check-in
-    takes to be recognised.
+    Press and release at once; ``{"events": [ids of the events this action made]}``. The answer
+    waits out the 50 ms a release takes to settle (shorter releases are contact bounce), so a
+    check-in's event is in it.
 ``POST /buttons/checkin/duress``
-    The covert duress gesture: check-in pressed twice at once; waits like ``press``.
+    The covert duress gesture: panic pressed, check-in pressed and released
+    ``timing.duress_lead`` + 50 ms later, then panic released (well short of the panic hold).
+``POST /buttons/panic/signal``
+    The "poor signal here" gesture: three taps of panic, 0.3 s apart.
 ``POST /buttons/{name}/hold?seconds=S``
     Press, wait ``S`` seconds (default: the configured hold time + 0.2), release;
     ``{"events": [...]}``. Holding panic this way raises a panic; holding check-in (at least
@@ -56,7 +59,7 @@ from urllib.parse import parse_qs, urlsplit
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin, PinState
 
 from loneguard.device.firmware import DeviceApp
-from loneguard.device.gestures import ButtonName
+from loneguard.device.gestures import ButtonName, GestureTiming
 from loneguard.protocol.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -198,29 +201,51 @@ class ControlServer:
 
     def act(self, button: ButtonName, action: str, seconds: float | None = None) -> list[str]:
         """Do one button action and return the ids of the events it made."""
-        pin = self.app.buttons[button].pin
+        pins = {name: b.pin for name, b in self.app.buttons.items()}
+        pin = pins[button]
         config = self.app.config
         before = self.app.events_made
+        settle = GestureTiming().settle
         if action == "duress":
             if button is not ButtonName.CHECKIN:
-                raise ValueError("the duress gesture is on the check-in button")
+                raise ValueError("the duress gesture ends on the check-in button")
+            # The chord: panic down, then check-in pressed and released while panic is held.
+            pins[ButtonName.PANIC].drive_low()
+            self._wait(config.timing.duress_lead + 0.05)
             pin.drive_low()
+            self._wait(0.1)
             pin.drive_high()
+            self._wait(settle)
+            pins[ButtonName.PANIC].drive_high()
+            self._wait(settle)
+            self._settle(before)
+            return self._made_since(before)
+        if action == "signal":
+            if button is not ButtonName.PANIC:
+                raise ValueError("the signal report is three taps of panic")
+            for _ in range(3):
+                pin.drive_low()
+                self._wait(0.1)
+                pin.drive_high()
+                self._wait(0.2)
+            self._settle(before)
+            return self._made_since(before)
         held = config.timing.hold_time + 0.2 if seconds is None else seconds
-        if action in ("press", "hold", "down", "duress"):
+        if action in ("press", "hold", "down"):
             pin.drive_low()  # the buttons pull up: pressed is low
         if action == "hold":
             self._wait(held)
-        if action in ("press", "hold", "up", "duress"):
+        if action in ("press", "hold", "up"):
             pin.drive_high()
+            self._wait(settle)
             if button is ButtonName.CHECKIN:
                 long_hold = action == "hold" and held >= config.timing.long_hold
                 if long_hold and not config.device.desk:
                     self._wait(config.timing.step_window)
-                    self._settle(before)
-                elif not long_hold and config.timing.duress_window > 0:
-                    self._wait(config.timing.duress_window)
-                    self._settle(before)
+                self._settle(before)
+        return self._made_since(before)
+
+    def _made_since(self, before: int) -> list[str]:
         return [record.id for record in self.app.events_since(before)]
 
     def _settle(self, before: int) -> None:
@@ -272,7 +297,7 @@ def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
                 known = ", ".join(b.value for b in ButtonName)
                 self._reply(404, {"error": f"unknown button {name[:40]!r} (known: {known})"})
                 return
-            if action not in ("press", "hold", "down", "up", "duress"):
+            if action not in ("press", "hold", "down", "up", "duress", "signal"):
                 self._reply(404, {"error": f"unknown action {action[:40]!r}"})
                 return
             seconds = None

@@ -41,6 +41,7 @@ URC_PREFIXES = (
     "+CGREG:",
     "+CEREG:",
     "+CPIN:",
+    "+CGNSSPWR:",  # A76xx: "+CGNSSPWR: READY!" once the receiver is up
     "+CFUN:",
     "+CUSD:",
     "+CGEV:",

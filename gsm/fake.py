@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from loneguard.gsm.at import CTRL_Z, ESC
+from loneguard.gsm.fake_models import A7670E, SIM7600, CommandRefused, FakeModel
 from loneguard.gsm.fake_voice import CallRefused, FakeVoice, Model
 
 Direction = Literal["dte", "dce"]  # dte: driver → modem; dce: modem → driver
@@ -37,7 +38,12 @@ NO_FIX_GNSS = ",,,,,,,,,,,,,,,"
 SAMPLE_GPSINFO = "3113.330650,N,12121.262554,E,131117,091918.0,32.9,0.0,0"
 NO_FIX_GPSINFO = ",,,,,,,,"
 
-_CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 100: "unknown"}
+_CME_TEXT = {
+    3: "operation not allowed",
+    4: "operation not supported",
+    10: "SIM not inserted",
+    100: "unknown",
+}
 _CMS_TEXT = {
     302: "operation not allowed",
     321: "invalid memory index",
@@ -84,10 +90,13 @@ class FakeModem:
         gnss_info: str | None = None,
         gps_info: str | None = None,
         first_reference: int = 1,
-        model: Model = "SIM7600",
+        model: FakeModel | Model | None = None,
+        powered: bool = True,
     ) -> None:
-        self.voice = FakeVoice(model)  # voice calls, as ``model``'s manual has them
-        self._after_final: list[str] = []
+        if isinstance(model, str):  # a model named: its manual's defaults
+            model = A7670E() if model == "A7670E" else SIM7600()
+        # Voice calls, as the model's manual has them (the SIM7600's where none is named).
+        self.voice = FakeVoice("A7670E" if isinstance(model, A7670E) else "SIM7600")
         self.rssi = rssi
         self.creg_stat = creg_stat
         self.gnss_info = gnss_info  # None: AT+CGNSSINFO answers ERROR (a modem without GNSS)
@@ -101,7 +110,10 @@ class FakeModem:
         self.transcript: list[Exchange] = []
         self.sms_sent = threading.Event()
         self.power_cycles = 0
-        self.powered = True
+        self.powered = powered
+        # The model's own command set (gsm/fake_models.py); None: the generic SIMCom core only.
+        self.model = model
+        self._urcs_after_reply: list[str] = []
         self._pwrkey_down_at: float | None = None
         self._next_reference = first_reference
         self._lock = threading.RLock()
@@ -174,6 +186,15 @@ class FakeModem:
             elif not self.powered and held >= 0.5:
                 self.powered = True
                 self.power_cycle()
+
+    @property
+    def radio_on(self) -> bool:
+        """AT+CFUN=1 (the default) rather than 0."""
+        return bool(self._cfun)
+
+    def emit_urc_after_reply(self, line: str) -> None:
+        """Send ``line`` as a URC once the current command's final result code is out."""
+        self._urcs_after_reply.append(line)
 
     def fail_next(self, command: str, error: str) -> None:
         """Answer the next ``command`` (e.g. "AT+CMGS") with ``error`` ("+CMS ERROR: 500").
@@ -255,6 +276,9 @@ class FakeModem:
         self._hung = None
         self._prompt_number = None
         self.voice.reset()
+        model: FakeModel | None = getattr(self, "model", None)  # None while __init__ runs
+        if model is not None:
+            model.reset()
 
     def _serve(self, line: _Pty) -> None:
         while True:
@@ -322,15 +346,23 @@ class FakeModem:
             info, final = self._execute(upper, command)
         except _Fail as fail:
             info, final = [], self._error(fail.code, sms=fail.sms)
+        except CommandRefused as refused:
+            info, final = [], self._error(refused.code, sms=False)
         if final:
             self._respond(info, final)
-        after, self._after_final = self._after_final, []
+        after, self._urcs_after_reply = self._urcs_after_reply, []
         self._emit_lines(after)
 
     def _execute(self, upper: str, command: str) -> tuple[list[str], str]:
         """Return the information lines and the final result code ("" when it comes later)."""
         if upper in ("AT", "ATZ"):
             return [], "OK"
+        if self.model is not None:
+            answer = self.model.answer(
+                self, upper, command.split("=", 1)[1] if "=" in command else ""
+            )
+            if answer is not None:
+                return answer
         if upper in ("ATE0", "ATE1"):
             self._echo = upper == "ATE1"
             return [], "OK"
@@ -382,7 +414,8 @@ class FakeModem:
         except CallRefused as refused:
             raise _Fail(refused.code) from None
         if call is not None:
-            info, final, self._after_final = call
+            info, final, urcs = call
+            self._urcs_after_reply.extend(urcs)
             return info, final
         raise _Fail(4)
 
@@ -423,7 +456,10 @@ class FakeModem:
             if failure:
                 self._respond([], failure)
             return
-        if not self._cfun or self.creg_stat not in (1, 5):
+        registered = self.creg_stat in (1, 5, 6, 7) or (
+            self.model is not None and self.model.registered()
+        )
+        if not self._cfun or not registered:
             self._respond([], self._error(331, sms=True))
             return
         self.sent.append((number, text))

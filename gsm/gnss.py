@@ -16,18 +16,19 @@ class GnssFix:
     utc: datetime | None
 
 
-def parse_gnss(info: str) -> GnssFix | None:
-    """Parse the fields of a SIM7600 ``+CGNSSINFO:`` line; None when there is no fix.
+def parse_gnss(info: str, *, decimal_degrees: bool = False) -> GnssFix | None:
+    """Parse the fields of a ``+CGNSSINFO:``/``+CGPSINFO:`` line; None when there is no fix.
 
-    Firmware versions differ in how many satellite counts come first, so the position is found by
-    its hemisphere letters rather than by a fixed field number.
+    SIM7600 firmware reports degrees and minutes (``ddmm.mmmm``); the A76xx reports decimal
+    degrees (``decimal_degrees``). Firmware versions differ in how many satellite counts come
+    first, so the position is found by its hemisphere letters rather than by a fixed field number.
     """
     f = parse_fields(info)
     for i in range(len(f) - 3):
         if f[i + 1] in ("N", "S") and f[i + 3] in ("E", "W") and f[i] and f[i + 2]:
             try:
-                lat = _degrees(f[i], f[i + 1] == "S")
-                lon = _degrees(f[i + 2], f[i + 3] == "W")
+                lat = _degrees(f[i], f[i + 1] == "S", decimal_degrees)
+                lon = _degrees(f[i + 2], f[i + 3] == "W", decimal_degrees)
             except ValueError:
                 return None
             alt = _float_or_none(f[i + 6]) if len(f) > i + 6 else None
@@ -36,10 +37,13 @@ def parse_gnss(info: str) -> GnssFix | None:
     return None
 
 
-def _degrees(ddmm: str, negative: bool) -> float:
-    value = float(ddmm)
-    degrees = int(value // 100)
-    decimal = degrees + (value - degrees * 100) / 60
+def _degrees(text: str, negative: bool, decimal_degrees: bool) -> float:
+    value = float(text)
+    if decimal_degrees:
+        decimal = value
+    else:
+        degrees = int(value // 100)
+        decimal = degrees + (value - degrees * 100) / 60
     return -decimal if negative else decimal
 
 

@@ -45,6 +45,7 @@ from loneguard.gsm.at import (
     stored_messages,
 )
 from loneguard.gsm.gnss import GnssFix, parse_gnss
+from loneguard.gsm.models import SIM7600, network_registration, start_gnss
 from loneguard.gsm.redact import mask_number
 from loneguard.gsm.sms import Sms, parse_scts, sms_text
 from loneguard.protocol.clock import Clock, SystemClock
@@ -201,13 +202,11 @@ class Modem:
         raise ModemError("AT+CSQ", "no +CSQ in the reply", self.port_name)
 
     def registration(self) -> Registration:
-        """Circuit-switched registration (AT+CREG?): registered at home (1) or roaming (5)."""
-        for line in self.command("AT+CREG?", expect="+CREG:"):
-            fields = parse_fields(line[6:]) if line.startswith("+CREG:") else []
-            if len(fields) >= 2 and fields[1].isdigit():
-                stat = int(fields[1])
-                return Registration(stat, stat in (1, 5))
-        raise ModemError("AT+CREG", "no +CREG in the reply", self.port_name)
+        """Registered on LTE (AT+CEREG?) or circuit switched (AT+CREG?), SMS-only included.
+
+        See ``gsm.models.network_registration``.
+        """
+        return network_registration(self)
 
     def send_sms(self, number: str, text: str) -> int:
         """Send one SMS; returns the network's message reference.
@@ -283,25 +282,9 @@ class Modem:
         return self._position("AT+CGNSSINFO")
 
     def start_gps(self) -> bool:
-        """Switch the GNSS receiver on (SIM7600/A7670 ``AT+CGPS=1``); False on modems without one.
-
-        A receiver that is already on answers with an error on some firmware; the probe with
-        ``AT+CGPSINFO`` tells the two apart.
-        """
-        try:
-            self.command("AT+CGPS=1", timeout=self.slow_timeout)
-            return True
-        except ModemTimeout:
-            raise
-        except ModemError:
-            pass
-        try:
-            self.command("AT+CGPSINFO", expect="+CGPSINFO:")
-            return True
-        except ModemTimeout:
-            raise
-        except ModemError:
-            return False
+        """Switch the GNSS receiver on with the SIM7600 commands (``AT+CGPS=1``); False on
+        modems without them. ``gsm.models.start_gnss`` picks the command by model."""
+        return start_gnss(self, SIM7600)
 
     def gps_fix(self) -> GnssFix | None:
         """The receiver's position (``AT+CGPSINFO``); None without a fix or without GNSS."""

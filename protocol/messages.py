@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     SIGN_IN = "sign_in"
     SIGN_OUT = "sign_out"
     PREALERT_ACK = "prealert_ack"
+    SIGNAL_REPORT = "signal_report"
 
 
 # Kinds that carry the session length in minutes.
@@ -103,6 +104,9 @@ class Event:
     link: Link = Link.MQTT
     minutes: int | None = None
     location: Location | None = None
+    # Stamped while the device's clock was not synchronised (ts may be far off): the hub uses
+    # its own receive time instead.
+    unsynced: bool = False
 
     def __post_init__(self) -> None:
         # The decoder's checks guard construction too, so an invalid Event cannot exist.
@@ -121,6 +125,8 @@ class Event:
             out["minutes"] = self.minutes
         if self.location is not None:
             out["location"] = self.location.to_json()
+        if self.unsynced:
+            out["unsynced"] = True
         return out
 
     def encode(self) -> bytes:
@@ -162,8 +168,12 @@ def _read_event(obj: dict[str, Any]) -> dict[str, Any]:
     location = r.mapping("location", required=False)
     if location is not None and kind not in KINDS_WITH_LOCATION:
         raise r.error("location", f"is not allowed on a {kind} event")
+    unsynced = r.flag("unsynced", required=False)
+    if unsynced is False:
+        raise r.error("unsynced", "is only sent as true; leave it out when the clock is synced")
     r.finish()
     values["location"] = Location.from_json(location) if location is not None else None
+    values["unsynced"] = bool(unsynced)
     return values
 
 
@@ -200,6 +210,10 @@ class Status:
         return cls(state, boot, fw, ts, reason)
 
 
+# What carries a device's traffic to the broker (see docs/protocol.md).
+BEARERS = ("wifi", "cellular", "wired", "none")
+
+
 @dataclass(frozen=True)
 class Heartbeat:
     """Liveness and health, QoS 0: ``dev/{id}/heartbeat``."""
@@ -211,6 +225,8 @@ class Heartbeat:
     queued: int = 0
     registered: bool | None = None
     modem: str | None = None
+    bearer: str | None = None  # one of BEARERS
+    outbox_reset: bool | None = None  # this boot found its outbox damaged and began a new one
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -220,10 +236,10 @@ class Heartbeat:
             "battery": self.battery,
             "queued": self.queued,
         }
-        if self.registered is not None:
-            out["registered"] = self.registered
-        if self.modem is not None:
-            out["modem"] = self.modem
+        for name in ("registered", "modem", "bearer", "outbox_reset"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         return out
 
     def encode(self) -> bytes:
@@ -239,8 +255,10 @@ class Heartbeat:
         queued = r.integer("queued", minimum=0, maximum=MAX_SEQ)
         registered = r.flag("registered", required=False)
         modem = r.choice("modem", ("ok", "recovering", "failed", "absent"), required=False)
+        bearer = r.choice("bearer", BEARERS, required=False)
+        outbox_reset = r.flag("outbox_reset", required=False)
         r.finish()
-        return cls(ts, uptime, rssi, battery, queued, registered, modem)
+        return cls(ts, uptime, rssi, battery, queued, registered, modem, bearer, outbox_reset)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 from loneguard.protocol.clock import Clock
@@ -146,6 +146,10 @@ class Ingest:
         self, device_id: str, message: Event | Status | Heartbeat, received_ms: int, arrived: float
     ) -> Coroutine[Any, Any, None]:
         if isinstance(message, Event):
+            if message.unsynced:
+                # Stamped before the device's clock was set: its ts may be days off, so the
+                # event counts from when it arrived (the press was then or a little before).
+                message = replace(message, ts=received_ms)
             effects = effects_of(message.kind)
             if self._extra_effects is not None:
                 effects += self._extra_effects(message)

@@ -83,6 +83,7 @@ class RecordingListener:
         self.pending = list(pending or [])
         self.modem: ModemReport | None = None
         self.battery: int | None = None
+        self.replaced = False
         self.acks: queue.Queue[Ack] = queue.Queue()
         self.commands: queue.Queue[Command] = queue.Queue()
         self.hub: queue.Queue[HubStatus] = queue.Queue()
@@ -97,6 +98,9 @@ class RecordingListener:
 
     def battery_percent(self) -> int | None:
         return self.battery
+
+    def outbox_replaced(self) -> bool:
+        return self.replaced
 
     def on_connection(self, connected: bool) -> None:
         (self.up if connected else self.down).set()
@@ -153,3 +157,18 @@ class Observer:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def duress_chord(app: Any, clock: Any) -> None:
+    """The covert duress gesture on ``app``'s pins: panic down, check-in clicked 0.3 s later,
+    panic up, and the release settled."""
+    from loneguard.device.gestures import ButtonName
+
+    panic, checkin = app.buttons[ButtonName.PANIC].pin, app.buttons[ButtonName.CHECKIN].pin
+    panic.drive_low()
+    clock.advance(0.3)
+    checkin.drive_low()
+    clock.advance(0.1)
+    checkin.drive_high()
+    panic.drive_high()
+    clock.advance(0.05)

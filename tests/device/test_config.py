@@ -60,7 +60,7 @@ def test_device_id_is_required_and_checked() -> None:
         ({"pins": {"led": [22]}}, "pins.led", "must be an integer, got an array"),
         ({"timing": {"hold_time": 0.1}}, "timing.hold_time", "must be between 0.5 and 10"),
         ({"timing": {"hold_time": 11}}, "timing.hold_time", "must be between 0.5 and 10"),
-        ({"mqtt": {"keepalive": 601}}, "mqtt.keepalive", "must be between 5 and 600"),
+        ({"mqtt": {"keepalive": 241}}, "mqtt.keepalive", "must be between 5 and 240"),
         ({"timing": {"heartbeat_interval": 4}}, "timing.heartbeat_interval", "between 5 and 3600"),
         ({"pins": {"checkin": 40}}, "pins.checkin", "must be between 2 and 27"),
         ({"pins": {"buzzer": 1}}, "pins.buzzer", "must be 0 (none) or between 2 and 27"),
@@ -78,8 +78,8 @@ def test_device_id_is_required_and_checked() -> None:
         (
             {"radio": {"x": 1}},
             "radio",
-            "unknown section (known: device, mqtt, pins, timing, session, desk, outbox, modem, "
-            "battery, sms)",
+            "unknown section (known: device, mqtt, pins, gpio, timing, session, desk, outbox, "
+            "modem, battery, sms)",
         ),
         ({"pins": 17}, "pins", "must be a table"),
     ],
@@ -155,7 +155,7 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
     config = parse_config(
         {
             "device": {"id": "unit-01", "mode": "desk"},
-            "timing": {"duress_window": 0.4, "long_hold": 1.5, "step_window": 2},
+            "timing": {"duress_gesture": "off", "long_hold": 1.5, "step_window": 2},
             "session": {"preset_minutes": 45, "step_minutes": 15},
             "desk": {"reminder_interval": 20},
             "outbox": {"max_events": 50},
@@ -165,7 +165,7 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
         env={"LONEGUARD_SMS_SECRET": "from-env"},
     )
     assert config.device.desk and config.device.mode == "desk"
-    assert (config.timing.duress_window, config.timing.long_hold) == (0.4, 1.5)
+    assert (config.timing.duress_gesture, config.timing.long_hold) == ("off", 1.5)
     assert (config.session.preset_minutes, config.session.step_minutes) == (45, 15)
     assert (config.desk.reminder_interval, config.outbox.max_events) == (20, 50)
     assert config.modem.port == "/dev/ttyUSB2"
@@ -176,11 +176,12 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
     )
     assert "from-env" not in repr(config)
     defaults = parse_config({"device": {"id": "unit-01"}}, env={})
-    assert (defaults.device.mode, defaults.timing.duress_window, defaults.sms.hub_number) == (
+    assert (defaults.device.mode, defaults.timing.duress_gesture, defaults.sms.hub_number) == (
         "pocket",
-        0.6,
+        "chord",
         None,
     )
+    assert defaults.timing.duress_lead == 0.25
     assert (defaults.sms.ack_timeout, defaults.outbox.max_events) == (20.0, 1000)
 
 
@@ -190,7 +191,9 @@ def test_gesture_session_desk_outbox_and_sms_settings() -> None:
         ({"device": {"mode": "wall"}}, "device.mode"),
         ({"sms": {"hub_number": "call me"}}, "sms.hub_number"),
         ({"sms": {"hub_number": "+447700900001"}}, "sms.secret"),
-        ({"timing": {"duress_window": 3}}, "timing.duress_window"),
+        ({"timing": {"duress_gesture": "double"}}, "timing.duress_gesture"),
+        ({"timing": {"duress_lead": 3}}, "timing.duress_lead"),
+        ({"timing": {"hold_time": 1.0, "duress_lead": 1.2}}, "timing.duress_lead"),
     ],
 )
 def test_new_settings_are_checked(data: dict[str, Any], key: str) -> None:
@@ -198,3 +201,11 @@ def test_new_settings_are_checked(data: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(data, env={})
     assert info.value.key == key
+
+
+def test_the_retired_duress_window_is_ignored_so_an_old_file_still_starts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = parse_config({"device": {"id": "unit-01"}, "timing": {"duress_window": 0.6}}, env={})
+    assert config.timing.duress_gesture == "chord"
+    assert "timing.duress_window is no longer used" in caplog.text

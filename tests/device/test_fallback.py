@@ -17,7 +17,7 @@ from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import DeviceState, EventKind, HubStatus
 from loneguard.protocol.sms import FallbackLine
-from tests.device.helpers import FakeLink, make_config
+from tests.device.helpers import FakeLink, duress_chord, make_config
 
 HUB_NUMBER = "+447700900001"
 SECRET = "s3cret-shared"
@@ -149,11 +149,7 @@ def test_hub_offline_sends_a_waiting_duress_at_once(
     link = FakeLink()
     app = started(sms_config(tmp_path), clock, link, fake)
     try:
-        pin = app.buttons[next(iter(app.buttons))].pin_factory.pin(CHECKIN_PIN)
-        for _ in range(2):
-            pin.drive_low()
-            pin.drive_high()
-        clock.advance(0.6)
+        duress_chord(app, clock)
         assert [e.kind for e in link.published] == [EventKind.DURESS]
         app.on_hub_status(HubStatus(DeviceState.OFFLINE, clock.wall_ms()))
         assert fake.sms_sent.wait(WAIT)

@@ -38,20 +38,30 @@ def tap(app: DeviceApp, clock: FakeClock, gap: float = 0.1) -> None:
     pin(app, CHECKIN_PIN).drive_high()
 
 
+def chord(app: DeviceApp, clock: FakeClock) -> None:
+    """The duress gesture: panic down, check-in clicked 0.3 s later, panic up."""
+    pin(app, PANIC_PIN).drive_low()
+    clock.advance(0.3)
+    tap(app, clock)
+    pin(app, PANIC_PIN).drive_high()
+
+
 def record(app: DeviceApp, clock: FakeClock, gesture: str) -> tuple[list[Any], list[Any], Any]:
-    """Do ``gesture`` at t=0, ack its event at t=2 the way the hub does, record to t=6."""
+    """Click check-in at t=0 (panic held since t=-0.3 for a duress), ack its event at t=2 the
+    way the hub does, record to t=6."""
     link = app.link
     assert isinstance(link, FakeLink)
     led, buzzer = pin(app, LED_PIN), pin(app, BUZZER_PIN)
+    if gesture == "duress":
+        pin(app, PANIC_PIN).drive_low()
+        clock.advance(0.3)
     led.clear_states()
     buzzer.clear_states()
     tap(app, clock)
+    clock.advance(0.1)
     if gesture == "duress":
-        clock.advance(0.2)
-        tap(app, clock)
-        clock.advance(1.6)
-    else:
-        clock.advance(1.9)
+        pin(app, PANIC_PIN).drive_high()
+    clock.advance(1.8)
     (event,) = link.published
     link.listener.on_ack(Ack(event.id, AckStatus.RECEIVED))  # a duress is acked as a check-in
     clock.advance(4.0)
@@ -81,14 +91,16 @@ def test_duress_shows_and_sounds_exactly_as_a_checkin(tmp_path: Path) -> None:
 
     assert (checkin[2].kind, duress[2].kind) == (EventKind.CHECKIN, EventKind.DURESS)
     assert duress[:2] == checkin[:2]  # LED and buzzer, state by state and time by time
-    # Both: the event at release + 0.6 s (t=0.7) shows waiting; the ack at t=2.0 flashes
+    # Both: the event at the release + 50 ms (t=0.15) shows waiting; the ack at t=2.0 flashes
     # acknowledged (1.5 s on with the beep, 0.5 s off), then online's blip.
     assert checkin[0] == [
         (0.0, 0),
-        (0.7, 1),
+        (0.15, 1),
         *WAITING,
         (0.15, 0),
         (0.15, 1),
+        (0.15, 0),
+        (0.4, 1),
         (1.5, 0),
         (0.5, 1),
         (0.05, 0),
@@ -99,11 +111,9 @@ def test_duress_shows_and_sounds_exactly_as_a_checkin(tmp_path: Path) -> None:
 def test_a_duress_event_goes_out_once_as_a_duress(
     app: DeviceApp, factory: ClockedMockFactory, clock: FakeClock, link: FakeLink
 ) -> None:
-    tap(app, clock)
-    clock.advance(0.3)
-    tap(app, clock)
+    chord(app, clock)
     clock.advance(10.0)
-    assert [e.kind for e in link.published] == [EventKind.DURESS]
+    assert [e.kind for e in link.published] == [EventKind.DURESS]  # and no panic, ever
 
 
 def test_help_coming_for_a_panic_until_resolved(
@@ -130,9 +140,7 @@ def test_help_coming_for_a_panic_until_resolved(
 def test_help_coming_is_never_shown_for_a_duress(
     app: DeviceApp, clock: FakeClock, link: FakeLink
 ) -> None:
-    tap(app, clock)
-    clock.advance(0.2)
-    tap(app, clock)
+    chord(app, clock)
     clock.advance(1.0)
     (duress,) = link.published
     link.listener.on_ack(Ack(duress.id, AckStatus.HELP_COMING))
@@ -151,10 +159,10 @@ def test_prealert_blinks_and_beeps_until_a_checkin(
     cycle = [(0.2, 0), (0.2, 1), (0.2, 0), (1.4, 1)]
     assert led_states(led) == [(0.0, 0), (0.0, 1), *cycle, *cycle[:3]]
     assert led_states(buzzer) == [(0.0, 0), (0.0, 1), *cycle, *cycle[:3]]
-    tap(app, clock)  # t=3.9 press, 4.0 release, check-in at 4.6
-    clock.advance(0.59)
+    tap(app, clock)  # t=3.9 press, 4.0 release, check-in at 4.05
+    clock.advance(0.049)
     assert app.feedback.current == "prealert"
-    clock.advance(0.01)
+    clock.advance(0.001)
     assert app.feedback.current == "waiting"
     assert led_states(buzzer)[-1][1] == 0
 
@@ -163,10 +171,8 @@ def test_prealert_ends_on_a_duress_exactly_as_on_a_checkin(
     app: DeviceApp, clock: FakeClock
 ) -> None:
     app.on_command(Command(new_event_id(), CommandOp.PREALERT))
-    tap(app, clock)
+    chord(app, clock)
     clock.advance(0.1)
-    tap(app, clock)
-    clock.advance(0.6)
     assert app.feedback.current == "waiting"
 
 
@@ -244,7 +250,7 @@ def test_desk_mode_signs_in_and_out_and_reminds(tmp_path: Path, clock: FakeClock
     clock.advance(1.9)
     assert led_states(buzzer) == [(0.0, 0), (1797.0, 1), (0.3, 0), (0.3, 1), (0.3, 0)]
     tap(app, clock)  # a check-in restarts the interval
-    clock.advance(0.6)
+    clock.advance(0.05)
     clock.advance(29 * 60)
     assert app.feedback.current != "reminder"
 
@@ -270,9 +276,7 @@ def test_nothing_cancels_a_panic_in_the_app(
     pin(app, PANIC_PIN).drive_high()
     tap(app, clock)  # check-in
     clock.advance(1.0)
-    tap(app, clock)  # duress
-    clock.advance(0.2)
-    tap(app, clock)
+    chord(app, clock)  # duress
     clock.advance(1.0)
     pin(app, CHECKIN_PIN).drive_low()  # session hold
     clock.advance(6.0)

@@ -170,22 +170,25 @@ def test_heartbeats_follow_the_injected_clock(
     message = observer.next(HEARTBEAT)
     assert message.qos == 0
     beat = Heartbeat.decode(bytes(message.payload))
-    assert beat == Heartbeat(ts=clock.wall_ms(), uptime=10.0, queued=2)
+    # The broker is on this machine: no radio carries the traffic.
+    assert beat == Heartbeat(ts=clock.wall_ms(), uptime=10.0, queued=2, bearer="wired")
     clock.advance(10.0)
     assert Heartbeat.decode(observer.next_payload(HEARTBEAT)).uptime == 20.0
     link.stop("done")
     assert clock.pending() == 0
 
 
-def test_heartbeats_carry_the_modem_report(
+def test_heartbeats_carry_the_modem_report_and_a_replaced_outbox(
     link_config: Config, clock: FakeClock, observer: Observer
 ) -> None:
     listener = RecordingListener()
     listener.modem = ModemReport(rssi=-73, registered=True, health="recovering")
+    listener.replaced = True  # this boot found its outbox damaged and began a new one
     link = start(link_config, clock, listener, boot=1)
     clock.advance(10.0)
     beat = Heartbeat.decode(observer.next_payload(HEARTBEAT))
     assert (beat.rssi, beat.registered, beat.modem) == (-73, True, "recovering")
+    assert beat.outbox_reset is True
     link.stop("done")
 
 

@@ -24,7 +24,7 @@ from loneguard.device.simulator import (
     ControlServer,
 )
 from loneguard.protocol.clock import FakeClock
-from tests.device.helpers import FakeLink, led_states
+from tests.device.helpers import FakeLink, led_states, make_config
 
 
 def test_pins_record_times_from_the_injected_clock(
@@ -123,7 +123,7 @@ def test_hold_panic_makes_one_panic(control: ControlServer, clock: FakeClock) ->
     start = clock.monotonic()
     status, body = call(control, "POST", "/buttons/panic/hold")
     assert status == 200 and len(body["events"]) == 1
-    assert clock.monotonic() == pytest.approx(start + 3.2)  # hold_time + 0.2 by default
+    assert clock.monotonic() == pytest.approx(start + 3.25)  # hold_time + 0.2, then settle
     state = call(control, "GET", "/state")[1]
     assert state["events"][0]["kind"] == "panic"
 
@@ -162,14 +162,23 @@ def test_errors_are_json(control: ControlServer, method: str, path: str, status:
     assert call(control, "GET", "/state")[1]["events"] == []
 
 
-def test_duress_action_makes_one_duress_after_the_window(
+def test_duress_action_plays_the_chord_and_makes_one_duress(
     control: ControlServer, clock: FakeClock
 ) -> None:
     start = clock.monotonic()
     status, body = call(control, "POST", "/buttons/checkin/duress")
     assert status == 200 and len(body["events"]) == 1
-    assert clock.monotonic() == pytest.approx(start + 0.6)
-    assert call(control, "GET", "/state")[1]["events"][0]["kind"] == "duress"
+    # panic down, check-in at +0.3 for 0.1 s, settle, panic up, settle: well short of a panic
+    assert clock.monotonic() == pytest.approx(start + 0.5)
+    assert [e["kind"] for e in call(control, "GET", "/state")[1]["events"]] == ["duress"]
+    clock.advance(10.0)
+    assert [e["kind"] for e in call(control, "GET", "/state")[1]["events"]] == ["duress"]
+
+
+def test_signal_action_makes_one_signal_report(control: ControlServer, clock: FakeClock) -> None:
+    status, body = call(control, "POST", "/buttons/panic/signal")
+    assert status == 200 and len(body["events"]) == 1
+    assert [e["kind"] for e in call(control, "GET", "/state")[1]["events"]] == ["signal_report"]
 
 
 def test_checkin_hold_starts_a_session(control: ControlServer, clock: FakeClock) -> None:
@@ -224,8 +233,8 @@ def test_the_page_shows_the_unit_with_its_buttons_led_and_buzzer(control: Contro
         assert status == 200, action
         made += body["events"]
     kinds = [e["kind"] for e in call(control, "GET", "/state")[1]["events"]]
-    assert kinds == ["checkin", "duress", "session_start", "panic"]
-    assert len(made) == 4
+    assert kinds == ["checkin", "duress", "session_start", "panic", "signal_report"]
+    assert len(made) == 5
 
 
 def test_the_state_the_page_polls_follows_a_press_and_the_ack(
@@ -259,25 +268,53 @@ def test_a_real_browser_runs_the_page_script_and_shows_the_state(
     control: ControlServer, tmp_path: Path
 ) -> None:
     (event_id,) = call(control, "POST", "/buttons/checkin/press")[1]["events"]
-    shown = subprocess.run(
-        [
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=3000",
-            "--dump-dom",
-            control.url + "/",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout  # the page after its script has polled /state
+    shown = dump_dom(control.url + "/", tmp_path / "profile")
     assert '<span id="device-id">unit-01</span>' in shown
     assert '<dd id="pattern">waiting</dd>' in shown
     assert '<dd id="queued">1</dd>' in shown
     assert re.search(r'<div id="led"[^>]*class="on"', shown)  # the fake clock holds it lit
     assert re.search(r"<tbody id=\"events\"><tr><td>checkin</td><td>0</td>", shown)
     assert event_id not in shown  # ids are for machines; the page shows kind, seq and time
+
+
+def dump_dom(url: str, profile: Path) -> str:
+    """The page after its script has polled /state, as headless Chromium renders it."""
+    return subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_in_desk_mode_the_page_shows_signed_in_or_out_with_desk_hints(
+    tmp_path: Path, factory: ClockedMockFactory, clock: FakeClock
+) -> None:
+    config = make_config(tmp_path / "data", device={"mode": "desk"})
+    app = DeviceApp(config, pin_factory=factory, clock=clock, link=FakeLink())
+    app.start()
+    server = ControlServer(app, "127.0.0.1", 0, wait=clock.advance).start()
+    try:
+        out = dump_dom(server.url + "/", tmp_path / "p1")
+        assert "Signed out: hold check-in 2 s to sign in" in out
+        assert re.search(r'<p class="hint" id="desk-hint">', out)  # shown, no hidden attribute
+        assert re.search(r'<p class="hint" id="pocket-hint" hidden', out)
+        assert ">sign in (hold)<" in out
+        call(server, "POST", "/buttons/checkin/hold?seconds=2.2")
+        out = dump_dom(server.url + "/", tmp_path / "p2")
+        assert "Signed in: you are recorded as working here alone" in out
+        assert ">sign out (hold)<" in out
+    finally:
+        server.stop()
+        app.stop("done")

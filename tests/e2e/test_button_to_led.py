@@ -26,7 +26,7 @@ def test_checkin_press_is_stored_acked_and_shown_on_the_led(
     checkin = device.buttons[ButtonName.CHECKIN].pin
     checkin.drive_low()
     checkin.drive_high()
-    device_clock.advance(0.6)  # the duress window: no second press, so a check-in
+    device_clock.advance(0.6)  # the release settles (50 ms): a check-in
     (event,) = device.events_since(0)
     assert device.feedback.current == "waiting"  # shown until the hub's ack arrives
 

@@ -58,16 +58,20 @@ def inbox(mosquitto: Mosquitto, device: DeviceApp) -> Iterator[Inbox]:
         spy.close()
 
 
-def tap(device: DeviceApp, device_clock: FakeClock, times: int) -> str:
-    """Press check-in ``times`` times within the duress window; the id of the event it made."""
+def tap(device: DeviceApp, device_clock: FakeClock, *, duress: bool = False) -> str:
+    """Click check-in (with panic held from 0.3 s before: the duress chord); the event's id."""
     made = device.events_made
+    panic = device.buttons[ButtonName.PANIC].pin
     pin = device.buttons[ButtonName.CHECKIN].pin
-    for _ in range(times):
-        pin.drive_low()
-        device_clock.advance(0.05)
-        pin.drive_high()
-        device_clock.advance(0.1)
-    device_clock.advance(0.6)  # past the duress window
+    if duress:
+        panic.drive_low()
+        device_clock.advance(0.3)
+    pin.drive_low()
+    device_clock.advance(0.05)
+    pin.drive_high()
+    device_clock.advance(0.1)
+    panic.drive_high()
+    device_clock.advance(0.6)
     (event,) = device.events_since(made)
     return event.id
 
@@ -80,7 +84,7 @@ def test_a_duress_is_covert_and_handling_it_sends_the_device_nothing(
     store.save_worker(Worker("w-wendy", "Wendy Walker")).result()
     store.assign_device(device.config.device.id, "w-wendy").result()
 
-    duress_id = tap(device, device_clock, 2)
+    duress_id = tap(device, device_clock, duress=True)
     wait_until(lambda: store.alarms(AlarmState.OPEN))
     (alarm,) = store.alarms(AlarmState.OPEN)
     assert alarm.kind == AlarmKind.DURESS
@@ -99,7 +103,7 @@ def test_a_duress_is_covert_and_handling_it_sends_the_device_nothing(
         assert office.post(f"/console/alarms/{alarm.id}/resolve", data=resolve).status_code == 303
 
     # A check-in after the office handled the duress: its ack is the only thing that arrives.
-    checkin_id = tap(device, device_clock, 1)
+    checkin_id = tap(device, device_clock)
     wait_until(lambda: any(m.get("ref") == checkin_id for _, m in inbox.since(heard)))
     assert inbox.since(heard) == [("ack", {"v": 1, "ref": checkin_id, "status": "received"})]
     resolved = store.alarm(alarm.id)

@@ -34,7 +34,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-DURESS_WINDOW = 0.6  # device timing.duress_window, its default
+SETTLE = 0.05  # a check-in is recognised this long after its release
 
 
 def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path: Path) -> None:
@@ -64,9 +64,9 @@ def test_demo_runs_serves_a_press_within_a_second_and_stops_everything(tmp_path:
             events = httpx.get(f"{hub_url}/api/events", headers=auth, timeout=5).json()
             if any(e["id"] == made[0] for e in events):
                 break
-            # A single check-in is recognised DURESS_WINDOW after its release (a second press
-            # would make it a duress); from then on it must reach the hub within a second.
-            assert time.monotonic() - pressed_at < 1.0 + DURESS_WINDOW, (
+            # A check-in is recognised once its release settles; from then on it must reach
+            # the hub within a second.
+            assert time.monotonic() - pressed_at < 1.0 + SETTLE, (
                 "the press did not reach the hub in 1 s"
             )
             time.sleep(0.02)

@@ -90,6 +90,9 @@ class OutboxDevice:
     def battery_percent(self) -> int | None:
         return None
 
+    def outbox_replaced(self) -> bool:
+        return False
+
     def on_connection(self, connected: bool) -> None:
         pass
 

@@ -14,7 +14,7 @@ from loneguard.gsm.fake import NO_FIX_GPSINFO, SAMPLE_GPSINFO, FakeModem
 from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import Event, EventKind, Location
-from tests.device.helpers import WAIT, FakeLink, make_config
+from tests.device.helpers import WAIT, FakeLink, duress_chord, make_config
 
 # SAMPLE_GPSINFO: 31 deg 13.330650' N, 121 deg 21.262554' E
 WHERE = Location(31.222177, 121.354376)
@@ -48,7 +48,7 @@ def press(app: DeviceApp, clock: FakeClock, button: ButtonName, times: int = 1) 
         if button is ButtonName.PANIC:
             clock.advance(app.config.timing.hold_time)
         pin.drive_high()
-    clock.advance(app.config.timing.duress_window)
+        clock.advance(0.1)  # a press each, the releases settled
 
 
 def test_the_modem_switches_gps_on_and_reads_a_fix(fake: FakeModem) -> None:
@@ -81,7 +81,7 @@ def test_panic_and_duress_carry_the_last_fix_and_nothing_else_does(
         assert "AT+CGPS=1" in fake.commands()
         press(app, clock, ButtonName.CHECKIN)
         press(app, clock, ButtonName.PANIC)
-        press(app, clock, ButtonName.CHECKIN, times=2)  # duress
+        duress_chord(app, clock)
         app.buttons[ButtonName.CHECKIN].pin.drive_low()  # a long hold: a session start
         clock.advance(app.config.timing.long_hold)
         app.buttons[ButtonName.CHECKIN].pin.drive_high()

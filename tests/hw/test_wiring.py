@@ -64,6 +64,7 @@ def test_firmware_defaults_come_from_the_pin_map() -> None:
         "pins.led": 22,
         "pins.buzzer": 23,
         "pins.modem_pwrkey": 24,
+        "pins.modem_flight": 4,
     }
 
 

@@ -217,3 +217,14 @@ def test_arbitrary_objects_are_accepted_or_rejected_cleanly(obj: dict[str, Any])
     except ProtocolError:
         return
     assert Event.decode(event.encode()) == event
+
+
+def test_an_event_stamped_on_an_unsynced_clock_says_so() -> None:
+    stale = Event("0b7e4b1e-3f7a-4c7e-9d51-2f3c1a9e8b10", EventKind.CHECKIN, 1_600_000_000_000, 3)
+    assert b"unsynced" not in stale.encode()  # the usual case costs nothing on the wire
+    flagged = Event(stale.id, EventKind.CHECKIN, stale.ts, 3, unsynced=True)
+    assert b'"unsynced":true' in flagged.encode()
+    assert Event.decode(flagged.encode()) == flagged
+    with pytest.raises(ProtocolError) as info:
+        Event.decode(flagged.encode().replace(b"true", b"false"))
+    assert info.value.field == "event.unsynced"

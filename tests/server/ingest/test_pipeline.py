@@ -249,3 +249,21 @@ def test_an_ack_that_cannot_be_sent_is_counted_and_sent_on_redelivery(
     assert metrics.ack_failures == 1
     assert [a.ref for _, a in publisher.acks()] == [checkin.id]
     assert len(store.events()) == 1
+
+
+def test_a_checkin_stamped_on_an_unsynced_clock_counts_from_its_arrival(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    # A Pi before NTP: fake-hwclock's time from its last shutdown, days ago.
+    store.save_worker(Worker("w1", "Ann Example", mobile="+447700900001")).result()
+    store.assign_device("d1", "w1").result()
+    stale = Event(str(uuid.uuid4()), EventKind.CHECKIN, clock.wall_ms() - 3 * 86_400_000, 1)
+    store.record_event("d1", stale, clock.wall_ms() - 3 * 86_400_000, ()).result()  # an old one
+    checkin = Event(
+        str(uuid.uuid4()), EventKind.CHECKIN, clock.wall_ms() - 2 * 86_400_000, 2, unsynced=True
+    )
+    run(store, clock, lambda i: i.handle(topic("d1", Channel.EVENT), checkin.encode()))
+    row = next(r for r in store.events() if r.id == checkin.id)
+    assert row.ts_ms == row.received_ms == clock.wall_ms()
+    worker = store.worker("w1")
+    assert worker is not None and worker.last_checkin_ms == clock.wall_ms()
