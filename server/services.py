@@ -42,6 +42,7 @@ from loneguard.server.escalation.notify import (
 )
 from loneguard.server.escalation.notify.dispatcher import MAX_ATTEMPTS
 from loneguard.server.escalation.runtime import Escalation, NotificationLog
+from loneguard.server.escalation.unit_feedback import UnitFeedback
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest, Listeners, Publisher
 from loneguard.server.ingest.roster import DeviceRoster
@@ -51,7 +52,7 @@ from loneguard.server.sessions.rules import session_effects
 from loneguard.server.sessions.timers import PolicyFor, SessionTimers
 from loneguard.server.sms.gateway import OnFallback, SmsGateway
 from loneguard.server.sms.responders import SmsAcks
-from loneguard.server.store import AlarmKind, Session, Store
+from loneguard.server.store import Alarm, AlarmKind, Session, Store
 from loneguard.server.store.leases import LeaseRows
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,18 @@ class HubServices:
     shared: SharedWork | None  # several hubs on one PostgreSQL
     ingest: Ingest
     gateway: SmsGateway | None  # with a modem
+    unit: UnitFeedback
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+
+    def alarm_changed(self, alarm: Alarm) -> None:
+        """A person (or a check-in) changed an alarm: its ladder, and a panic's unit, hear."""
+        self.escalation.alarm_changed(alarm)
+        self.unit.alarm_changed(alarm)
 
     def hooks(self) -> ApiHooks:
         return ApiHooks(
             session_changed=self.timers.arm,
-            alarm_changed=self.escalation.alarm_changed,
+            alarm_changed=self.alarm_changed,
             grace_s=self.config.sessions.grace,
             prealert_s=self.config.sessions.prealert,
             broadcaster=self.broadcaster,
@@ -107,6 +114,7 @@ class HubServices:
                 await asyncio.wait_for(self._gateway_task, timeout=10)
         await self.dispatcher.aclose()
         await self.escalation.drain()
+        await self.unit.drain()
         if self.shared is not None:
             await self.shared.stop()
         self.scheduler.cancel_all()
@@ -169,6 +177,12 @@ def build_hub_services(
     offline = OfflineWatch(
         store, scheduler, clock, config.sessions.offline_after, escalation.alarm_opened
     )
+    unit = UnitFeedback(publisher)
+
+    def alarm_changed(alarm: Alarm) -> None:
+        escalation.alarm_changed(alarm)
+        unit.alarm_changed(alarm)
+
     shared = None
     if claims is not None:
         shared = SharedWork(
@@ -192,6 +206,7 @@ def build_hub_services(
         ).refusal,
         listeners=Listeners(
             alarm=[escalation.alarm_opened],
+            alarm_changed=[escalation.alarm_changed],  # a check-in: the unit is told by its ack
             session=[timers.arm],
             status=[
                 offline.status_changed,
@@ -203,7 +218,7 @@ def build_hub_services(
     gateway = None
     if modem is not None:
         people = config.escalation.admins + config.escalation.on_call
-        acks = SmsAcks(store, clock, people, escalation.alarm_changed)
+        acks = SmsAcks(store, clock, people, alarm_changed)
         gateway = SmsGateway(
             modem,
             clock,
@@ -223,6 +238,7 @@ def build_hub_services(
         shared,
         ingest,
         gateway,
+        unit,
     )
 
 

@@ -167,6 +167,7 @@ def _action_text(entry: AuditEntry) -> str:
         "alarm.open": "alarm opened",
         "alarm.acknowledge": "acknowledged",
         "alarm.resolve": "resolved",
+        "alarm.checkin": "checked in",
     }.get(entry.action, entry.action)
 
 
@@ -180,6 +181,8 @@ def _detail_text(entry: AuditEntry) -> str:
         return f"{alarm_title(str(d.get('kind')))}, escalation policy {d.get('policy')}"
     if entry.action == "alarm.resolve":
         return f"outcome: {d.get('outcome')} (by {d.get('by')})"
+    if entry.action == "alarm.checkin":
+        return f"the worker checked in from {d.get('device')}: the escalation stopped"
     return json.dumps(d, ensure_ascii=False) if d else ""
 
 
