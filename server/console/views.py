@@ -12,7 +12,8 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 
 from loneguard.protocol.clock import Clock
-from loneguard.server.console.board import ALARM_TITLES, BoardRow, BoardState, board_rows
+from loneguard.server.console.board import ALARM_TITLES, BoardRow, board_rows
+from loneguard.server.console.roll_call import Present, present_now
 from loneguard.server.store import Store
 from loneguard.server.store.records import (
     Alarm,
@@ -186,24 +187,11 @@ def _detail_text(entry: AuditEntry) -> str:
     return json.dumps(d, ensure_ascii=False) if d else ""
 
 
-@dataclass(frozen=True)
-class Present:
-    name: str
-    since_ms: int
-    how: str  # "signed in", "on a visit", "on a shift"
-
-
 def register(store: Store, clock: Clock) -> list[Present]:
-    rows = board(store, clock).rows
-    present = []
-    signed = {r.worker_id: r.signed_in_ms for r in store.signed_in() if r.signed_out_ms is None}
-    for row in rows:
-        if row.state == BoardState.OFF_DUTY:
-            continue
-        since = signed.get(row.worker.id) or (row.session.started_ms if row.session else 0)
-        how = str(row.state) if row.session is None else f"{row.session.kind}: {row.state}"
-        present.append(Present(row.worker.name, since, how))
-    return present
+    """The fire roll-call: who is signed in or on a visit now (``roll_call.present_now``)."""
+    return present_now(
+        store.workers(), store.signed_in(), store.sessions(), planned_starts(store), clock.wall_ms()
+    )
 
 
 def search_audit(store: Store, q: str, limit: int) -> list[AuditEntry]:

@@ -179,7 +179,7 @@ def test_the_register_lists_who_is_in_and_prints(
     add_worker(store)
     store.save_worker(Worker("w2", "Off Duty")).result()
     log_in(app_client, "vic")
-    assert "Nobody is signed in" in app_client.get("/console/register").text
+    assert "Nobody is signed in or out on a visit." in app_client.get("/console/register").text
     admin = TestClient(app_client.app, follow_redirects=False)
     log_in(admin, "ada")
     plan(admin, accompanied="1", start="")
