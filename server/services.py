@@ -92,6 +92,7 @@ class HubServices:
             prealert_s=self.config.sessions.prealert,
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
+            directory=self.escalation.directory,
         )
 
     async def start(self) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.notify.console_channel import Broadcaster
 from loneguard.server.store import Alarm, Session
 
@@ -29,3 +30,4 @@ class ApiHooks:
     prealert_s: int = 300
     broadcaster: Broadcaster | None = None  # GET /api/stream when set
     scheduler: Scheduler | None = None  # the hub's timers, for the console's housekeeping
+    directory: Directory | None = None  # who a ladder role means (the hub's configured people)

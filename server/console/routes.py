@@ -22,6 +22,7 @@ from loneguard.server.admin.tokens import hash_token
 from loneguard.server.api.alarm_changes import changed_alarm
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console import views
+from loneguard.server.console.alarm_now import alarm_now
 from loneguard.server.console.live import LiveLogins
 from loneguard.server.console.passwords import verify_password
 from loneguard.server.console.people_pages import people_router
@@ -49,6 +50,7 @@ from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.console.sound import alarm_wav
 from loneguard.server.console.users_pages import users_router
 from loneguard.server.console.visits import visits_router
+from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.store import Alarm, ConsoleLogin, Role, Store
 
@@ -81,6 +83,7 @@ def console_router(
     if hooks.scheduler is not None:
         purge.schedule(hooks.scheduler)  # at start and then hourly, on the hub's clock
     live = LiveLogins()
+    directory = hooks.directory or Directory(store)
 
     def page(
         request: Request, name: str, login: ConsoleLogin | None, code: int = 200, **ctx: Any
@@ -204,6 +207,17 @@ def console_router(
         alarm = store.alarm(alarm_id)
         if alarm is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}")
+        policy = policies.get(alarm.policy or str(alarm.kind))
+        session = store.session(alarm.session_id) if alarm.session_id else None
+        event = views.alarm_event(store, alarm)
+        now = alarm_now(
+            alarm,
+            policy,
+            lambda role: [f.recipient for f in directory.resolve(role, alarm)],
+            session,
+            event.body if event is not None else None,
+            clock.wall_ms(),
+        )
         return page(
             request,
             "alarm.html",
@@ -213,8 +227,9 @@ def console_router(
             timeline=views.timeline(store, alarm),
             notifications=store.notifications(alarm_id),
             outcomes=views.OUTCOMES,
-            policy=policies.get(alarm.policy or str(alarm.kind)),
-            session=store.session(alarm.session_id) if alarm.session_id else None,
+            policy=policy,
+            session=session,
+            now=now,
             **ctx,
         )
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 
 from loneguard.protocol.clock import Clock
+from loneguard.server.console.alarm_now import role_words
 from loneguard.server.console.board import ALARM_TITLES, BoardRow, board_rows
 from loneguard.server.console.roll_call import Present, present_now
 from loneguard.server.store import Store
@@ -20,6 +21,7 @@ from loneguard.server.store.records import (
     AlarmKind,
     AlarmState,
     AuditEntry,
+    EventRow,
     Role,
     SessionState,
     Worker,
@@ -47,6 +49,8 @@ PRIVILEGED = frozenset({Role.ADMIN, Role.MANAGER})  # may see addresses and phon
 
 def install_filters(templates: Jinja2Templates) -> None:
     templates.env.filters["clock"] = format_time
+    templates.env.filters["hhmm"] = format_hhmm
+    templates.env.globals["role_words"] = role_words
     templates.env.globals["alarm_title"] = alarm_title
     templates.env.globals["may_see_contacts"] = may_see_contacts
     templates.env.globals["may_act"] = lambda login: (
@@ -63,6 +67,12 @@ def format_time(ms: int | None) -> str:
     if ms is None:
         return "—"
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_hhmm(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M UTC")
 
 
 def alarm_title(kind: str) -> str:
@@ -85,6 +95,14 @@ class Board:
     alarms: list[AlarmView]
     now_ms: int
 
+    @property
+    def groups(self) -> list[AlarmGroup]:
+        return group_alarms(self.alarms)
+
+    @property
+    def any_covert(self) -> bool:
+        return any(v.covert for v in self.alarms)
+
 
 @dataclass(frozen=True)
 class AlarmView:
@@ -95,6 +113,27 @@ class AlarmView:
     @property
     def title(self) -> str:
         return alarm_title(str(self.alarm.kind))
+
+
+@dataclass(frozen=True)
+class AlarmGroup:
+    """One worker's unresolved alarms of one kind: one card on the board, with a count."""
+
+    lead: AlarmView  # the one to act on: open before acknowledged, then the newest
+    others: list[AlarmView]
+
+    @property
+    def count(self) -> int:
+        return 1 + len(self.others)
+
+
+def group_alarms(alarms: list[AlarmView]) -> list[AlarmGroup]:
+    """``alarms`` (most urgent first, as ``unresolved_alarms`` sorts them) by worker and kind."""
+    groups: dict[tuple[str, str], list[AlarmView]] = {}
+    for v in alarms:
+        who = v.alarm.worker_id or f"device:{v.alarm.device_id}"
+        groups.setdefault((who, str(v.alarm.kind)), []).append(v)
+    return [AlarmGroup(views[0], views[1:]) for views in groups.values()]
 
 
 def board(store: Store, clock: Clock) -> Board:
@@ -139,20 +178,29 @@ class TimelineEntry:
     detail: str
 
 
+def alarm_event(store: Store, alarm: Alarm) -> EventRow | None:
+    """The press that raised the alarm (a panic, a duress), if any."""
+    if alarm.event_id is None:
+        return None
+    for row in store.events(1000, alarm.device_id):
+        if row.id == alarm.event_id:
+            return row
+    return None
+
+
 def timeline(store: Store, alarm: Alarm) -> list[TimelineEntry]:
     """The alarm's story, oldest first: its event, the ladder's sends, acknowledgement, outcome."""
     entries = []
-    if alarm.event_id is not None:
-        for row in store.events(1000, alarm.device_id):
-            if row.id == alarm.event_id:
-                entries.append(
-                    TimelineEntry(
-                        row.received_ms,
-                        f"device:{row.device_id}",
-                        f"event {row.kind}",
-                        f"pressed at {format_time(row.ts_ms)} over {row.link}",
-                    )
-                )
+    row = alarm_event(store, alarm)
+    if row is not None:
+        entries.append(
+            TimelineEntry(
+                row.received_ms,
+                f"device:{row.device_id}",
+                f"event {row.kind}",
+                f"pressed at {format_time(row.ts_ms)} over {row.link}",
+            )
+        )
     for a in store.audit(1000, f"alarm:{alarm.id}"):
         entries.append(TimelineEntry(a.at_ms, a.actor, _action_text(a), _detail_text(a)))
     entries.sort(key=lambda e: e.at_ms)

@@ -76,6 +76,7 @@ class Escalation:
         self._scheduler = scheduler
         self._policies = policies
         self._directory = directory
+        self.directory = directory  # who each role means: the console shows whom to ring
         self._clock = clock
         self._publish = publish
         self.dispatcher = dispatcher  # None: ladders are written down but nothing is sent

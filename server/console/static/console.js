@@ -9,7 +9,11 @@
   function localize(root) {
     root.querySelectorAll("time[data-ms]").forEach((el) => {
       const ms = Number(el.dataset.ms);
-      if (ms) el.textContent = new Date(ms).toLocaleString();
+      if (!ms) return;
+      const at = new Date(ms);
+      el.textContent = el.dataset.format === "time"
+        ? at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+        : at.toLocaleString();
     });
   }
   function pad(n) { return String(n).padStart(2, "0"); }
@@ -18,7 +22,7 @@
       const left = Math.round((Number(el.dataset.dueMs) - now()) / 1000);
       const s = Math.abs(left);
       const text = (s >= 3600 ? Math.floor(s / 3600) + ":" + pad(Math.floor(s / 60) % 60) : Math.floor(s / 60)) + ":" + pad(s % 60);
-      el.textContent = left >= 0 ? text : "late " + text;
+      el.textContent = left >= 0 ? text : (el.dataset.late || "late ") + text;
       el.classList.toggle("late", left < 0);
     });
   }
