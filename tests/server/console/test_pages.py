@@ -333,3 +333,37 @@ def test_an_alarm_in_a_visit_shows_the_address_to_those_who_may_see_it(
     log_in(viewer, "vic")
     page = viewer.get(f"/console/alarms/{alarm_id}").text
     assert "visit #" in page and ADDRESS not in page and PHONE not in page
+
+
+def test_an_over_long_contact_name_is_refused_beside_its_field_with_the_form_kept(
+    app_client: TestClient, users: None, store: SqliteStore, clock: FakeClock, at_jan_5: None
+) -> None:
+    add_worker(store)
+    log_in(app_client, "max")
+    long_name = "Mrs " + "P" * 1996
+    code, text = plan(app_client, contact_name=long_name, approved_by="Lena Manager")
+    assert code == 422 and store.sessions() == []
+    assert text.startswith("<!doctype html>") and '"detail"' not in text
+    assert re.search(
+        r'name="contact_name" value="Mrs P{1996}" aria-invalid="true"'
+        r' aria-describedby="contact_name-error"><span class="field-error" id="contact_name-error"'
+        r' role="alert">at most 200 characters, please \(2,000 given\)</span>',
+        text,
+    )
+    assert f'value="{ADDRESS}"' in text and 'value="Lena Manager"' in text  # the rest is kept
+
+
+def test_a_refused_worker_keeps_its_input_with_the_reason_beside_the_field(
+    app_client: TestClient, users: None, store: SqliteStore
+) -> None:
+    log_in(app_client, "ada")
+    csrf = form_csrf(app_client.get("/console/people").text)
+    for data, field in (
+        ({"name": "N" * 2000, "mobile": "+447700900555"}, "name"),
+        ({"name": "Lena Manager", "mobile": "call me"}, "mobile"),
+    ):
+        response = app_client.post("/console/people", data={"csrf": csrf, **data})
+        assert response.status_code == 422 and store.workers() == []
+        assert f'<span class="field-error" id="{field}-error"' in response.text
+        for value in data.values():
+            assert f'value="{value}"' in response.text
