@@ -23,6 +23,7 @@ from loneguard.server.api.alarm_changes import changed_alarm
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console import views
 from loneguard.server.console.alarm_now import alarm_now
+from loneguard.server.console.event_sentences import sentence
 from loneguard.server.console.live import LiveLogins
 from loneguard.server.console.passwords import verify_password
 from loneguard.server.console.people_pages import people_router
@@ -272,9 +273,19 @@ def console_router(
         return page(request, "register.html", who, present=views.register(store, clock))
 
     @router.get("/console/events", response_class=HTMLResponse)
-    def event_log(request: Request, who: Viewer, q: str = "", limit: int = 500) -> Response:
-        entries = views.search_audit(store, q, min(max(limit, 1), 5000))
-        return page(request, "events.html", who, entries=entries, q=q)
+    def event_log(request: Request, who: Viewer, q: str = "", page_no: int = 1) -> Response:
+        page_no = min(max(page_no, 1), views.MAX_EVENT_PAGES)
+        entries, more = views.event_page(store, q, page_no)
+        return page(
+            request,
+            "events.html",
+            who,
+            entries=entries,
+            q=q,
+            page_no=page_no,
+            more=more,
+            sentence=sentence,
+        )
 
     @router.get("/console/events.csv")
     def event_csv(who: Viewer, q: str = "", limit: int = 5000) -> Response:

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from loneguard.protocol.clock import Clock
 from loneguard.server.console.alarm_now import role_words
 from loneguard.server.console.board import ALARM_TITLES, BoardRow, board_rows
+from loneguard.server.console.event_sentences import sentence
 from loneguard.server.console.roll_call import Present, present_now
 from loneguard.server.store import Store
 from loneguard.server.store.records import (
@@ -242,16 +243,28 @@ def register(store: Store, clock: Clock) -> list[Present]:
     )
 
 
+EVENTS_PER_PAGE = 50
+MAX_EVENT_PAGES = 200
+
+
+def event_page(store: Store, q: str, page_no: int) -> tuple[list[AuditEntry], bool]:
+    """One page of the event log, newest first, and whether an older page follows."""
+    start = (page_no - 1) * EVENTS_PER_PAGE
+    found = search_audit(store, q, start + EVENTS_PER_PAGE + 1)
+    return found[start : start + EVENTS_PER_PAGE], len(found) > start + EVENTS_PER_PAGE
+
+
 def search_audit(store: Store, q: str, limit: int) -> list[AuditEntry]:
     needle = q.strip().lower()
     entries = store.audit(limit if not needle else 50_000)
     if needle:
-        entries = [
-            e
-            for e in entries
-            if needle in f"{e.actor} {e.action} {e.subject or ''} {json.dumps(e.detail)}".lower()
-        ][:limit]
+        entries = [e for e in entries if needle in _searchable(e)][:limit]
     return entries
+
+
+def _searchable(e: AuditEntry) -> str:
+    """What a search looks in: the raw fields and the sentence the log shows."""
+    return f"{e.actor} {e.action} {e.subject or ''} {json.dumps(e.detail)} {sentence(e)}".lower()
 
 
 def audit_csv(entries: list[AuditEntry]) -> str:

@@ -215,7 +215,12 @@ def test_reports_show_weekly_alarms_ack_percentiles_and_late_workers(
     page = app_client.get("/console/reports").text
     assert page.count("<svg") == 2  # nobody was late: that chart is left out
     assert "None so far." in page
-    assert re.search(r"<td>all</td><td>4</td><td>20 s</td><td>40 s</td>", page)
+    assert re.search(r"<td>all</td><td>4</td><td>20 s</td><td>40 s</td><td class=\"\">0</td>", page)
+    open_alarm(store, clock)  # nobody takes charge of this one: it is counted, not left out
+    page = app_client.get("/console/reports").text
+    assert re.search(
+        r"<td>all</td><td>4</td><td>20 s</td><td>40 s</td><td class=\"late\">1</td>", page
+    )
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -232,6 +237,7 @@ def test_every_script_and_stylesheet_is_served_by_the_hub(
     html = app_client.get("/console").text + app_client.get("/login").text
     assets = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
     assert assets and all(a.startswith("/console/static/") for a in assets), assets
+    assert "/console/static/favicon.svg" in assets  # a local icon: no CDN, no external fetch
     for asset in set(assets):
         assert app_client.get(asset).status_code == 200, asset
     app_client.cookies.clear()
@@ -367,3 +373,24 @@ def test_a_refused_worker_keeps_its_input_with_the_reason_beside_the_field(
         assert f'<span class="field-error" id="{field}-error"' in response.text
         for value in data.values():
             assert f'value="{value}"' in response.text
+
+
+def test_the_event_log_pages_and_reads_as_sentences(
+    app_client: TestClient, users: None, store: SqliteStore, clock: FakeClock
+) -> None:
+    alarm_id = open_alarm(store, clock)
+    store.acknowledge_alarm(alarm_id, "max", clock.wall_ms(), "user:max").result()
+    for n in range(110):
+        store.append_audit(clock.wall_ms(), "user:ada", "worker.save", f"worker:w{n}", {}).result()
+    log_in(app_client, "vic")
+    first = app_client.get("/console/events").text
+    assert first.count("<tr data-action=") == 50 and "older →" in first and "newer" not in first
+    assert "Ada saved worker w109" in first and "{&#34;" not in first and "&#34;" not in first
+    last = app_client.get("/console/events", params={"page_no": 3}).text
+    assert "older →" not in last and "← newer" in last
+    # 110 saves, the login of vic, the acknowledgement, the alarm, the panic and 3 user.create
+    assert last.count("<tr data-action=") == 117 - 100
+    assert f"Max took charge of alarm #{alarm_id}" in last
+    assert "Device d1 held the panic button" in last
+    found = app_client.get("/console/events", params={"q": "took charge"}).text
+    assert found.count("<tr data-action=") == 1
