@@ -88,6 +88,7 @@ class AlarmNow:
     headline: str  # what to do now, in words
     step: int | None  # the current step's index, None before the first or after the ladder
     callees: tuple[Callee, ...]
+    unfilled: tuple[str, ...]  # the current step's roles nobody fills, in words
     next_step_ms: int | None
     next_words: str | None  # "after 10 min: the visit contact"
     rungs: tuple[Rung, ...]
@@ -108,18 +109,21 @@ def alarm_now(
     ladder_runs = alarm.state == AlarmState.OPEN and alarm.checked_in_ms is None
     rungs = tuple(_rung(i, s, resolve, current, ladder_runs) for i, s in enumerate(steps))
     callees: tuple[Callee, ...] = ()
+    unfilled: tuple[str, ...] = ()
     if current is not None and alarm.state != AlarmState.RESOLVED:
         callees = _callees(steps[current], resolve)
+        unfilled = tuple(role_words(r) for r in steps[current].notify if not resolve(r))
     upcoming = next((r for r in rungs if r.status == "next"), None)
     next_words = f"{upcoming.when}: {upcoming.who}" if upcoming is not None else None
     repeat_every = steps[current].repeat_every if current is not None else None
     if next_words is None and current is not None and repeat_every is not None:
         every = duration_words(repeat_every)
-        next_words = f"every {every}: {rungs[current].who}, again"
+        next_words = f"{rungs[current].who} again (every {every})"
     return AlarmNow(
         headline=_headline(alarm, steps, current),
         step=current,
         callees=callees,
+        unfilled=unfilled,
         next_step_ms=alarm.next_step_ms if ladder_runs else None,
         next_words=next_words if ladder_runs else None,
         rungs=rungs,

@@ -202,7 +202,7 @@ def timeline(store: Store, alarm: Alarm) -> list[TimelineEntry]:
                 f"pressed at {format_time(row.ts_ms)} over {row.link}",
             )
         )
-    for a in store.audit(1000, f"alarm:{alarm.id}"):
+    for a in reversed(store.audit(1000, f"alarm:{alarm.id}")):  # oldest first
         entries.append(TimelineEntry(a.at_ms, a.actor, _action_text(a), _detail_text(a)))
     entries.sort(key=lambda e: e.at_ms)
     return entries
@@ -224,7 +224,7 @@ def _action_text(entry: AuditEntry) -> str:
 def _detail_text(entry: AuditEntry) -> str:
     d = entry.detail
     if entry.action == "notify.attempt":
-        return f"to {d.get('role')}: {d.get('result')}"
+        return f"to {role_words(str(d.get('role')))}: {d.get('result')}"
     if entry.action == "alarm.acknowledge":
         return f"taken in charge by {d.get('by')}"
     if entry.action == "alarm.open":

@@ -66,6 +66,16 @@ def test_the_current_step_whom_to_ring_and_the_next_step_in_words() -> None:
     assert now.rungs[4].repeat == "then every 5 min until someone takes charge"
     assert now.rungs[2].how == "the console, a phone call"
     assert (now.place.address, now.place.map_url) == ("14 Elm Road", None)
+    assert now.unfilled == ()
+
+
+def test_a_repeating_step_says_so_and_names_roles_nobody_fills() -> None:
+    alarm = Alarm(3, AlarmKind.PANIC, AlarmState.OPEN, "demo-1", "w-ana", "e1", START)
+    alarm = Alarm(**{**alarm.__dict__, "next_step_ms": START + 2 * MIN})
+    now = alarm_now(alarm, DEFAULT_POLICIES["panic"], resolve, None, None, START + 1000)
+    assert now.callees[0].name == "Max Manager"
+    assert now.unfilled == ("the office", "the person on call")
+    assert now.next_words == "the line manager, the office, the person on call again (every 2 min)"
 
 
 def test_a_checked_in_alarm_says_so_and_has_no_next_step() -> None:

@@ -170,7 +170,7 @@ def test_the_alarm_timeline_has_the_event_and_the_acknowledgement(
         "notification failed (sms, attempt 1)",
         "acknowledged",
     ]
-    assert "to line_manager: no modem" in page and "taken in charge by ada" in page
+    assert "to the line manager: no modem" in page and "taken in charge by ada" in page
 
 
 def test_the_register_lists_who_is_in_and_prints(
