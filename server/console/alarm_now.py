@@ -73,7 +73,7 @@ class Rung:
     how: str  # the channels in words
     repeat: str | None  # "then every 5 min until someone takes charge"
     message: str
-    status: str  # "done", "now", "next", "later"
+    status: str  # "done", "now", "next", "later", "not needed"
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,14 @@ def alarm_now(
 ) -> AlarmNow:
     steps = policy.steps if policy is not None else ()
     started = alarm.started_ms if alarm.started_ms is not None else alarm.opened_ms
-    current = _current_step(steps, started, now_ms)
+    current = _current_step(steps, started, _ladder_stopped_ms(alarm) or now_ms)
     ladder_runs = alarm.state == AlarmState.OPEN and alarm.checked_in_ms is None
     rungs = tuple(_rung(i, s, resolve, current, ladder_runs) for i, s in enumerate(steps))
     callees: tuple[Callee, ...] = ()
     unfilled: tuple[str, ...] = ()
-    if current is not None and alarm.state != AlarmState.RESOLVED:
+    if alarm.checked_in_ms is not None and alarm.state != AlarmState.RESOLVED:
+        callees = tuple(Callee(role_words("worker"), r.name, r.phone) for r in resolve("worker"))
+    elif current is not None and alarm.state != AlarmState.RESOLVED:
         callees = _callees(steps[current], resolve)
         unfilled = tuple(role_words(r) for r in steps[current].notify if not resolve(r))
     upcoming = next((r for r in rungs if r.status == "next"), None)
@@ -131,6 +133,15 @@ def alarm_now(
     )
 
 
+def _ladder_stopped_ms(alarm: Alarm) -> int | None:
+    """When the ladder stopped: the check-in, or a person taking charge; None: it runs."""
+    if alarm.checked_in_ms is not None:
+        return alarm.checked_in_ms
+    if alarm.state != AlarmState.OPEN:
+        return alarm.acknowledged_ms or alarm.resolved_ms
+    return None
+
+
 def _current_step(steps: Sequence[Step], started_ms: int, now_ms: int) -> int | None:
     reached = [i for i, s in enumerate(steps) if started_ms + s.after * 1000 <= now_ms]
     return reached[-1] if reached else None
@@ -140,10 +151,9 @@ def _headline(alarm: Alarm, steps: Sequence[Step], current: int | None) -> str:
     if alarm.state == AlarmState.RESOLVED:
         return f"Resolved by {alarm.resolved_by}: {alarm.outcome}."
     if alarm.checked_in_ms is not None:
-        at = _clock(alarm.checked_in_ms)
         return (
-            f"The worker checked in at {at} from {alarm.checked_in_device}: the escalation "
-            "stopped. Ring them to make sure they are safe, then resolve the alarm."
+            f"The worker checked in from {alarm.checked_in_device}: the escalation stopped. "
+            "Ring them to make sure they are safe, then resolve the alarm."
         )
     if alarm.state == AlarmState.ACKNOWLEDGED:
         return f"{alarm.acknowledged_by} has taken charge. Resolve the alarm when it is over."
@@ -158,7 +168,9 @@ def _rung(index: int, step: Step, resolve: Resolve, current: int | None, runs: b
         status = "done"
     elif current == index:
         status = "now"
-    elif runs and index == (0 if current is None else current + 1):
+    elif not runs:
+        status = "not needed"  # a person took charge, or the worker checked in, before it
+    elif index == (0 if current is None else current + 1):
         status = "next"
     else:
         status = "later"

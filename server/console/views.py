@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from loneguard.protocol.clock import Clock
 from loneguard.server.console.alarm_now import role_words
 from loneguard.server.console.board import ALARM_TITLES, BoardRow, board_rows
-from loneguard.server.console.event_sentences import sentence
+from loneguard.server.console.event_sentences import sentence, who
 from loneguard.server.console.roll_call import Present, present_now
 from loneguard.server.store import Store
 from loneguard.server.store.records import (
@@ -197,13 +197,13 @@ def timeline(store: Store, alarm: Alarm) -> list[TimelineEntry]:
         entries.append(
             TimelineEntry(
                 row.received_ms,
-                f"device:{row.device_id}",
+                f"device {row.device_id}",
                 f"event {row.kind}",
                 f"pressed at {format_time(row.ts_ms)} over {row.link}",
             )
         )
     for a in reversed(store.audit(1000, f"alarm:{alarm.id}")):  # oldest first
-        entries.append(TimelineEntry(a.at_ms, a.actor, _action_text(a), _detail_text(a)))
+        entries.append(TimelineEntry(a.at_ms, who(a.actor), _action_text(a), _detail_text(a)))
     entries.sort(key=lambda e: e.at_ms)
     return entries
 

@@ -81,8 +81,11 @@ def test_a_repeating_step_says_so_and_names_roles_nobody_fills() -> None:
 def test_a_checked_in_alarm_says_so_and_has_no_next_step() -> None:
     alarm = overdue(checked_in_ms=START + 8 * MIN + 30_000, checked_in_device="demo-1")
     now = alarm_now(alarm, DEFAULT_POLICIES["overdue"], resolve, VISIT, None, START + 9 * MIN)
-    assert now.headline.startswith("The worker checked in at 08:08 UTC from demo-1")
+    assert now.headline.startswith("The worker checked in from demo-1: the escalation stopped")
     assert now.next_step_ms is None and now.next_words is None
+    # The ladder stopped at its second step: the later ones were not needed; ring the worker.
+    assert [r.status for r in now.rungs] == ["done", "now"] + ["not needed"] * 3
+    assert [(c.name, c.phone) for c in now.callees] == [("Ana Lopez", "+447700900101")]
 
 
 def test_a_panics_fix_is_a_map_link_with_its_accuracy() -> None:
