@@ -113,3 +113,29 @@ def test_taking_charge_of_and_resolving_a_panic_reach_the_unit_and_a_duress_neve
             ]
 
     asyncio.run(scenario())
+
+
+def test_a_hub_started_after_the_checkin_sends_nothing_more(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        config = hub_config(tmp_path)
+        first = await Rig(tmp_path, clock, config).start()
+        try:
+            await first.people()
+            start = clock.monotonic()
+            await first.visit(30)
+            await first.advance_to(35 * M, start, 3)
+            await press(first, EventKind.CHECKIN, 1)
+        finally:
+            await first.stop()
+        clock.advance(start + 90 * M - clock.monotonic())  # the hub was down past every step
+        second = await Rig(tmp_path, clock, config).start()  # resumes every open ladder
+        try:
+            await settle()
+            assert second.sent == []
+            (alarm,) = second.store.alarms()
+            assert alarm.state == AlarmState.OPEN and len(second.store.notifications()) == 3
+        finally:
+            await second.stop()
+
+    asyncio.run(scenario())
