@@ -12,7 +12,12 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 
 from loneguard.protocol.clock import Clock
-from loneguard.server.console.alarm_now import role_words
+from loneguard.server.console.alarm_now import (
+    CHANNEL_WORDS,
+    after_words,
+    duration_words,
+    role_words,
+)
 from loneguard.server.console.board import ALARM_TITLES, BoardRow, board_rows
 from loneguard.server.console.event_sentences import sentence, who
 from loneguard.server.console.roll_call import Present, present_now
@@ -52,6 +57,10 @@ def install_filters(templates: Jinja2Templates) -> None:
     templates.env.filters["clock"] = format_time
     templates.env.filters["hhmm"] = format_hhmm
     templates.env.globals["role_words"] = role_words
+    templates.env.globals["after_words"] = after_words
+    templates.env.globals["duration_words"] = duration_words
+    templates.env.globals["channel_words"] = lambda c: CHANNEL_WORDS.get(c, c)
+    templates.env.globals["group_alarms"] = group_alarms
     templates.env.globals["alarm_title"] = alarm_title
     templates.env.globals["may_see_contacts"] = may_see_contacts
     templates.env.globals["may_act"] = lambda login: (

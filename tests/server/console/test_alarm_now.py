@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
+
+from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.messages import EventKind
+from loneguard.server.api import create_app
+from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console.alarm_now import alarm_now, duration_words
 from loneguard.server.escalation.notify.notification import Recipient
 from loneguard.server.escalation.policy import DEFAULT_POLICIES
@@ -13,6 +19,8 @@ from loneguard.server.store.records import (
     SessionKind,
     SessionState,
 )
+from loneguard.server.store.sqlite import SqliteStore
+from tests.server.console.conftest import add_worker, log_in, open_alarm
 
 START = 1_767_600_000_000
 MIN = 60_000
@@ -104,3 +112,31 @@ def test_durations_read_as_a_person_says_them() -> None:
         "1 h",
         "1 h 30 min",
     ]
+
+
+def test_the_people_page_shows_the_policies_in_words(
+    store: SqliteStore, clock: FakeClock, users: None
+) -> None:
+    app = create_app(store, clock=clock, hooks=ApiHooks(), policies=DEFAULT_POLICIES)
+    with TestClient(app, follow_redirects=False) as client:
+        log_in(client, "vic")
+        page = client.get("/console/people").text
+    assert (
+        "<td>after 10 min</td><td>the visit contact</td><td>the console, a phone call</td>" in page
+    )
+    assert "every 5 min until someone takes charge" in page
+    assert "visit_contact" not in page and "600 s" not in page
+
+
+def test_the_banner_groups_one_workers_repeated_alarms(
+    app_client: TestClient, users: None, store: SqliteStore, clock: FakeClock
+) -> None:
+    add_worker(store)
+    ids = [open_alarm(store, clock, EventKind.DURESS) for _ in range(3)]
+    log_in(app_client, "vic")
+    banner = app_client.get("/console/banner").text
+    assert (
+        banner.count('class="alarm-chip') == 1
+        and "Wendy Worker \N{MULTIPLICATION SIGN}3 (open)" in banner
+    )
+    assert f'data-open-alarms="{",".join(map(str, reversed(ids)))}"' in banner
