@@ -22,7 +22,7 @@
       const left = Math.round((Number(el.dataset.dueMs) - now()) / 1000);
       const s = Math.abs(left);
       const text = (s >= 3600 ? Math.floor(s / 3600) + ":" + pad(Math.floor(s / 60) % 60) : Math.floor(s / 60)) + ":" + pad(s % 60);
-      el.textContent = left >= 0 ? text : (el.dataset.late || "late ") + text;
+      el.textContent = left >= 0 ? text : "late " + text;
       el.classList.toggle("late", left < 0);
     });
   }
