@@ -75,8 +75,7 @@ class Escalation:
         self._store = store
         self._scheduler = scheduler
         self._policies = policies
-        self._directory = directory
-        self.directory = directory  # who each role means: the console shows whom to ring
+        self.directory = directory  # who each role means; the console shows whom to ring
         self._clock = clock
         self._publish = publish
         self.dispatcher = dispatcher  # None: ladders are written down but nothing is sent
@@ -174,7 +173,7 @@ class Escalation:
         rows = []
         found: list[tuple[str, Found | None]] = []
         for role in action.notify or ("console",):
-            people = [CONSOLE] if role == "console" else self._directory.resolve(role, alarm)
+            people = [CONSOLE] if role == "console" else self.directory.resolve(role, alarm)
             if not people:
                 found.append((role, None))
             found.extend((role, f) for f in people)
@@ -184,7 +183,7 @@ class Escalation:
         return rows
 
     def _send(self, alarm: Alarm, row: NotificationRow, attempt: int) -> None:
-        recipient: Recipient | None = self._directory.again(
+        recipient: Recipient | None = self.directory.again(
             row.recipient_ref, row.recipient_role, alarm
         )
         if recipient is None or self.dispatcher is None:
