@@ -414,6 +414,9 @@ class DeviceApp:
                 self._help_coming = False
             event = self.outbox.take(ack.ref)
             if event is None:
+                # A person took charge of a panic already acked: help is (still) coming.
+                if ack.status is AckStatus.HELP_COMING and self._made_panic(ack.ref):
+                    self._help_coming = True
                 self._refresh()
                 return  # a repeated ack, or one for another boot's event already cleared
             for record in self._recent:
@@ -425,6 +428,9 @@ class DeviceApp:
                 self.feedback.flash("acknowledged")
             self._refresh()
         log.info("ack %s %s", ack.ref, ack.status)
+
+    def _made_panic(self, event_id: str) -> bool:
+        return any(r.id == event_id and r.kind is EventKind.PANIC for r in self._recent)
 
     def on_command(self, command: Command) -> None:
         with self._lock:

@@ -46,6 +46,7 @@ from loneguard.server.escalation.notify import (
 )
 from loneguard.server.escalation.notify.dispatcher import MAX_ATTEMPTS
 from loneguard.server.escalation.runtime import Escalation, NotificationLog
+from loneguard.server.escalation.unit_feedback import UnitFeedback
 from loneguard.server.incidents.line_manager import TITLE as INCIDENT_TITLE
 from loneguard.server.incidents.line_manager import LineManagerNotice
 from loneguard.server.ingest.metrics import Metrics
@@ -81,21 +82,28 @@ class HubServices:
     shared: SharedWork | None  # several hubs on one PostgreSQL
     ingest: Ingest
     gateway: SmsGateway | None  # with a modem
+    unit: UnitFeedback
     incident_notice: LineManagerNotice | None = None
     directory: Directory | None = None  # who a ladder role means (the console's call tasks)
     calls: ModemCallChannel | None = None  # the modem's voice calls, hung up at stop
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
+    def alarm_changed(self, alarm: Alarm) -> None:
+        """A person (or a check-in) changed an alarm: its ladder, and a panic's unit, hear."""
+        self.escalation.alarm_changed(alarm)
+        self.unit.alarm_changed(alarm)
+
     def hooks(self) -> ApiHooks:
         return ApiHooks(
             session_changed=self.timers.arm,
-            alarm_changed=self.escalation.alarm_changed,
+            alarm_changed=self.alarm_changed,
             grace_s=self.config.sessions.grace,
             prealert_s=self.config.sessions.prealert,
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
             incident_reported=self.incident_notice.report_soon if self.incident_notice else None,
             phone_of=self.directory.phone if self.directory is not None else None,
+            directory=self.escalation.directory,
         )
 
     async def start(self) -> None:
@@ -122,6 +130,7 @@ class HubServices:
         if self.incident_notice is not None:
             await self.incident_notice.aclose()
         await self.escalation.drain()
+        await self.unit.drain()
         if self.shared is not None:
             await self.shared.stop()
         self.scheduler.cancel_all()
@@ -193,6 +202,12 @@ def build_hub_services(
     offline = OfflineWatch(
         store, scheduler, clock, config.sessions.offline_after, escalation.alarm_opened
     )
+    unit = UnitFeedback(publisher)
+
+    def alarm_changed(alarm: Alarm) -> None:
+        escalation.alarm_changed(alarm)
+        unit.alarm_changed(alarm)
+
     shared = None
     if claims is not None:
         shared = SharedWork(
@@ -216,6 +231,7 @@ def build_hub_services(
         ).refusal,
         listeners=Listeners(
             alarm=[escalation.alarm_opened],
+            alarm_changed=[escalation.alarm_changed],  # a check-in: the unit is told by its ack
             session=[timers.arm],
             status=[
                 offline.status_changed,
@@ -227,7 +243,7 @@ def build_hub_services(
     gateway = None
     if modem is not None:
         people = config.escalation.admins + config.escalation.on_call
-        acks = SmsAcks(store, clock, people, escalation.alarm_changed)
+        acks = SmsAcks(store, clock, people, alarm_changed)
         gateway = SmsGateway(
             modem,
             clock,
@@ -247,6 +263,7 @@ def build_hub_services(
         shared,
         ingest,
         gateway,
+        unit,
         incident_notice=LineManagerNotice(
             store,
             clock,

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.notify.console_channel import Broadcaster
 from loneguard.server.store import Alarm, Session
 
@@ -35,3 +36,4 @@ class ApiHooks:
     # The phone of the person a stored notification row names (ref, role, alarm): the numbers
     # the console's call tasks show; None: the console asks the store alone (no config people).
     phone_of: Callable[[str, str, Alarm], str | None] | None = None
+    directory: Directory | None = None  # who a ladder role means (the hub's configured people)

@@ -95,6 +95,10 @@ class AlarmOut(BaseModel):
     session_id: int | None
     started_ms: int | None
     next_step_ms: int | None
+    checked_in_ms: int | None = Field(
+        None, description="the worker checked in while it was open: its escalation stopped"
+    )
+    checked_in_device: str | None = Field(None, description="the device they checked in from")
 
     @classmethod
     def of(cls, a: Alarm) -> AlarmOut:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.console.error_pages import install_error_pages
 from loneguard.server.console.routes import console_router, static_files
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import Policy
@@ -25,3 +26,4 @@ def mount_console(
     """Add the console's pages to ``app``."""
     app.include_router(console_router(store, clock, hooks, settings, policies))
     app.mount("/console/static", static_files(), name="console-static")
+    install_error_pages(app, store, clock)

@@ -16,10 +16,20 @@ from markupsafe import Markup
 from loneguard.protocol.clock import Clock
 from loneguard.server.console import reports
 from loneguard.server.console.security import LoginDependency
+from loneguard.server.console.visits import FIELD_CAP, check_lengths
 from loneguard.server.escalation.policy import Policy
+from loneguard.server.sessions.rules import SessionRefused
 from loneguard.server.store import ConsoleLogin, Store, Worker
 
 Page = Callable[..., HTMLResponse]
+WORKER_FIELD_LIMITS = {
+    "worker_id": 64,
+    "name": 200,
+    "mobile": 40,
+    "home_phone": 40,
+    "line_manager": 64,
+    "policy": 64,
+}
 
 
 def people_router(
@@ -47,6 +57,8 @@ def people_router(
             names={w.id: w.name for w in workers},
             devices=store.devices(),
             policies=policies,
+            form=ctx.pop("form", {}),
+            errors=ctx.pop("errors", {}),
             **ctx,
         )
 
@@ -58,17 +70,27 @@ def people_router(
     async def save_worker(
         request: Request,
         who: Admin,
-        worker_id: Annotated[str, Form(max_length=64)] = "",
-        name: Annotated[str, Form(max_length=200)] = "",
-        mobile: Annotated[str, Form(max_length=40)] = "",
-        home_phone: Annotated[str, Form(max_length=40)] = "",
-        line_manager: Annotated[str, Form(max_length=64)] = "",
-        policy: Annotated[str, Form(max_length=64)] = "",
+        worker_id: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        name: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        mobile: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        home_phone: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        line_manager: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        policy: Annotated[str, Form(max_length=FIELD_CAP)] = "",
     ) -> Response:
         """Add a worker, or change one (``worker_id`` given); admins only."""
-        problem = _worker_problem(store, name, mobile, home_phone, line_manager, policy, policies)
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        try:
+            check_lengths(form, WORKER_FIELD_LIMITS)
+        except SessionRefused as exc:
+            problem: str | None = str(exc)
+        else:
+            problem = _worker_problem(
+                store, name, mobile, home_phone, line_manager, policy, policies
+            )
         if problem:
-            return people_page(request, who, 422, error=problem)
+            field, _, reason = problem.partition(": ")
+            errors = {field: reason}
+            return people_page(request, who, 422, error=problem, errors=errors, form=form)
         # Changing a worker, a blank field keeps what is there: a contact number is never lost
         # by leaving a box empty.
         old = store.worker(worker_id) if worker_id else None

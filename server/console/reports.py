@@ -55,21 +55,26 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 @dataclass(frozen=True)
 class AckTimes:
     kind: str
-    count: int
+    count: int  # acknowledged
     p50_s: float | None
     p95_s: float | None
+    unacknowledged: int = 0  # nobody took charge (yet): counted, never left out
 
 
 def time_to_acknowledge(alarms: Sequence[Alarm]) -> list[AckTimes]:
-    """Seconds from opening to acknowledgement, by kind and for all alarms."""
+    """Seconds from opening to acknowledgement, by kind and for all alarms; alarms nobody
+    acknowledged are counted beside them, so a policy that is not working shows."""
     by_kind: dict[str, list[float]] = {}
+    nobody: Counter[str] = Counter()
     for a in alarms:
-        if a.acknowledged_ms is not None:
-            seconds = max(0, a.acknowledged_ms - a.opened_ms) / 1000
-            by_kind.setdefault(str(a.kind), []).append(seconds)
-            by_kind.setdefault("all", []).append(seconds)
+        for kind in (str(a.kind), "all"):
+            by_kind.setdefault(kind, [])
+            if a.acknowledged_ms is None:
+                nobody[kind] += 1
+            else:
+                by_kind[kind].append(max(0, a.acknowledged_ms - a.opened_ms) / 1000)
     return [
-        AckTimes(kind, len(v), percentile(v, 50), percentile(v, 95))
+        AckTimes(kind, len(v), percentile(v, 50), percentile(v, 95), nobody[kind])
         for kind, v in sorted(by_kind.items(), key=lambda kv: (kv[0] == "all", kv[0]))
     ]
 

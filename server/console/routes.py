@@ -22,7 +22,9 @@ from loneguard.server.admin.tokens import hash_token
 from loneguard.server.api.alarm_changes import changed_alarm
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console import views
+from loneguard.server.console.alarm_now import alarm_now
 from loneguard.server.console.call_tasks import call_tasks, call_tasks_router
+from loneguard.server.console.event_sentences import sentence
 from loneguard.server.console.live import LiveLogins
 from loneguard.server.console.passwords import verify_password
 from loneguard.server.console.people_pages import people_router
@@ -84,7 +86,8 @@ def console_router(
     if hooks.scheduler is not None:
         purge.schedule(hooks.scheduler)  # at start and then hourly, on the hub's clock
     live = LiveLogins()
-    call_phones = hooks.phone_of or Directory(store).phone  # the numbers call tasks show
+    directory = hooks.directory or Directory(store)
+    call_phones = hooks.phone_of or directory.phone  # the numbers call tasks show
 
     def page(
         request: Request, name: str, login: ConsoleLogin | None, code: int = 200, **ctx: Any
@@ -208,6 +211,17 @@ def console_router(
         alarm = store.alarm(alarm_id)
         if alarm is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}")
+        policy = policies.get(alarm.policy or str(alarm.kind))
+        session = store.session(alarm.session_id) if alarm.session_id else None
+        event = views.alarm_event(store, alarm)
+        now = alarm_now(
+            alarm,
+            policy,
+            lambda role: [f.recipient for f in directory.resolve(role, alarm)],
+            session,
+            event.body if event is not None else None,
+            clock.wall_ms(),
+        )
         return page(
             request,
             "alarm.html",
@@ -218,8 +232,9 @@ def console_router(
             notifications=store.notifications(alarm_id),
             call_tasks=call_tasks(store, alarm, call_phones),
             outcomes=views.OUTCOMES,
-            policy=policies.get(alarm.policy or str(alarm.kind)),
-            session=store.session(alarm.session_id) if alarm.session_id else None,
+            policy=policy,
+            session=session,
+            now=now,
             **ctx,
         )
 
@@ -262,9 +277,19 @@ def console_router(
         return page(request, "register.html", who, present=views.register(store, clock))
 
     @router.get("/console/events", response_class=HTMLResponse)
-    def event_log(request: Request, who: Viewer, q: str = "", limit: int = 500) -> Response:
-        entries = views.search_audit(store, q, min(max(limit, 1), 5000))
-        return page(request, "events.html", who, entries=entries, q=q)
+    def event_log(request: Request, who: Viewer, q: str = "", page_no: int = 1) -> Response:
+        page_no = min(max(page_no, 1), views.MAX_EVENT_PAGES)
+        entries, more = views.event_page(store, q, page_no)
+        return page(
+            request,
+            "events.html",
+            who,
+            entries=entries,
+            q=q,
+            page_no=page_no,
+            more=more,
+            sentence=sentence,
+        )
 
     @router.get("/console/events.csv")
     def event_csv(who: Viewer, q: str = "", limit: int = 5000) -> Response:

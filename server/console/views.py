@@ -12,7 +12,15 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 
 from loneguard.protocol.clock import Clock
-from loneguard.server.console.board import ALARM_TITLES, BoardRow, BoardState, board_rows
+from loneguard.server.console.alarm_now import (
+    CHANNEL_WORDS,
+    after_words,
+    duration_words,
+    role_words,
+)
+from loneguard.server.console.board import ALARM_TITLES, BoardRow, board_rows
+from loneguard.server.console.event_sentences import sentence, who
+from loneguard.server.console.roll_call import Present, present_now
 from loneguard.server.escalation.notify.call_channel import CONSOLE_TASK
 from loneguard.server.store import Store
 from loneguard.server.store.records import (
@@ -20,6 +28,7 @@ from loneguard.server.store.records import (
     AlarmKind,
     AlarmState,
     AuditEntry,
+    EventRow,
     Role,
     SessionState,
     Worker,
@@ -47,6 +56,12 @@ PRIVILEGED = frozenset({Role.ADMIN, Role.MANAGER})  # may see addresses and phon
 
 def install_filters(templates: Jinja2Templates) -> None:
     templates.env.filters["clock"] = format_time
+    templates.env.filters["hhmm"] = format_hhmm
+    templates.env.globals["role_words"] = role_words
+    templates.env.globals["after_words"] = after_words
+    templates.env.globals["duration_words"] = duration_words
+    templates.env.globals["channel_words"] = lambda c: CHANNEL_WORDS.get(c, c)
+    templates.env.globals["group_alarms"] = group_alarms
     templates.env.globals["alarm_title"] = alarm_title
     templates.env.globals["may_see_contacts"] = may_see_contacts
     templates.env.globals["may_act"] = lambda login: (
@@ -63,6 +78,12 @@ def format_time(ms: int | None) -> str:
     if ms is None:
         return "—"
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_hhmm(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M UTC")
 
 
 def alarm_title(kind: str) -> str:
@@ -85,6 +106,14 @@ class Board:
     alarms: list[AlarmView]
     now_ms: int
 
+    @property
+    def groups(self) -> list[AlarmGroup]:
+        return group_alarms(self.alarms)
+
+    @property
+    def any_covert(self) -> bool:
+        return any(v.covert for v in self.alarms)
+
 
 @dataclass(frozen=True)
 class AlarmView:
@@ -95,6 +124,27 @@ class AlarmView:
     @property
     def title(self) -> str:
         return alarm_title(str(self.alarm.kind))
+
+
+@dataclass(frozen=True)
+class AlarmGroup:
+    """One worker's unresolved alarms of one kind: one card on the board, with a count."""
+
+    lead: AlarmView  # the one to act on: open before acknowledged, then the newest
+    others: list[AlarmView]
+
+    @property
+    def count(self) -> int:
+        return 1 + len(self.others)
+
+
+def group_alarms(alarms: list[AlarmView]) -> list[AlarmGroup]:
+    """``alarms`` (most urgent first, as ``unresolved_alarms`` sorts them) by worker and kind."""
+    groups: dict[tuple[str, str], list[AlarmView]] = {}
+    for v in alarms:
+        who = v.alarm.worker_id or f"device:{v.alarm.device_id}"
+        groups.setdefault((who, str(v.alarm.kind)), []).append(v)
+    return [AlarmGroup(views[0], views[1:]) for views in groups.values()]
 
 
 def board(store: Store, clock: Clock) -> Board:
@@ -139,22 +189,31 @@ class TimelineEntry:
     detail: str
 
 
+def alarm_event(store: Store, alarm: Alarm) -> EventRow | None:
+    """The press that raised the alarm (a panic, a duress), if any."""
+    if alarm.event_id is None:
+        return None
+    for row in store.events(1000, alarm.device_id):
+        if row.id == alarm.event_id:
+            return row
+    return None
+
+
 def timeline(store: Store, alarm: Alarm) -> list[TimelineEntry]:
     """The alarm's story, oldest first: its event, the ladder's sends, acknowledgement, outcome."""
     entries = []
-    if alarm.event_id is not None:
-        for row in store.events(1000, alarm.device_id):
-            if row.id == alarm.event_id:
-                entries.append(
-                    TimelineEntry(
-                        row.received_ms,
-                        f"device:{row.device_id}",
-                        f"event {row.kind}",
-                        f"pressed at {format_time(row.ts_ms)} over {row.link}",
-                    )
-                )
-    for a in store.audit(1000, f"alarm:{alarm.id}"):
-        entries.append(TimelineEntry(a.at_ms, a.actor, _action_text(a), _detail_text(a)))
+    row = alarm_event(store, alarm)
+    if row is not None:
+        entries.append(
+            TimelineEntry(
+                row.received_ms,
+                f"device {row.device_id}",
+                f"event {row.kind}",
+                f"pressed at {format_time(row.ts_ms)} over {row.link}",
+            )
+        )
+    for a in reversed(store.audit(1000, f"alarm:{alarm.id}")):  # oldest first
+        entries.append(TimelineEntry(a.at_ms, who(a.actor), _action_text(a), _detail_text(a)))
     entries.sort(key=lambda e: e.at_ms)
     return entries
 
@@ -170,6 +229,7 @@ def _action_text(entry: AuditEntry) -> str:
         "alarm.open": "alarm opened",
         "alarm.acknowledge": "acknowledged",
         "alarm.resolve": "resolved",
+        "alarm.checkin": "checked in",
     }.get(entry.action, entry.action)
 
 
@@ -180,46 +240,47 @@ def _is_task(entry: AuditEntry) -> bool:
 def _detail_text(entry: AuditEntry) -> str:
     d = entry.detail
     if entry.action == "notify.attempt":
-        return f"to {d.get('role')}: {d.get('result')}"
+        return f"to {role_words(str(d.get('role')))}: {d.get('result')}"
     if entry.action == "alarm.acknowledge":
         return f"taken in charge by {d.get('by')}"
     if entry.action == "alarm.open":
         return f"{alarm_title(str(d.get('kind')))}, escalation policy {d.get('policy')}"
     if entry.action == "alarm.resolve":
         return f"outcome: {d.get('outcome')} (by {d.get('by')})"
+    if entry.action == "alarm.checkin":
+        return f"the worker checked in from {d.get('device')}: the escalation stopped"
     return json.dumps(d, ensure_ascii=False) if d else ""
 
 
-@dataclass(frozen=True)
-class Present:
-    name: str
-    since_ms: int
-    how: str  # "signed in", "on a visit", "on a shift"
-
-
 def register(store: Store, clock: Clock) -> list[Present]:
-    rows = board(store, clock).rows
-    present = []
-    signed = {r.worker_id: r.signed_in_ms for r in store.signed_in() if r.signed_out_ms is None}
-    for row in rows:
-        if row.state == BoardState.OFF_DUTY:
-            continue
-        since = signed.get(row.worker.id) or (row.session.started_ms if row.session else 0)
-        how = str(row.state) if row.session is None else f"{row.session.kind}: {row.state}"
-        present.append(Present(row.worker.name, since, how))
-    return present
+    """The fire roll-call: who is signed in or on a visit now (``roll_call.present_now``)."""
+    return present_now(
+        store.workers(), store.signed_in(), store.sessions(), planned_starts(store), clock.wall_ms()
+    )
+
+
+EVENTS_PER_PAGE = 50
+MAX_EVENT_PAGES = 200
+
+
+def event_page(store: Store, q: str, page_no: int) -> tuple[list[AuditEntry], bool]:
+    """One page of the event log, newest first, and whether an older page follows."""
+    start = (page_no - 1) * EVENTS_PER_PAGE
+    found = search_audit(store, q, start + EVENTS_PER_PAGE + 1)
+    return found[start : start + EVENTS_PER_PAGE], len(found) > start + EVENTS_PER_PAGE
 
 
 def search_audit(store: Store, q: str, limit: int) -> list[AuditEntry]:
     needle = q.strip().lower()
     entries = store.audit(limit if not needle else 50_000)
     if needle:
-        entries = [
-            e
-            for e in entries
-            if needle in f"{e.actor} {e.action} {e.subject or ''} {json.dumps(e.detail)}".lower()
-        ][:limit]
+        entries = [e for e in entries if needle in _searchable(e)][:limit]
     return entries
+
+
+def _searchable(e: AuditEntry) -> str:
+    """What a search looks in: the raw fields and the sentence the log shows."""
+    return f"{e.actor} {e.action} {e.subject or ''} {json.dumps(e.detail)} {sentence(e)}".lower()
 
 
 def audit_csv(entries: list[AuditEntry]) -> str:

@@ -29,6 +29,31 @@ from loneguard.server.store.records import Session, SessionConflict, SessionNotF
 
 Page = Callable[..., HTMLResponse]
 TEXT = 2000
+# What FastAPI itself refuses (as a page, the input lost): far past anything a person types.
+FIELD_CAP = 20_000
+# Each planner field's longest value, checked with the form kept.
+FIELD_LIMITS = {
+    "worker_id": 64,
+    "address": rules.MAX_TEXT,
+    "contact_name": rules.MAX_TEXT,
+    "contact_phone": 40,
+    "start": 40,
+    "end": 40,
+    "accompanied": 8,
+    "approved_by": rules.MAX_TEXT,
+}
+# The plan's names for the form's fields.
+FORM_FIELD = {"expected_end_ms": "end"}
+
+
+def check_lengths(form: dict[str, str], limits: dict[str, int]) -> None:
+    """Refuse the first field longer than its limit, naming it and both lengths."""
+    for field, limit in limits.items():
+        given = len(form.get(field, ""))
+        if given > limit:
+            raise rules.SessionRefused(
+                field, f"at most {limit} characters, please ({given:,} given)"
+            )
 
 
 def parse_local(text: str, tz_offset_min: int, field: str) -> int:
@@ -69,6 +94,7 @@ def visits_router(
             visits=visits,
             records={s.id for s in visits if store.visit_record(s.id) is not None},
             form=form,
+            errors=ctx.pop("errors", {}),
             **risk_form.form_context(store, form) if may_see_contacts(who) else {},
             **ctx,
         )
@@ -81,20 +107,23 @@ def visits_router(
     async def plan_visit(
         request: Request,
         who: Responder,
-        worker_id: Annotated[str, Form(max_length=64)] = "",
-        address: Annotated[str, Form(max_length=rules.MAX_TEXT)] = "",
-        contact_name: Annotated[str, Form(max_length=rules.MAX_TEXT)] = "",
-        contact_phone: Annotated[str, Form(max_length=40)] = "",
-        start: Annotated[str, Form(max_length=40)] = "",
-        end: Annotated[str, Form(max_length=40)] = "",
+        worker_id: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        address: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        contact_name: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        contact_phone: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        start: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        end: Annotated[str, Form(max_length=FIELD_CAP)] = "",
         tz_offset_min: Annotated[int, Form(ge=-1440, le=1440)] = 0,
-        accompanied: Annotated[str, Form(max_length=8)] = "",
-        approved_by: Annotated[str, Form(max_length=rules.MAX_TEXT)] = "",
+        accompanied: Annotated[str, Form(max_length=FIELD_CAP)] = "",
+        approved_by: Annotated[str, Form(max_length=FIELD_CAP)] = "",
     ) -> Response:
-        form = dict(await request.form())
+        # Lengths are checked here, not by FastAPI: the form comes back with its input and the
+        # reason beside the field, instead of a JSON error that loses what was typed.
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
         now = clock.wall_ms()
-        worker = store.worker(worker_id)
+        worker = store.worker(worker_id) if len(worker_id) <= 64 else None
         try:
+            check_lengths(form, FIELD_LIMITS)
             if worker is None:
                 raise rules.SessionRefused("worker_id", "choose a worker")
             if not address.strip():
@@ -123,8 +152,13 @@ def visits_router(
                 form, worker_id=worker.id, assessed_by=who.user.name, at_ms=now
             )
             assessment = risk.check(draft, risk.Arrangement(plan.accompanied, plan.approved_by))
-        except (rules.SessionRefused, risk.RiskRefused) as exc:
-            return planner(request, who, 422, error=str(exc), form=form)
+        except rules.SessionRefused as exc:
+            field = FORM_FIELD.get(exc.field, exc.field)
+            errors = {field: exc.problem}
+            return planner(request, who, 422, error=str(exc), errors=errors, form=form)
+        except risk.RiskRefused as exc:
+            errors = {exc.field: str(exc).split(": ", 1)[-1]}
+            return planner(request, who, 422, error=str(exc), errors=errors, form=form)
         actor = f"user:{who.user.name}"
         session: Session = await asyncio.wrap_future(store.start_session(plan, actor))
         await asyncio.wrap_future(store.plan_visit(session.id, start_ms, actor))

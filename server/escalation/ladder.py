@@ -34,6 +34,7 @@ class AlarmState:
     started_at: float
     acknowledged: bool = False
     resolved: bool = False
+    checked_in: bool = False  # the worker checked in while it was open: nobody more is told
     sent: frozenset[str] = frozenset()  # keys of actions already sent
 
     def __post_init__(self) -> None:
@@ -71,12 +72,13 @@ def action_key(alarm_id: str, step_index: int, repeat_index: int) -> str:
 def next_actions(alarm: AlarmState, policy: Policy, now: float) -> Plan:
     """Actions due at ``now`` and not in ``alarm.sent``, and when to call again.
 
-    An acknowledged or resolved alarm gets nothing, at once: a person has taken charge.
+    An acknowledged or resolved alarm gets nothing, at once: a person has taken charge. Nor
+    does one the worker answered by checking in (it waits for a person to resolve it).
     At most one action per step is returned.
     """
     if not math.isfinite(now):
         raise ValueError(f"now must be a finite time, got {now}")
-    if alarm.acknowledged or alarm.resolved:
+    if alarm.acknowledged or alarm.resolved or alarm.checked_in:
         return Plan((), None)
     last_sent = _last_sent_repeats(alarm)
     actions: list[Action] = []

@@ -76,7 +76,7 @@ class Escalation:
         self._store = store
         self._scheduler = scheduler
         self._policies = policies
-        self._directory = directory
+        self.directory = directory  # who each role means; the console shows whom to ring
         self._clock = clock
         self._publish = publish
         self.dispatcher = dispatcher  # None: ladders are written down but nothing is sent
@@ -92,8 +92,8 @@ class Escalation:
         self._spawn(self._evaluate_claimed(alarm.id, started))
 
     def alarm_changed(self, alarm: Alarm) -> None:
-        """Acknowledged or resolved: stop the ladder and every retry at once."""
-        if alarm.state != AlarmState.OPEN:
+        """Acknowledged, resolved or answered by a check-in: stop the ladder and every retry."""
+        if alarm.state != AlarmState.OPEN or alarm.checked_in_ms is not None:
             self._scheduler.cancel(timer_key(alarm.id))
             if self.dispatcher is not None:
                 self.dispatcher.cancel(alarm.id)
@@ -110,7 +110,7 @@ class Escalation:
     async def take_over(self, alarm_id: int, now_ms: int) -> None:
         """Run a ladder this hub has not been running: re-send its pending rows, catch it up."""
         alarm = self._store.alarm(alarm_id)
-        if alarm is None or alarm.state != AlarmState.OPEN:
+        if alarm is None or alarm.state != AlarmState.OPEN or alarm.checked_in_ms is not None:
             return
         for row in self._store.notifications(alarm.id, NotificationState.PENDING):
             if (row.last_result or "").startswith(CONSOLE_TASK):
@@ -127,7 +127,10 @@ class Escalation:
             policy = self.policy_of(alarm)
             started_ms = alarm.started_ms if alarm.started_ms is not None else alarm.opened_ms
             state = ladder.AlarmState(
-                str(alarm.id), started_ms / 1000, sent=self._store.action_keys(alarm.id)
+                str(alarm.id),
+                started_ms / 1000,
+                checked_in=alarm.checked_in_ms is not None,
+                sent=self._store.action_keys(alarm.id),
             )
             plan = ladder.next_actions(state, policy, now_ms / 1000 + _EPSILON_S)
             rows = [row for action in plan.actions for row in self._rows(alarm, action)]
@@ -173,7 +176,7 @@ class Escalation:
         rows = []
         found: list[tuple[str, Found | None]] = []
         for role in action.notify or ("console",):
-            people = [CONSOLE] if role == "console" else self._directory.resolve(role, alarm)
+            people = [CONSOLE] if role == "console" else self.directory.resolve(role, alarm)
             if not people:
                 found.append((role, None))
             found.extend((role, f) for f in people)
@@ -183,7 +186,7 @@ class Escalation:
         return rows
 
     def _send(self, alarm: Alarm, row: NotificationRow, attempt: int) -> None:
-        recipient: Recipient | None = self._directory.again(
+        recipient: Recipient | None = self.directory.again(
             row.recipient_ref, row.recipient_role, alarm
         )
         if recipient is None or self.dispatcher is None:

@@ -75,9 +75,11 @@ Refusal = Callable[[str], str | None]
 
 @dataclass(frozen=True)
 class Listeners:
-    """Who hears what ingest stored: new alarms, session changes, statuses, new events."""
+    """Who hears what ingest stored: new alarms, alarms a check-in answered, session changes,
+    statuses, new events."""
 
     alarm: Sequence[AlarmListener] = ()
+    alarm_changed: Sequence[AlarmListener] = ()
     session: Sequence[SessionListener] = ()
     status: Sequence[StatusListener] = ()
     event: Sequence[EventListener] = ()
@@ -104,6 +106,7 @@ class Ingest:
         self._tasks: set[asyncio.Task[None]] = set()
         listeners = listeners or Listeners()
         self.alarm_listeners: list[AlarmListener] = list(listeners.alarm)
+        self.alarm_changed_listeners: list[AlarmListener] = list(listeners.alarm_changed)
         self.session_listeners: list[SessionListener] = list(listeners.session)
         self.status_listeners: list[StatusListener] = list(listeners.status)
         self.event_listeners: list[EventListener] = list(listeners.event)
@@ -210,6 +213,9 @@ class Ingest:
         for alarm in outcome.alarms:
             log.info("alarm %d opened: %s on %s", alarm.id, alarm.kind, device_id)
             _tell(self.alarm_listeners, alarm)
+        for alarm in outcome.checked_in:
+            log.info("alarm %d: the worker checked in on %s", alarm.id, device_id)
+            _tell(self.alarm_changed_listeners, alarm)
         for session in outcome.sessions:
             _tell(self.session_listeners, session)
         if outcome.inserted:

@@ -101,7 +101,7 @@ def claim_alarms(
     return _claim(
         conn,
         "alarms",
-        "state = 'open'",
+        "state = 'open' AND checked_in_ms IS NULL",
         (),
         owner,
         now_ms,
@@ -113,18 +113,20 @@ def claim_alarms(
 
 
 def renew(conn: Connection, owner: str, now_ms: int, lease_ms: int) -> list[int]:
-    """Extend ``owner``'s alarm leases; let go of alarms that closed (on any hub) and return
-    their ids, so the holder stops their ladders and retries. Session leases are not renewed:
+    """Extend ``owner``'s alarm leases; let go of alarms that closed, or that the worker answered
+    by checking in, (on any hub) and return their ids, so the holder stops their ladders and
+    retries. Session leases are not renewed:
     one covers handling one deadline, and if that failed, it runs out and the deadline is
     anyone's again (this hub's next sweep included)."""
     until = now_ms + lease_ms
     conn.execute(
-        "UPDATE alarms SET lease_until_ms = ? WHERE lease_owner = ? AND state = 'open'",
+        "UPDATE alarms SET lease_until_ms = ? WHERE lease_owner = ? AND state = 'open'"
+        " AND checked_in_ms IS NULL",
         (until, owner),
     )
     rows = conn.execute(
         "UPDATE alarms SET lease_owner = NULL, lease_until_ms = NULL"
-        " WHERE lease_owner = ? AND state != 'open' RETURNING id",
+        " WHERE lease_owner = ? AND (state != 'open' OR checked_in_ms IS NOT NULL) RETURNING id",
         (owner,),
     ).fetchall()
     return sorted(int(r[0]) for r in rows)

@@ -25,6 +25,10 @@ class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer hub than this one."""
 
 
+# A worker's check-in while an overdue alarm is open: when and from which device (it stops the
+# alarm's ladder; the alarm stays open until a person resolves it).
+ALARM_CHECKIN_DESCRIPTION = "alarms remember the worker's late check-in"
+
 # Release 0.1 made the console's tables with a runner of its own (``console_schema_version``)
 # whose last step was 1; step 6 takes them over.
 RELEASED_CONSOLE_VERSION = 1
@@ -360,6 +364,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
     Migration(7, SAFETY_DESCRIPTION, safety_tables("INTEGER PRIMARY KEY AUTOINCREMENT")),
+    Migration(
+        8,
+        ALARM_CHECKIN_DESCRIPTION,
+        (
+            "ALTER TABLE alarms ADD COLUMN checked_in_ms INTEGER",
+            "ALTER TABLE alarms ADD COLUMN checked_in_device TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -10,6 +10,7 @@ starting together migrate one at a time.
 from __future__ import annotations
 
 from loneguard.server.store.migrations import (
+    ALARM_CHECKIN_DESCRIPTION,
     CONSOLE_DESCRIPTION,
     CONSOLE_TABLES,
     MIGRATIONS,
@@ -217,6 +218,14 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
     # The console's tables were written in the words both databases share (BIGINT times).
     Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
     Migration(7, SAFETY_DESCRIPTION, safety_tables(_ID)),
+    Migration(
+        8,
+        ALARM_CHECKIN_DESCRIPTION,
+        (
+            "ALTER TABLE alarms ADD COLUMN checked_in_ms BIGINT",
+            "ALTER TABLE alarms ADD COLUMN checked_in_device TEXT",
+        ),
+    ),
 )
 
 POSTGRES = Dialect(

@@ -96,6 +96,9 @@ class Alarm:
     session_id: int | None = None
     started_ms: int | None = None  # the ladder counts from here
     next_step_ms: int | None = None  # the ladder's next deadline; None: nothing scheduled
+    # The worker checked in while it was open (overdue, missed check-in): its ladder stopped.
+    checked_in_ms: int | None = None
+    checked_in_device: str | None = None
 
 
 class SessionKind(StrEnum):
@@ -279,6 +282,7 @@ class EventOutcome:
     inserted: bool
     alarms: tuple[Alarm, ...] = field(default=())
     sessions: tuple[Session, ...] = field(default=())  # sessions the event changed
+    checked_in: tuple[Alarm, ...] = field(default=())  # open alarms the check-in stopped
     completed: bool = False
 
 

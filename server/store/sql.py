@@ -16,7 +16,7 @@ from loneguard.server.store.records import Alarm, AlarmKind, AlarmState
 ALARM_COLUMNS = (
     "id, kind, state, device_id, worker_id, event_id, opened_ms, acknowledged_by, "
     "acknowledged_ms, resolved_by, resolved_ms, outcome, notes, policy, session_id, started_ms, "
-    "next_step_ms"
+    "next_step_ms, checked_in_ms, checked_in_device"
 )
 
 

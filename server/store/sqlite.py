@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from loneguard.protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
+from loneguard.server.store.alarm_checkins import record_alarm_checkins
 from loneguard.server.store.console_rows import ConsoleRows
 from loneguard.server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
 from loneguard.server.store.leases import LeaseRows
@@ -183,13 +184,15 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows, SafetyRows
             _ensure_device(conn, device_id)
             alarms = []
             sessions = []
+            checked_in: list[Alarm] = []
             for effect in effects:
                 if isinstance(effect, OpenAlarm):
                     alarms.append(
                         self._open_alarm(conn, effect.kind, device_id, event, received_ms)
                     )
                 elif isinstance(effect, RecordCheckin):
-                    self._record_checkin(conn, device_id, event, received_ms)
+                    at_ms = self._record_checkin(conn, device_id, event, received_ms)
+                    checked_in += record_alarm_checkins(conn, device_id, at_ms)
                 else:
                     changed = apply_effect(conn, effect, device_id, received_ms)
                     if changed is not None:
@@ -204,7 +207,12 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows, SafetyRows
             _audit(
                 conn, received_ms, f"device:{device_id}", f"event.{event.kind}", event.id, detail
             )
-            return EventOutcome(inserted=True, alarms=tuple(alarms), sessions=tuple(sessions))
+            return EventOutcome(
+                inserted=True,
+                alarms=tuple(alarms),
+                sessions=tuple(sessions),
+                checked_in=tuple(checked_in),
+            )
 
         return self.writer.submit(run)
 
@@ -226,7 +234,7 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows, SafetyRows
         )
 
     @staticmethod
-    def _record_checkin(conn: Connection, device_id: str, event: Event, received_ms: int) -> None:
+    def _record_checkin(conn: Connection, device_id: str, event: Event, received_ms: int) -> int:
         # The press time, but never later than its arrival: a device clock running fast must not
         # push the worker's last check-in into the future. An older check-in arriving late (from
         # an outbox or SMS) never moves it backwards.
@@ -240,6 +248,7 @@ class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows, SafetyRows
             " WHERE id = (SELECT worker_id FROM devices WHERE id = ?)",
             (at_ms, device_id),
         )
+        return at_ms
 
     def record_status(self, device_id: str, status: Status, received_ms: int) -> Future[bool]:
         online = status.state == DeviceState.ONLINE

@@ -45,10 +45,10 @@ def add_notifications(
     at_ms: int,
 ) -> list[NotificationRow] | None:
     state = conn.execute(
-        f"SELECT state FROM alarms WHERE id = ?{for_update(conn)}", (alarm_id,)
+        f"SELECT state, checked_in_ms FROM alarms WHERE id = ?{for_update(conn)}", (alarm_id,)
     ).fetchone()
-    if state is None or state[0] != str(AlarmState.OPEN):
-        return None  # someone took charge meanwhile: the ladder has stopped
+    if state is None or state[0] != str(AlarmState.OPEN) or state[1] is not None:
+        return None  # someone took charge, or the worker checked in: the ladder has stopped
     created = []
     for n in rows:
         cur = conn.execute(

@@ -137,6 +137,24 @@ def test_help_coming_for_a_panic_until_resolved(
     assert app.feedback.current == "online"
 
 
+def test_a_panic_taken_in_charge_after_a_checkin_shows_help_coming_again(
+    app: DeviceApp, clock: FakeClock, link: FakeLink
+) -> None:
+    pin(app, PANIC_PIN).drive_low()
+    clock.advance(3.0)
+    pin(app, PANIC_PIN).drive_high()
+    (panic,) = link.published
+    link.listener.on_ack(Ack(panic.id, AckStatus.HELP_COMING))
+    tap(app, clock)
+    clock.advance(0.6)  # a check-in: the LED leaves "help coming"
+    assert app.feedback.base != "help_coming"
+    # The office takes charge of the (still open) panic: its ack comes again, already acked.
+    link.listener.on_ack(Ack(panic.id, AckStatus.HELP_COMING))
+    assert app.feedback.current == "help_coming"
+    link.listener.on_ack(Ack(panic.id, AckStatus.RESOLVED))
+    assert app.feedback.base != "help_coming"
+
+
 def test_help_coming_is_never_shown_for_a_duress(
     app: DeviceApp, clock: FakeClock, link: FakeLink
 ) -> None:

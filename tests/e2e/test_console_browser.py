@@ -2,21 +2,17 @@
 
 A simulated device's panic crosses Mosquitto to the hub and must appear on an open board
 without a reload; the office acknowledges and resolves it, plans a visit, and logs out.
-Screenshots of the board and of an alarm are saved in ``$LONEGUARD_ARTIFACTS`` (default
-``artifacts/``).
+Screenshots of the board and of an alarm are saved in ``$LONEGUARD_ARTIFACTS`` when it is set.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from loneguard.device.firmware import DeviceApp
 from loneguard.device.gestures import ButtonName
@@ -26,45 +22,10 @@ from loneguard.server.console.users import create_user
 from loneguard.server.hub import HubThread
 from loneguard.server.store import AlarmState, Role, Worker
 from loneguard.server.store.sqlite import SqliteStore
+from tests.e2e.chromium import PASSWORD, artifacts, log_in, needs_chromium, screenshot
 from tests.e2e.conftest import wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
-PASSWORD = "a long enough password"
-ROOT = Path(__file__).resolve().parents[2]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (scripts/setup installs it)",
-)
-
-
-def artifacts() -> Path:
-    folder = Path(os.environ.get("LONEGUARD_ARTIFACTS") or ROOT / "artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start;
-        # --disable-dev-shm-usage: containers often have a tiny /dev/shm.
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+pytestmark = needs_chromium
 
 
 def staff(store: SqliteStore, device_id: str | None = None) -> None:
@@ -72,16 +33,6 @@ def staff(store: SqliteStore, device_id: str | None = None) -> None:
     store.save_worker(Worker("w-wendy", "Wendy Walker", mobile="+447700900001")).result()
     if device_id is not None:
         store.assign_device(device_id, "w-wendy").result()
-
-
-def log_in(page: Page, hub: HubThread, name: str = "ada") -> None:
-    page.goto(f"{hub.http_url}/console")
-    expect(page).to_have_url(f"{hub.http_url}/login?next=/console")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{hub.http_url}/console")
-    expect(page.locator("#live")).to_have_text("live")  # the SSE stream is open
 
 
 def press_panic(device: DeviceApp, device_clock: FakeClock) -> None:
@@ -100,7 +51,7 @@ def test_a_panic_appears_live_and_is_acknowledged_and_resolved(
     log_in(page, hub)
     wendy = page.locator("tr[data-worker=w-wendy]")
     expect(wendy.locator(".state")).to_have_text("off duty")
-    page.screenshot(path=artifacts() / "console-board.png", full_page=True)
+    screenshot(page, "console-board.png")
     page.evaluate("window.noReloadMarker = 'still here'")
     page.click("body")  # the first click arms the alarm sound
 
@@ -121,8 +72,10 @@ def test_a_panic_appears_live_and_is_acknowledged_and_resolved(
     expect(page.locator("#sound-toggle")).to_have_text("alarm sound armed")
     page.wait_for_function("document.title.includes('ALARM')", timeout=5000)
     (alarm,) = store.alarms(AlarmState.OPEN)
-    page.screenshot(path=artifacts() / "console-alarm.png", full_page=True)
-    (artifacts() / "console-panic-latency.txt").write_text(f"{seen_after * 1000:.0f} ms\n")
+    screenshot(page, "console-board-panic.png")
+    folder = artifacts()
+    if folder is not None:
+        (folder / "console-panic-latency.txt").write_text(f"{seen_after * 1000:.0f} ms\n")
 
     page.locator(f"#alarm-{alarm.id} button.ack").click()
     expect(page.locator(f"#alarm-{alarm.id}")).to_contain_text("acknowledged by ada")
@@ -138,7 +91,7 @@ def test_a_panic_appears_live_and_is_acknowledged_and_resolved(
     expect(timeline).to_contain_text("acknowledged")
     expect(timeline).to_contain_text("taken in charge by ada")
     expect(timeline).to_contain_text("outcome: false alarm")
-    page.screenshot(path=artifacts() / "console-alarm-resolved.png", full_page=True)
+    screenshot(page, "console-alarm-panic-resolved.png")
 
     page.click("nav a:text('Board')")
     expect(wendy).to_contain_text("unit-01: online")

@@ -9,7 +9,11 @@
   function localize(root) {
     root.querySelectorAll("time[data-ms]").forEach((el) => {
       const ms = Number(el.dataset.ms);
-      if (ms) el.textContent = new Date(ms).toLocaleString();
+      if (!ms) return;
+      const at = new Date(ms);
+      el.textContent = el.dataset.format === "time"
+        ? at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+        : at.toLocaleString();
     });
   }
   function pad(n) { return String(n).padStart(2, "0"); }

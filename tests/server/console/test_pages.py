@@ -172,7 +172,7 @@ def test_the_alarm_timeline_has_the_event_and_the_acknowledgement(
         "notification failed (sms, attempt 1)",
         "acknowledged",
     ]
-    assert "to line_manager: no modem" in page and "taken in charge by ada" in page
+    assert "to the line manager: no modem" in page and "taken in charge by ada" in page
 
 
 def test_the_register_lists_who_is_in_and_prints(
@@ -181,7 +181,7 @@ def test_the_register_lists_who_is_in_and_prints(
     add_worker(store)
     store.save_worker(Worker("w2", "Off Duty")).result()
     log_in(app_client, "vic")
-    assert "Nobody is signed in" in app_client.get("/console/register").text
+    assert "Nobody is signed in or out on a visit." in app_client.get("/console/register").text
     admin = TestClient(app_client.app, follow_redirects=False)
     log_in(admin, "ada")
     plan(admin, accompanied="1", start="")
@@ -217,7 +217,12 @@ def test_reports_show_weekly_alarms_ack_percentiles_and_late_workers(
     page = app_client.get("/console/reports").text
     assert page.count("<svg") == 2  # nobody was late: that chart is left out
     assert "None so far." in page
-    assert re.search(r"<td>all</td><td>4</td><td>20 s</td><td>40 s</td>", page)
+    assert re.search(r"<td>all</td><td>4</td><td>20 s</td><td>40 s</td><td class=\"\">0</td>", page)
+    open_alarm(store, clock)  # nobody takes charge of this one: it is counted, not left out
+    page = app_client.get("/console/reports").text
+    assert re.search(
+        r"<td>all</td><td>4</td><td>20 s</td><td>40 s</td><td class=\"late\">1</td>", page
+    )
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -234,6 +239,7 @@ def test_every_script_and_stylesheet_is_served_by_the_hub(
     html = app_client.get("/console").text + app_client.get("/login").text
     assets = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
     assert assets and all(a.startswith("/console/static/") for a in assets), assets
+    assert "/console/static/favicon.svg" in assets  # a local icon: no CDN, no external fetch
     for asset in set(assets):
         assert app_client.get(asset).status_code == 200, asset
     app_client.cookies.clear()
@@ -335,3 +341,58 @@ def test_an_alarm_in_a_visit_shows_the_address_to_those_who_may_see_it(
     log_in(viewer, "vic")
     page = viewer.get(f"/console/alarms/{alarm_id}").text
     assert "visit #" in page and ADDRESS not in page and PHONE not in page
+
+
+def test_an_over_long_contact_name_is_refused_beside_its_field_with_the_form_kept(
+    app_client: TestClient, users: None, store: SqliteStore, clock: FakeClock, at_jan_5: None
+) -> None:
+    add_worker(store)
+    log_in(app_client, "max")
+    long_name = "Mrs " + "P" * 1996
+    code, text = plan(app_client, contact_name=long_name, approved_by="Lena Manager")
+    assert code == 422 and store.sessions() == []
+    assert text.startswith("<!doctype html>") and '"detail"' not in text
+    assert re.search(
+        r'name="contact_name" value="Mrs P{1996}" aria-invalid="true"'
+        r' aria-describedby="contact_name-error"><span class="field-error" id="contact_name-error"'
+        r' role="alert">at most 200 characters, please \(2,000 given\)</span>',
+        text,
+    )
+    assert f'value="{ADDRESS}"' in text and 'value="Lena Manager"' in text  # the rest is kept
+
+
+def test_a_refused_worker_keeps_its_input_with_the_reason_beside_the_field(
+    app_client: TestClient, users: None, store: SqliteStore
+) -> None:
+    log_in(app_client, "ada")
+    csrf = form_csrf(app_client.get("/console/people").text)
+    for data, field in (
+        ({"name": "N" * 2000, "mobile": "+447700900555"}, "name"),
+        ({"name": "Lena Manager", "mobile": "call me"}, "mobile"),
+    ):
+        response = app_client.post("/console/people", data={"csrf": csrf, **data})
+        assert response.status_code == 422 and store.workers() == []
+        assert f'<span class="field-error" id="{field}-error"' in response.text
+        for value in data.values():
+            assert f'value="{value}"' in response.text
+
+
+def test_the_event_log_pages_and_reads_as_sentences(
+    app_client: TestClient, users: None, store: SqliteStore, clock: FakeClock
+) -> None:
+    alarm_id = open_alarm(store, clock)
+    store.acknowledge_alarm(alarm_id, "max", clock.wall_ms(), "user:max").result()
+    for n in range(110):
+        store.append_audit(clock.wall_ms(), "user:ada", "worker.save", f"worker:w{n}", {}).result()
+    log_in(app_client, "vic")
+    first = app_client.get("/console/events").text
+    assert first.count("<tr data-action=") == 50 and "older →" in first and "newer" not in first
+    assert "Ada saved worker w109" in first and "{&#34;" not in first and "&#34;" not in first
+    last = app_client.get("/console/events", params={"page_no": 3}).text
+    assert "older →" not in last and "← newer" in last
+    # 110 saves, the login of vic, the acknowledgement, the alarm, the panic and 3 user.create
+    assert last.count("<tr data-action=") == 117 - 100
+    assert f"Max took charge of alarm #{alarm_id}" in last
+    assert "Device d1 held the panic button" in last
+    found = app_client.get("/console/events", params={"q": "took charge"}).text
+    assert found.count("<tr data-action=") == 1

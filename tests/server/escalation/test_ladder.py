@@ -102,6 +102,15 @@ def test_resolved_alarm_gets_nothing() -> None:
     assert next_actions(alarm, OVERDUE, START + 5000) == Plan((), None)
 
 
+def test_a_checkin_stops_the_ladder_with_steps_still_to_come() -> None:
+    caller = Caller(OVERDUE)
+    first = caller.at(START)
+    assert first.actions and first.next_deadline is not None  # more steps are to come
+    caller.alarm = replace(caller.alarm, checked_in=True)
+    assert caller.at(START + 3600) == Plan((), None)
+    assert len(caller.log) == len(first.actions)
+
+
 def test_downtime_catch_up_sends_every_missed_step_in_order_and_folds_repeats() -> None:
     # The hub was down from just after the first call until an hour into the alarm.
     caller = Caller(OVERDUE)
