@@ -17,14 +17,10 @@ from loneguard.server.hub import HubThread
 from loneguard.server.ingest.pipeline import effects_of
 from loneguard.server.store import NewNotification, NotificationState
 from loneguard.server.store.sqlite import SqliteStore
-from tests.e2e.test_console_browser import (  # noqa: F401 (fixtures)
-    artifacts,
-    browser,
-    log_in,
-    page,
-    pytestmark,
-    staff,
-)
+from tests.e2e.chromium import log_in, needs_chromium, screenshot
+from tests.e2e.test_console_browser import staff
+
+pytestmark = needs_chromium
 
 STEP = "Visit overdue: ring the worker's mobile to make sure they are safe."
 
@@ -57,7 +53,7 @@ def alarm_with_a_call_task(store: SqliteStore) -> tuple[int, str]:
 
 
 def test_the_call_task_shows_the_tel_link_and_the_buttons_record_the_outcome(
-    page: Page,  # noqa: F811 (the fixture imported above)
+    page: Page,
     hub: HubThread,
 ) -> None:
     store = hub.store
@@ -73,7 +69,7 @@ def test_the_call_task_shows_the_tel_link_and_the_buttons_record_the_outcome(
     timeline = page.locator("table.timeline")
     expect(timeline).to_contain_text("phone call for a person to make")
     expect(timeline).not_to_contain_text("notification failed")
-    page.screenshot(path=artifacts() / "console-call-task.png", full_page=True)
+    screenshot(page, "console-call-task.png")
 
     task.locator("button[value=no_answer]").click()
     expect(page.locator(".call-task")).to_have_count(0)

@@ -36,17 +36,12 @@ from loneguard.server.store.safety_records import (
 )
 from loneguard.server.store.sqlite import SqliteStore
 from tests.e2e.apprise_receiver import AppriseReceiver
+from tests.e2e.chromium import artifacts, log_in, needs_chromium, screenshot
 from tests.e2e.conftest import wait_until
-from tests.e2e.test_console_browser import (  # noqa: F401  (fixtures)
-    artifacts,
-    browser,
-    log_in,
-    page,
-    press_panic,
-    pytestmark,
-    staff,
-)
+from tests.e2e.test_console_browser import press_panic, staff
 from tests.server.store.test_safety_rows import assessment, incident
+
+pytestmark = needs_chromium
 
 LENA = "Lena Manager"
 
@@ -64,7 +59,7 @@ def earlier_incident(store: SqliteStore, address: str) -> Incident:
 
 
 def test_planning_shows_earlier_incidents_and_a_high_risk_needs_an_override(
-    page: Page,  # noqa: F811
+    page: Page,
     hub: HubThread,
 ) -> None:
     store = hub.store
@@ -90,7 +85,7 @@ def test_planning_shows_earlier_incidents_and_a_high_risk_needs_an_override(
     page.click("#plan")  # high, unaccompanied, no override: refused
     expect(page.locator(".error")).to_contain_text("override_reason")
     expect(page.locator("#history-found")).to_contain_text(f"Incident #{earlier.id}")
-    page.screenshot(path=artifacts() / "planner-history-refused.png", full_page=True)
+    screenshot(page, "planner-history-refused.png")
     assert store.sessions() == []
 
     reason = "Uncle moved away in March; mother asked for this visit"
@@ -117,7 +112,7 @@ def test_planning_shows_earlier_incidents_and_a_high_risk_needs_an_override(
 
 
 def test_an_incident_from_an_alarm_is_investigated_and_closed_and_the_line_manager_told(
-    page: Page,  # noqa: F811
+    page: Page,
     hub: HubThread,
     device: DeviceApp,
     device_clock: FakeClock,
@@ -177,7 +172,7 @@ def test_an_incident_from_an_alarm_is_investigated_and_closed_and_the_line_manag
         timeline = page.locator("#incident-timeline")
         expect(timeline).to_contain_text("incident.notify")
         expect(timeline).to_contain_text("ok: True")
-        page.screenshot(path=artifacts() / "incident-closed.png", full_page=True)
+        screenshot(page, "incident-closed.png")
         closed = store.incident(incident.id)
         assert closed is not None and (closed.status, closed.closed_by) == ("closed", "ada")
         page.goto(f"{hub.http_url}/console/alarms/{alarm.id}")
@@ -263,7 +258,7 @@ def nearest_rank(values: list[float], p: int) -> float:
 
 
 def test_the_review_of_a_seeded_quarter_shows_the_databases_counts_and_prints(
-    page: Page,  # noqa: F811
+    page: Page,
     hub: HubThread,
 ) -> None:
     store = hub.store
@@ -360,6 +355,7 @@ def test_the_review_of_a_seeded_quarter_shows_the_databases_counts_and_prints(
     page.emulate_media(media="print")
     expect(page.locator("header.bar")).to_be_hidden()
     expect(page.locator("#review .noprint").first).to_be_hidden()
-    page.screenshot(path=artifacts() / "review-print.png", full_page=True)
-    pdf = page.pdf(path=str(artifacts() / "review-print.pdf"), format="A4")
+    screenshot(page, "review-print.png")
+    folder = artifacts()
+    pdf = page.pdf(path=str(folder / "review-print.pdf") if folder else None, format="A4")
     assert pdf.startswith(b"%PDF")
