@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from loneguard.server.store.outreach_schema import OUTREACH_DESCRIPTION, SQLITE_OUTREACH_TABLES
 from loneguard.server.store.sql import Connection, is_postgres
 
 
@@ -290,6 +291,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
+    Migration(7, OUTREACH_DESCRIPTION, SQLITE_OUTREACH_TABLES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -17,6 +17,7 @@ from loneguard.server.store.migrations import (
     Migration,
     check_console_tables,
 )
+from loneguard.server.store.outreach_schema import OUTREACH_DESCRIPTION, outreach_tables
 
 ADVISORY_LOCK = 0x4C47_4D49  # "LGMI": the schema migration lock
 
@@ -214,6 +215,7 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
     ),
     # The console's tables were written in the words both databases share (BIGINT times).
     Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
+    Migration(7, OUTREACH_DESCRIPTION, outreach_tables(_ID)),
 )
 
 POSTGRES = Dialect(
