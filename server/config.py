@@ -28,6 +28,11 @@ from loneguard.server.escalation.policy import (
     parse_policies,
     with_defaults,
 )
+from loneguard.server.outreach.settings import (
+    CalendarSettings,
+    DeliveryManagerSettings,
+    SignalSettings,
+)
 from loneguard.server.settings_schema import (
     Parsed,
     Setting,
@@ -334,6 +339,9 @@ class HubConfig(SettingsModel):
     modem: ModemSettings = ModemSettings()
     console: ConsoleSettings = ConsoleSettings()
     cluster: ClusterSettings = ClusterSettings()
+    delivery_manager: DeliveryManagerSettings = DeliveryManagerSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    signal: SignalSettings = SignalSettings()
     log: LogSettings = LogSettings()
     # Parsed by server.escalation.policy, not declared here: the shipped defaults plus the file's.
     policies: Annotated[dict[str, Policy], Parsed(dict, _policies)] = {}

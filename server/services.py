@@ -85,6 +85,7 @@ class HubServices:
             prealert_s=self.config.sessions.prealert,
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
+            calendar_reminder_min=self.config.calendar.reminder,
         )
 
     async def start(self) -> None:

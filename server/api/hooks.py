@@ -15,9 +15,14 @@ from loneguard.server.store import Alarm, Session
 
 if TYPE_CHECKING:
     from loneguard.server.scheduler import Scheduler
+    from loneguard.server.store.outreach_records import ArrangementChange
 
 
 def _ignore(_: object) -> None:
+    return None
+
+
+def _ignore_arranged(_change: ArrangementChange, _visit: Session) -> None:
     return None
 
 
@@ -29,3 +34,6 @@ class ApiHooks:
     prealert_s: int = 300
     broadcaster: Broadcaster | None = None  # GET /api/stream when set
     scheduler: Scheduler | None = None  # the hub's timers, for the console's housekeeping
+    # A visit planned, changed or cancelled: the delivery manager's copy (outreach/manager_copy)
+    visit_arranged: Callable[[ArrangementChange, Session], None] = _ignore_arranged
+    calendar_reminder_min: int = 30  # the VALARM of the calendar feeds
