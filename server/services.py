@@ -45,6 +45,7 @@ from loneguard.server.escalation.runtime import Escalation, NotificationLog
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest, Listeners, Publisher
 from loneguard.server.ingest.roster import DeviceRoster
+from loneguard.server.outreach.manager_copy import ManagerCopies
 from loneguard.server.scheduler import Scheduler
 from loneguard.server.sessions.offline_watch import OfflineWatch
 from loneguard.server.sessions.rules import session_effects
@@ -75,6 +76,7 @@ class HubServices:
     shared: SharedWork | None  # several hubs on one PostgreSQL
     ingest: Ingest
     gateway: SmsGateway | None  # with a modem
+    copies: ManagerCopies  # the delivery manager's copy of every visit arrangement
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def hooks(self) -> ApiHooks:
@@ -86,6 +88,7 @@ class HubServices:
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
             calendar_reminder_min=self.config.calendar.reminder,
+            visit_arranged=self.copies.arranged,
         )
 
     async def start(self) -> None:
@@ -107,6 +110,7 @@ class HubServices:
             with contextlib.suppress(Exception):  # a stuck modem must not hold up the stop
                 await asyncio.wait_for(self._gateway_task, timeout=10)
         await self.dispatcher.aclose()
+        await self.copies.drain()
         await self.escalation.drain()
         if self.shared is not None:
             await self.shared.stop()
@@ -224,6 +228,7 @@ def build_hub_services(
         shared,
         ingest,
         gateway,
+        ManagerCopies(store, clock, config.delivery_manager, modem=modem),
     )
 
 

@@ -22,7 +22,7 @@ def _ignore(_: object) -> None:
     return None
 
 
-def _ignore_arranged(_change: ArrangementChange, _visit: Session) -> None:
+def _ignore_arranged(_change: ArrangementChange, _visit: Session, _by: str) -> None:
     return None
 
 
@@ -35,5 +35,5 @@ class ApiHooks:
     broadcaster: Broadcaster | None = None  # GET /api/stream when set
     scheduler: Scheduler | None = None  # the hub's timers, for the console's housekeeping
     # A visit planned, changed or cancelled: the delivery manager's copy (outreach/manager_copy)
-    visit_arranged: Callable[[ArrangementChange, Session], None] = _ignore_arranged
+    visit_arranged: Callable[[ArrangementChange, Session, str], None] = _ignore_arranged
     calendar_reminder_min: int = 30  # the VALARM of the calendar feeds

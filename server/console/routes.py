@@ -48,6 +48,7 @@ from loneguard.server.console.security import (
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.console.sound import alarm_wav
 from loneguard.server.console.users_pages import users_router
+from loneguard.server.console.visit_changes import visit_changes_router
 from loneguard.server.console.visits import visits_router
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.store import Alarm, ConsoleLogin, Role, Store
@@ -308,6 +309,16 @@ def console_router(
             hooks,
             page,
             page_login(store, clock),
+            action_login(store, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        visit_changes_router(
+            store,
+            clock,
+            hooks,
+            page,
+            page_login(store, clock, RESPONDERS),
             action_login(store, clock, RESPONDERS),
         )
     )

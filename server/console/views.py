@@ -46,6 +46,7 @@ PRIVILEGED = frozenset({Role.ADMIN, Role.MANAGER})  # may see addresses and phon
 
 def install_filters(templates: Jinja2Templates) -> None:
     templates.env.filters["clock"] = format_time
+    templates.env.filters["utc_local"] = utc_local
     templates.env.globals["alarm_title"] = alarm_title
     templates.env.globals["may_see_contacts"] = may_see_contacts
     templates.env.globals["may_act"] = lambda login: (
@@ -62,6 +63,13 @@ def format_time(ms: int | None) -> str:
     if ms is None:
         return "—"
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def utc_local(ms: int | None) -> str:
+    """A ``datetime-local`` value in UTC (the console's script shows it in local time)."""
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def alarm_title(kind: str) -> str:

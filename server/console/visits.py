@@ -20,6 +20,7 @@ from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.sessions import rules
 from loneguard.server.store import ConsoleLogin, SessionKind, Store, VisitRecord
+from loneguard.server.store.outreach_records import ArrangementChange
 from loneguard.server.store.records import Session, SessionConflict, SessionNotFound
 
 Page = Callable[..., HTMLResponse]
@@ -118,6 +119,7 @@ def visits_router(
         session: Session = await asyncio.wrap_future(store.start_session(plan, actor))
         await asyncio.wrap_future(store.plan_visit(session.id, start_ms, actor))
         hooks.session_changed(session)  # re-arms its deadline and tells open consoles
+        hooks.visit_arranged(ArrangementChange.PLAN, session, actor)  # the manager's copy
         return RedirectResponse("/console", status.HTTP_303_SEE_OTHER)
 
     @router.post("/console/visits/{session_id}/end")

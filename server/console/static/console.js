@@ -136,8 +136,14 @@
     }
   }
   function fillTimezones(root) {
+    const offset = new Date().getTimezoneOffset();
     root.querySelectorAll("input[name=tz_offset_min]").forEach((el) => {
-      el.value = String(new Date().getTimezoneOffset());
+      el.value = String(offset);
+    });
+    // A form that shows stored times (changing a visit): the same times, in local time.
+    root.querySelectorAll("input[type=datetime-local][data-ms]").forEach((el) => {
+      const ms = Number(el.dataset.ms);
+      if (ms) el.value = new Date(ms - offset * 60000).toISOString().slice(0, 16);
     });
   }
 
