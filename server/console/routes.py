@@ -22,6 +22,7 @@ from loneguard.server.admin.tokens import hash_token
 from loneguard.server.api.alarm_changes import changed_alarm
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console import views
+from loneguard.server.console.calendar_pages import calendar_router
 from loneguard.server.console.live import LiveLogins
 from loneguard.server.console.passwords import verify_password
 from loneguard.server.console.people_pages import people_router
@@ -320,6 +321,15 @@ def console_router(
             page,
             page_login(store, clock, RESPONDERS),
             action_login(store, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        calendar_router(
+            store,
+            clock,
+            page,
+            page_login(store, clock),
+            action_login(store, clock, frozenset(views.ROLES)),
         )
     )
     router.include_router(

@@ -147,6 +147,22 @@
     });
   }
 
+  // A "copy link" button copies the field it names (a calendar feed's secret link).
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest ? e.target.closest("button[data-copy]") : null;
+    if (!button) return;
+    const field = document.getElementById(button.dataset.copy);
+    if (!field) return;
+    field.select();
+    const done = () => { button.textContent = "Copied"; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, () => { document.execCommand("copy"); done(); });
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     localize(document);
     tick();
