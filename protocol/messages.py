@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     SIGN_IN = "sign_in"
     SIGN_OUT = "sign_out"
     PREALERT_ACK = "prealert_ack"
+    SIGNAL_REPORT = "signal_report"
 
 
 # Kinds that carry the session length in minutes.

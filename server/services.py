@@ -46,6 +46,7 @@ from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest, Listeners, Publisher
 from loneguard.server.ingest.roster import DeviceRoster
 from loneguard.server.outreach.manager_copy import ManagerCopies
+from loneguard.server.outreach.signal_spots import SignalWatch
 from loneguard.server.scheduler import Scheduler
 from loneguard.server.sessions.offline_watch import OfflineWatch
 from loneguard.server.sessions.rules import session_effects
@@ -185,6 +186,7 @@ def build_hub_services(
             timers=timers,
             escalation=escalation,
         )
+    signal = SignalWatch(store, clock, config.signal.poor_dbm)
     ingest = Ingest(
         store,
         publisher,
@@ -202,7 +204,8 @@ def build_hub_services(
                 offline.status_changed,
                 lambda device_id, status: _device_status(broadcaster, device_id, status),
             ],
-            event=[lambda received: _device_event(broadcaster, received)],
+            event=[lambda received: _device_event(broadcaster, received), signal.event],
+            heartbeat=[signal.heartbeat],
         ),
     )
     gateway = None

@@ -47,6 +47,7 @@ from loneguard.server.console.security import (
     same,
 )
 from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.console.signal_pages import signal_router
 from loneguard.server.console.sound import alarm_wav
 from loneguard.server.console.users_pages import users_router
 from loneguard.server.console.visit_changes import visit_changes_router
@@ -318,6 +319,15 @@ def console_router(
             store,
             clock,
             hooks,
+            page,
+            page_login(store, clock, RESPONDERS),
+            action_login(store, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        signal_router(
+            store,
+            clock,
             page,
             page_login(store, clock, RESPONDERS),
             action_login(store, clock, RESPONDERS),

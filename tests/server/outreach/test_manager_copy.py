@@ -3,12 +3,8 @@ console: by apprise ``json://`` to a local HTTP receiver, and by SMS through the
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,39 +26,10 @@ from loneguard.server.store import Role, Session, SessionKind, SessionState
 from loneguard.server.store.outreach_records import ArrangementChange, ArrangementCopy
 from loneguard.server.store.sqlite import SqliteStore
 from tests.server.console.conftest import PASSWORD, add_worker, form_csrf, log_in
+from tests.server.outreach.receiver import Receiver
 
 MANAGER_PHONE = "+447700900555"
 JAN_5_0800 = 1_767_600_000_000
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that keeps every JSON body posted to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                outer.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
