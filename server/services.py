@@ -89,6 +89,7 @@ class HubServices:
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
             calendar_reminder_min=self.config.calendar.reminder,
+            shift_types=self.config.shift_types,
             visit_arranged=self.copies.arranged,
         )
 
@@ -248,7 +249,12 @@ def _channels(broadcaster: Broadcaster, modem: Modem | None) -> dict[str, Channe
 
 def _team_policy(store: Store, config: HubConfig) -> PolicyFor:
     def policy_for(kind: AlarmKind, session: Session) -> str:
-        """The policy an alarm keeps: the worker's team policy for overdue, else by kind."""
+        """The policy an alarm keeps: the shift type's for a missed check-in, the worker's team
+        policy for overdue, else by kind."""
+        if kind == AlarmKind.MISSED_CHECKIN:
+            shift = config.shift_types.get(store.shift_type_of(session.id) or "")
+            if shift is not None and shift.policy in config.policies:
+                return shift.policy
         if kind == AlarmKind.OVERDUE and session.worker_id is not None:
             worker = store.worker(session.worker_id)
             if worker is not None and worker.policy and worker.policy in config.policies:

@@ -6,11 +6,12 @@ hub's timers pick them up at its next start.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from loneguard.server.escalation.notify.console_channel import Broadcaster
+from loneguard.server.sessions.shift_types import DEFAULT_SHIFT_TYPES, ShiftType
 from loneguard.server.store import Alarm, Session
 
 if TYPE_CHECKING:
@@ -37,3 +38,4 @@ class ApiHooks:
     # A visit planned, changed or cancelled: the delivery manager's copy (outreach/manager_copy)
     visit_arranged: Callable[[ArrangementChange, Session, str], None] = _ignore_arranged
     calendar_reminder_min: int = 30  # the VALARM of the calendar feeds
+    shift_types: Mapping[str, ShiftType] = field(default_factory=lambda: dict(DEFAULT_SHIFT_TYPES))

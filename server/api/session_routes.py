@@ -78,6 +78,7 @@ def sessions_router(
     async def start_session(body: SessionIn, who: Responder) -> SessionOut:
         now = clock.wall_ms()
         device_id = body.device_id or _device_of(store, body.worker_id)
+        interval = _interval(hooks, body)
         end = body.expected_end_ms
         if end is None and body.minutes is not None:
             end = now + body.minutes * 60_000
@@ -94,7 +95,7 @@ def sessions_router(
             contact_phone=body.contact_phone,
             accompanied=body.accompanied,
             approved_by=body.approved_by,
-            checkin_interval_s=body.checkin_interval_s,
+            checkin_interval_s=interval,
         )
         if body.worker_id is not None and store.worker(body.worker_id) is None:
             raise HTTPException(422, f"worker_id: no worker {body.worker_id}")
@@ -103,6 +104,8 @@ def sessions_router(
         except rules.SessionRefused as exc:
             raise HTTPException(422, str(exc)) from None
         session = await _wait(store.start_session(plan, f"token:{who.name}"))
+        if body.shift_type is not None and body.kind == SessionKind.SHIFT:
+            await _wait(store.set_shift_type(session.id, body.shift_type))
         hooks.session_changed(session)
         return SessionOut.of(session)
 
@@ -162,6 +165,17 @@ def sessions_router(
         return DeviceOut.of(device)
 
     return router
+
+
+def _interval(hooks: ApiHooks, body: SessionIn) -> int | None:
+    """The shift's check-in interval: as given, else its shift type's."""
+    if body.shift_type is None:
+        return body.checkin_interval_s
+    shift = hooks.shift_types.get(body.shift_type)
+    if body.kind != SessionKind.SHIFT or shift is None:
+        known = ", ".join(sorted(hooks.shift_types))
+        raise HTTPException(422, f"shift_type: a shift of one of the types {known}")
+    return body.checkin_interval_s or shift.checkin_interval_s
 
 
 def _changed(hooks: ApiHooks, session: Session) -> SessionOut:
