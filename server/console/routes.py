@@ -47,6 +47,7 @@ from loneguard.server.console.security import (
     same,
 )
 from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.console.shift_pages import shift_router
 from loneguard.server.console.signal_pages import signal_router
 from loneguard.server.console.sound import alarm_wav
 from loneguard.server.console.users_pages import users_router
@@ -321,6 +322,16 @@ def console_router(
             hooks,
             page,
             page_login(store, clock, RESPONDERS),
+            action_login(store, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        shift_router(
+            store,
+            clock,
+            hooks,
+            page,
+            page_login(store, clock),
             action_login(store, clock, RESPONDERS),
         )
     )

@@ -14,10 +14,13 @@ from loneguard.protocol.clock import FakeClock
 from loneguard.server.api import create_app
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.config import ConfigError, load_config
+from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.console.users import create_user
 from loneguard.server.sessions import rules
 from loneguard.server.store import AlarmKind, Role, SessionKind
 from loneguard.server.store.sqlite import SqlStore
 from tests.server.api.test_session_routes import setup_people, token
+from tests.server.console.conftest import PASSWORD, add_worker, form_csrf, log_in
 from tests.server.rig import ANN, DEVICE, MGR, Rig, hub_config
 from tests.server.runtime_fakes import until
 
@@ -84,3 +87,32 @@ def test_a_shift_type_naming_no_policy_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"shift_types\.home_working\.policy: no escalation"):
         load_config(path, env={})
+
+
+def test_the_console_starts_a_home_working_shift_and_records_contact(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    create_user(store, "max", Role.MANAGER, PASSWORD, clock.wall_ms())
+    add_worker(store)
+    app = create_app(store, clock=clock, hooks=ApiHooks(), console=ConsoleSettings())
+    with TestClient(app, follow_redirects=False) as console:
+        log_in(console, "max")
+        page = console.get("/console/shifts").text
+        assert "Working from home (every 120 min)" in page
+        data = {"csrf": form_csrf(page), "worker_id": "w1", "shift_type": "home_working"}
+        assert console.post("/console/shifts", data=data).status_code == 303
+        (shift,) = store.sessions()
+        assert (shift.kind, shift.checkin_interval_s) == (SessionKind.SHIFT, 7200)
+        assert store.shift_type_of(shift.id) == "home_working"
+        assert rules.due_ms(shift) == clock.wall_ms() + 7_200_000
+        clock.advance(5400)  # the line manager rings at 1.5 h
+        csrf = form_csrf(console.get("/console/shifts").text)
+        contact = console.post(f"/console/shifts/{shift.id}/contact", data={"csrf": csrf})
+        assert contact.status_code == 303
+        after = store.session(shift.id)
+        assert after is not None and rules.due_ms(after) == clock.wall_ms() + 7_200_000
+        assert any(e.action == "shift.contact" for e in store.audit())
+        assert (
+            console.post(f"/console/shifts/{shift.id}/end", data={"csrf": csrf}).status_code == 303
+        )
+        assert "No shifts under way" in console.get("/console/shifts").text
