@@ -63,7 +63,7 @@ def test_poor_signal_here_marks_the_address_the_planner_warns_of(
     marked = app.post(f"/console/visits/{visit_id}/signal", data={"csrf": csrf})
     assert marked.status_code == 303
     note = app.get("/console/signal/note", params={"address": "flat 2 9 hill crescent ls14ap"})
-    assert "Poor signal reported at this address: 1 worker report(s)" in note.text
+    assert "Poor signal reported at this address: 1 report from workers," in note.text
     assert 'id="signal-note"' in app.get("/console/visits").text  # the planner fetches it
     listing = app.get("/console/signal").text
     assert ADDRESS in listing and "No black spots known" not in listing
