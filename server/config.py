@@ -28,7 +28,7 @@ from loneguard.server.escalation.policy import (
     parse_policies,
     with_defaults,
 )
-from loneguard.server.outreach.settings import (
+from loneguard.server.outreach.outreach_settings import (
     CalendarSettings,
     DeliveryManagerSettings,
     SignalSettings,

@@ -21,7 +21,7 @@ from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import Clock
 from loneguard.server.outreach import arrangement_text
 from loneguard.server.outreach.arrangement_text import Arrangement
-from loneguard.server.outreach.settings import DeliveryManagerSettings
+from loneguard.server.outreach.outreach_settings import DeliveryManagerSettings
 from loneguard.server.store import Session, Store
 from loneguard.server.store.outreach_records import ArrangementChange
 

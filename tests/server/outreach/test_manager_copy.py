@@ -21,7 +21,7 @@ from loneguard.server.escalation.notify.console_channel import Broadcaster
 from loneguard.server.hub import bind
 from loneguard.server.outreach.arrangement_text import Arrangement, sms_summary
 from loneguard.server.outreach.manager_copy import ManagerCopies
-from loneguard.server.outreach.settings import DeliveryManagerSettings
+from loneguard.server.outreach.outreach_settings import DeliveryManagerSettings
 from loneguard.server.store import Role, Session, SessionKind, SessionState
 from loneguard.server.store.outreach_records import ArrangementChange, ArrangementCopy
 from loneguard.server.store.sqlite import SqliteStore
