@@ -312,6 +312,21 @@ class OutreachRows:
             ).fetchone()
         return SignalSpot(*row) if row else None
 
+    def purge_signal_spots(self, before_ms: int, at_ms: int) -> Future[int]:
+        """Forget the addresses last heard from before ``before_ms`` (with the visits' own
+        details, after ``console.visit_retention_days``); how many."""
+
+        def run(conn: Connection) -> int:
+            gone = conn.execute(
+                "DELETE FROM signal_spots WHERE last_seen_ms < ? RETURNING address_key",
+                (before_ms,),
+            ).fetchall()
+            if gone:
+                audit(conn, at_ms, "hub", "signal.purge", None, {"addresses": len(gone)})
+            return len(gone)
+
+        return self.writer.submit(run)
+
     # -- shift types ----------------------------------------------------------------------------
     def set_shift_type(self, session_id: int, shift_type: str) -> Future[None]:
         def run(conn: Connection) -> None:

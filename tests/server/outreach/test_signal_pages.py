@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,7 @@ from loneguard.protocol.clock import FakeClock
 from loneguard.server.admin.tokens import hash_token, new_token
 from loneguard.server.api import create_app
 from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.console.retention import RetentionPurge
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.console.users import create_user
 from loneguard.server.escalation.notify.console_channel import Broadcaster
@@ -89,3 +91,19 @@ def test_viewers_see_no_black_spot_addresses(
     store.create_token("wall", Role.VIEWER, hash_token(token), 1).result()
     api = app.get("/api/signal-spots", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 403
+
+
+def test_black_spots_are_forgotten_with_the_visits_after_the_retention(
+    store: SqliteStore, clock: FakeClock
+) -> None:
+    add_worker(store)
+    visit_id = visit(store, clock)
+    store.flag_poor_signal(clock.wall_ms(), "user:max", session_id=visit_id).result()
+    purge = RetentionPurge(store, clock, days=30)
+    clock.advance(29 * 86_400)
+    asyncio.run(purge.run_now())
+    assert len(store.signal_spots()) == 1
+    clock.advance(2 * 86_400)
+    asyncio.run(purge.run_now())
+    assert store.signal_spots() == []
+    assert any(e.action == "signal.purge" for e in store.audit())
