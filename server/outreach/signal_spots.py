@@ -69,8 +69,11 @@ class SignalWatch:
     def event(self, received: tuple[str, Event]) -> None:
         device_id, event = received
         if event.kind == EventKind.SIGNAL_REPORT:
+            # When it was pressed (the device's clock, never later than now): a report made
+            # where there was no signal arrives later, from the outbox or by SMS.
+            pressed_ms = min(event.ts, self._clock.wall_ms())
             future = self._store.flag_poor_signal(
-                self._clock.wall_ms(), f"device:{device_id}", device_id=device_id
+                pressed_ms, f"device:{device_id}", device_id=device_id
             )
             _logged(future, "mark a worker's signal report")
 

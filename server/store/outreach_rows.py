@@ -29,7 +29,6 @@ from loneguard.server.store.records import (
 )
 from loneguard.server.store.sql import Connection, audit, inserted_id
 from loneguard.server.store.sqlite_sessions import (
-    live_session_of_device,
     save_session,
     select_session,
 )
@@ -67,6 +66,16 @@ def _visit_at(conn: Connection, session: Session | None, at_ms: int) -> Session 
     if row is not None and row[0] is not None and at_ms < row[0]:
         return None  # planned, not yet started: the unit is not at the address
     return session
+
+
+def _visit_of_device_at(conn: Connection, device_id: str, at_ms: int) -> Session | None:
+    """The device's visit that had started and not yet ended at ``at_ms``."""
+    row = conn.execute(
+        "SELECT id FROM sessions WHERE device_id = ? AND kind = 'visit' AND started_ms <= ?"
+        " AND (ended_ms IS NULL OR ended_ms >= ?) ORDER BY id DESC LIMIT 1",
+        (device_id, at_ms, at_ms),
+    ).fetchone()
+    return select_session(conn, row[0]) if row else None
 
 
 def _count_signal(
@@ -261,11 +270,11 @@ class OutreachRows:
     def record_signal_sample(
         self, device_id: str, poor: bool, dbm: int | None, at_ms: int
     ) -> Future[str | None]:
-        """Count one heartbeat's signal at the address of the device's visit under way; the
-        address key counted, or None (no visit under way)."""
+        """Count one heartbeat's signal at the address of the device's visit under way at
+        ``at_ms``; the address key counted, or None (no visit under way)."""
 
         def run(conn: Connection) -> str | None:
-            visit = _visit_at(conn, live_session_of_device(conn, device_id), at_ms)
+            visit = _visit_at(conn, _visit_of_device_at(conn, device_id, at_ms), at_ms)
             if visit is None or visit.address is None:
                 return None
             return _count_signal(conn, visit.address, at_ms, poor=poor, dbm=dbm, flag=False)
@@ -275,17 +284,17 @@ class OutreachRows:
     def flag_poor_signal(
         self, at_ms: int, actor: str, *, device_id: str | None = None, session_id: int | None = None
     ) -> Future[str | None]:
-        """A worker's "poor signal here": marks the address of the visit (the device's visit
-        under way, or ``session_id``); the address key marked, or None (no visit)."""
+        """A worker's "poor signal here": marks the address of the visit ``session_id``, or of
+        the device's visit under way at ``at_ms`` (a report pressed in a black spot arrives once
+        the unit has signal again, perhaps after the visit); the address key, or None."""
 
         def run(conn: Connection) -> str | None:
+            visit: Session | None = None
             if session_id is not None:
                 visit = select_session(conn, session_id)
                 visit = visit if visit and visit.kind == SessionKind.VISIT else None
             elif device_id is not None:
-                visit = _visit_at(conn, live_session_of_device(conn, device_id), at_ms)
-            else:
-                visit = None
+                visit = _visit_at(conn, _visit_of_device_at(conn, device_id, at_ms), at_ms)
             if visit is None or not visit.address:
                 return None
             key = _count_signal(conn, visit.address, at_ms, poor=True, dbm=None, flag=True)

@@ -13,6 +13,7 @@ from loneguard.protocol.messages import Event, EventKind, Heartbeat
 from loneguard.protocol.topics import Channel, DeviceTopic
 from loneguard.server.outreach.address_key import address_key
 from loneguard.server.outreach.signal_spots import Sample, is_black_spot, signal_sample
+from loneguard.server.sessions import rules
 from tests.server.rig import DEVICE, Rig, hub_config
 from tests.server.runtime_fakes import until
 
@@ -66,7 +67,13 @@ def test_heartbeats_and_a_workers_report_during_visits_mark_the_address(tmp_path
             for rssi, registered in ((-80, True), (-101, True), (-105, True), (None, False)):
                 await rig.ingest.handle(HEARTBEAT, beat(clock, rssi, registered))
                 clock.advance(30)
+            # Pressed during the visit where there was no signal; it leaves the unit's outbox
+            # only after the visit has ended.
             report = Event(str(uuid.uuid4()), EventKind.SIGNAL_REPORT, clock.wall_ms(), seq=1)
+            clock.advance(1800)
+            rig.store.change_session(
+                visit.id, lambda s: rules.end(s, clock.wall_ms(), "test"), clock.wall_ms(), "t", "e"
+            ).result()
             await rig.ingest.handle(EVENT, report.encode())
             await rig.ingest.handle(EVENT, report.encode())  # a resend: counted once
             await until(lambda: sum(s.worker_flags for s in rig.store.signal_spots()) >= 1)
