@@ -38,6 +38,7 @@ from loneguard.server.store import (
     Store,
     Worker,
 )
+from loneguard.server.store.outreach_records import ArrangementChange
 
 T = TypeVar("T")
 Dependency = Callable[..., Principal]
@@ -107,6 +108,8 @@ def sessions_router(
         if body.shift_type is not None and body.kind == SessionKind.SHIFT:
             await _wait(store.set_shift_type(session.id, body.shift_type))
         hooks.session_changed(session)
+        if session.kind == SessionKind.VISIT:  # the delivery manager's copy (CIC App.1 1.1)
+            hooks.visit_arranged(ArrangementChange.PLAN, session, f"token:{who.name}")
         return SessionOut.of(session)
 
     @router.post("/api/sessions/{session_id}/end", responses=problems)

@@ -25,6 +25,8 @@ from loneguard.server.outreach.outreach_settings import DeliveryManagerSettings
 from loneguard.server.store import Role, Session, SessionKind, SessionState
 from loneguard.server.store.outreach_records import ArrangementChange, ArrangementCopy
 from loneguard.server.store.sqlite import SqliteStore
+from tests.server.api.test_session_routes import VISIT as API_VISIT
+from tests.server.api.test_session_routes import setup_people, token
 from tests.server.console.conftest import PASSWORD, add_worker, form_csrf, log_in
 from tests.server.outreach.receiver import Receiver
 
@@ -212,3 +214,15 @@ def test_the_sms_summary_always_fits_one_sms() -> None:
     assert sms_text(text) == text
     assert text.startswith("loneguard visit 7 planned: Wendy, Flat 3, Very Long")
     assert "...," in text and text.endswith("approved in advance by Lena. Risk high.")
+
+
+def test_a_visit_started_over_the_api_is_copied_too(store: SqliteStore, clock: FakeClock) -> None:
+    arranged: list[tuple[ArrangementChange, int, str]] = []
+    hooks = ApiHooks(visit_arranged=lambda change, s, by: arranged.append((change, s.id, by)))
+    with TestClient(create_app(store, clock=clock, hooks=hooks)) as client:
+        admin = token(store, Role.ADMIN, "Office")
+        setup_people(client, admin)
+        visit = client.post("/api/sessions", headers=admin, json={**API_VISIT, "accompanied": True})
+        shift = {"kind": "shift", "worker_id": "w-ann", "checkin_interval_s": 3600}
+        assert client.post("/api/sessions", headers=admin, json=shift).status_code == 201
+    assert arranged == [(ArrangementChange.PLAN, visit.json()["id"], "token:Office")]
