@@ -18,6 +18,7 @@ from loneguard.server.outreach.calendar_feeds import (
     FeedRefused,
     create_feed,
     feed_by_secret,
+    may_see_addresses,
 )
 from loneguard.server.outreach.calendar_ics import visits_calendar
 from loneguard.server.store import Store
@@ -90,8 +91,12 @@ def calendars_api(
     Responder = Annotated[Principal, Depends(responder)]
 
     @router.get("/api/calendars")
-    def list_feeds(_who: Reader) -> list[FeedOut]:
-        return [FeedOut.of(f) for f in store.calendar_feeds()]
+    def list_feeds(who: Reader) -> list[FeedOut]:
+        """Every feed for managers and admins; a viewer's own feeds for a viewer."""
+        feeds = store.calendar_feeds()
+        if not may_see_addresses(who.role):
+            feeds = [f for f in feeds if f.created_by == f"token:{who.name}"]
+        return [FeedOut.of(f) for f in feeds]
 
     @router.post(
         "/api/calendars", status_code=status.HTTP_201_CREATED, responses={422: {"model": Problem}}

@@ -99,6 +99,9 @@ def test_a_viewers_feed_carries_no_address_or_contact(
     visit_id, _ = planned_visit(client, store, clock, admin)
     made = make_feed(client, viewer, "Ann", "worker", "w-ann", True)
     assert made.status_code == 201 and made.json()["with_addresses"] is False
+    make_feed(client, admin, "Office", "all", "", True)
+    listed = client.get("/api/calendars", headers=viewer).json()
+    assert [f["label"] for f in listed] == ["Ann"]  # a viewer lists their own feeds only
     body = client.get(feed_path(made.json()["url"])).content
     (event,) = events_of(body)
     assert event["UID"] == f"loneguard-visit-{visit_id}"
