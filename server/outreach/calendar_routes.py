@@ -20,7 +20,6 @@ from loneguard.server.outreach.calendar_feeds import (
     feed_by_secret,
     may_see_addresses,
 )
-from loneguard.server.outreach.calendar_ics import visits_calendar
 from loneguard.server.store import Store
 from loneguard.server.store.outreach_records import CalendarFeed, FeedScope
 
@@ -66,6 +65,10 @@ def feed_router(store: Store, clock: Clock, reminder_min: Callable[[], int]) -> 
         feed = feed_by_secret(store, secret)
         if feed is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such calendar")
+        # icalendar takes a fifth of a second to import: not on the hub's way to its first
+        # ladder step after a restart, only on the first calendar fetch.
+        from loneguard.server.outreach.calendar_ics import visits_calendar
+
         body = visits_calendar(
             feed,
             store.sessions(),
