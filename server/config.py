@@ -28,6 +28,17 @@ from loneguard.server.escalation.policy import (
     parse_policies,
     with_defaults,
 )
+from loneguard.server.outreach.outreach_settings import (
+    CalendarSettings,
+    DeliveryManagerSettings,
+    SignalSettings,
+)
+from loneguard.server.sessions.shift_types import (
+    ShiftType,
+    ShiftTypeError,
+    parse_shift_types,
+)
+from loneguard.server.sessions.shift_types import with_defaults as with_default_shift_types
 from loneguard.server.settings_schema import (
     Parsed,
     Setting,
@@ -176,6 +187,13 @@ def _people(entries: list[Any]) -> tuple[Person, ...]:
             raise ValueProblem('must be "Name: +447700900123" or "worker:<id>"', at=f"[{i}]")
         found.append(Person(person.strip(), phone.replace(" ", "")))
     return tuple(found)
+
+
+def _shift_types(table: dict[str, Any]) -> dict[str, ShiftType]:
+    try:
+        return with_default_shift_types(parse_shift_types(table))
+    except ShiftTypeError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _policies(table: dict[str, Any]) -> dict[str, Policy]:
@@ -354,11 +372,25 @@ class HubConfig(SettingsModel):
     modem: ModemSettings = ModemSettings()
     console: ConsoleSettings = ConsoleSettings()
     cluster: ClusterSettings = ClusterSettings()
+    delivery_manager: DeliveryManagerSettings = DeliveryManagerSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    signal: SignalSettings = SignalSettings()
     log: LogSettings = LogSettings()
     # Parsed by server.escalation.policy, not declared here: the shipped defaults plus the file's.
     policies: Annotated[dict[str, Policy], Parsed(dict, _policies)] = {}
+    # Parsed by server.sessions.shift_types: the shipped types plus the file's.
+    shift_types: Annotated[dict[str, ShiftType], Parsed(dict, _shift_types)] = {}
     # The file and environment as read, so with_values can change some settings and check again.
     _document: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shift_policies_exist(self) -> HubConfig:
+        for shift in self.shift_types.values():
+            if shift.policy not in self.policies:
+                raise ConfigError(
+                    f"shift_types.{shift.name}.policy: no escalation policy {shift.policy!r}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _keep_document(self, info: ValidationInfo) -> HubConfig:

@@ -52,6 +52,8 @@ from loneguard.server.incidents.line_manager import LineManagerNotice
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest, Listeners, Publisher
 from loneguard.server.ingest.roster import DeviceRoster
+from loneguard.server.outreach.manager_copy import ManagerCopies
+from loneguard.server.outreach.signal_spots import SignalWatch
 from loneguard.server.scheduler import Scheduler
 from loneguard.server.sessions.offline_watch import OfflineWatch
 from loneguard.server.sessions.rules import session_effects
@@ -83,6 +85,7 @@ class HubServices:
     ingest: Ingest
     gateway: SmsGateway | None  # with a modem
     unit: UnitFeedback
+    copies: ManagerCopies  # the delivery manager's copy of every visit arrangement
     incident_notice: LineManagerNotice | None = None
     directory: Directory | None = None  # who a ladder role means (the console's call tasks)
     calls: ModemCallChannel | None = None  # the modem's voice calls, hung up at stop
@@ -104,6 +107,9 @@ class HubServices:
             incident_reported=self.incident_notice.report_soon if self.incident_notice else None,
             phone_of=self.directory.phone if self.directory is not None else None,
             directory=self.escalation.directory,
+            calendar_reminder_min=self.config.calendar.reminder,
+            shift_types=self.config.shift_types,
+            visit_arranged=self.copies.arranged,
         )
 
     async def start(self) -> None:
@@ -129,6 +135,7 @@ class HubServices:
         await self.dispatcher.aclose()
         if self.incident_notice is not None:
             await self.incident_notice.aclose()
+        await self.copies.drain()
         await self.escalation.drain()
         await self.unit.drain()
         if self.shared is not None:
@@ -219,6 +226,7 @@ def build_hub_services(
             timers=timers,
             escalation=escalation,
         )
+    signal = SignalWatch(store, clock, config.signal.poor_dbm)
     ingest = Ingest(
         store,
         publisher,
@@ -237,7 +245,8 @@ def build_hub_services(
                 offline.status_changed,
                 lambda device_id, status: _device_status(broadcaster, device_id, status),
             ],
-            event=[lambda received: _device_event(broadcaster, received)],
+            event=[lambda received: _device_event(broadcaster, received), signal.event],
+            heartbeat=[signal.heartbeat],
         ),
     )
     gateway = None
@@ -264,6 +273,13 @@ def build_hub_services(
         ingest,
         gateway,
         unit,
+        ManagerCopies(
+            store,
+            clock,
+            config.delivery_manager,
+            modem=modem,
+            risk_rating=lambda session_id: _risk_rating(store, session_id),
+        ),
         incident_notice=LineManagerNotice(
             store,
             clock,
@@ -274,6 +290,12 @@ def build_hub_services(
         directory=directory,
         calls=calls,
     )
+
+
+def _risk_rating(store: Store, session_id: int) -> str | None:
+    """The visit's risk rating for the delivery manager's copy; None: not assessed."""
+    assessment = store.risk_assessment(session_id)
+    return str(assessment.rating) if assessment is not None else None
 
 
 def _incident_channel(stand_ins: Mapping[str, Channel] | None, tap: ChannelTap | None) -> Channel:
@@ -320,7 +342,12 @@ def _is_open(store: Store, alarm_id: int) -> bool:
 
 def _team_policy(store: Store, config: HubConfig) -> PolicyFor:
     def policy_for(kind: AlarmKind, session: Session) -> str:
-        """The policy an alarm keeps: the worker's team policy for overdue, else by kind."""
+        """The policy an alarm keeps: the shift type's for a missed check-in, the worker's team
+        policy for overdue, else by kind."""
+        if kind == AlarmKind.MISSED_CHECKIN:
+            shift = config.shift_types.get(store.shift_type_of(session.id) or "")
+            if shift is not None and shift.policy in config.policies:
+                return shift.policy
         if kind == AlarmKind.OVERDUE and session.worker_id is not None:
             worker = store.worker(session.worker_id)
             if worker is not None and worker.policy and worker.policy in config.policies:

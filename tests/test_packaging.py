@@ -74,12 +74,14 @@ import importlib.metadata, importlib.resources, json
 import loneguard.protocol.messages as messages
 from loneguard.device.config import pinmap_defaults
 from loneguard.server.escalation.policy import DEFAULT_POLICIES
+from loneguard.server.sessions.shift_types import DEFAULT_SHIFT_TYPES
 files = importlib.metadata.files("loneguard") or []
 print(json.dumps({
     "files": [f.as_posix() for f in files],
     "messages": messages.__file__,
     "pins": len(pinmap_defaults()),
     "policies": sorted(DEFAULT_POLICIES),
+    "shift_types": sorted(DEFAULT_SHIFT_TYPES),
 }))
 """
     # Run from the venv's own directory: the checkout must not be importable from the cwd.
@@ -99,6 +101,7 @@ def _expected_data_files() -> set[str]:
     expected = {f"loneguard/{part}/py.typed" for part in PARTS}
     expected |= {"loneguard/device/pinmap.toml", "loneguard/device/simulator.html"}
     expected.add("loneguard/server/escalation/shipped_policies.toml")
+    expected.add("loneguard/server/sessions/shift_types.toml")
     console = ROOT / "server" / "console"
     templates = sorted((console / "templates").glob("*.html"))
     static = sorted(p for p in (console / "static").iterdir() if p.is_file())
@@ -139,10 +142,12 @@ def test_installed_into_a_fresh_venv_it_imports_from_there(installed: dict[str, 
     assert installed["policies"] == [
         "device_offline",
         "duress",
+        "home_working",
         "missed_checkin",
         "overdue",
         "panic",
     ]
+    assert installed["shift_types"] == ["building", "home_working"]  # and its shift types
 
 
 def _requirements() -> dict[str, list[Requirement]]:

@@ -33,6 +33,8 @@ from loneguard.server.api.visit_routes import visits_router
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.ingest.metrics import Metrics
+from loneguard.server.outreach.calendar_routes import calendars_api, feed_router
+from loneguard.server.outreach.signal_routes import signal_api
 from loneguard.server.store import AlarmState, Store
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -60,6 +62,9 @@ def create_app(
     )
     app.include_router(visits_router(store, principal))
     app.include_router(safety_router(store, clock, hooks, principal, responder(principal)))
+    app.include_router(calendars_api(store, clock, principal, responder(principal)))
+    app.include_router(feed_router(store, clock, lambda: hooks.calendar_reminder_min))
+    app.include_router(signal_api(store, responder(principal)))
 
     @app.get("/api/health", response_model=Health, responses={503: {"model": Health}})
     async def health(response: Response) -> Health:

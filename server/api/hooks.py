@@ -6,20 +6,26 @@ hub's timers pick them up at its next start.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.notify.console_channel import Broadcaster
+from loneguard.server.sessions.shift_types import DEFAULT_SHIFT_TYPES, ShiftType
 from loneguard.server.store import Alarm, Session
 
 if TYPE_CHECKING:
     from loneguard.server.scheduler import Scheduler
+    from loneguard.server.store.outreach_records import ArrangementChange
     from loneguard.server.store.safety_records import Incident
 
 
 def _ignore(_: object) -> None:
+    return None
+
+
+def _ignore_arranged(_change: ArrangementChange, _visit: Session, _by: str) -> None:
     return None
 
 
@@ -37,3 +43,7 @@ class ApiHooks:
     # the console's call tasks show; None: the console asks the store alone (no config people).
     phone_of: Callable[[str, str, Alarm], str | None] | None = None
     directory: Directory | None = None  # who a ladder role means (the hub's configured people)
+    # A visit planned, changed or cancelled: the delivery manager's copy (outreach/manager_copy)
+    visit_arranged: Callable[[ArrangementChange, Session, str], None] = _ignore_arranged
+    calendar_reminder_min: int = 30  # the VALARM of the calendar feeds
+    shift_types: Mapping[str, ShiftType] = field(default_factory=lambda: dict(DEFAULT_SHIFT_TYPES))

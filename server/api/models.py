@@ -170,6 +170,12 @@ class SessionIn(BaseModel):
     )
     checkin_interval_s: int | None = Field(default=None, ge=60, le=24 * 3600)
     grace_s: int | None = Field(default=None, ge=0, le=24 * 3600)
+    shift_type: str | None = Field(
+        default=None,
+        max_length=64,
+        description="a shift's type (`home_working`, `building`, ...): its check-in interval "
+        "when none is given, and the escalation policy of a missed check-in",
+    )
 
 
 class ExtendIn(BaseModel):

@@ -38,6 +38,7 @@ from loneguard.server.store import (
     Store,
     Worker,
 )
+from loneguard.server.store.outreach_records import ArrangementChange
 
 T = TypeVar("T")
 Dependency = Callable[..., Principal]
@@ -78,6 +79,7 @@ def sessions_router(
     async def start_session(body: SessionIn, who: Responder) -> SessionOut:
         now = clock.wall_ms()
         device_id = body.device_id or _device_of(store, body.worker_id)
+        interval = _interval(hooks, body)
         end = body.expected_end_ms
         if end is None and body.minutes is not None:
             end = now + body.minutes * 60_000
@@ -94,7 +96,7 @@ def sessions_router(
             contact_phone=body.contact_phone,
             accompanied=body.accompanied,
             approved_by=body.approved_by,
-            checkin_interval_s=body.checkin_interval_s,
+            checkin_interval_s=interval,
         )
         if body.worker_id is not None and store.worker(body.worker_id) is None:
             raise HTTPException(422, f"worker_id: no worker {body.worker_id}")
@@ -103,7 +105,11 @@ def sessions_router(
         except rules.SessionRefused as exc:
             raise HTTPException(422, str(exc)) from None
         session = await _wait(store.start_session(plan, f"token:{who.name}"))
+        if body.shift_type is not None and body.kind == SessionKind.SHIFT:
+            await _wait(store.set_shift_type(session.id, body.shift_type))
         hooks.session_changed(session)
+        if session.kind == SessionKind.VISIT:  # the delivery manager's copy (CIC App.1 1.1)
+            hooks.visit_arranged(ArrangementChange.PLAN, session, f"token:{who.name}")
         return SessionOut.of(session)
 
     @router.post("/api/sessions/{session_id}/end", responses=problems)
@@ -162,6 +168,17 @@ def sessions_router(
         return DeviceOut.of(device)
 
     return router
+
+
+def _interval(hooks: ApiHooks, body: SessionIn) -> int | None:
+    """The shift's check-in interval: as given, else its shift type's."""
+    if body.shift_type is None:
+        return body.checkin_interval_s
+    shift = hooks.shift_types.get(body.shift_type)
+    if body.kind != SessionKind.SHIFT or shift is None:
+        known = ", ".join(sorted(hooks.shift_types))
+        raise HTTPException(422, f"shift_type: a shift of one of the types {known}")
+    return body.checkin_interval_s or shift.checkin_interval_s
 
 
 def _changed(hooks: ApiHooks, session: Session) -> SessionOut:

@@ -1,4 +1,5 @@
-"""Forgetting ended visits' addresses, contacts and records after ``console.visit_retention_days``.
+"""Forgetting ended visits' addresses, contacts and records after ``console.visit_retention_days``
+(and the signal black spots at addresses not visited since).
 
 In the hub the purge runs on its own schedule: at start and then every hour, on the hub's clock.
 Opening the board also runs it (at most once an hour), for an app served without the hub.
@@ -37,9 +38,11 @@ class RetentionPurge:
     async def run_now(self) -> int:
         now = self._clock.wall_ms()
         self._last_ms = now
-        return await asyncio.wrap_future(
-            self._store.purge_visit_details(now - self._days * DAY_MS, now)
-        )
+        before = now - self._days * DAY_MS
+        purged = await asyncio.wrap_future(self._store.purge_visit_details(before, now))
+        # Black spots are visit addresses too: those not heard from since go as well.
+        await asyncio.wrap_future(self._store.purge_signal_spots(before, now))
+        return purged
 
     def schedule(self, scheduler: Scheduler) -> None:
         """Purge at once and then every hour (the hub cancels the timer when it stops)."""

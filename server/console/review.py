@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
 
 from loneguard.server.console.reports import LATE_KINDS, percentile
 from loneguard.server.store import Alarm, AlarmKind
@@ -75,12 +74,6 @@ class SignalSpot:
 
     place: str
     reports: int
-
-
-class SignalSpots(Protocol):
-    """What a store offers once signal black spots are recorded (table ``signal_spots``)."""
-
-    def signal_spots(self, since_ms: int, until_ms: int) -> Sequence[SignalSpot]: ...
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from loneguard.protocol.clock import Clock
 from loneguard.server.console import review as policy_review
 from loneguard.server.console.security import LoginDependency
+from loneguard.server.outreach.signal_spots import is_black_spot
 from loneguard.server.store import ConsoleLogin, Store
 
 Page = Callable[..., HTMLResponse]
@@ -22,12 +23,16 @@ Page = Callable[..., HTMLResponse]
 def signal_spots(
     store: Store, period: policy_review.Period
 ) -> Sequence[policy_review.SignalSpot] | None:
-    """Black spots from the store, once it records them (``signal_spots``); None until then."""
-    spots = getattr(store, "signal_spots", None)
-    if spots is None:
-        return None
-    found: Sequence[policy_review.SignalSpot] = spots(period.start_ms, period.end_ms)
-    return found
+    """The black spots seen during the period (``outreach.signal_spots``): places a worker
+    reported, or where a quarter of the units' heartbeats were poor. The store keeps one running
+    total per address, so a place counts in every period its samples span."""
+    return [
+        policy_review.SignalSpot(place=spot.address, reports=spot.worker_flags + spot.poor_samples)
+        for spot in store.signal_spots()
+        if is_black_spot(spot)
+        and spot.last_seen_ms >= period.start_ms
+        and spot.first_seen_ms < period.end_ms
+    ]
 
 
 def review_of(store: Store, clock: Clock, period: policy_review.Period) -> policy_review.Review:

@@ -23,6 +23,7 @@ from loneguard.server.api.alarm_changes import changed_alarm
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console import views
 from loneguard.server.console.alarm_now import alarm_now
+from loneguard.server.console.calendar_pages import calendar_router
 from loneguard.server.console.call_tasks import call_tasks, call_tasks_router
 from loneguard.server.console.event_sentences import sentence
 from loneguard.server.console.live import LiveLogins
@@ -50,8 +51,11 @@ from loneguard.server.console.security import (
     same,
 )
 from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.console.shift_pages import shift_router
+from loneguard.server.console.signal_pages import signal_router
 from loneguard.server.console.sound import alarm_wav
 from loneguard.server.console.users_pages import users_router
+from loneguard.server.console.visit_changes import visit_changes_router
 from loneguard.server.console.visits import visits_router
 from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.policy import Policy
@@ -350,6 +354,44 @@ def console_router(
             page,
             page_login(store, clock),
             action_login(store, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        visit_changes_router(
+            store,
+            clock,
+            hooks,
+            page,
+            page_login(store, clock, RESPONDERS),
+            action_login(store, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        shift_router(
+            store,
+            clock,
+            hooks,
+            page,
+            page_login(store, clock),
+            action_login(store, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        signal_router(
+            store,
+            clock,
+            page,
+            page_login(store, clock, RESPONDERS),
+            action_login(store, clock, RESPONDERS),
+        )
+    )
+    router.include_router(
+        calendar_router(
+            store,
+            clock,
+            page,
+            page_login(store, clock),
+            action_login(store, clock, frozenset(views.ROLES)),
         )
     )
     router.include_router(

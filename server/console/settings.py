@@ -16,8 +16,8 @@ class ConsoleSettings(SettingsModel):
     )
     visit_retention_days: int = setting(
         0,
-        "Days after a visit ends before its address, contact and visit record are purged; "
-        "`0` keeps them.",
+        "Days after a visit ends before its address, contact and visit record are purged (and "
+        "signal black spots at addresses not visited since); `0` keeps them.",
         ge=0,
         le=36500,
     )

@@ -62,6 +62,7 @@ def install_filters(templates: Jinja2Templates) -> None:
     templates.env.globals["duration_words"] = duration_words
     templates.env.globals["channel_words"] = lambda c: CHANNEL_WORDS.get(c, c)
     templates.env.globals["group_alarms"] = group_alarms
+    templates.env.filters["utc_local"] = utc_local
     templates.env.globals["alarm_title"] = alarm_title
     templates.env.globals["may_see_contacts"] = may_see_contacts
     templates.env.globals["may_act"] = lambda login: (
@@ -84,6 +85,13 @@ def format_hhmm(ms: int | None) -> str:
     if ms is None:
         return "—"
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M UTC")
+
+
+def utc_local(ms: int | None) -> str:
+    """A ``datetime-local`` value in UTC (the console's script shows it in local time)."""
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def alarm_title(kind: str) -> str:

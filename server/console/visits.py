@@ -25,6 +25,7 @@ from loneguard.server.risk import assessment as risk
 from loneguard.server.risk.assessment import FACTORS
 from loneguard.server.sessions import rules
 from loneguard.server.store import ConsoleLogin, SessionKind, Store, VisitRecord
+from loneguard.server.store.outreach_records import ArrangementChange
 from loneguard.server.store.records import Session, SessionConflict, SessionNotFound
 
 Page = Callable[..., HTMLResponse]
@@ -165,6 +166,7 @@ def visits_router(
         assessed = replace(assessment, session_id=session.id)
         await asyncio.wrap_future(store.save_risk_assessment(assessed, actor))
         hooks.session_changed(session)  # re-arms its deadline and tells open consoles
+        hooks.visit_arranged(ArrangementChange.PLAN, session, actor)  # the manager's copy
         return RedirectResponse("/console", status.HTTP_303_SEE_OTHER)
 
     @router.post("/console/visits/history", response_class=HTMLResponse)

@@ -67,6 +67,8 @@ AlarmListener = Callable[[Alarm], None]
 SessionListener = Callable[[Session], None]
 StatusListener = Callable[[str, Status], None]
 EventListener = Callable[[tuple[str, Event]], None]  # (device id, event), once per new event
+# (device id, heartbeat, received ms), once it is stored
+HeartbeatListener = Callable[[tuple[str, Heartbeat, int]], None]
 # Extra effects of an event beyond ``effects_of`` (the hub adds the session rules).
 ExtraEffects = Callable[[Event], tuple[Effect, ...]]
 # Why a device's messages must be refused (revoked, not provisioned), or None to take them.
@@ -83,6 +85,7 @@ class Listeners:
     session: Sequence[SessionListener] = ()
     status: Sequence[StatusListener] = ()
     event: Sequence[EventListener] = ()
+    heartbeat: Sequence[HeartbeatListener] = ()
 
 
 class Ingest:
@@ -110,6 +113,7 @@ class Ingest:
         self.session_listeners: list[SessionListener] = list(listeners.session)
         self.status_listeners: list[StatusListener] = list(listeners.status)
         self.event_listeners: list[EventListener] = list(listeners.event)
+        self.heartbeat_listeners: list[HeartbeatListener] = list(listeners.heartbeat)
         self._extra_effects = extra_effects
         self._refusal = refusal
 
@@ -162,7 +166,8 @@ class Ingest:
             applied = self._store.record_status(device_id, message, received_ms)
             return self._finish_status(applied, device_id, message)
         return self._finish_heartbeat(
-            self._store.record_heartbeat(device_id, message, received_ms), device_id
+            self._store.record_heartbeat(device_id, message, received_ms),
+            (device_id, message, received_ms),
         )
 
     def _reject(
@@ -252,14 +257,17 @@ class Ingest:
                 "ignored a stale %s status of %s (boot %d)", status.state, device_id, status.boot
             )
 
-    async def _finish_heartbeat(self, stored: Future[None], device_id: str) -> None:
+    async def _finish_heartbeat(
+        self, stored: Future[None], received: tuple[str, Heartbeat, int]
+    ) -> None:
         try:
             await asyncio.wrap_future(stored)
         except Exception as exc:
             self.metrics.count("store_failures")
-            log.error("could not store a heartbeat of %s: %s", device_id, exc)
+            log.error("could not store a heartbeat of %s: %s", received[0], exc)
             return
         self.metrics.count("heartbeats")
+        _tell(self.heartbeat_listeners, received)
 
 
 def _decode(topic: str, payload: bytes) -> tuple[str, Event | Status | Heartbeat]:

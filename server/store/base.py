@@ -46,6 +46,14 @@ from loneguard.server.store.safety_records import (
 
 if TYPE_CHECKING:
     from loneguard.server.sessions.rules import SessionPlan
+    from loneguard.server.store.outreach_records import (
+        ArrangementChange,
+        ArrangementCopy,
+        CalendarFeed,
+        FeedScope,
+        SignalSpot,
+        VisitChange,
+    )
     from loneguard.server.store.sqlite_sessions import PolicyFor, Reached
 
 
@@ -312,6 +320,60 @@ class Store(Protocol):
     def place_history(
         self, address: str | None, contact_name: str | None, contact_phone: str | None
     ) -> PlaceHistory: ...
+    # -- the delivery manager's copies, calendar feeds, signal black spots, shift types ----------
+    # (store/outreach_rows.py)
+    def create_calendar_feed(
+        self,
+        label: str,
+        scope: FeedScope,
+        subject: str | None,
+        with_addresses: bool,
+        token_hash: str,
+        at_ms: int,
+        actor: str,
+    ) -> Future[CalendarFeed]: ...
+
+    def revoke_calendar_feed(self, feed_id: int, at_ms: int, actor: str) -> Future[bool]:
+        """False if there is no such live feed."""
+        ...
+
+    def calendar_feeds(self) -> list[CalendarFeed]: ...
+
+    def calendar_feed_by_hash(self, token_hash: str) -> CalendarFeed | None: ...
+
+    def add_arrangement_copy(
+        self, session_id: int, change: ArrangementChange, channel: str, recipient: str, at_ms: int
+    ) -> Future[int]: ...
+
+    def finish_arrangement_copy(
+        self, copy_id: int, ok: bool, detail: str, at_ms: int
+    ) -> Future[None]: ...
+
+    def arrangement_copies(self, session_id: int | None = None) -> list[ArrangementCopy]: ...
+
+    def change_visit(
+        self, session_id: int, change: VisitChange, at_ms: int, actor: str
+    ) -> Future[Session]:
+        """Raises (through the future) ``SessionNotFound`` or ``SessionConflict``."""
+        ...
+
+    def record_signal_sample(
+        self, device_id: str, poor: bool, dbm: int | None, at_ms: int
+    ) -> Future[str | None]: ...
+
+    def flag_poor_signal(
+        self, at_ms: int, actor: str, *, device_id: str | None = None, session_id: int | None = None
+    ) -> Future[str | None]: ...
+
+    def signal_spots(self) -> list[SignalSpot]: ...
+
+    def signal_spot(self, address: str) -> SignalSpot | None: ...
+
+    def purge_signal_spots(self, before_ms: int, at_ms: int) -> Future[int]: ...
+
+    def set_shift_type(self, session_id: int, shift_type: str) -> Future[None]: ...
+
+    def shift_type_of(self, session_id: int) -> str | None: ...
 
     def close(self) -> None:
         """Finish queued writes, then release the database."""

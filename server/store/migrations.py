@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from loneguard.server.store.outreach_schema import OUTREACH_DESCRIPTION, SQLITE_OUTREACH_TABLES
 from loneguard.server.store.sql import Connection, is_postgres
 
 
@@ -372,6 +373,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE alarms ADD COLUMN checked_in_device TEXT",
         ),
     ),
+    Migration(9, OUTREACH_DESCRIPTION, SQLITE_OUTREACH_TABLES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -20,6 +20,7 @@ from loneguard.server.store.migrations import (
     check_console_tables,
     safety_tables,
 )
+from loneguard.server.store.outreach_schema import OUTREACH_DESCRIPTION, outreach_tables
 
 ADVISORY_LOCK = 0x4C47_4D49  # "LGMI": the schema migration lock
 
@@ -226,6 +227,7 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE alarms ADD COLUMN checked_in_device TEXT",
         ),
     ),
+    Migration(9, OUTREACH_DESCRIPTION, outreach_tables(_ID)),
 )
 
 POSTGRES = Dialect(

@@ -18,6 +18,7 @@ from loneguard.server.store.console_rows import ConsoleRows
 from loneguard.server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
 from loneguard.server.store.leases import LeaseRows
 from loneguard.server.store.migrations import migrate
+from loneguard.server.store.outreach_rows import OutreachRows
 from loneguard.server.store.records import (
     Alarm,
     AlarmConflict,
@@ -112,7 +113,7 @@ def _device(row: tuple[Any, ...]) -> Device:
 _select_alarm = select_alarm
 
 
-class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows, SafetyRows):
+class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows, SafetyRows, OutreachRows):
     """Every query of the store; a subclass opens the database, migrates it, starts the writer."""
 
     writer: Writer

@@ -140,10 +140,32 @@
     }
   }
   function fillTimezones(root) {
+    const offset = new Date().getTimezoneOffset();
     root.querySelectorAll("input[name=tz_offset_min]").forEach((el) => {
-      el.value = String(new Date().getTimezoneOffset());
+      el.value = String(offset);
+    });
+    // A form that shows stored times (changing a visit): the same times, in local time.
+    root.querySelectorAll("input[type=datetime-local][data-ms]").forEach((el) => {
+      const ms = Number(el.dataset.ms);
+      if (ms) el.value = new Date(ms - offset * 60000).toISOString().slice(0, 16);
     });
   }
+
+  // A "copy link" button copies the field it names (a calendar feed's secret link).
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest ? e.target.closest("button[data-copy]") : null;
+    if (!button) return;
+    const field = document.getElementById(button.dataset.copy);
+    if (!field) return;
+    field.select();
+    const done = () => { button.textContent = "Copied"; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, () => { document.execCommand("copy"); done(); });
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
 
   document.addEventListener("DOMContentLoaded", () => {
     localize(document);

@@ -23,6 +23,7 @@ from loneguard.server.escalation.policy import (
     policies_to_toml,
     with_defaults,
 )
+from loneguard.server.store import AlarmKind
 
 # ---------------------------------------------------------------------------------------------
 # A strategy for valid policies, shared with the ladder's tests.
@@ -253,7 +254,18 @@ def test_every_alarm_kind_has_a_default() -> None:
         "duress",
         "device_offline",
         "missed_checkin",
+        "home_working",  # a shift type's (CIC 10.2), not an alarm kind's
     }
+    assert {str(kind) for kind in AlarmKind} <= set(DEFAULT_POLICIES)
+
+
+def test_home_working_reaches_the_line_manager_first() -> None:
+    steps = DEFAULT_POLICIES["home_working"].steps
+    assert [(s.after, s.notify, s.repeat_every) for s in steps] == [
+        (0, ("line_manager",), None),  # CIC 10.2: regular contact with the line manager
+        (300, ("worker",), None),
+        (900, ("line_manager", "on_call"), 300),  # "or other designated person"
+    ]
 
 
 def test_overdue_is_the_cic_home_visit_ladder() -> None:

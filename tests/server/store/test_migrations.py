@@ -36,6 +36,10 @@ TABLES = {
     "console_logins",
     "visit_plans",
     "visit_records",
+    "calendar_feeds",
+    "arrangement_copies",
+    "signal_spots",
+    "session_shift_types",
 }
 
 
