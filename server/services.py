@@ -273,13 +273,7 @@ def build_hub_services(
         ingest,
         gateway,
         unit,
-        ManagerCopies(
-            store,
-            clock,
-            config.delivery_manager,
-            modem=modem,
-            risk_rating=lambda session_id: _risk_rating(store, session_id),
-        ),
+        ManagerCopies(store, clock, config.delivery_manager, modem=modem),
         incident_notice=LineManagerNotice(
             store,
             clock,
@@ -290,12 +284,6 @@ def build_hub_services(
         directory=directory,
         calls=calls,
     )
-
-
-def _risk_rating(store: Store, session_id: int) -> str | None:
-    """The visit's risk rating for the delivery manager's copy; None: not assessed."""
-    assessment = store.risk_assessment(session_id)
-    return str(assessment.rating) if assessment is not None else None
 
 
 def _incident_channel(stand_ins: Mapping[str, Channel] | None, tap: ChannelTap | None) -> Channel:

@@ -28,11 +28,6 @@ from loneguard.server.store.outreach_records import ArrangementChange
 log = logging.getLogger(__name__)
 
 # The visit's risk rating, where a risk assessment gives one (None: the copy leaves it out).
-RiskRating = Callable[[int], str | None]
-
-
-def _no_rating(_session_id: int) -> str | None:
-    return None
 
 
 def _load_apprise() -> ModuleType | None:
@@ -65,13 +60,11 @@ class ManagerCopies:
         settings: DeliveryManagerSettings,
         *,
         modem: Modem | None = None,
-        risk_rating: RiskRating = _no_rating,
     ) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings
         self._modem = modem
-        self._risk_rating = risk_rating
         self._tasks: set[asyncio.Task[None]] = set()
         if not settings.apprise_urls and not settings.sms:
             log.warning(
@@ -116,13 +109,14 @@ class ManagerCopies:
     def _arrangement(self, change: ArrangementChange, visit: Session, by: str) -> Arrangement:
         worker = self._store.worker(visit.worker_id) if visit.worker_id else None
         plan = self._store.visit_plans().get(visit.id)
+        assessment = self._store.risk_assessment(visit.id)
         return Arrangement(
             change,
             visit,
             worker.name if worker else (visit.worker_id or "unknown worker"),
             plan.planned_start_ms if plan is not None else visit.started_ms,
             by,
-            self._risk_rating(visit.id),
+            str(assessment.rating) if assessment is not None else None,
         )
 
     def _send_sms(self, phone: str, text: str) -> tuple[bool, str]:

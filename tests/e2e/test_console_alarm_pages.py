@@ -194,8 +194,9 @@ def test_five_alarms_leave_the_workers_on_a_1366x860_screen(
         expect(page.locator(".covert-guidance")).to_have_count(1)  # the guidance once
         workers = page.locator("table.board")
         expect(workers).to_be_in_viewport()
-        first = page.locator("table.board tr").nth(1).bounding_box()
-        assert first is not None and first["y"] + first["height"] <= 860
+        # The first worker's row wholly on the 860 px screen (retried: the board's refresh
+        # replaces its rows while the live stream catches up).
+        expect(page.locator("table.board tr").nth(1)).to_be_in_viewport(ratio=1)
         screenshot(page, "console-board-several-alarms.png")
 
         for kind in (AlarmKind.DURESS, AlarmKind.PANIC):

@@ -21,10 +21,11 @@ from loneguard.server.hub import HubThread
 from loneguard.server.sessions import rules
 from loneguard.server.store import SessionKind, SessionState
 from loneguard.server.store.sqlite import SqliteStore
-from tests.e2e.test_console_browser import artifacts, browser, log_in, page, pytestmark, staff
+from tests.e2e.chromium import log_in, needs_chromium, screenshot
+from tests.e2e.test_console_browser import staff
 from tests.server.outreach.receiver import Receiver
 
-__all__ = ["browser", "page", "pytestmark"]  # the browser fixtures and the skip, shared
+pytestmark = needs_chromium
 
 BLACK_SPOT = "12 Elm Road, SW1A 1AA"
 
@@ -91,7 +92,9 @@ def test_plan_change_cancel_with_black_spot_note_copies_and_a_calendar(
     page.fill("input[name=start]", start.strftime("%Y-%m-%dT%H:%M"))
     page.fill("input[name=end]", (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
     page.fill("input[name=approved_by]", "Lena Manager")
-    page.screenshot(path=artifacts() / "console-planner-black-spot.png", full_page=True)
+    page.select_option("select[name=risk_rating]", "low")
+    page.fill("textarea[name=risk_measures]", "Ring the office when leaving")
+    screenshot(page, "console-planner-black-spot.png")
     page.click("#plan")
     expect(page).to_have_url(f"{hub.http_url}/console")
     assert "visit planned for Wendy Walker" in copies(receiver, 1)[0]
@@ -115,7 +118,7 @@ def test_plan_change_cancel_with_black_spot_note_copies_and_a_calendar(
     page.click("#make-feed")
     page.click("#copy-link")
     expect(page.locator("#copy-link")).to_have_text("Copied")
-    page.screenshot(path=artifacts() / "console-calendar-feed.png", full_page=True)
+    screenshot(page, "console-calendar-feed.png")
     url = page.locator("#feed-url").input_value()
     feed = httpx.get(url, timeout=10)
     assert feed.status_code == 200

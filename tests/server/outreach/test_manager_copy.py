@@ -108,6 +108,8 @@ VISIT = {
     "end": "2026-01-05T11:00",
     "tz_offset_min": "0",
     "approved_by": "Lena Manager",
+    "risk_rating": "medium",
+    "risk_measures": "Ring the office on arrival and when leaving",
 }
 
 
@@ -132,7 +134,7 @@ def test_the_copy_goes_out_for_plan_change_and_cancel(
         "Planned by: max",
     ):
         assert fact in planned["message"]
-    assert "Risk rating" not in planned["message"]  # this visit has no risk assessment
+    assert "Risk rating: medium" in planned["message"]  # from the visit's risk assessment
 
     page = f"/console/visits/{visit.id}/change"
     changed = {**VISIT, "address": "14 Private Lane", "end": "2026-01-05T12:30", "accompanied": "1"}
