@@ -22,7 +22,8 @@ _SCTS = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d\d?)?")
 _GSM_EXTENDED = frozenset("^{}\\[]~|")
 _SENDABLE = frozenset(chr(c) for c in range(0x20, 0x7F) if chr(c) != "`") | {"\n", "\r"}
 
-_TRANSLITERATE = str.maketrans(
+# Typography people and editors bring in, as the GSM alphabet writes it.
+TYPOGRAPHY = str.maketrans(
     {
         "\u2013": "-",
         "\u2014": "-",
@@ -58,7 +59,7 @@ def sms_text(text: str) -> str:
 
     Raises ValueError when it does not fit in one SMS (160 GSM septets).
     """
-    plain = text.translate(_TRANSLITERATE)
+    plain = text.translate(TYPOGRAPHY)
     safe = "".join(c if c in _SENDABLE else "?" for c in plain)
     septets = len(safe) + sum(1 for c in safe if c in _GSM_EXTENDED)
     if septets > MAX_SMS_SEPTETS:

@@ -85,6 +85,7 @@ class HubServices:
             prealert_s=self.config.sessions.prealert,
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
+            phone_region=self.config.phones.default_region,
         )
 
     async def start(self) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from loneguard.server.escalation.notify.console_channel import Broadcaster
+from loneguard.server.phone import DEFAULT_REGION
 from loneguard.server.store import Alarm, Session
 
 if TYPE_CHECKING:
@@ -29,3 +30,4 @@ class ApiHooks:
     prealert_s: int = 300
     broadcaster: Broadcaster | None = None  # GET /api/stream when set
     scheduler: Scheduler | None = None  # the hub's timers, for the console's housekeeping
+    phone_region: str = DEFAULT_REGION  # where a nationally written number is read

@@ -4,7 +4,6 @@ No ``from __future__ import annotations``: FastAPI reads the route annotations.
 """
 
 import asyncio
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
@@ -17,6 +16,7 @@ from loneguard.protocol.clock import Clock
 from loneguard.server.console import reports
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.escalation.policy import Policy
+from loneguard.server.phone import DEFAULT_REGION, PhoneNumber, PhoneNumberError
 from loneguard.server.store import ConsoleLogin, Store, Worker
 
 Page = Callable[..., HTMLResponse]
@@ -29,6 +29,8 @@ def people_router(
     page: Page,
     viewer: LoginDependency,
     admin: LoginDependency,
+    *,
+    phone_region: str = DEFAULT_REGION,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     Viewer = Annotated[ConsoleLogin, Depends(viewer)]
@@ -66,7 +68,12 @@ def people_router(
         policy: Annotated[str, Form(max_length=64)] = "",
     ) -> Response:
         """Add a worker, or change one (``worker_id`` given); admins only."""
-        problem = _worker_problem(store, name, mobile, home_phone, line_manager, policy, policies)
+        problem = _worker_problem(store, name, line_manager, policy, policies)
+        try:
+            new_mobile = PhoneNumber.optional(mobile, phone_region, field="mobile")
+            new_home = PhoneNumber.optional(home_phone, phone_region, field="home_phone")
+        except PhoneNumberError as exc:
+            problem = problem or str(exc)
         if problem:
             return people_page(request, who, 422, error=problem)
         # Changing a worker, a blank field keeps what is there: a contact number is never lost
@@ -75,8 +82,8 @@ def people_router(
         worker = Worker(
             id=worker_id or f"w-{uuid.uuid4().hex[:12]}",
             name=name.strip(),
-            mobile=mobile.strip() or (old.mobile if old else None),
-            home_phone=home_phone.strip() or (old.home_phone if old else None),
+            mobile=new_mobile or (old.mobile if old else None),
+            home_phone=new_home or (old.home_phone if old else None),
             line_manager=line_manager or (old.line_manager if old else None),
             last_checkin_ms=old.last_checkin_ms if old else None,
             apprise_urls=old.apprise_urls if old else (),
@@ -123,23 +130,15 @@ def people_router(
     return router
 
 
-PHONE = re.compile(r"\+?[0-9 ()-]{6,20}")
-
-
 def _worker_problem(
     store: Store,
     name: str,
-    mobile: str,
-    home_phone: str,
     line_manager: str,
     policy: str,
     policies: Mapping[str, Policy],
 ) -> str | None:
     if not name.strip():
         return "name: say who the worker is"
-    for field, value in (("mobile", mobile), ("home_phone", home_phone)):
-        if value.strip() and not PHONE.fullmatch(value.strip()):
-            return f"{field}: must be a phone number, like +447700900123"
     if line_manager and store.worker(line_manager) is None:
         return f"line_manager: no worker {line_manager}"
     if policy and policies and policy not in policies:

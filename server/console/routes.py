@@ -319,6 +319,7 @@ def console_router(
             page,
             page_login(store, clock),
             action_login(store, clock, frozenset({Role.ADMIN})),
+            phone_region=hooks.phone_region,
         )
     )
     admins = frozenset({Role.ADMIN})

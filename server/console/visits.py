@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from loneguard.protocol.clock import Clock
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console.security import LoginDependency
+from loneguard.server.phone import PhoneNumber, PhoneNumberError
 from loneguard.server.sessions import rules
 from loneguard.server.store import ConsoleLogin, SessionKind, Store, VisitRecord
 from loneguard.server.store.records import Session, SessionConflict, SessionNotFound
@@ -107,7 +108,7 @@ def visits_router(
                 expected_end_ms=end_ms,
                 address=address.strip(),
                 contact_name=contact_name.strip() or None,
-                contact_phone=contact_phone.strip() or None,
+                contact_phone=_contact_phone(contact_phone, hooks.phone_region),
                 accompanied=bool(accompanied),
                 approved_by=approved_by.strip() or None,
             )
@@ -188,3 +189,10 @@ def visits_router(
         return RedirectResponse(f"/console/visits/{session_id}/record", status.HTTP_303_SEE_OTHER)
 
     return router
+
+
+def _contact_phone(text: str, region: str) -> PhoneNumber | None:
+    try:
+        return PhoneNumber.optional(text, region, field="contact_phone")
+    except PhoneNumberError as exc:
+        raise rules.SessionRefused(exc.field, exc.problem) from None
