@@ -41,6 +41,7 @@ from loneguard.server.escalation.notify import (
     SmsChannel,
 )
 from loneguard.server.escalation.notify.dispatcher import MAX_ATTEMPTS
+from loneguard.server.escalation.notify.messages import MessageStyle
 from loneguard.server.escalation.runtime import Escalation, NotificationLog
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest, Listeners, Publisher
@@ -137,7 +138,7 @@ def build_hub_services(
     broadcaster = Broadcaster()
     if modem is None and config.modem.port:
         modem = Modem(config.modem.port, clock=clock)
-    channels = _channels(broadcaster, modem) | dict(stand_ins or {})
+    channels = _channels(broadcaster, modem, config) | dict(stand_ins or {})
     if tap is not None:
         channels = {name: tap(channel) for name, channel in channels.items()}
     notifications = NotificationLog(store, clock, MAX_ATTEMPTS, publish=broadcaster.publish)
@@ -148,15 +149,22 @@ def build_hub_services(
         claims = LeaseClaims(
             store, clock, owner=config.mqtt.client_id, lease_s=config.cluster.lease
         )
+    directory = Directory(
+        store,
+        config.escalation.admins,
+        config.escalation.on_call,
+        region=config.phones.default_region,
+    )
     escalation = Escalation(
         store,
         scheduler,
         config.policies,
-        Directory(store, config.escalation.admins, config.escalation.on_call),
+        directory,
         clock,
         dispatcher=dispatcher,
         publish=broadcaster.publish,
         claim=claims.claim_alarm if claims is not None else None,
+        style=message_style(config),
     )
     timers = SessionTimers(
         store,
@@ -227,14 +235,26 @@ def build_hub_services(
     )
 
 
-def _channels(broadcaster: Broadcaster, modem: Modem | None) -> dict[str, Channel]:
+def message_style(config: HubConfig) -> MessageStyle:
+    """What alarm messages take from the hub's settings."""
+    return MessageStyle(
+        console_url=config.messages.console_url,
+        timezone=config.messages.timezone,
+        sms_max_parts=config.messages.sms_max_parts,
+        region=config.phones.default_region,
+    )
+
+
+def _channels(
+    broadcaster: Broadcaster, modem: Modem | None, config: HubConfig
+) -> dict[str, Channel]:
     channels: dict[str, Channel] = {
         "console": ConsoleChannel(broadcaster),
         "call": CallChannel(),
         "apprise": AppriseChannel(),
     }
     if modem is not None:
-        channels["sms"] = SmsChannel(modem)
+        channels["sms"] = SmsChannel(modem, max_parts=config.messages.sms_max_parts)
     return channels
 
 

@@ -25,6 +25,11 @@ class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer hub than this one."""
 
 
+NOTIFICATIONS_NOT_CONFIGURED = (
+    "notifications: a send the hub cannot make because its channel or the recipient's number is"
+    " not configured is recorded as 'not_configured', apart from failed deliveries"
+)
+
 # Release 0.1 made the console's tables with a runner of its own (``console_schema_version``)
 # whose last step was 1; step 6 takes them over.
 RELEASED_CONSOLE_VERSION = 1
@@ -290,6 +295,37 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
+    Migration(
+        7,
+        NOTIFICATIONS_NOT_CONFIGURED,
+        (
+            # SQLite cannot change a CHECK constraint in place: copy into a new table, ids kept.
+            """CREATE TABLE notifications_with_not_configured (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                key TEXT NOT NULL UNIQUE,
+                action_key TEXT NOT NULL,
+                alarm_id INTEGER NOT NULL REFERENCES alarms(id),
+                step INTEGER NOT NULL,
+                repeat INTEGER NOT NULL,
+                channel TEXT NOT NULL,
+                recipient_name TEXT NOT NULL,
+                recipient_role TEXT NOT NULL,
+                recipient_ref TEXT NOT NULL,
+                text TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+                    ('pending', 'sent', 'failed', 'not_configured')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_result TEXT,
+                created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL
+            )""",
+            """INSERT INTO notifications_with_not_configured
+               SELECT * FROM notifications ORDER BY id""",
+            "DROP TABLE notifications",
+            "ALTER TABLE notifications_with_not_configured RENAME TO notifications",
+            "CREATE INDEX notifications_by_alarm ON notifications (alarm_id, state)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

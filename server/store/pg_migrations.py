@@ -13,6 +13,7 @@ from loneguard.server.store.migrations import (
     CONSOLE_DESCRIPTION,
     CONSOLE_TABLES,
     MIGRATIONS,
+    NOTIFICATIONS_NOT_CONFIGURED,
     Dialect,
     Migration,
     check_console_tables,
@@ -214,6 +215,15 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
     ),
     # The console's tables were written in the words both databases share (BIGINT times).
     Migration(6, CONSOLE_DESCRIPTION, CONSOLE_TABLES, check_console_tables),
+    Migration(
+        7,
+        NOTIFICATIONS_NOT_CONFIGURED,
+        (
+            "ALTER TABLE notifications DROP CONSTRAINT notifications_state_check",
+            """ALTER TABLE notifications ADD CONSTRAINT notifications_state_check CHECK (state IN
+                ('pending', 'sent', 'failed', 'not_configured'))""",
+        ),
+    ),
 )
 
 POSTGRES = Dialect(

@@ -9,7 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.escalation.notify.notification import Channel, DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import (
+    Channel,
+    DeliveryResult,
+    Notification,
+    Recipient,
+    channel_gap,
+)
 
 WAIT = 5.0
 
@@ -50,6 +56,9 @@ class RecordingChannel:
             )
         )
         return await self._channel.send(n)
+
+    def gap(self, recipient: Recipient) -> str | None:
+        return channel_gap(self._channel, recipient)
 
 
 def recording_tap(clock: FakeClock, log: list[Sent]) -> Callable[[Channel], Channel]:

@@ -10,8 +10,9 @@ from loneguard.server.escalation.notify.notification import (
     DeliveryResult,
     Notification,
     Recipient,
+    channel_gap,
 )
-from loneguard.server.escalation.notify.sms_channel import CallChannel, SmsChannel, alarm_sms
+from loneguard.server.escalation.notify.sms_channel import CallChannel, SmsChannel
 
 __all__ = [
     "CHANNEL_NAMES",
@@ -25,5 +26,5 @@ __all__ = [
     "Notification",
     "Recipient",
     "SmsChannel",
-    "alarm_sms",
+    "channel_gap",
 ]

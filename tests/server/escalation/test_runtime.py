@@ -204,11 +204,18 @@ def test_panic_notifies_everyone_at_once_and_duress_never_the_worker(tmp_path: P
             roles = {(s.alarm_id, s.role) for s in rig.sent}
             assert {r for _, r in roles} == {"line_manager", "admins"}
             assert all(s.role != "worker" for s in rig.sent)
-            failed = rig.store.notifications(state=NotificationState.FAILED)
-            nobody = [r for r in failed if r.recipient_ref == "nobody"]
+            assert rig.store.notifications(state=NotificationState.FAILED) == []
+            gaps = rig.store.notifications(state=NotificationState.NOT_CONFIGURED)
+            nobody = [r for r in gaps if r.recipient_ref == "nobody"]
             assert {r.recipient_role for r in nobody} == {"on_call"}  # recorded, not skipped
-            # Nobody here has an apprise URL: those attempts fail, the rest go out.
-            assert {r.channel for r in failed if r.recipient_ref != "nobody"} == {"apprise"}
+            assert {r.last_result for r in nobody} == {
+                "not configured: nobody fills the role on_call"
+            }
+            # Nobody here has an apprise URL: those rows are not configured, never attempted;
+            # the rest go out.
+            assert {r.channel for r in gaps if r.recipient_ref != "nobody"} == {"apprise"}
+            assert all(r.attempts == 0 for r in gaps)
+            assert all(s.channel != "apprise" for s in rig.sent)
         finally:
             await rig.stop()
 
