@@ -34,6 +34,7 @@ def alarm_facts(store: Store, alarm: Alarm, *, covert: bool) -> AlarmFacts:
         covert=covert,
         worker_name=worker.name if worker else None,
         worker_mobile=worker.mobile if worker else None,
+        worker_home=worker.home_phone if worker else None,
         device_id=alarm.device_id,
         due_ms=due,
         address=session.address if session else None,

@@ -24,11 +24,13 @@ Roles (``notify``):
 Messages:
   ``message`` says what the people told should do now. The hub frames it with the alarm's facts
   (who, where, since when, how to take charge: ``notify.messages``), and it may name those facts
-  itself as placeholders: ``{worker}``, ``{worker_mobile}``, ``{address}``, ``{location}``,
+  itself as placeholders: ``{worker}``, ``{worker_mobile}``, ``{worker_home}``, ``{address}``,
+  ``{location}``,
   ``{contact}``, ``{contact_phone}``, ``{since}``, ``{alarm}`` and ``{ack}`` (``PLACEHOLDERS``);
   ``{{`` and ``}}`` are literal braces. Any other placeholder is an error when the policy loads.
-  Messages to the worker are the hub's own ("You are overdue from ..."): the step's message is
-  for the responders.
+  Messages to the worker are the hub's own ("You are overdue from ..."), and so are those to the
+  visit contact and the worker's home (a short request for news): the step's message is for the
+  responders.
 Channels:
   ``console`` (a task on the admin console; needs nobody in ``notify``), ``sms`` (GSM modem),
   ``call`` (a phone call: put on the console for an admin to ring, as the CIC protocol has it),
@@ -60,6 +62,7 @@ MAX_PERSON: Final = 80
 PLACEHOLDERS: Final = (
     "worker",
     "worker_mobile",
+    "worker_home",
     "address",
     "location",
     "contact",

@@ -32,7 +32,13 @@ from loneguard.protocol.clock import Clock
 from loneguard.server.escalation import ladder
 from loneguard.server.escalation.directory import CONSOLE, Directory, Found
 from loneguard.server.escalation.facts import alarm_facts
-from loneguard.server.escalation.notify.messages import AlarmFacts, MessageStyle, render
+from loneguard.server.escalation.notify.messages import (
+    THIRD_PARTIES,
+    AlarmFacts,
+    MessageStyle,
+    fill,
+    render,
+)
 from loneguard.server.escalation.notify.notification import DeliveryResult, Notification, Recipient
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.phone import legacy
@@ -218,6 +224,8 @@ class Escalation:
             role == "worker" or (phone is not None and phone == legacy(facts.worker_mobile, region))
         ):
             return "withheld: a covert alarm never contacts the worker's own phone"
+        if facts.covert and role in THIRD_PARTIES:
+            return "withheld: a covert alarm goes to responders only"
         if self.dispatcher is None:
             return None
         gap = self.dispatcher.gap(channel, recipient)
@@ -243,9 +251,15 @@ class Escalation:
                     "state": str(alarm.state),
                     "session_id": alarm.session_id,
                     "acknowledged_by": alarm.acknowledged_by,
-                    "guidance": self.policy_of(alarm).steps[0].message,
+                    "guidance": self._first_guidance(alarm),
                 },
             )
+
+    def _first_guidance(self, alarm: Alarm) -> str:
+        """The policy's first step, its placeholders filled with the alarm's facts."""
+        policy = self.policy_of(alarm)
+        facts = alarm_facts(self._store, alarm, covert=policy.covert)
+        return fill(policy.steps[0].message, facts, self._clock.wall_ms(), self._style)
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         async def run() -> None:

@@ -35,6 +35,8 @@ from loneguard.server.phone import DEFAULT_REGION, PhoneNumber, PhoneNumberError
 ELLIPSIS = "..."
 MAX_NAME = 40  # a name longer than this is shortened in messages
 NO_LOCATION = "No location"
+# People asked for news of the worker, not responders: no address, location or ACK for them.
+THIRD_PARTIES = frozenset({"visit_contact", "worker_home"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class AlarmFacts:
     covert: bool = False
     worker_name: str | None = None
     worker_mobile: str | None = None
+    worker_home: str | None = None
     device_id: str | None = None
     due_ms: int | None = None  # a visit's expected end, a shift's missed check-in
     address: str | None = None
@@ -88,14 +91,16 @@ def render(
     style: MessageStyle = MessageStyle(),
 ) -> str:
     """The text ``channel`` carries to the recipient in ``role`` for this step of the alarm."""
-    if role == "worker" and facts.covert:
-        raise CovertMessageRefused(f"alarm {facts.alarm_id} is covert: nothing goes to the worker")
+    if facts.covert and (role == "worker" or role in THIRD_PARTIES):
+        raise CovertMessageRefused(f"alarm {facts.alarm_id} is covert: it goes to responders only")
     parts = _Parts(facts, now_ms, style)
     now_text = fill(guidance, facts, now_ms, style)
     if channel == "console":
         return " ".join(filter(None, [parts.headline(), parts.where(), f"Now: {now_text}"]))
     if role == "worker" and channel != "apprise":
         return parts.to_worker()
+    if role in THIRD_PARTIES:
+        return parts.to_third_party()
     segments = _Segments(
         headline=parts.headline(),
         mobile=parts.mobile(),
@@ -232,11 +237,23 @@ class _Parts:
             return f"{hello}r panic alarm at {self.time(f.started_ms)} is raised: help is coming."
         return f"{hello} have an alarm open since {self.time(f.started_ms)}. {safe}"
 
+    def to_third_party(self) -> str:
+        f = self.f
+        first = (f.worker_name or "").split()
+        who = _short(first[0], MAX_NAME) if first else "our colleague"
+        due = f" (due at {self.time(f.due_ms)})" if f.due_ms is not None else ""
+        return (
+            f"loneguard safety check: we cannot reach {who}, who has not checked in after a "
+            f"visit{due}. If you know where {who} is or that they are safe, please tell their "
+            "office. Thank you."
+        )
+
     def placeholders(self) -> dict[str, str]:
         f = self.f
         return {
             "worker": self.name if f.worker_name else "the worker",
             "worker_mobile": self.phone(f.worker_mobile) or "(no mobile on record)",
+            "worker_home": self.phone(f.worker_home) or "(no home number on record)",
             "address": " ".join((f.address or "").split()) or "(no address)",
             "location": self.location() or NO_LOCATION.lower(),
             "contact": _short(" ".join((f.contact_name or "").split()), MAX_NAME)
@@ -332,6 +349,7 @@ def _age(ms: int) -> str:
 
 
 __all__ = [
+    "THIRD_PARTIES",
     "AlarmFacts",
     "CovertMessageRefused",
     "Fix",

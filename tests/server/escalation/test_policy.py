@@ -269,7 +269,7 @@ def test_overdue_is_the_cic_home_visit_ladder() -> None:
         (1200, ("line_manager",), 300),  # 3.16 the line manager, until someone takes charge
     ]
     assert all("console" in s.channels and "call" in s.channels for s in steps)
-    assert "has the worker left, and when?" in steps[2].message.lower()
+    assert "has {worker} left, and when?" in steps[2].message.lower()
 
 
 def test_panic_tells_everyone_at_once_and_says_help_is_coming() -> None:
