@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from loneguard.protocol.clock import FakeClock
@@ -253,5 +254,32 @@ def test_pending_rows_found_at_start_are_sent_again(tmp_path: Path) -> None:
             assert (stored.state, stored.attempts) == (NotificationState.SENT, 1)
         finally:
             await second.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_duress_text_to_the_workers_own_number_is_withheld(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        rig = await Rig(tmp_path, clock, hub_config(tmp_path)).start()
+        try:
+            await rig.people()
+            # The line manager's record carries the worker's own mobile (a shared phone, a typo).
+            rig.store.save_worker(replace(MGR, mobile="07700 900001")).result()
+            rig.services.escalation.alarm_opened(open_alarm(rig, AlarmKind.DURESS))
+            await settle()
+            assert all(s.phone != ANN.mobile for s in rig.sent if s.channel != "console")
+            withheld = [
+                r
+                for r in rig.store.notifications(state=NotificationState.NOT_CONFIGURED)
+                if r.recipient_ref == "worker:w-mgr"
+            ]
+            assert {(r.channel, r.last_result) for r in withheld} == {
+                ("sms", "withheld: a covert alarm never contacts the worker's own phone"),
+                ("apprise", "withheld: a covert alarm never contacts the worker's own phone"),
+            }
+            assert all(r.text == "" for r in withheld)
+        finally:
+            await rig.stop()
 
     asyncio.run(scenario())
