@@ -31,6 +31,7 @@ from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.cluster.shared_work import LeaseClaims, SharedWork
 from loneguard.server.config import HubConfig
 from loneguard.server.escalation.directory import Directory
+from loneguard.server.escalation.health import ChannelGap, channel_gaps, log_gaps
 from loneguard.server.escalation.notify import (
     AppriseChannel,
     Broadcaster,
@@ -76,6 +77,8 @@ class HubServices:
     shared: SharedWork | None  # several hubs on one PostgreSQL
     ingest: Ingest
     gateway: SmsGateway | None  # with a modem
+    store: Store | None = None  # for the channel health check
+    directory: Directory | None = None
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def hooks(self) -> ApiHooks:
@@ -87,9 +90,19 @@ class HubServices:
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
             phone_region=self.config.phones.default_region,
+            channel_gaps=lambda: tuple(g.line() for g in self.channel_health()),
+        )
+
+    def channel_health(self) -> list[ChannelGap]:
+        """Steps whose channel or recipients are not configured (``escalation.health``)."""
+        if self.store is None or self.directory is None:
+            return []
+        return channel_gaps(
+            self.config.policies, self.dispatcher.gap, self.directory, self.store.workers()
         )
 
     async def start(self) -> None:
+        log_gaps(self.channel_health())
         armed = self.timers.rebuild()
         await self.escalation.resume()
         self.offline.start()
@@ -232,6 +245,8 @@ def build_hub_services(
         shared,
         ingest,
         gateway,
+        store=store,
+        directory=directory,
     )
 
 

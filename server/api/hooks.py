@@ -31,3 +31,5 @@ class ApiHooks:
     broadcaster: Broadcaster | None = None  # GET /api/stream when set
     scheduler: Scheduler | None = None  # the hub's timers, for the console's housekeeping
     phone_region: str = DEFAULT_REGION  # where a nationally written number is read
+    # Lines for the console's banner: policy steps whose channel is not configured.
+    channel_gaps: Callable[[], tuple[str, ...]] = tuple

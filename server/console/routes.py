@@ -88,7 +88,13 @@ def console_router(
         return templates.TemplateResponse(
             request,
             name,
-            {"login": login, "now_ms": clock.wall_ms(), "csrf_field": CSRF_FIELD, **ctx},
+            {
+                "login": login,
+                "now_ms": clock.wall_ms(),
+                "csrf_field": CSRF_FIELD,
+                "channel_gaps": hooks.channel_gaps() if login is not None else (),
+                **ctx,
+            },
             status_code=code,
         )
 

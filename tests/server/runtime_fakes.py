@@ -16,6 +16,7 @@ from loneguard.server.escalation.notify.notification import (
     Recipient,
     channel_gap,
 )
+from loneguard.server.escalation.notify.sms_channel import sms_gap
 
 WAIT = 5.0
 
@@ -73,6 +74,9 @@ class SmsStandIn:
 
     async def send(self, n: Notification) -> DeliveryResult:
         return DeliveryResult(True, "delivered")
+
+    def gap(self, recipient: Recipient) -> str | None:
+        return sms_gap(recipient)  # the real channel's check: no number, nothing to text
 
 
 class RecordingPublisher:

@@ -32,6 +32,15 @@ T = TypeVar("T")
 DEFAULT_MAX_PARTS = 3
 
 
+def sms_gap(recipient: Recipient) -> str | None:
+    """Why this recipient cannot be texted at all, or None."""
+    if not recipient.phone:
+        return f"no phone number for {recipient.role}"
+    if not PHONE_NUMBER.fullmatch(recipient.phone):
+        return f"the number stored for {recipient.role} is not a phone number"
+    return None
+
+
 class SmsChannel:
     """Sends ``n.text`` to ``n.recipient.phone`` through the modem, in at most ``max_parts``."""
 
@@ -49,12 +58,7 @@ class SmsChannel:
         self.max_parts = max_parts
 
     def gap(self, recipient: Recipient) -> str | None:
-        """Why this recipient cannot be texted at all, or None."""
-        if not recipient.phone:
-            return f"no phone number for {recipient.role}"
-        if not PHONE_NUMBER.fullmatch(recipient.phone):
-            return f"the number stored for {recipient.role} is not a phone number"
-        return None
+        return sms_gap(recipient)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         if self._executor is None:
@@ -102,4 +106,4 @@ class CallChannel:
         )
 
 
-__all__ = ["CallChannel", "SmsChannel"]
+__all__ = ["CallChannel", "SmsChannel", "sms_gap"]
