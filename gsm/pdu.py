@@ -4,7 +4,7 @@ The facts, and where they come from:
 
 - 3GPP TS 23.038 §6.2.1: the GSM 7-bit default alphabet (``_BASIC``) and its extension table
   reached by the escape 0x1B (``_EXTENSION``: ``^{}\\[]~|€`` and form feed), each of those two
-  septets; §6.1.2.1.1: septets packed least significant bit first into octets; §5: data coding
+  septets; §6.1.2.1.1: septets packed least significant bit first into octets; §4: data coding
   scheme 0x00 (GSM 7-bit) and 0x08 (UCS-2, big-endian 16-bit units).
 - 3GPP TS 23.040 §9.2.2.2: the SMS-SUBMIT layout: first octet (TP-MTI = 01, TP-UDHI = bit 6, no
   validity period), TP-MR (0: the modem fills it in), TP-DA (§9.1.2.5: length in digits, type of
@@ -14,8 +14,9 @@ The facts, and where they come from:
   (IEI 0x00, length 3: reference, total parts, this part's number from 1). A 6-octet header
   takes 7 septets with its fill bit, so a 7-bit part carries 153 characters, a UCS-2 part 67
   (140 octets less 6); one unconcatenated SMS 160 and 70 (§9.2.3.16 and §9.2.3.24).
-- 3GPP TS 27.005 §3.5.1 and §4.3, and the SIMCom manuals (SIM7500_SIM7600 Series AT Command
-  Manual, AT+CMGF and AT+CMGS; A76XX Series AT Command Manual, the same commands): in PDU mode
+- 3GPP TS 27.005 §3.2.3 (+CMGF) and §4.3 (+CMGS in PDU mode), and the SIMCom manuals
+  (SIM7500_SIM7600 Series AT Command Manual, AT+CMGF and AT+CMGS; A76XX Series AT Command
+  Manual, the same commands): in PDU mode
   (``AT+CMGF=0``) ``AT+CMGS=<length>`` counts the TPDU's octets without the service centre
   address, and the PDU is written as hexadecimal after the ``> `` prompt, ended by Ctrl-Z. A
   leading ``00`` (no service centre address) makes the modem use the SIM's (+CSCA).
