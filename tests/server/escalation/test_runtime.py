@@ -283,3 +283,20 @@ def test_a_duress_text_to_the_workers_own_number_is_withheld(tmp_path: Path) -> 
             await rig.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_number_an_older_hub_stored_nationally_is_texted_in_e164(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        rig = await Rig(tmp_path, clock, hub_config(tmp_path)).start()
+        try:
+            await rig.people()
+            rig.store.save_worker(replace(MGR, mobile="07700 900002")).result()  # as stored
+            rig.services.escalation.alarm_opened(open_alarm(rig, AlarmKind.PANIC))
+            await settle()
+            [sms] = [s for s in rig.sent if s.channel == "sms"]
+            assert (sms.role, sms.phone) == ("line_manager", "+447700900002")
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
