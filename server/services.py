@@ -225,7 +225,9 @@ def build_hub_services(
     gateway = None
     if modem is not None:
         people = config.escalation.admins + config.escalation.on_call
-        acks = SmsAcks(store, clock, people, escalation.alarm_changed)
+        acks = SmsAcks(
+            store, clock, people, escalation.alarm_changed, region=config.phones.default_region
+        )
         gateway = SmsGateway(
             modem,
             clock,
