@@ -2,8 +2,9 @@
 
 GSM 03.38: one SMS carries 160 septets of the GSM 7-bit alphabet; the escape-extended characters
 (``^{}\\[]~|``) take two. Text mode (``AT+CMGF=1``) cannot concatenate, so a longer text is refused
-rather than cut. Timestamps are the service centre's (``+CMGR``/``+CMGL``/``+CMT`` ``<scts>``,
-3GPP TS 27.005 §3.1: ``yy/MM/dd,hh:mm:ss±zz``, the zone in quarter hours).
+rather than cut; alarm messages go whole as concatenated PDUs instead (``pdu``). Timestamps are
+the service centre's (``+CMGR``/``+CMGL``/``+CMT`` ``<scts>``, 3GPP TS 27.005 §3.1:
+``yy/MM/dd,hh:mm:ss±zz``, the zone in quarter hours).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def render(
     now_text = fill(guidance, facts, now_ms, style)
     if channel == "console":
         return " ".join(filter(None, [parts.headline(), parts.where(), f"Now: {now_text}"]))
-    if role == "worker" and channel != "apprise":
+    if role == "worker":
         return parts.to_worker()
     if role in THIRD_PARTIES:
         return parts.to_third_party()
