@@ -58,6 +58,8 @@ from loneguard.server.store.leases import LeaseRows
 
 log = logging.getLogger(__name__)
 
+GAP_CHECK_EVERY_S = 10.0
+
 # Wraps each outgoing channel, e.g. to record every attempt in tests; the result is the channel's.
 ChannelTap = Callable[[Channel], Channel]
 
@@ -79,6 +81,8 @@ class HubServices:
     gateway: SmsGateway | None  # with a modem
     store: Store | None = None  # for the channel health check
     directory: Directory | None = None
+    clock: Clock | None = None  # times the banner's cache of the channel health check
+    _gaps: tuple[float, tuple[str, ...]] | None = field(default=None, init=False, repr=False)
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def hooks(self) -> ApiHooks:
@@ -90,8 +94,16 @@ class HubServices:
             broadcaster=self.broadcaster,
             scheduler=self.scheduler,
             phone_region=self.config.phones.default_region,
-            channel_gaps=lambda: tuple(g.line() for g in self.channel_health()),
+            channel_gaps=self.channel_gap_lines,
         )
+
+    def channel_gap_lines(self) -> tuple[str, ...]:
+        """The channel health check for the console's banner, at most every 10 s (each page
+        asks; with hundreds of workers the check reads each one's record)."""
+        now = self.clock.monotonic() if self.clock is not None else 0.0
+        if self._gaps is None or now - self._gaps[0] >= GAP_CHECK_EVERY_S or self.clock is None:
+            self._gaps = (now, tuple(g.line() for g in self.channel_health()))
+        return self._gaps[1]
 
     def channel_health(self) -> list[ChannelGap]:
         """Steps whose channel or recipients are not configured (``escalation.health``)."""
@@ -249,6 +261,7 @@ def build_hub_services(
         gateway,
         store=store,
         directory=directory,
+        clock=clock,
     )
 
 

@@ -48,6 +48,7 @@ def channel_gaps(
     """Every (channel, role, reason) some step cannot send, with the steps it touches."""
     workers = list(workers)
     found: dict[tuple[str, str, str], list[str]] = {}
+    known: dict[tuple[str, str], list[str]] = {}  # a role's gaps on a channel, asked once
     for name, policy in policies.items():
         for index, step in enumerate(policy.steps):
             where = f"{name} step {index + 1}"
@@ -59,7 +60,9 @@ def channel_gaps(
                     found.setdefault((channel, "every recipient", whole), []).append(where)
                     continue
                 for role in step.notify:
-                    for reason in _role_gaps(channel, role, gap, directory, workers):
+                    if (channel, role) not in known:
+                        known[channel, role] = _role_gaps(channel, role, gap, directory, workers)
+                    for reason in known[channel, role]:
                         found.setdefault((channel, role, reason), []).append(where)
     return [ChannelGap(c, r, why, tuple(steps)) for (c, r, why), steps in found.items()]
 

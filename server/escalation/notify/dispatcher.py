@@ -98,10 +98,6 @@ class Dispatcher:
             return MISSING_CHANNEL.get(channel, f"the {channel} channel is not configured")
         return channel_gap(found, recipient)
 
-    @property
-    def channel_names(self) -> frozenset[str]:
-        return frozenset(self._channels)
-
     def pending(self, alarm_id: int | None = None) -> int:
         """Notifications being sent or waiting for a retry (of one alarm, or all)."""
         if alarm_id is None:

@@ -83,9 +83,17 @@ def test_a_worker_without_a_mobile_is_counted_and_cleared_once_a_number_is_added
                 line.startswith("sms to worker: 1 of 2 workers: no phone number for worker")
                 for line in lines
             ), lines
+            banner = rig.services.channel_gap_lines()
+            assert any(line.startswith("sms to worker:") for line in banner)
             rig.store.save_worker(ann).result()
             lines = [g.line() for g in rig.services.channel_health()]
             assert not any(line.startswith("sms to worker:") for line in lines)
+            # The banner asks again at most every 10 s (each page asks).
+            assert rig.services.channel_gap_lines() == banner
+            rig.clock.advance(10)
+            assert not any(
+                line.startswith("sms to worker:") for line in rig.services.channel_gap_lines()
+            )
         finally:
             await rig.stop()
 
