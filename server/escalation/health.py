@@ -1,7 +1,7 @@
 """Channel health: which policy steps name a channel or a recipient the hub cannot reach.
 
-Checked when the hub starts (a log line each, and the console's banner, which asks again on every
-page so a number added on the People page clears it): a step's channel the hub has no means for
+Checked when the hub starts (a log line each), and for the console's banner (asked again at most
+every 10 s, so a number added on the People page clears it): a step's channel the hub has no means for
 (``sms`` without a modem), configured people without a number or URL for it, workers whose record
 lacks what their role on the ladder needs. Generic over channels: it asks the dispatcher's
 ``gap(channel, recipient)``, which asks each channel's own ``gap``, so a new channel (``call``)
