@@ -319,13 +319,13 @@ def _fits_with(
 
 
 def _longest(value: str, keep: int, fits: Callable[[str], bool]) -> str:
-    """``value`` cut (ending in "...") to the longest prefix that fits; ``""`` if none does
-    and ``keep`` is 0, else its first ``keep`` characters and "..."."""
+    """``value`` cut at a word (ending in "...") to the longest prefix that fits; ``""`` if
+    none does and ``keep`` is 0, else its first ``keep`` characters and "..."."""
     low, high = keep, len(value)
     best = None
     while low <= high:
         mid = (low + high) // 2
-        candidate = value[:mid].rstrip() + ELLIPSIS
+        candidate = _at_word(value[:mid]) + ELLIPSIS
         if fits(candidate):
             best, low = candidate, mid + 1
         else:
@@ -333,6 +333,12 @@ def _longest(value: str, keep: int, fits: Callable[[str], bool]) -> str:
     if best is not None:
         return best
     return value[:keep].rstrip() + ELLIPSIS if keep else ""
+
+
+def _at_word(text: str) -> str:
+    """``text`` without a last word cut in two (a cut mid-word reads as a different word)."""
+    head, space, _ = text.rpartition(" ")
+    return (head if space and head.strip() else text).rstrip(" ,;:")
 
 
 def _short(text: str, limit: int) -> str:

@@ -112,6 +112,7 @@ def test_a_long_message_loses_the_link_then_guidance_never_the_facts_or_the_ack(
     assert text.endswith("Reply ACK 12 to take charge.")
     assert "Ana Lopez" in text and "14 Elm Road" in text and "Now: Ring everyone" in text
     assert "..." in text
+    assert text.split("...")[0].split()[-1] in long_guidance.split()  # cut between words
     assert count_parts(plain(sms(FACTS, long_guidance, sms_max_parts=1))) == 1
 
 
