@@ -1,12 +1,12 @@
 """Channel health: which policy steps name a channel or a recipient the hub cannot reach.
 
-Checked when the hub starts (a log line each), and for the console's banner (asked again at most
-every 10 s, so a number added on the People page clears it): a step's channel the hub has no means for
-(``sms`` without a modem), configured people without a number or URL for it, workers whose record
-lacks what their role on the ladder needs. Generic over channels: it asks the dispatcher's
-``gap(channel, recipient)``, which asks each channel's own ``gap``, so a new channel (``call``)
-takes part by having one. When an alarm comes, each row such a gap touches is stored as
-``not_configured`` (``runtime``), never as a failed delivery.
+Checked when the hub starts (a log line each), and for the console's banner (asked again at
+most every 10 s, so a number added on the People page clears it): a step's channel the hub has
+no means for (``sms`` without a modem), configured people without a number or URL for it,
+workers whose record lacks what their role on the ladder needs. Generic over channels: it asks
+the dispatcher's ``gap(channel, recipient)``, which asks each channel's own ``gap``, so a new
+channel (``call``) takes part by having one. When an alarm comes, each row such a gap touches
+is stored as ``not_configured`` (``runtime``), never as a failed delivery.
 
 The visit contact is checked per visit, when the row is made: no alarm, no visit. Nothing here
 names a person or a number (the log is no place for them): roles, counts and setting names only.

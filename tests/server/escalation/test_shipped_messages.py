@@ -32,6 +32,7 @@ ON_CALL = "+447700900010"
 ADDRESS = "1 Example Road"  # the rig's visit
 WHERE = (ADDRESS, "https://www.openstreetmap.org/?mlat=", "No location")
 FIX = Location(53.80076, -1.54908, 12.0)
+SLOW = 30.0  # every SMS crosses a pty to the fake modem: a loaded machine can take a while
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ async def _walk(rig: Rig, fake: FakeModem, policy: str) -> Alarm:
         for minute in range(25, 36):  # the pre-alert, the due time, then due + grace
             clock.advance(start + minute * M - clock.monotonic())
             await settle(3)
-        await until(lambda: bool(rig.store.alarms()))
+        await until(lambda: bool(rig.store.alarms()), timeout=SLOW)
     elif policy in ("panic", "duress"):
         kind = EventKind.PANIC if policy == "panic" else EventKind.DURESS
         event = Event(str(uuid.uuid4()), kind, clock.wall_ms(), seq=1, location=FIX)
@@ -68,8 +69,8 @@ async def _walk(rig: Rig, fake: FakeModem, policy: str) -> Alarm:
     for second in range(0, int(last) + 61, 30):
         clock.advance(began + second - clock.monotonic())
         await settle(3)
-        await until(lambda: rig.services.dispatcher.pending() == 0)
-    await until(lambda: not rig.store.notifications(state=NotificationState.PENDING))
+        await until(lambda: rig.services.dispatcher.pending() == 0, timeout=SLOW)
+    await until(lambda: not rig.store.notifications(state=NotificationState.PENDING), timeout=SLOW)
     return alarm
 
 
