@@ -2,7 +2,10 @@
 
 A thread on the master side answers like a SIMCom module in SMS text mode: echo on until ATE0,
 ``\\r\\n<line>\\r\\n`` framing, the ``\\r\\n> `` prompt of AT+CMGS (no line end), +CMTI
-indications once AT+CNMI asks for them. The driver opens ``path``, a symlink to the pty slave that
+indications once AT+CNMI asks for them. In PDU mode (``AT+CMGF=0``) ``AT+CMGS=<length>`` takes
+an SMS-SUBMIT in hexadecimal; ``fake_pdu`` decodes it as the network would and joins the parts of
+a concatenated message, which then lands in ``sent`` whole (``sent_messages`` says in how many
+parts and which alphabet). The driver opens ``path``, a symlink to the pty slave that
 follows the line across ``close_line``/``reopen_line`` the way udev's /dev/serial/by-id links
 follow a USB modem.
 
@@ -26,6 +29,7 @@ from typing import Literal, NamedTuple
 
 from loneguard.gsm.at import CTRL_Z, ESC
 from loneguard.gsm.fake_models import A7670E, SIM7600, CommandRefused, FakeModel
+from loneguard.gsm.fake_pdu import PduError, Reassembly, SentMessage, SubmittedPart, decode_submit
 from loneguard.gsm.fake_voice import CallRefused, FakeVoice, Model
 
 Direction = Literal["dte", "dce"]  # dte: driver → modem; dce: modem → driver
@@ -46,6 +50,7 @@ _CME_TEXT = {
 }
 _CMS_TEXT = {
     302: "operation not allowed",
+    304: "invalid PDU mode parameter",
     321: "invalid memory index",
     331: "no network service",
     500: "unknown error",
@@ -104,6 +109,10 @@ class FakeModem:
         self.gps_info = gps_info
         self.inbox: dict[int, StoredSms] = {}
         self.sent: list[tuple[str, str]] = []
+        self.sent_parts: list[SubmittedPart] = []  # every PDU-mode SMS, part by part
+        self.sent_messages: list[SentMessage] = []  # every message sent, whole
+        self._reassembly = Reassembly()
+        self._pdu_length = 0
         # The GSM network: called with (number, text) for each message sent, e.g. to hand it to
         # another fake modem's ``deliver_sms``.
         self.on_sent: Callable[[str, str], None] | None = None
@@ -405,6 +414,11 @@ class FakeModem:
             if self.gnss_info is None:
                 raise _Fail(4)
             return [f"+CGNSSINFO: {self.gnss_info}"], "OK"
+        if upper.startswith("AT+CMGS=") and self._cmgf == 0:
+            self._pdu_length = _int(value, 1, 164, sms=True)
+            self._prompt_number = _PDU
+            self._emit_raw("\r\n> ", "> ")
+            return [], ""
         if upper.startswith(("AT+CMGS=", "AT+CMGR=", "AT+CMGL=", "AT+CMGD=")):
             if self._cmgf != 1:
                 raise _Fail(302, sms=True)
@@ -462,12 +476,34 @@ class FakeModem:
         if not self._cfun or not registered:
             self._respond([], self._error(331, sms=True))
             return
+        if number == _PDU:
+            self._finish_pdu(text)
+            return
         self.sent.append((number, text))
+        self.sent_messages.append(SentMessage(number, text, 1, "text mode"))
         reference, self._next_reference = self._next_reference, (self._next_reference + 1) % 256
         self._respond([f"+CMGS: {reference}"], "OK")
         self.sms_sent.set()
         if self.on_sent is not None:
             self.on_sent(number, text)
+
+    def _finish_pdu(self, hex_text: str) -> None:
+        try:
+            part = decode_submit(hex_text, self._pdu_length)
+        except PduError:
+            self._respond([], self._error(304, sms=True))
+            return
+        self.sent_parts.append(part)
+        reference, self._next_reference = self._next_reference, (self._next_reference + 1) % 256
+        self._respond([f"+CMGS: {reference}"], "OK")
+        whole = self._reassembly.add(part)
+        if whole is None:
+            return
+        self.sent_messages.append(whole)
+        self.sent.append((whole.number, whole.text))
+        self.sms_sent.set()
+        if self.on_sent is not None:
+            self.on_sent(whole.number, whole.text)
 
     def _error(self, code: int, *, sms: bool) -> str:
         kind = "CMS" if sms else "CME"
@@ -504,6 +540,9 @@ class FakeModem:
 
     def _record(self, direction: Direction, line: str) -> None:
         self.transcript.append(Exchange(direction, line))
+
+
+_PDU = "<pdu>"  # what AT+CMGS waits for in PDU mode, in place of a number
 
 
 class _Fail(Exception):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -46,6 +47,7 @@ from loneguard.gsm.at import (
 )
 from loneguard.gsm.gnss import GnssFix, parse_gnss
 from loneguard.gsm.models import SIM7600, network_registration, start_gnss
+from loneguard.gsm.pdu import submit_pdus
 from loneguard.gsm.redact import mask_number
 from loneguard.gsm.sms import Sms, parse_scts, sms_text
 from loneguard.protocol.clock import Clock, SystemClock
@@ -104,6 +106,8 @@ class Modem:
         self._new_indexes: list[int] = []
         self._direct: list[Sms] = []
         self._next_sweep: float | None = None
+        # 23.040 §9.2.3.24.1: one reference per concatenated message, counting modulo 256.
+        self._concat_reference = secrets.randbelow(256)
         self._broken = False
         self._port: SerialPort | None = None
         if isinstance(port, str):
@@ -216,24 +220,53 @@ class Modem:
         if not PHONE_NUMBER.fullmatch(number):
             raise ValueError("number must be 3-20 digits with an optional leading +")
         body = sms_text(text)
-        name = "AT+CMGS"
         with self._lock:
-            self._drain(name)
-            self._write(f'AT+CMGS="{number}"\r', name)
-            response = Response(echo=f'AT+CMGS="{number}"', expect="+CMGS:")
-            if not self._read_until_prompt(response, name):
-                self._raise_for(response, name)
-                raise ModemError(name, "the modem did not prompt for the text", self.port_name)
-            self._write(body + CTRL_Z, name)
-            response = Response(expect="+CMGS:")
-            self._read_response(response, name, self.sms_timeout)
-            for line in response.info:
-                if line.startswith("+CMGS:"):
-                    reference = parse_fields(line[6:])[0]
-                    if reference.isdigit():
-                        log.info("SMS sent to %s (mr %s)", mask_number(number), reference)
-                        return int(reference)
-            raise ModemError(name, "no message reference in the reply", self.port_name)
+            reference = self._cmgs(f'AT+CMGS="{number}"', body)
+        log.info("SMS sent to %s (mr %s)", mask_number(number), reference)
+        return reference
+
+    def send_long_sms(self, number: str, text: str, *, max_parts: int = 3) -> list[int]:
+        """Send ``text`` whole, as one concatenated SMS in PDU mode; the parts' references.
+
+        GSM 7-bit where every character has a code, else UCS-2 (``gsm.pdu``), in at most
+        ``max_parts`` parts (ValueError beyond). The modem goes back to text mode afterwards;
+        if it cannot, ``recover`` sets it again. A part refused midway raises, and a retry sends
+        the whole message again under a new concatenation reference.
+        """
+        if not PHONE_NUMBER.fullmatch(number):
+            raise ValueError("number must be 3-20 digits with an optional leading +")
+        with self._lock:
+            self._concat_reference = (self._concat_reference + 1) % 256
+            pdus = submit_pdus(number, text, self._concat_reference)
+            if len(pdus) > max_parts:
+                raise ValueError(f"the text needs {len(pdus)} SMS parts, more than {max_parts}")
+            self.command("AT+CMGF=0")  # PDU mode: text mode cannot concatenate
+            try:
+                references = [self._cmgs(f"AT+CMGS={pdu.length}", pdu.hex) for pdu in pdus]
+            finally:
+                with contextlib.suppress(ModemError):
+                    self.command("AT+CMGF=1")
+        log.info("SMS sent to %s in %d parts", mask_number(number), len(references))
+        return references
+
+    def _cmgs(self, command: str, body: str) -> int:
+        """AT+CMGS: the command, the ``> `` prompt, the body and Ctrl-Z; the reference."""
+        name = "AT+CMGS"
+        self._drain(name)
+        self._write(command + "\r", name)
+        response = Response(echo=command, expect="+CMGS:")
+        if not self._read_until_prompt(response, name):
+            self._raise_for(response, name)
+            raise ModemError(name, "the modem did not prompt for the text", self.port_name)
+        self._write(body + CTRL_Z, name)
+        response = Response(expect="+CMGS:")
+        self._read_response(response, name, self.sms_timeout)
+        for line in response.info:
+            if line.startswith("+CMGS:"):
+                reference = parse_fields(line[6:])[0]
+                if reference.isdigit():
+                    return int(reference)
+        raise ModemError(name, "no message reference in the reply", self.port_name)
 
     def read_sms(self, index: int) -> Sms | None:
         """The message in SIM slot ``index``, or None if the slot is empty."""

@@ -2,8 +2,9 @@
 
 GSM 03.38: one SMS carries 160 septets of the GSM 7-bit alphabet; the escape-extended characters
 (``^{}\\[]~|``) take two. Text mode (``AT+CMGF=1``) cannot concatenate, so a longer text is refused
-rather than cut. Timestamps are the service centre's (``+CMGR``/``+CMGL``/``+CMT`` ``<scts>``,
-3GPP TS 27.005 §3.1: ``yy/MM/dd,hh:mm:ss±zz``, the zone in quarter hours).
+rather than cut; alarm messages go whole as concatenated PDUs instead (``pdu``). Timestamps are
+the service centre's (``+CMGR``/``+CMGL``/``+CMT`` ``<scts>``, 3GPP TS 27.005 §3.1:
+``yy/MM/dd,hh:mm:ss±zz``, the zone in quarter hours).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ _SCTS = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d\d?)?")
 _GSM_EXTENDED = frozenset("^{}\\[]~|")
 _SENDABLE = frozenset(chr(c) for c in range(0x20, 0x7F) if chr(c) != "`") | {"\n", "\r"}
 
-_TRANSLITERATE = str.maketrans(
+# Typography people and editors bring in, as the GSM alphabet writes it.
+TYPOGRAPHY = str.maketrans(
     {
         "\u2013": "-",
         "\u2014": "-",
@@ -58,7 +60,7 @@ def sms_text(text: str) -> str:
 
     Raises ValueError when it does not fit in one SMS (160 GSM septets).
     """
-    plain = text.translate(_TRANSLITERATE)
+    plain = text.translate(TYPOGRAPHY)
     safe = "".join(c if c in _SENDABLE else "?" for c in plain)
     septets = len(safe) + sum(1 for c in safe if c in _GSM_EXTENDED)
     if septets > MAX_SMS_SEPTETS:

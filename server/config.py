@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import PrivateAttr, ValidationError, ValidationInfo, model_validator
 from pydantic_core import ErrorDetails
@@ -33,6 +34,7 @@ from loneguard.server.outreach.outreach_settings import (
     DeliveryManagerSettings,
     SignalSettings,
 )
+from loneguard.server.phone import PhoneNumber, PhoneNumberError, is_region
 from loneguard.server.sessions.shift_types import (
     ShiftType,
     ShiftTypeError,
@@ -167,10 +169,8 @@ def _shared_group(text: str) -> str:
     return text
 
 
-_PHONE = re.compile(r"\+?[0-9][0-9 ]{5,19}")
-
-
 def _people(entries: list[Any]) -> tuple[Person, ...]:
+    """Names and numbers as written; ``HubConfig`` reads the numbers in its default region."""
     found = []
     for i, item in enumerate(entries):
         if not isinstance(item, str):
@@ -182,10 +182,9 @@ def _people(entries: list[Any]) -> tuple[Person, ...]:
             found.append(Person(worker_id, None, worker_id))
             continue
         person, sep, phone = item.rpartition(":")
-        phone = phone.strip()
-        if not sep or not person.strip() or not _PHONE.fullmatch(phone):
+        if not sep or not person.strip() or not phone.strip():
             raise ValueProblem('must be "Name: +447700900123" or "worker:<id>"', at=f"[{i}]")
-        found.append(Person(person.strip(), phone.replace(" ", "")))
+        found.append(Person(person.strip(), phone.strip()))
     return tuple(found)
 
 
@@ -194,6 +193,27 @@ def _shift_types(table: dict[str, Any]) -> dict[str, ShiftType]:
         return with_default_shift_types(parse_shift_types(table))
     except ShiftTypeError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _region(text: str) -> str:
+    if not is_region(text):
+        raise ValueProblem(f"{text[:8]!r} is not a region code like GB, IE or DE")
+    return text
+
+
+def _console_url(text: str) -> str:
+    parts = urlsplit(text)
+    if text and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise ValueProblem("must be an http:// or https:// URL, or empty")
+    return text.rstrip("/")
+
+
+def _timezone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueProblem(f"{text[:40]!r} is not a time zone like Europe/London") from None
+    return text
 
 
 def _policies(table: dict[str, Any]) -> dict[str, Policy]:
@@ -295,6 +315,34 @@ class EscalationSettings(SettingsModel):
     )
 
 
+class PhonesSettings(SettingsModel):
+    default_region: Annotated[str, Parsed(str, _region)] = setting(
+        "GB",
+        "Where a phone number written nationally (`07700 900123`) is read: a region code such as "
+        "`GB`, `IE` or `DE`. Every number (API, console, config) is kept in E.164 form "
+        "(`+447700900123`).",
+    )
+
+
+class MessagesSettings(SettingsModel):
+    console_url: Annotated[str, Parsed(str, _console_url)] = setting(
+        "",
+        "The console's address as responders reach it (e.g. `https://hub.example.org`): alarm "
+        "messages link to `<console_url>/console/alarms/<id>`. Empty: messages carry no link.",
+    )
+    timezone: Annotated[str, Parsed(str, _timezone)] = setting(
+        "Europe/London",
+        "The time zone of the times in alarm messages (`overdue since 14:05`).",
+    )
+    sms_max_parts: int = setting(
+        3,
+        "The most SMS parts one alarm message may take (each part holds 153 GSM characters, or "
+        "67 when a name needs UCS-2); a longer message is shortened, its guidance first.",
+        ge=1,
+        le=10,
+    )
+
+
 class DevicesSettings(SettingsModel):
     require_provisioned: bool = setting(
         False,
@@ -368,6 +416,8 @@ class HubConfig(SettingsModel):
     ingest: IngestSettings = IngestSettings()
     sessions: SessionSettings = SessionSettings()
     escalation: EscalationSettings = EscalationSettings()
+    phones: PhonesSettings = PhonesSettings()
+    messages: MessagesSettings = MessagesSettings()
     devices: DevicesSettings = DevicesSettings()
     modem: ModemSettings = ModemSettings()
     console: ConsoleSettings = ConsoleSettings()
@@ -395,6 +445,24 @@ class HubConfig(SettingsModel):
     @model_validator(mode="after")
     def _keep_document(self, info: ValidationInfo) -> HubConfig:
         self._document = (info.context or {}).get("document", {})
+        return self
+
+    @model_validator(mode="after")
+    def _numbers_in_region(self) -> HubConfig:
+        """The configured people's numbers in E.164, read in ``phones.default_region``."""
+        region = self.phones.default_region
+        for group in ("admins", "on_call"):
+            people = getattr(self.escalation, group)
+            read = []
+            for i, person in enumerate(people):
+                if person.phone is not None:
+                    try:
+                        number = PhoneNumber.parse(person.phone, region, field="phone")
+                    except PhoneNumberError as exc:
+                        raise ValueProblem(exc.problem, at=f"escalation.{group}[{i}]") from None
+                    person = Person(person.name, number, person.worker_id)
+                read.append(person)
+            object.__setattr__(self.escalation, group, tuple(read))
         return self
 
     @property

@@ -34,6 +34,7 @@ from loneguard.server.cluster.shared_work import LeaseClaims, SharedWork
 from loneguard.server.config import HubConfig
 from loneguard.server.escalation.alarm_acks import AlarmAcks
 from loneguard.server.escalation.directory import Directory
+from loneguard.server.escalation.health import ChannelGap, channel_gaps, log_gaps
 from loneguard.server.escalation.notify import (
     AppriseChannel,
     Broadcaster,
@@ -45,6 +46,7 @@ from loneguard.server.escalation.notify import (
     SmsChannel,
 )
 from loneguard.server.escalation.notify.dispatcher import MAX_ATTEMPTS
+from loneguard.server.escalation.notify.messages import MessageStyle
 from loneguard.server.escalation.runtime import Escalation, NotificationLog
 from loneguard.server.escalation.unit_feedback import UnitFeedback
 from loneguard.server.incidents.line_manager import TITLE as INCIDENT_TITLE
@@ -64,6 +66,8 @@ from loneguard.server.store import Alarm, AlarmKind, AlarmState, Session, Store
 from loneguard.server.store.leases import LeaseRows
 
 log = logging.getLogger(__name__)
+
+GAP_CHECK_EVERY_S = 10.0
 
 # Wraps each outgoing channel, e.g. to record every attempt in tests; the result is the channel's.
 ChannelTap = Callable[[Channel], Channel]
@@ -89,6 +93,9 @@ class HubServices:
     incident_notice: LineManagerNotice | None = None
     directory: Directory | None = None  # who a ladder role means (the console's call tasks)
     calls: ModemCallChannel | None = None  # the modem's voice calls, hung up at stop
+    store: Store | None = None  # for the channel health check
+    clock: Clock | None = None  # times the banner's cache of the channel health check
+    _gaps: tuple[float, tuple[str, ...]] | None = field(default=None, init=False, repr=False)
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def alarm_changed(self, alarm: Alarm) -> None:
@@ -110,9 +117,29 @@ class HubServices:
             calendar_reminder_min=self.config.calendar.reminder,
             shift_types=self.config.shift_types,
             visit_arranged=self.copies.arranged,
+            phone_region=self.config.phones.default_region,
+            message_style=message_style(self.config),
+            channel_gaps=self.channel_gap_lines,
+        )
+
+    def channel_gap_lines(self) -> tuple[str, ...]:
+        """The channel health check for the console's banner, at most every 10 s (each page
+        asks; with hundreds of workers the check reads each one's record)."""
+        now = self.clock.monotonic() if self.clock is not None else 0.0
+        if self._gaps is None or now - self._gaps[0] >= GAP_CHECK_EVERY_S or self.clock is None:
+            self._gaps = (now, tuple(g.line() for g in self.channel_health()))
+        return self._gaps[1]
+
+    def channel_health(self) -> list[ChannelGap]:
+        """Steps whose channel or recipients are not configured (``escalation.health``)."""
+        if self.store is None or self.directory is None:
+            return []
+        return channel_gaps(
+            self.config.policies, self.dispatcher.gap, self.directory, self.store.workers()
         )
 
     async def start(self) -> None:
+        log_gaps(self.channel_health())
         armed = self.timers.rebuild()
         await self.escalation.resume()
         self.offline.start()
@@ -168,10 +195,13 @@ def build_hub_services(
     if modem is None and config.modem.port:
         modem = Modem(config.modem.port, clock=clock)
     escalation: Escalation | None = None
+    unit: UnitFeedback | None = None
 
-    def alarm_taken(alarm: Alarm) -> None:  # by a call: the escalation is built below
+    def alarm_taken(alarm: Alarm) -> None:  # by a call: the escalation and unit are built below
         if escalation is not None:
             escalation.alarm_changed(alarm)
+        if unit is not None:  # a panic taken in charge by phone: its unit shows help coming
+            unit.alarm_changed(alarm)
 
     channels = _channels(broadcaster, modem, config, store, clock, alarm_taken)
     calls = channels["call"] if isinstance(channels["call"], ModemCallChannel) else None
@@ -186,7 +216,12 @@ def build_hub_services(
         claims = LeaseClaims(
             store, clock, owner=config.mqtt.client_id, lease_s=config.cluster.lease
         )
-    directory = Directory(store, config.escalation.admins, config.escalation.on_call)
+    directory = Directory(
+        store,
+        config.escalation.admins,
+        config.escalation.on_call,
+        region=config.phones.default_region,
+    )
     escalation = Escalation(
         store,
         scheduler,
@@ -196,6 +231,7 @@ def build_hub_services(
         dispatcher=dispatcher,
         publish=broadcaster.publish,
         claim=claims.claim_alarm if claims is not None else None,
+        style=message_style(config),
     )
     timers = SessionTimers(
         store,
@@ -210,10 +246,11 @@ def build_hub_services(
         store, scheduler, clock, config.sessions.offline_after, escalation.alarm_opened
     )
     unit = UnitFeedback(publisher)
+    feedback = unit
 
     def alarm_changed(alarm: Alarm) -> None:
         escalation.alarm_changed(alarm)
-        unit.alarm_changed(alarm)
+        feedback.alarm_changed(alarm)
 
     shared = None
     if claims is not None:
@@ -252,7 +289,7 @@ def build_hub_services(
     gateway = None
     if modem is not None:
         people = config.escalation.admins + config.escalation.on_call
-        acks = SmsAcks(store, clock, people, alarm_changed)
+        acks = SmsAcks(store, clock, people, alarm_changed, region=config.phones.default_region)
         gateway = SmsGateway(
             modem,
             clock,
@@ -283,6 +320,8 @@ def build_hub_services(
         ),
         directory=directory,
         calls=calls,
+        store=store,
+        clock=clock,
     )
 
 
@@ -294,6 +333,16 @@ def _incident_channel(stand_ins: Mapping[str, Channel] | None, tap: ChannelTap |
 
 def _utc_time(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms / 1000))
+
+
+def message_style(config: HubConfig) -> MessageStyle:
+    """What alarm messages take from the hub's settings."""
+    return MessageStyle(
+        console_url=config.messages.console_url,
+        timezone=config.messages.timezone,
+        sms_max_parts=config.messages.sms_max_parts,
+        region=config.phones.default_region,
+    )
 
 
 def _channels(
@@ -310,7 +359,7 @@ def _channels(
         "apprise": AppriseChannel(),
     }
     if modem is not None:
-        channels["sms"] = SmsChannel(modem)
+        channels["sms"] = SmsChannel(modem, max_parts=config.messages.sms_max_parts)
         if config.modem.calls:
             channels["call"] = ModemCallChannel(
                 VoiceCalls(modem, clock=clock),

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.notify.console_channel import Broadcaster
+from loneguard.server.escalation.notify.messages import MessageStyle
+from loneguard.server.phone import DEFAULT_REGION
 from loneguard.server.sessions.shift_types import DEFAULT_SHIFT_TYPES, ShiftType
 from loneguard.server.store import Alarm, Session
 
@@ -47,3 +49,8 @@ class ApiHooks:
     visit_arranged: Callable[[ArrangementChange, Session, str], None] = _ignore_arranged
     calendar_reminder_min: int = 30  # the VALARM of the calendar feeds
     shift_types: Mapping[str, ShiftType] = field(default_factory=lambda: dict(DEFAULT_SHIFT_TYPES))
+    phone_region: str = DEFAULT_REGION  # where a nationally written number is read
+    # How messages read (time zone, console link): the alarm page fills a step's guidance so.
+    message_style: MessageStyle = field(default_factory=MessageStyle)
+    # Lines for the console's banner: policy steps whose channel is not configured.
+    channel_gaps: Callable[[], tuple[str, ...]] = tuple

@@ -28,6 +28,7 @@ from loneguard.server.api.models import (
     WorkerIn,
     WorkerOut,
 )
+from loneguard.server.phone import PhoneNumber, PhoneNumberError
 from loneguard.server.sessions import rules
 from loneguard.server.store import (
     Session,
@@ -93,7 +94,7 @@ def sessions_router(
             expected_end_ms=end if body.kind == SessionKind.VISIT else None,
             address=body.address,
             contact_name=body.contact_name,
-            contact_phone=body.contact_phone,
+            contact_phone=_phone(body.contact_phone, "contact_phone", hooks),
             accompanied=body.accompanied,
             approved_by=body.approved_by,
             checkin_interval_s=interval,
@@ -143,13 +144,13 @@ def sessions_router(
 
     @router.post("/api/workers", status_code=status.HTTP_201_CREATED)
     async def create_worker(body: WorkerIn, who: Admin) -> WorkerOut:
-        worker = _worker(body.id or f"w-{uuid.uuid4().hex[:12]}", body)
+        worker = _worker(body.id or f"w-{uuid.uuid4().hex[:12]}", body, hooks)
         await asyncio.wrap_future(store.save_worker(worker, f"token:{who.name}"))
         return WorkerOut.of(worker)
 
     @router.put("/api/workers/{worker_id}")
     async def save_worker(worker_id: str, body: WorkerIn, who: Admin) -> WorkerOut:
-        worker = _worker(worker_id, body)
+        worker = _worker(worker_id, body, hooks)
         await asyncio.wrap_future(store.save_worker(worker, f"token:{who.name}"))
         return WorkerOut.of(worker)
 
@@ -195,12 +196,20 @@ def _device_of(store: Store, worker_id: str | None) -> str | None:
     return None
 
 
-def _worker(worker_id: str, body: WorkerIn) -> Worker:
+def _phone(text: str | None, field: str, hooks: ApiHooks) -> PhoneNumber | None:
+    """A number from a request in E.164, or a 422 naming the field."""
+    try:
+        return PhoneNumber.optional(text, hooks.phone_region, field=field)
+    except PhoneNumberError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _worker(worker_id: str, body: WorkerIn, hooks: ApiHooks) -> Worker:
     return Worker(
         id=worker_id,
         name=body.name,
-        mobile=body.mobile,
-        home_phone=body.home_phone,
+        mobile=_phone(body.mobile, "mobile", hooks),
+        home_phone=_phone(body.home_phone, "home_phone", hooks),
         line_manager=body.line_manager,
         apprise_urls=tuple(body.apprise_urls),
         policy=body.policy,

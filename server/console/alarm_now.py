@@ -102,12 +102,15 @@ def alarm_now(
     session: Session | None,
     event_body: Mapping[str, Any] | None,
     now_ms: int,
+    fill: Callable[[str], str] = str,
 ) -> AlarmNow:
+    """What the alarm page leads with. ``fill`` puts the alarm's facts into a step's guidance
+    (``notify.messages.fill``: "Ring {worker} on {worker_mobile}" → "Ring Ana Lopez on …")."""
     steps = policy.steps if policy is not None else ()
     started = alarm.started_ms if alarm.started_ms is not None else alarm.opened_ms
     current = _current_step(steps, started, _ladder_stopped_ms(alarm) or now_ms)
     ladder_runs = alarm.state == AlarmState.OPEN and alarm.checked_in_ms is None
-    rungs = tuple(_rung(i, s, resolve, current, ladder_runs) for i, s in enumerate(steps))
+    rungs = tuple(_rung(i, s, resolve, current, ladder_runs, fill) for i, s in enumerate(steps))
     callees: tuple[Callee, ...] = ()
     unfilled: tuple[str, ...] = ()
     if alarm.checked_in_ms is not None and alarm.state != AlarmState.RESOLVED:
@@ -122,7 +125,7 @@ def alarm_now(
         every = duration_words(repeat_every)
         next_words = f"{rungs[current].who} again (every {every})"
     return AlarmNow(
-        headline=_headline(alarm, steps, current),
+        headline=_headline(alarm, steps, current, fill),
         step=current,
         callees=callees,
         unfilled=unfilled,
@@ -147,7 +150,9 @@ def _current_step(steps: Sequence[Step], started_ms: int, now_ms: int) -> int | 
     return reached[-1] if reached else None
 
 
-def _headline(alarm: Alarm, steps: Sequence[Step], current: int | None) -> str:
+def _headline(
+    alarm: Alarm, steps: Sequence[Step], current: int | None, fill: Callable[[str], str]
+) -> str:
     if alarm.state == AlarmState.RESOLVED:
         return f"Resolved by {alarm.resolved_by}: {alarm.outcome}."
     if alarm.checked_in_ms is not None:
@@ -159,10 +164,17 @@ def _headline(alarm: Alarm, steps: Sequence[Step], current: int | None) -> str:
         return f"{alarm.acknowledged_by} has taken charge. Resolve the alarm when it is over."
     if current is None:
         return "The escalation has not started yet."
-    return steps[current].message
+    return fill(steps[current].message)
 
 
-def _rung(index: int, step: Step, resolve: Resolve, current: int | None, runs: bool) -> Rung:
+def _rung(
+    index: int,
+    step: Step,
+    resolve: Resolve,
+    current: int | None,
+    runs: bool,
+    fill: Callable[[str], str],
+) -> Rung:
     people = tuple(dict.fromkeys(r.name for role in step.notify for r in resolve(role)))
     if current is not None and index < current:
         status = "done"
@@ -184,7 +196,7 @@ def _rung(index: int, step: Step, resolve: Resolve, current: int | None, runs: b
         people=people,
         how=", ".join(CHANNEL_WORDS.get(c, c) for c in step.channels),
         repeat=repeat,
-        message=step.message,
+        message=fill(step.message),
         status=status,
     )
 

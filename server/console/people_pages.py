@@ -4,7 +4,6 @@ No ``from __future__ import annotations``: FastAPI reads the route annotations.
 """
 
 import asyncio
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from loneguard.server.console import reports
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.console.visits import FIELD_CAP, check_lengths
 from loneguard.server.escalation.policy import Policy
+from loneguard.server.phone import DEFAULT_REGION, PhoneNumber, PhoneNumberError
 from loneguard.server.sessions.rules import SessionRefused
 from loneguard.server.store import ConsoleLogin, Store, Worker
 
@@ -39,6 +39,8 @@ def people_router(
     page: Page,
     viewer: LoginDependency,
     admin: LoginDependency,
+    *,
+    phone_region: str = DEFAULT_REGION,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     Viewer = Annotated[ConsoleLogin, Depends(viewer)]
@@ -79,14 +81,18 @@ def people_router(
     ) -> Response:
         """Add a worker, or change one (``worker_id`` given); admins only."""
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        new_mobile = new_home = None
         try:
             check_lengths(form, WORKER_FIELD_LIMITS)
         except SessionRefused as exc:
             problem: str | None = str(exc)
         else:
-            problem = _worker_problem(
-                store, name, mobile, home_phone, line_manager, policy, policies
-            )
+            problem = _worker_problem(store, name, line_manager, policy, policies)
+            try:
+                new_mobile = PhoneNumber.optional(mobile, phone_region, field="mobile")
+                new_home = PhoneNumber.optional(home_phone, phone_region, field="home_phone")
+            except PhoneNumberError as exc:
+                problem = problem or str(exc)
         if problem:
             field, _, reason = problem.partition(": ")
             errors = {field: reason}
@@ -97,8 +103,8 @@ def people_router(
         worker = Worker(
             id=worker_id or f"w-{uuid.uuid4().hex[:12]}",
             name=name.strip(),
-            mobile=mobile.strip() or (old.mobile if old else None),
-            home_phone=home_phone.strip() or (old.home_phone if old else None),
+            mobile=new_mobile or (old.mobile if old else None),
+            home_phone=new_home or (old.home_phone if old else None),
             line_manager=line_manager or (old.line_manager if old else None),
             last_checkin_ms=old.last_checkin_ms if old else None,
             apprise_urls=old.apprise_urls if old else (),
@@ -145,23 +151,15 @@ def people_router(
     return router
 
 
-PHONE = re.compile(r"\+?[0-9 ()-]{6,20}")
-
-
 def _worker_problem(
     store: Store,
     name: str,
-    mobile: str,
-    home_phone: str,
     line_manager: str,
     policy: str,
     policies: Mapping[str, Policy],
 ) -> str | None:
     if not name.strip():
         return "name: say who the worker is"
-    for field, value in (("mobile", mobile), ("home_phone", home_phone)):
-        if value.strip() and not PHONE.fullmatch(value.strip()):
-            return f"{field}: must be a phone number, like +447700900123"
     if line_manager and store.worker(line_manager) is None:
         return f"line_manager: no worker {line_manager}"
     if policy and policies and policy not in policies:

@@ -9,6 +9,7 @@ may do it. Each change is written to the audit log as ``user:<name>``. No
 import asyncio
 from collections.abc import Mapping
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,6 +59,8 @@ from loneguard.server.console.users_pages import users_router
 from loneguard.server.console.visit_changes import visit_changes_router
 from loneguard.server.console.visits import visits_router
 from loneguard.server.escalation.directory import Directory
+from loneguard.server.escalation.facts import alarm_facts
+from loneguard.server.escalation.notify.messages import fill
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.store import Alarm, ConsoleLogin, Role, Store
 
@@ -99,7 +102,13 @@ def console_router(
         return templates.TemplateResponse(
             request,
             name,
-            {"login": login, "now_ms": clock.wall_ms(), "csrf_field": CSRF_FIELD, **ctx},
+            {
+                "login": login,
+                "now_ms": clock.wall_ms(),
+                "csrf_field": CSRF_FIELD,
+                "channel_gaps": hooks.channel_gaps() if login is not None else (),
+                **ctx,
+            },
             status_code=code,
         )
 
@@ -218,13 +227,25 @@ def console_router(
         policy = policies.get(alarm.policy or str(alarm.kind))
         session = store.session(alarm.session_id) if alarm.session_id else None
         event = views.alarm_event(store, alarm)
+        now_ms = clock.wall_ms()
+        facts = alarm_facts(store, alarm, covert=policy.covert if policy is not None else False)
+        if not views.may_see_contacts(who):  # viewers: names, never numbers or places
+            facts = replace(
+                facts,
+                worker_mobile=None,
+                worker_home=None,
+                contact_phone=None,
+                address=None,
+                fix=None,
+            )
         now = alarm_now(
             alarm,
             policy,
             lambda role: [f.recipient for f in directory.resolve(role, alarm)],
             session,
             event.body if event is not None else None,
-            clock.wall_ms(),
+            now_ms,
+            lambda guidance: fill(guidance, facts, now_ms, hooks.message_style),
         )
         return page(
             request,
@@ -402,6 +423,7 @@ def console_router(
             page,
             page_login(store, clock),
             action_login(store, clock, frozenset({Role.ADMIN})),
+            phone_region=hooks.phone_region,
         )
     )
     safety_routers(router, store, clock, hooks, page)

@@ -21,6 +21,7 @@ from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console import risk_form, visit_csv
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.console.views import may_see_contacts
+from loneguard.server.phone import PhoneNumber, PhoneNumberError
 from loneguard.server.risk import assessment as risk
 from loneguard.server.risk.assessment import FACTORS
 from loneguard.server.sessions import rules
@@ -144,7 +145,7 @@ def visits_router(
                 expected_end_ms=end_ms,
                 address=address.strip(),
                 contact_name=contact_name.strip() or None,
-                contact_phone=contact_phone.strip() or None,
+                contact_phone=_contact_phone(contact_phone, hooks.phone_region),
                 accompanied=bool(accompanied),
                 approved_by=approved_by.strip() or None,
             )
@@ -259,3 +260,10 @@ def visits_router(
         return RedirectResponse(f"/console/visits/{session_id}/record", status.HTTP_303_SEE_OTHER)
 
     return router
+
+
+def _contact_phone(text: str, region: str) -> PhoneNumber | None:
+    try:
+        return PhoneNumber.optional(text, region, field="contact_phone")
+    except PhoneNumberError as exc:
+        raise rules.SessionRefused(exc.field, exc.problem) from None

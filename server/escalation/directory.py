@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from loneguard.server.config import Person
 from loneguard.server.escalation.notify.notification import Recipient
 from loneguard.server.escalation.policy import PERSON_PREFIX
+from loneguard.server.phone import DEFAULT_REGION, legacy
 from loneguard.server.store import Alarm, Store, Worker
 
 
@@ -29,34 +30,45 @@ CONSOLE = Found("console", Recipient("console", "console"))
 
 class Directory:
     def __init__(
-        self, store: Store, admins: tuple[Person, ...] = (), on_call: tuple[Person, ...] = ()
+        self,
+        store: Store,
+        admins: tuple[Person, ...] = (),
+        on_call: tuple[Person, ...] = (),
+        *,
+        region: str = DEFAULT_REGION,
     ) -> None:
         self._store = store
         self._groups = {"admins": admins, "on_call": on_call}
+        self._region = region  # numbers an older hub stored nationally are read here
 
     def resolve(self, role: str, alarm: Alarm) -> list[Found]:
         """The people ``role`` means for ``alarm``; empty when nobody fills it."""
         worker = self._store.worker(alarm.worker_id) if alarm.worker_id else None
         if role == "worker":
-            return _worker(worker, role, worker.mobile if worker else None)
+            return self._worker(worker, role, worker.mobile if worker else None)
         if role == "worker_home":
-            return _worker(worker, role, worker.home_phone if worker else None)
+            return self._worker(worker, role, worker.home_phone if worker else None)
         if role == "line_manager":
             manager = (
                 self._store.worker(worker.line_manager) if worker and worker.line_manager else None
             )
-            return _worker(manager, role, manager.mobile if manager else None)
+            return self._worker(manager, role, manager.mobile if manager else None)
         if role == "visit_contact":
             session = self._store.session(alarm.session_id) if alarm.session_id else None
             if session is None or not (session.contact_name or session.contact_phone):
                 return []
             name = session.contact_name or "visit contact"
-            return [Found(f"session:{session.id}", Recipient(name, role, session.contact_phone))]
+            phone = legacy(session.contact_phone, self._region)
+            return [Found(f"session:{session.id}", Recipient(name, role, phone))]
         if role in self._groups:
             return [self._person(p, role) for p in self._groups[role]]
         if role.startswith(PERSON_PREFIX):
             return self._named(role[len(PERSON_PREFIX) :], role)
         return []
+
+    def group(self, role: str) -> list[Found]:
+        """The configured people of ``admins`` or ``on_call`` (for the channel health check)."""
+        return [self._person(p, role) for p in self._groups.get(role, ())]
 
     def again(self, ref: str, role: str, alarm: Alarm) -> Recipient | None:
         """The recipient a stored notification row names (for a resend after a restart)."""
@@ -76,21 +88,22 @@ class Directory:
         if person.worker_id is not None:
             worker = self._store.worker(person.worker_id)
             if worker is not None:
-                return _worker(worker, role, worker.mobile)[0]
+                return self._worker(worker, role, worker.mobile)[0]
         return Found(f"config:{person.name}", Recipient(person.name, role, person.phone))
 
     def _named(self, name: str, role: str) -> list[Found]:
         for worker in self._store.workers():
             if worker.name == name:
-                return _worker(worker, role, worker.mobile)
+                return self._worker(worker, role, worker.mobile)
         for group in self._groups.values():
             for person in group:
                 if person.name == name:
                     return [self._person(person, role)]
         return []
 
-
-def _worker(worker: Worker | None, role: str, phone: str | None) -> list[Found]:
-    if worker is None:
-        return []
-    return [Found(f"worker:{worker.id}", Recipient(worker.name, role, phone, worker.apprise_urls))]
+    def _worker(self, worker: Worker | None, role: str, phone: str | None) -> list[Found]:
+        if worker is None:
+            return []
+        number = legacy(phone, self._region)
+        recipient = Recipient(worker.name, role, number, worker.apprise_urls)
+        return [Found(f"worker:{worker.id}", recipient)]

@@ -21,6 +21,16 @@ Roles (``notify``):
   home phone), ``line_manager``, ``admins``, ``on_call``, or a named person as ``person:<name>``.
   A role that resolves to nobody for an alarm (a shift has no visit contact) is the notifier's
   to skip and record; the ladder's timing does not change.
+Messages:
+  ``message`` says what the people told should do now. The hub frames it with the alarm's facts
+  (who, where, since when, how to take charge: ``notify.messages``), and it may name those facts
+  itself as placeholders: ``{worker}``, ``{worker_mobile}``, ``{worker_home}``, ``{address}``,
+  ``{location}``,
+  ``{contact}``, ``{contact_phone}``, ``{since}``, ``{alarm}`` and ``{ack}`` (``PLACEHOLDERS``);
+  ``{{`` and ``}}`` are literal braces. Any other placeholder is an error when the policy loads.
+  Messages to the worker are the hub's own ("You are overdue from ..."), and so are those to the
+  visit contact and the worker's home (a short request for news): the step's message is for the
+  responders.
 Channels:
   ``console`` (a task on the admin console; needs nobody in ``notify``), ``sms`` (GSM modem),
   ``call`` (a phone call: the hub's modem rings, speaks the alarm and takes "press 1" as taking
@@ -31,6 +41,7 @@ Channels:
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -48,6 +59,19 @@ DEVICE_ACKS: Final = ("received", "help_coming")
 MAX_DURATION: Final = 24 * 3600.0  # a rung a day away protects nobody; it is surely a typo
 MAX_MESSAGE: Final = 1000
 MAX_PERSON: Final = 80
+# The alarm's facts a step's message may name (``notify.messages`` fills them in).
+PLACEHOLDERS: Final = (
+    "worker",
+    "worker_mobile",
+    "worker_home",
+    "address",
+    "location",
+    "contact",
+    "contact_phone",
+    "since",
+    "alarm",
+    "ack",
+)
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _POLICY_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -168,6 +192,35 @@ def _check_step(
         raise PolicyError(f"{key}.message", "must say what to do")
     if len(message) > MAX_MESSAGE:
         raise PolicyError(f"{key}.message", f"is longer than {MAX_MESSAGE} characters")
+    _check_placeholders(message, f"{key}.message")
+
+
+def message_pieces(message: str) -> list[tuple[str, str | None]]:
+    """``message`` as (literal text, placeholder or None) pieces; ValueError when it is not a
+    message ``_check_placeholders`` accepts."""
+    pieces = []
+    for literal, name, spec, conversion in string.Formatter().parse(message):
+        if spec or conversion:
+            raise ValueError(f"{{{name}}} takes no format or conversion")
+        pieces.append((literal, name))
+    return pieces
+
+
+def _check_placeholders(message: str, key: str) -> None:
+    try:
+        pieces = message_pieces(message)
+    except ValueError:
+        raise PolicyError(
+            key, "has an unmatched { or } (write {{ or }} for a brace) or a formatted placeholder"
+        ) from None
+    for name in (name for _, name in pieces if name is not None):
+        if name not in PLACEHOLDERS:
+            shown = "{" + name[:40] + "}"
+            raise PolicyError(
+                key,
+                f"unknown placeholder {shown}; use "
+                + ", ".join("{" + p + "}" for p in PLACEHOLDERS),
+            )
 
 
 def _check_policy(

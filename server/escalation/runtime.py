@@ -9,6 +9,12 @@ and re-evaluates every open ladder, so no step is skipped and none is sent twice
 dispatcher makes is written down by ``NotificationLog``, built before the dispatcher that the
 runtime sends through.
 
+Each row's text is rendered when the row is made, per channel and per recipient's role, from the
+alarm's facts (``facts``, ``notify.messages``), and stored: a resend says the same thing. A row the
+hub cannot send, because its channel is not configured, the recipient has no number or URL for
+it (``Dispatch.gap``) or nobody fills the role, is stored as ``not_configured`` and never sent;
+so is a covert alarm's row to a number that is the worker's own mobile.
+
 Times: alarms start at a wall-clock millisecond kept in the store; the ladder gets seconds on
 that same timeline, so it survives restarts.
 """
@@ -25,9 +31,18 @@ from typing import Any, Protocol
 from loneguard.protocol.clock import Clock
 from loneguard.server.escalation import ladder
 from loneguard.server.escalation.directory import CONSOLE, Directory, Found
+from loneguard.server.escalation.facts import alarm_facts
 from loneguard.server.escalation.notify.call_channel import CONSOLE_TASK
+from loneguard.server.escalation.notify.messages import (
+    THIRD_PARTIES,
+    AlarmFacts,
+    MessageStyle,
+    fill,
+    render,
+)
 from loneguard.server.escalation.notify.notification import DeliveryResult, Notification, Recipient
 from loneguard.server.escalation.policy import Policy
+from loneguard.server.phone import legacy
 from loneguard.server.scheduler import Scheduler
 from loneguard.server.store import (
     Alarm,
@@ -55,6 +70,8 @@ class Dispatch(Protocol):
 
     def cancel(self, alarm_id: int) -> int: ...
 
+    def gap(self, channel: str, recipient: Recipient) -> str | None: ...
+
 
 def timer_key(alarm_id: int) -> str:
     return f"alarm:{alarm_id}"
@@ -72,8 +89,10 @@ class Escalation:
         dispatcher: Dispatch | None = None,
         publish: Publish | None = None,
         claim: Claim | None = None,
+        style: MessageStyle | None = None,
     ) -> None:
         self._store = store
+        self._style = style if style is not None else MessageStyle()
         self._scheduler = scheduler
         self._policies = policies
         self.directory = directory  # who each role means; the console shows whom to ring
@@ -133,7 +152,10 @@ class Escalation:
                 sent=self._store.action_keys(alarm.id),
             )
             plan = ladder.next_actions(state, policy, now_ms / 1000 + _EPSILON_S)
-            rows = [row for action in plan.actions for row in self._rows(alarm, action)]
+            facts = alarm_facts(self._store, alarm, covert=policy.covert)
+            rows = [
+                row for action in plan.actions for row in self._rows(alarm, action, facts, now_ms)
+            ]
             next_ms = None if plan.next_deadline is None else math.ceil(plan.next_deadline * 1000)
             future = self._store.add_notifications(alarm.id, rows, next_ms, now_ms)
             created = await asyncio.wrap_future(future)
@@ -147,7 +169,7 @@ class Escalation:
             if row.state == NotificationState.PENDING:
                 self._send(alarm, row, attempt=1)
             else:
-                log.warning("alarm %d: %s", alarm.id, row.last_result)
+                log.warning("alarm %d: %s not sent: %s", alarm.id, row.channel, row.last_result)
 
     def policy_of(self, alarm: Alarm) -> Policy:
         policy = self._policies.get(alarm.policy or str(alarm.kind))
@@ -172,7 +194,9 @@ class Escalation:
             return  # another hub runs this ladder
         await self.evaluate(alarm_id, now_ms)
 
-    def _rows(self, alarm: Alarm, action: ladder.Action) -> list[NewNotification]:
+    def _rows(
+        self, alarm: Alarm, action: ladder.Action, facts: AlarmFacts, now_ms: int
+    ) -> list[NewNotification]:
         rows = []
         found: list[tuple[str, Found | None]] = []
         for role in action.notify or ("console",):
@@ -182,8 +206,36 @@ class Escalation:
             found.extend((role, f) for f in people)
         for channel in action.channels:
             for role, who in found:
-                rows.append(_row(action, channel, role, who))
+                row = _row(action, channel, role, who)
+                if who is None:
+                    rows.append(row)
+                    continue
+                withheld = self._withheld(channel, role, who.recipient, facts)
+                if withheld is not None:
+                    rows.append(_not_configured(row, withheld))
+                    continue
+                text = render(facts, action.message, role, channel, now_ms, self._style)
+                rows.append(replace(row, text=text))
         return rows
+
+    def _withheld(
+        self, channel: str, role: str, recipient: Recipient, facts: AlarmFacts
+    ) -> str | None:
+        """Why a row must not be sent, or None: covert, or its channel not configured."""
+        if channel == "console":
+            return None
+        region = self._style.region
+        phone = legacy(recipient.phone, region)
+        if facts.covert and (
+            role == "worker" or (phone is not None and phone == legacy(facts.worker_mobile, region))
+        ):
+            return "withheld: a covert alarm never contacts the worker's own phone"
+        if facts.covert and role in THIRD_PARTIES:
+            return "withheld: a covert alarm goes to responders only"
+        if self.dispatcher is None:
+            return None
+        gap = self.dispatcher.gap(channel, recipient)
+        return f"not configured: {gap}" if gap is not None else None
 
     def _send(self, alarm: Alarm, row: NotificationRow, attempt: int) -> None:
         recipient: Recipient | None = self.directory.again(
@@ -205,9 +257,15 @@ class Escalation:
                     "state": str(alarm.state),
                     "session_id": alarm.session_id,
                     "acknowledged_by": alarm.acknowledged_by,
-                    "guidance": self.policy_of(alarm).steps[0].message,
+                    "guidance": self._first_guidance(alarm),
                 },
             )
+
+    def _first_guidance(self, alarm: Alarm) -> str:
+        """The policy's first step, its placeholders filled with the alarm's facts."""
+        policy = self.policy_of(alarm)
+        facts = alarm_facts(self._store, alarm, covert=policy.covert)
+        return fill(policy.steps[0].message, facts, self._clock.wall_ms(), self._style)
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         async def run() -> None:
@@ -235,10 +293,13 @@ def _row(action: ladder.Action, channel: str, role: str, who: Found | None) -> N
         text=action.message,
     )
     if who is None:  # recorded, so the step counts as done and the console shows the gap
-        return replace(
-            row, state=NotificationState.FAILED, last_result=f"nobody fills the role {role}"
-        )
+        return _not_configured(row, f"not configured: nobody fills the role {role}")
     return row
+
+
+def _not_configured(row: NewNotification, reason: str) -> NewNotification:
+    """A row that is never sent: stored with its reason so the step counts as done."""
+    return replace(row, state=NotificationState.NOT_CONFIGURED, last_result=reason, text="")
 
 
 class NotificationLog:

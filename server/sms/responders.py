@@ -2,7 +2,9 @@
 
 The sender's number must belong to a worker (their mobile) or to a person configured under
 ``[escalation]``; the acknowledgement is recorded in that person's name, exactly as one made
-on the console, and stops the ladder at once. Unknown numbers get no reply.
+on the console, and stops the ladder at once. Unknown numbers get no reply. Numbers are compared
+in E.164 (``server.phone``): the sender as the network gives it and the stored numbers, even
+those an older hub stored nationally, are read in the hub's default region first.
 """
 
 from __future__ import annotations
@@ -13,16 +15,10 @@ from collections.abc import Callable
 from loneguard.protocol.clock import Clock
 from loneguard.server.config import Person
 from loneguard.server.escalation.alarm_acks import AlarmAcks
+from loneguard.server.phone import DEFAULT_REGION, legacy
 from loneguard.server.store import Alarm, Store
 
 log = logging.getLogger(__name__)
-
-
-def normalise(number: str) -> str:
-    digits = "".join(c for c in number if c.isdigit())
-    if number.strip().startswith("00"):
-        digits = digits[2:]
-    return digits
 
 
 class SmsAcks:
@@ -32,21 +28,24 @@ class SmsAcks:
         clock: Clock,
         people: tuple[Person, ...],
         on_acknowledged: Callable[[Alarm], None],
+        *,
+        region: str = DEFAULT_REGION,
     ) -> None:
+        self._region = region
         self._store = store
         self._people = people
         self._acks = AlarmAcks(store, clock, on_acknowledged)
 
     def who(self, sender: str) -> str | None:
         """The name behind a number, or None for a stranger."""
-        wanted = normalise(sender)
+        wanted = legacy(sender, self._region)
         if not wanted:
             return None
         for worker in self._store.workers():
-            if worker.mobile and _same(normalise(worker.mobile), wanted):
+            if legacy(worker.mobile, self._region) == wanted:
                 return worker.name
         for person in self._people:
-            if person.phone and _same(normalise(person.phone), wanted):
+            if legacy(person.phone, self._region) == wanted:
                 return person.name
         return None
 
@@ -59,8 +58,3 @@ class SmsAcks:
         if refused is not None:
             return f"loneguard: {refused}."
         return f"loneguard: alarm {alarm_id} is yours, {name}. Resolve it on the console."
-
-
-def _same(a: str, b: str) -> bool:
-    # +44 7700 900123 and 07700 900123 are the same phone: compare the national part.
-    return a == b or (len(a) >= 9 and len(b) >= 9 and a[-9:] == b[-9:])

@@ -29,6 +29,10 @@ class SchemaTooNew(RuntimeError):
 # A worker's check-in while an overdue alarm is open: when and from which device (it stops the
 # alarm's ladder; the alarm stays open until a person resolves it).
 ALARM_CHECKIN_DESCRIPTION = "alarms remember the worker's late check-in"
+NOTIFICATIONS_NOT_CONFIGURED = (
+    "notifications: a send the hub cannot make because its channel or the recipient's number is"
+    " not configured is recorded as 'not_configured', apart from failed deliveries"
+)
 
 # Release 0.1 made the console's tables with a runner of its own (``console_schema_version``)
 # whose last step was 1; step 6 takes them over.
@@ -374,6 +378,37 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(9, OUTREACH_DESCRIPTION, SQLITE_OUTREACH_TABLES),
+    Migration(
+        10,
+        NOTIFICATIONS_NOT_CONFIGURED,
+        (
+            # SQLite cannot change a CHECK constraint in place: copy into a new table, ids kept.
+            """CREATE TABLE notifications_with_not_configured (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                key TEXT NOT NULL UNIQUE,
+                action_key TEXT NOT NULL,
+                alarm_id INTEGER NOT NULL REFERENCES alarms(id),
+                step INTEGER NOT NULL,
+                repeat INTEGER NOT NULL,
+                channel TEXT NOT NULL,
+                recipient_name TEXT NOT NULL,
+                recipient_role TEXT NOT NULL,
+                recipient_ref TEXT NOT NULL,
+                text TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+                    ('pending', 'sent', 'failed', 'not_configured')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_result TEXT,
+                created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL
+            )""",
+            """INSERT INTO notifications_with_not_configured
+               SELECT * FROM notifications ORDER BY id""",
+            "DROP TABLE notifications",
+            "ALTER TABLE notifications_with_not_configured RENAME TO notifications",
+            "CREATE INDEX notifications_by_alarm ON notifications (alarm_id, state)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

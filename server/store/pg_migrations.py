@@ -14,6 +14,7 @@ from loneguard.server.store.migrations import (
     CONSOLE_DESCRIPTION,
     CONSOLE_TABLES,
     MIGRATIONS,
+    NOTIFICATIONS_NOT_CONFIGURED,
     SAFETY_DESCRIPTION,
     Dialect,
     Migration,
@@ -228,6 +229,15 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(9, OUTREACH_DESCRIPTION, outreach_tables(_ID)),
+    Migration(
+        10,
+        NOTIFICATIONS_NOT_CONFIGURED,
+        (
+            "ALTER TABLE notifications DROP CONSTRAINT notifications_state_check",
+            """ALTER TABLE notifications ADD CONSTRAINT notifications_state_check CHECK (state IN
+                ('pending', 'sent', 'failed', 'not_configured'))""",
+        ),
+    ),
 )
 
 POSTGRES = Dialect(

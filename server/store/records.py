@@ -152,6 +152,8 @@ class NotificationState(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    # Never attempted: the channel, or the recipient's number or URL, is not configured.
+    NOT_CONFIGURED = "not_configured"
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,9 @@ class Rig:
     sent: list[Sent] = field(default_factory=list)
     publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
 
-    async def start(self, modem: Modem | None = None) -> Rig:
-        """Start; with a ``modem``, SMS goes through it and the SMS gateway runs."""
+    async def start(self, modem: Modem | None = None, *, sms_stand_in: bool = True) -> Rig:
+        """Start; with a ``modem``, SMS goes through it and the SMS gateway runs; with neither
+        a modem nor ``sms_stand_in``, the hub has no SMS channel, as a hub without a modem."""
         if self.config.db.url.scheme == "sqlite":
             self.store = SqliteStore(self.tmp_path / "hub.db", now_ms=self.clock.wall_ms)
         else:  # several rigs may share one PostgreSQL database, as several hubs do
@@ -76,7 +77,9 @@ class Rig:
             assert isinstance(store, SqlStore)
             self.store = store
         # Without a modem the real hub has no SMS channel; the rig stands in for one.
-        stand_ins: dict[str, Channel] = {} if modem is not None else {"sms": SmsStandIn()}
+        stand_ins: dict[str, Channel] = (
+            {"sms": SmsStandIn()} if modem is None and sms_stand_in else {}
+        )
         self.services = build_hub_services(
             self.config,
             self.store,

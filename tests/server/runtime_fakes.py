@@ -9,7 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.escalation.notify.notification import Channel, DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import (
+    Channel,
+    DeliveryResult,
+    Notification,
+    Recipient,
+    channel_gap,
+)
+from loneguard.server.escalation.notify.sms_channel import sms_gap
 
 WAIT = 5.0
 
@@ -51,6 +58,9 @@ class RecordingChannel:
         )
         return await self._channel.send(n)
 
+    def gap(self, recipient: Recipient) -> str | None:
+        return channel_gap(self._channel, recipient)
+
 
 def recording_tap(clock: FakeClock, log: list[Sent]) -> Callable[[Channel], Channel]:
     """The hub's channel tap for tests: every attempt on every channel goes into ``log``."""
@@ -64,6 +74,9 @@ class SmsStandIn:
 
     async def send(self, n: Notification) -> DeliveryResult:
         return DeliveryResult(True, "delivered")
+
+    def gap(self, recipient: Recipient) -> str | None:
+        return sms_gap(recipient)  # the real channel's check: no number, nothing to text
 
 
 class RecordingPublisher:

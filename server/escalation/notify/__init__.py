@@ -12,8 +12,9 @@ from loneguard.server.escalation.notify.notification import (
     DeliveryResult,
     Notification,
     Recipient,
+    channel_gap,
 )
-from loneguard.server.escalation.notify.sms_channel import SmsChannel, alarm_sms
+from loneguard.server.escalation.notify.sms_channel import SmsChannel
 
 __all__ = [
     "CHANNEL_NAMES",
@@ -28,5 +29,5 @@ __all__ = [
     "Notification",
     "Recipient",
     "SmsChannel",
-    "alarm_sms",
+    "channel_gap",
 ]

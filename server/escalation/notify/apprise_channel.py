@@ -15,7 +15,11 @@ import logging
 from collections import OrderedDict
 from types import ModuleType
 
-from loneguard.server.escalation.notify.notification import DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import (
+    DeliveryResult,
+    Notification,
+    Recipient,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,14 @@ class AppriseChannel:
     def __init__(self, *, title: str = "loneguard alarm") -> None:
         self.title = title
         self._delivered: OrderedDict[str, frozenset[int]] = OrderedDict()
+
+    def gap(self, recipient: Recipient) -> str | None:
+        """Why this recipient cannot be reached over apprise at all, or None."""
+        if not recipient.apprise_urls:
+            return f"no apprise URL for {recipient.role}"
+        if _load_apprise() is None:
+            return "apprise is not installed"
+        return None
 
     async def send(self, n: Notification) -> DeliveryResult:
         urls = n.recipient.apprise_urls

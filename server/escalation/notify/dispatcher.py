@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 
 from loneguard.gsm.redact import mask_numbers
 from loneguard.protocol.clock import Clock, Timer
-from loneguard.server.escalation.notify.notification import Channel, DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import (
+    Channel,
+    DeliveryResult,
+    Notification,
+    Recipient,
+    channel_gap,
+)
 from loneguard.server.loop_timer import call_later_on_loop
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,11 @@ Record = Callable[[Notification, int, DeliveryResult], Awaitable[None]]
 
 _MAX_DELIVERED_KEYS = 100_000
 MAX_ATTEMPTS = 5
+# What to set up when a policy names a channel the hub was started without.
+MISSING_CHANNEL = {
+    "sms": "no modem is configured (modem.port)",
+    "apprise": "apprise is not set up on this hub",
+}
 
 
 @dataclass(eq=False)
@@ -79,6 +90,13 @@ class Dispatcher:
         if self.jitter:
             delay *= 1 + self._rng.uniform(-self.jitter, self.jitter)
         return min(self.backoff_max, delay)
+
+    def gap(self, channel: str, recipient: Recipient) -> str | None:
+        """Why ``channel`` cannot reach ``recipient`` at all (not configured), or None."""
+        found = self._channels.get(channel)
+        if found is None:
+            return MISSING_CHANNEL.get(channel, f"the {channel} channel is not configured")
+        return channel_gap(found, recipient)
 
     def pending(self, alarm_id: int | None = None) -> int:
         """Notifications being sent or waiting for a retry (of one alarm, or all)."""
@@ -201,4 +219,4 @@ class Dispatcher:
         await self._attempt(job)
 
 
-__all__ = ["MAX_ATTEMPTS", "Dispatcher", "Record"]
+__all__ = ["MAX_ATTEMPTS", "MISSING_CHANNEL", "Dispatcher", "Record"]

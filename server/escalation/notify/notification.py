@@ -51,4 +51,28 @@ class Channel(Protocol):
     async def send(self, n: Notification) -> DeliveryResult: ...
 
 
-__all__ = ["CHANNEL_NAMES", "Channel", "DeliveryResult", "Notification", "Recipient"]
+class ConfiguredChannel(Protocol):
+    """A channel that can tell, before any attempt, that a recipient cannot be reached on it
+    (no number, no URL): the row is then recorded as not configured, never as a failed send."""
+
+    def gap(self, recipient: Recipient) -> str | None: ...
+
+
+def channel_gap(channel: object, recipient: Recipient) -> str | None:
+    """``channel.gap(recipient)`` for a channel that has one; None (no gap) for any other."""
+    gap = getattr(channel, "gap", None)
+    if not callable(gap):
+        return None
+    reason = gap(recipient)
+    return reason if isinstance(reason, str) else None
+
+
+__all__ = [
+    "CHANNEL_NAMES",
+    "Channel",
+    "ConfiguredChannel",
+    "DeliveryResult",
+    "Notification",
+    "Recipient",
+    "channel_gap",
+]

@@ -1,8 +1,11 @@
 """Alarm SMS through the hub's GSM modem.
 
-The modem driver blocks (it waits on a serial line), so every exchange runs in a worker thread.
-A failed send is retryable: the dispatcher tries again later. Before reporting the failure the
-channel runs ``modem.recover()``, so the retry meets a working modem if one can be had.
+The text comes rendered (``notify.messages``: the alarm's facts, within ``messages.sms_max_parts``
+parts); the channel sends it whole as one concatenated SMS (``Modem.send_long_sms``: PDU mode,
+GSM 7-bit or UCS-2). The modem driver blocks (it waits on a serial line), so every exchange runs
+in a worker thread. A failed send is retryable: the dispatcher tries again later. Before reporting
+the failure the channel runs ``modem.recover()``, so the retry meets a working modem if one can be
+had. ``gap`` says, before anything is sent, that a recipient has no number to text.
 """
 
 from __future__ import annotations
@@ -14,67 +17,48 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
-from loneguard.gsm.at import ModemError
+from loneguard.gsm.at import PHONE_NUMBER, ModemError
 from loneguard.gsm.modem import Modem
 from loneguard.gsm.redact import mask_number
-from loneguard.gsm.sms import MAX_SMS_SEPTETS, sms_text
-from loneguard.server.escalation.notify.notification import DeliveryResult, Notification
+from loneguard.server.escalation.notify.notification import (
+    DeliveryResult,
+    Notification,
+    Recipient,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-ELLIPSIS = "..."
+DEFAULT_MAX_PARTS = 3
 
 
-def _fits(text: str) -> bool:
-    try:
-        sms_text(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _sendable(text: str) -> str:
-    """``sms_text`` for text of any length: typography made ASCII, the rest '?'."""
-    # A character becomes at most three ("…" → "..."), so 50 at a time always fit in one SMS.
-    return "".join(sms_text(text[i : i + 50]) for i in range(0, len(text), 50))
-
-
-def alarm_sms(alarm_id: int, text: str) -> str:
-    """One SMS: ``loneguard alarm 12: <text> Reply ACK 12 to take charge``.
-
-    The message is cut (ending in "...") so the whole fits in one SMS; the alarm id and the
-    ACK instruction are always kept. Text that already names the alarm or the ACK is not framed
-    twice.
-    """
-    prefix = f"loneguard alarm {alarm_id}: "
-    suffix = f" Reply ACK {alarm_id} to take charge"
-    body = " ".join(_sendable(text).split())  # one line, single spaces
-    if body.lower().startswith(prefix.strip().lower()):
-        prefix = ""
-    if f"ack {alarm_id}" in body.lower():
-        suffix = ""
-    whole = prefix + body + suffix
-    if _fits(whole):
-        return whole
-    low, high = 0, len(body)  # longest cut of the body that fits, found by bisection
-    while low < high:
-        mid = (low + high + 1) // 2
-        if _fits(prefix + body[:mid].rstrip() + ELLIPSIS + suffix):
-            low = mid
-        else:
-            high = mid - 1
-    return prefix + body[:low].rstrip() + ELLIPSIS + suffix
+def sms_gap(recipient: Recipient) -> str | None:
+    """Why this recipient cannot be texted at all, or None."""
+    if not recipient.phone:
+        return f"no phone number for {recipient.role}"
+    if not PHONE_NUMBER.fullmatch(recipient.phone):
+        return f"the number stored for {recipient.role} is not a phone number"
+    return None
 
 
 class SmsChannel:
-    """Sends ``n.text`` (framed by ``alarm_sms``) to ``n.recipient.phone`` through the modem."""
+    """Sends ``n.text`` to ``n.recipient.phone`` through the modem, in at most ``max_parts``."""
 
     name = "sms"
 
-    def __init__(self, modem: Modem, *, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        modem: Modem,
+        *,
+        executor: Executor | None = None,
+        max_parts: int = DEFAULT_MAX_PARTS,
+    ) -> None:
         self._modem = modem
         self._executor = executor
+        self.max_parts = max_parts
+
+    def gap(self, recipient: Recipient) -> str | None:
+        return sms_gap(recipient)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         if self._executor is None:
@@ -86,11 +70,13 @@ class SmsChannel:
         phone = n.recipient.phone
         if not phone:
             return DeliveryResult(False, f"no phone number for {n.recipient.role}", False)
-        text = alarm_sms(n.alarm_id, n.text)
+        send = functools.partial(self._modem.send_long_sms, max_parts=self.max_parts)
         try:
-            reference = await self._run(self._modem.send_sms, phone, text)
+            references = await self._run(send, phone, n.text)
         except ValueError:
-            return DeliveryResult(False, f"invalid phone number for {n.recipient.role}", False)
+            return DeliveryResult(
+                False, f"invalid phone number or text too long for {n.recipient.role}", False
+            )
         except Exception as exc:
             # ModemError and ModemTimeout name the command and port, never the number; anything
             # else (a half-closed serial port) is described by its type alone.
@@ -103,7 +89,10 @@ class SmsChannel:
                 recovered = False
             state = "modem recovered" if recovered else "modem recovery failed"
             return DeliveryResult(False, f"{error} ({state})", retryable=True)
-        return DeliveryResult(True, f"SMS sent (mr {reference})", retryable=False)
+        parts = len(references)
+        shown = ", ".join(str(r) for r in references)
+        unit = "part" if parts == 1 else "parts"
+        return DeliveryResult(True, f"SMS sent in {parts} {unit} (mr {shown})", retryable=False)
 
 
-__all__ = ["MAX_SMS_SEPTETS", "SmsChannel", "alarm_sms"]
+__all__ = ["SmsChannel", "sms_gap"]

@@ -175,3 +175,35 @@ def test_resolve_needs_outcome_and_notes(
     assert actions[:2] == ["alarm.resolve", "alarm.acknowledge"]
     again = client.post(url, headers=manager, json={"outcome": "safe", "notes": "x"})
     assert again.status_code == 409
+
+
+def test_phone_numbers_are_kept_in_e164_and_nonsense_is_refused_naming_the_field(
+    client: TestClient, store: SqlStore
+) -> None:
+    admin = token(store, Role.ADMIN, "ops")
+    r = client.put(
+        "/api/workers/w-zoe",
+        headers=admin,
+        json={"name": "Zoe", "mobile": "07700 900123", "home_phone": "0044 1632 960123"},
+    )
+    assert r.status_code == 200
+    assert (r.json()["mobile"], r.json()["home_phone"]) == ("+447700900123", "+441632960123")
+    stored = store.worker("w-zoe")
+    assert stored is not None and stored.mobile == "+447700900123"
+
+    r = client.put("/api/workers/w-zoe", headers=admin, json={"name": "Zoe", "mobile": "12"})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("mobile: is too short")
+    assert store.worker("w-zoe") == stored  # nothing changed
+
+    visit = {
+        **VISIT,
+        "worker_id": "w-zoe",
+        "approved_by": "Max",
+        "contact_phone": "call the office",
+    }
+    r = client.post("/api/sessions", headers=admin, json=visit)
+    assert r.status_code == 422 and r.json()["detail"].startswith("contact_phone: may only hold")
+    r = client.post("/api/sessions", headers=admin, json={**visit, "contact_phone": "01632 960999"})
+    assert r.status_code == 201, r.json()
+    assert r.json()["contact_phone"] == "+441632960999"

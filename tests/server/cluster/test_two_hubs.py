@@ -247,7 +247,9 @@ def run_the_ladder(
     session = store.start_session(plan, "test").result()
 
     def steps_seen() -> list[str]:
-        return [str(b["message"]) for b in list(receiver.bodies)]
+        # Each message is the alarm's facts around the step's guidance ("Now: step 2").
+        texts = [str(b["message"]) for b in list(receiver.bodies)]
+        return [t.split("Now: ", 1)[-1].splitlines()[0] for t in texts]
 
     wait_for("step 1 of the overdue ladder", lambda: "step 1" in steps_seen(), timeout=60)
     [alarm] = [a for a in store.alarms() if a.session_id == session.id]

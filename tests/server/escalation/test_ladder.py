@@ -57,7 +57,7 @@ def test_walk_the_cic_ladder() -> None:
 
     plan = caller.at(START + 600)  # 3.15: the contact on the visit form
     assert _summary(plan) == [(2, 0, ("visit_contact",), ("console", "call"), START + 600)]
-    assert "has the worker left, and when?" in plan.actions[0].message.lower()
+    assert "has {worker} left, and when?" in plan.actions[0].message.lower()
     assert plan.next_deadline == START + 900
 
     plan = caller.at(START + 900)  # 3.16: the worker's home

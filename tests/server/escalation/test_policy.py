@@ -31,7 +31,10 @@ from loneguard.server.store import AlarmKind
 _people = st.text(
     st.characters(blacklist_categories=("Cc", "Cs", "Zs")), min_size=1, max_size=20
 ).map(lambda name: f"person:{name}")
-_messages = st.text(min_size=1, max_size=60).filter(lambda text: text.strip() != "")
+# Braces are placeholders (tested on their own below): plain text here.
+_messages = st.text(min_size=1, max_size=60).filter(
+    lambda text: text.strip() != "" and "{" not in text and "}" not in text
+)
 
 
 @st.composite
@@ -278,7 +281,7 @@ def test_overdue_is_the_cic_home_visit_ladder() -> None:
         (1200, ("line_manager",), 300),  # 3.16 the line manager, until someone takes charge
     ]
     assert all("console" in s.channels and "call" in s.channels for s in steps)
-    assert "has the worker left, and when?" in steps[2].message.lower()
+    assert "has {worker} left, and when?" in steps[2].message.lower()
 
 
 def test_panic_tells_everyone_at_once_and_says_help_is_coming() -> None:
@@ -322,3 +325,35 @@ def test_configured_policies_replace_defaults_by_name() -> None:
     merged = with_defaults(mine)
     assert merged["overdue"] == mine["overdue"]
     assert merged["panic"] == DEFAULT_POLICIES["panic"]
+
+
+def _one_step(message: str) -> str:
+    return (
+        "[policies.x]\n[[policies.x.steps]]\n"
+        f'after = "0s"\nnotify = ["line_manager"]\nchannels = ["sms"]\nmessage = "{message}"\n'
+    )
+
+
+def test_messages_may_name_the_alarms_facts() -> None:
+    policy = loads_policies(_one_step("Ring {worker} on {worker_mobile}; reply {ack}. {{sic}}"))
+    assert policy["x"].steps[0].message.startswith("Ring {worker}")
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        ("Ring {boss}", "unknown placeholder {boss}; use {worker}"),
+        ("Ring {worker.__class__}", "unknown placeholder {worker.__class__}"),
+        ("Ring {}", "unknown placeholder {}"),
+        ("Ring {worker!r}", "formatted placeholder"),
+        ("Ring {worker:>9}", "formatted placeholder"),
+        ("Ring { now", "unmatched {"),
+    ],
+)
+def test_an_unknown_or_broken_placeholder_is_refused_naming_policy_step_and_placeholder(
+    message: str, problem: str
+) -> None:
+    with pytest.raises(PolicyError) as caught:
+        loads_policies(_one_step(message))
+    assert caught.value.key == "policies.x.steps[0].message"
+    assert problem in caught.value.problem

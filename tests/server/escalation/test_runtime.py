@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from loneguard.protocol.clock import FakeClock
@@ -210,11 +211,18 @@ def test_panic_notifies_everyone_at_once_and_duress_never_the_worker(tmp_path: P
             roles = {(s.alarm_id, s.role) for s in rig.sent}
             assert {r for _, r in roles} == {"line_manager", "admins"}
             assert all(s.role != "worker" for s in rig.sent)
-            failed = rig.store.notifications(state=NotificationState.FAILED)
-            nobody = [r for r in failed if r.recipient_ref == "nobody"]
+            assert rig.store.notifications(state=NotificationState.FAILED) == []
+            gaps = rig.store.notifications(state=NotificationState.NOT_CONFIGURED)
+            nobody = [r for r in gaps if r.recipient_ref == "nobody"]
             assert {r.recipient_role for r in nobody} == {"on_call"}  # recorded, not skipped
-            # Nobody here has an apprise URL: those attempts fail, the rest go out.
-            assert {r.channel for r in failed if r.recipient_ref != "nobody"} == {"apprise"}
+            assert {r.last_result for r in nobody} == {
+                "not configured: nobody fills the role on_call"
+            }
+            # Nobody here has an apprise URL: those rows are not configured, never attempted;
+            # the rest go out.
+            assert {r.channel for r in gaps if r.recipient_ref != "nobody"} == {"apprise"}
+            assert all(r.attempts == 0 for r in gaps)
+            assert all(s.channel != "apprise" for s in rig.sent)
         finally:
             await rig.stop()
 
@@ -252,5 +260,49 @@ def test_pending_rows_found_at_start_are_sent_again(tmp_path: Path) -> None:
             assert (stored.state, stored.attempts) == (NotificationState.SENT, 1)
         finally:
             await second.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_duress_text_to_the_workers_own_number_is_withheld(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        rig = await Rig(tmp_path, clock, hub_config(tmp_path)).start()
+        try:
+            await rig.people()
+            # The line manager's record carries the worker's own mobile (a shared phone, a typo).
+            rig.store.save_worker(replace(MGR, mobile="07700 900001")).result()
+            rig.services.escalation.alarm_opened(open_alarm(rig, AlarmKind.DURESS))
+            await settle()
+            assert all(s.phone != ANN.mobile for s in rig.sent if s.channel != "console")
+            withheld = [
+                r
+                for r in rig.store.notifications(state=NotificationState.NOT_CONFIGURED)
+                if r.recipient_ref == "worker:w-mgr"
+            ]
+            assert {(r.channel, r.last_result) for r in withheld} == {
+                ("sms", "withheld: a covert alarm never contacts the worker's own phone"),
+                ("apprise", "withheld: a covert alarm never contacts the worker's own phone"),
+            }
+            assert all(r.text == "" for r in withheld)
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_number_an_older_hub_stored_nationally_is_texted_in_e164(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        rig = await Rig(tmp_path, clock, hub_config(tmp_path)).start()
+        try:
+            await rig.people()
+            rig.store.save_worker(replace(MGR, mobile="07700 900002")).result()  # as stored
+            rig.services.escalation.alarm_opened(open_alarm(rig, AlarmKind.PANIC))
+            await settle()
+            [sms] = [s for s in rig.sent if s.channel == "sms"]
+            assert (sms.role, sms.phone) == ("line_manager", "+447700900002")
+        finally:
+            await rig.stop()
 
     asyncio.run(scenario())

@@ -54,7 +54,7 @@ def test_overdue_sms_to_the_worker_and_an_ack_reply_stops_the_ladder(
             (alarm,) = rig.store.alarms()
             number, text = fake.sent[0]
             assert number == ANN.mobile
-            assert str(alarm.id) in text
+            assert text.startswith("Ann, you are overdue from 1 Example Road")  # to the worker
 
             fake.deliver_sms(MGR.mobile or "", f"ACK {alarm.id}")
             await until(lambda: rig.store.alarm(alarm.id).state == AlarmState.ACKNOWLEDGED)  # type: ignore[union-attr]

@@ -1,4 +1,4 @@
-"""The SMS channel against the fake modem on a pty, and the one-SMS framing of alarm text."""
+"""The SMS channel against the fake modem on a pty: whole messages in concatenated parts."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import pytest
 
 from loneguard.gsm.fake import FakeModem
 from loneguard.gsm.modem import Modem
-from loneguard.gsm.sms import sms_text
 from loneguard.server.escalation.notify.notification import Notification, Recipient
-from loneguard.server.escalation.notify.sms_channel import SmsChannel, alarm_sms
+from loneguard.server.escalation.notify.sms_channel import SmsChannel
 
 NUMBER = "+447700900123"
 ANN = Recipient("Ann", "line_manager", phone=NUMBER)
@@ -36,24 +35,27 @@ def note(text: str = "Bob is overdue at 12 Elm St", recipient: Recipient = ANN) 
     return Notification("a12/s1/r0/line_manager/sms", 12, "sms", recipient, text)
 
 
-def test_alarm_sms_frames_and_fits_one_sms() -> None:
-    assert alarm_sms(12, "Bob is overdue") == (
-        "loneguard alarm 12: Bob is overdue Reply ACK 12 to take charge"
+def test_sends_the_rendered_text_whole_through_the_modem(fake: FakeModem, modem: Modem) -> None:
+    text = "OVERDUE: Bob was due back at 13:00. At 12 Elm St. Reply ACK 12 to take charge. " * 3
+    result = asyncio.run(SmsChannel(modem).send(note(text)))
+    assert result.ok and result.detail.startswith("SMS sent in 2 parts (mr ")
+    assert fake.sent == [(NUMBER, text)]
+    assert fake.sent_messages[0].parts == 2
+
+
+def test_a_text_over_the_part_bound_is_a_final_failure(fake: FakeModem, modem: Modem) -> None:
+    result = asyncio.run(SmsChannel(modem, max_parts=1).send(note("x" * 200)))
+    assert (result.ok, result.retryable) == (False, False)
+    assert fake.sent == []
+
+
+def test_gap_names_a_recipient_without_a_number() -> None:
+    channel = SmsChannel.__new__(SmsChannel)  # gap needs no modem
+    assert channel.gap(Recipient("Cy", "visit_contact")) == "no phone number for visit_contact"
+    assert channel.gap(Recipient("D", "worker_home", phone="ring reception")) == (
+        "the number stored for worker_home is not a phone number"
     )
-    long = alarm_sms(12345, "Bob \u2014 overdue " + "x{" * 200)
-    assert long.startswith("loneguard alarm 12345: Bob - overdue x{")
-    assert long.endswith("... Reply ACK 12345 to take charge")
-    assert sms_text(long) == long  # sendable as is, within 160 septets
-    assert len(long) + long.count("{") in (159, 160)
-    # Text the ladder already framed is not framed twice.
-    framed = "loneguard alarm 3: panic. Reply ACK 3"
-    assert alarm_sms(3, framed) == framed
-
-
-def test_sends_through_the_modem(fake: FakeModem, modem: Modem) -> None:
-    result = asyncio.run(SmsChannel(modem).send(note()))
-    assert result.ok and "mr" in result.detail
-    assert fake.sent == [(NUMBER, alarm_sms(12, "Bob is overdue at 12 Elm St"))]
+    assert channel.gap(ANN) is None
 
 
 def test_no_phone_is_a_final_failure(fake: FakeModem, modem: Modem) -> None:
@@ -78,7 +80,8 @@ def test_modem_error_is_retryable_and_recovers_first(
     assert "AT+CMGS" in result.detail and "modem recovered" in result.detail
     assert "900123" not in result.detail
     after_send = fake.commands()[fake.commands().index("\x1a") + 1 :]
-    assert after_send[0] == "AT" and "AT+CMGF=1" in after_send  # recovered, re-initialised
+    # Back to text mode at once, then recovered and re-initialised.
+    assert after_send[:2] == ["AT+CMGF=1", "AT"] and "AT+CMGF=1" in after_send[2:]
     assert "900123" not in caplog.text and "Elm St" not in caplog.text
     assert modem.health == "ok"
 
