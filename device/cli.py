@@ -3,7 +3,7 @@
     loneguard-device [--config PATH] [--simulate] [--id ID] [--mqtt URL] [--data-dir DIR]
                      [--control 127.0.0.1:PORT] [--log-level LEVEL]
     loneguard-device selftest [--config PATH] [--simulate] [--id ID] [--mqtt URL]
-                              [--button-timeout SECONDS]
+                              [--button-timeout SECONDS] [--no-buttons] [--no-modem] [--sms]
 
 ``selftest`` checks an assembled unit (``selftest``): LED, buzzer, each button, the
 modem and the broker, then prints a pass/fail table and exits 1 on any failure. With
@@ -18,7 +18,8 @@ http://HOST:PORT/``, a web page with the unit's buttons to click and its LED to 
 Under systemd (``Type=notify``) it sends READY=1 once started, WATCHDOG=1 only while the app is
 healthy, and a STATUS= line when its state changes (``watchdog``). SIGTERM or SIGINT stops
 cleanly (STOPPING=1, retained offline status with a reason) and exits 0. A config error exits 2
-with a message naming the key.
+with a message naming the key; so does a Pi on which no GPIO pin factory loads (the message says
+what to install or which unit setting hides the board from gpiozero).
 """
 
 from __future__ import annotations
@@ -52,6 +53,15 @@ log = logging.getLogger("device")
 DEFAULT_CONTROL = "127.0.0.1:8081"
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
+PIN_FACTORY_FIX = (
+    "install lgpio (Raspberry Pi OS: apt-get install python3-lgpio; elsewhere: pip install "
+    "lgpio into /opt/loneguard/.venv, as install/device.sh does), and keep /proc/cpuinfo and "
+    "/proc/device-tree visible to the service (no ProcSubset=pid in its unit)"
+)
+
+
+class PinFactoryError(RuntimeError):
+    """No gpiozero pin factory loads: the message names the fix."""
 
 
 def _add_common(parser: argparse.ArgumentParser, simulate_help: str) -> None:
@@ -132,6 +142,21 @@ def build_selftest_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for each button press (default 30)",
     )
+    parser.add_argument(
+        "--no-buttons",
+        action="store_true",
+        help="skip the button checks (a unit checked with nobody at its buttons)",
+    )
+    parser.add_argument(
+        "--no-modem",
+        action="store_true",
+        help="a unit built without a modem: skip the modem checks instead of failing them",
+    )
+    parser.add_argument(
+        "--sms",
+        action="store_true",
+        help="send a test SMS to sms.hub_number; the hub records it as a test, not an alarm",
+    )
     parser.set_defaults(log_level="WARNING")
     return parser
 
@@ -159,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         return _run(config, control_at)
+    except PinFactoryError as exc:
+        print(f"loneguard-device: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except (OSError, ValueError, RuntimeError) as exc:
         log.debug("startup failed", exc_info=True)
         print(f"loneguard-device: {exc}", file=sys.stderr)
@@ -183,10 +211,14 @@ def selftest_main(
 
     with contextlib.ExitStack() as stack:
         if pin_factory is None:
-            pin_factory = _pin_factory(args.simulate)
+            try:
+                pin_factory = _pin_factory(args.simulate)
+            except PinFactoryError as exc:
+                print(f"loneguard-device: {exc}", file=sys.stderr)
+                return EXIT_CONFIG
         modem = None
-        port = config.modem.port
-        if port is None and args.simulate:
+        port = None if args.no_modem else config.modem.port
+        if port is None and args.simulate and not args.no_modem:
             from loneguard.gsm.fake import FakeModem
 
             port = stack.enter_context(FakeModem()).path
@@ -209,6 +241,9 @@ def selftest_main(
             out=sys.stdout,
             button_timeout=args.button_timeout,
             on_prompt=on_prompt,
+            buttons=not args.no_buttons,
+            no_modem=args.no_modem,
+            send_sms=args.sms,
         )
         checks = test.run()
     print(render(checks), flush=True)
@@ -221,9 +256,12 @@ def _pin_factory(simulate: bool) -> Any:
         from loneguard.protocol.clock import SystemClock
 
         return ClockedMockFactory(SystemClock(), max_states=10_000)
-    from gpiozero import Device
+    try:
+        from gpiozero import Device
 
-    Device.ensure_pin_factory()
+        Device.ensure_pin_factory()
+    except ImportError as exc:  # gpiozero's BadPinFactory is an ImportError
+        raise PinFactoryError(f"no GPIO pin factory loads ({exc}): {PIN_FACTORY_FIX}") from None
     return Device.pin_factory
 
 

@@ -209,6 +209,14 @@ class Modem:
                 return Registration(stat, stat in (1, 5))
         raise ModemError("AT+CREG", "no +CREG in the reply", self.port_name)
 
+    def sim_status(self) -> str:
+        """The SIM's state from AT+CPIN? (3GPP TS 27.007, 8.3): READY, or what it waits for
+        (SIM PIN, SIM PUK, ...)."""
+        for line in self.command("AT+CPIN?", expect="+CPIN:"):
+            if line.startswith("+CPIN:"):
+                return line[6:].strip()
+        raise ModemError("AT+CPIN", "no +CPIN in the reply", self.port_name)
+
     def send_sms(self, number: str, text: str) -> int:
         """Send one SMS; returns the network's message reference.
 
