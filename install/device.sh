@@ -60,6 +60,9 @@ if [ ! -e "$etc/device.toml" ]; then
   chown root:"$user" "$etc/device.toml"; chmod 0640 "$etc/device.toml"
   echo "   wrote $etc/device.toml: set device.id and mqtt before starting"
 fi
+# A provisioned device.toml copied in by root must still be readable by the service's user.
+chown root:"$user" "$etc/device.toml"
+chmod 0640 "$etc/device.toml"
 if [ ! -e "$etc/device.env" ]; then
   install -m 0600 -o root -g root "$src/systemd/device.env.example" "$etc/device.env"
 fi

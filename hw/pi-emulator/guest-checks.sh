@@ -87,6 +87,7 @@ if is_active $unit-procsubset; then
 else
   say procsubset failed "$(systemctl show -P Result $unit-procsubset)"
 fi
-journalctl -u $unit-procsubset -b --no-pager -o cat | grep -m3 . | sed 's/^/RIG procsubset-out /'
+journalctl -u $unit-procsubset -b --no-pager -o cat | grep -m2 'loneguard-device:' |
+  sed 's/^/RIG procsubset-out /'
 systemctl stop $unit-procsubset.service
 say finished

@@ -146,7 +146,8 @@ class PiRig:
             *("-drive", f"file={sd},if=sd,format=raw"),
             "-append",
             # The PL011 is serial1 in the image's device tree, so ttyAMA1 (build-image).
-            f"console=ttyAMA1,115200 root=PARTUUID={partuuid}-02 rw rootwait quiet",
+            f"console=ttyAMA1,115200 root=PARTUUID={partuuid}-02 rw rootwait quiet "
+            "systemd.getty_auto=0",
             *("-display", "none", "-monitor", "none", "-serial", "stdio"),
             *("-serial", self.modem_tty),
             *("-usb", "-device", "usb-net,netdev=n0"),
