@@ -83,21 +83,22 @@ if [ -e "$boot_config" ]; then
   systemctl disable --now hciuart.service >/dev/null 2>&1 || true
 fi
 
-echo "== /dev/serial0 (the UART on GPIO14/15, the modem's)"
+echo "== device nodes: /dev/serial0 (the UART on GPIO14/15, the modem's), GPIO and I2C groups"
 system_rule=no
 for rules in /usr/lib/udev/rules.d/*.rules /lib/udev/rules.d/*.rules /etc/udev/rules.d/*.rules; do
   case "$rules" in *loneguard*) continue ;; esac
   if grep -qs 'SYMLINK+="serial%c"' "$rules"; then system_rule=yes; fi
 done
 if [ "$system_rule" = yes ]; then
-  echo "   the system's own udev rule makes it"
+  echo "   the system's own udev rules make them (Raspberry Pi OS)"
 else
-  echo "   no udev rule makes it here (plain Debian): installing one that follows the device tree"
+  echo "   no udev rule makes them here (plain Debian): installing Raspberry Pi OS's equivalent"
   install -d -m 0755 /usr/local/lib/loneguard
   install -m 0755 "$src/install/udev/loneguard-serial-alias" /usr/local/lib/loneguard/serial-alias
-  install -m 0644 "$src/install/udev/60-loneguard-serial.rules" /etc/udev/rules.d/
+  install -m 0644 "$src/install/udev/60-loneguard-pi.rules" /etc/udev/rules.d/
   udevadm control --reload
-  udevadm trigger --subsystem-match=tty --action=add
+  udevadm trigger --action=add --subsystem-match=tty --subsystem-match=gpio \
+    --subsystem-match=i2c-dev --subsystem-match=bcm2835-gpiomem
   udevadm settle --timeout=10 || true
 fi
 [ -e /dev/serial0 ] || echo "   warning: no /dev/serial0 yet (it appears once the UART is enabled)"

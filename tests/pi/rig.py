@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loneguard.server.devtools.children import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_IMAGE = ROOT / "hw" / "pi-emulator" / "build-image"
 GUEST_CHECKS = ROOT / "hw" / "pi-emulator" / "guest-checks.sh"
@@ -160,6 +162,8 @@ class PiRig:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            # Killed with the test run, even a run killed with -9.
+            preexec_fn=die_with_parent,
         )
         threading.Thread(target=self._read_console, daemon=True).start()
 
