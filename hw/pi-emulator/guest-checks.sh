@@ -21,6 +21,13 @@ restarts() { systemctl show -P NRestarts "$unit"; }
 
 # The host's time (the guest has no clock source and no network time).
 date -s "@$(cat "$rig/epoch")" >/dev/null
+# QEMU's usb-net is an RNDIS device the kernel names usb0, which no predictable name replaces on
+# this board (no PCI path): give systemd-networkd a match for it too (the image matches en*).
+if ! ip -4 -br addr | grep -q '10\.0\.2\.'; then
+  printf '[Match]\nName=usb*\n[Network]\nDHCP=ipv4\n' > /etc/systemd/network/21-usb0.network
+  networkctl reload
+fi
+say net "$(ip -br link | tr -s ' ' | tr '\n' ';')"
 say boot ok "$(uname -r) $(tr -d '\000' < /proc/device-tree/model)"
 
 mkdir -p /root/src /root/wheels
@@ -55,6 +62,7 @@ say selftest "$(systemctl show -P Result loneguard-device-selftest.service)"
 journalctl -u loneguard-device-selftest.service -b --no-pager -o cat | sed 's/^/RIG selftest-out /'
 systemctl start "$unit"
 
+say net "$(ip -br addr | tr -s ' ' | tr '\n' ';') route: $(ip route | tr '\n' ';')"
 say want-broker
 if wait_for 180 status_has "$unit online"; then
   say online ok "$(systemctl show -P StatusText "$unit")"

@@ -158,7 +158,8 @@ def test_the_unit_reaches_ready_with_the_broker_unreachable_from_boot(pi_run: Pi
 def test_selftest_sms_reaches_the_fake_modem_over_the_uart(pi_run: PiRun) -> None:
     output = "\n".join(step(pi_run, "selftest-out"))
     texts = [text for number, text in pi_run.modem.sent if number == HUB_NUMBER]
-    assert texts, f"no SMS to the hub's number; selftest said:\n{output}"
+    heard = pi_run.modem.transcript[:12]
+    assert texts, f"no SMS to the hub's number; selftest said:\n{output}\nmodem heard: {heard}"
     line, mac = FallbackLine.parse_unverified(texts[0])
     line.verify(mac, SMS_SECRET.encode())
     assert (line.device_id, line.is_test) == (DEVICE_ID, True)
