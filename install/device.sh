@@ -13,7 +13,8 @@ user=loneguard
 
 if [ "$(id -u)" -ne 0 ]; then echo "install/device.sh: run as root (sudo)" >&2; exit 1; fi
 
-# lgpio from PyPI (a manylinux aarch64/armv7 wheel) where the archive has no python3-lgpio.
+# lgpio from PyPI (0.2.2.0 has a cp311 manylinux aarch64 wheel) where the archive has no
+# python3-lgpio.
 lgpio_pypi="lgpio>=0.2.2,<0.3"
 
 echo "== packages"
