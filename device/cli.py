@@ -3,7 +3,7 @@
     loneguard-device [--config PATH] [--simulate] [--id ID] [--mqtt URL] [--data-dir DIR]
                      [--control 127.0.0.1:PORT] [--log-level LEVEL]
     loneguard-device selftest [--config PATH] [--simulate] [--id ID] [--mqtt URL]
-                              [--button-timeout SECONDS]
+                              [--button-timeout SECONDS] [--no-buttons] [--no-modem] [--sms]
 
 ``selftest`` checks an assembled unit (``selftest``): LED, buzzer, each button, the
 modem and the broker, then prints a pass/fail table and exits 1 on any failure. With
@@ -135,6 +135,21 @@ def build_selftest_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for each button press (default 30)",
     )
+    parser.add_argument(
+        "--no-buttons",
+        action="store_true",
+        help="skip the button checks (a unit checked with nobody at its buttons)",
+    )
+    parser.add_argument(
+        "--no-modem",
+        action="store_true",
+        help="a unit built without a modem: skip the modem checks instead of failing them",
+    )
+    parser.add_argument(
+        "--sms",
+        action="store_true",
+        help="send a test SMS to sms.hub_number; the hub records it as a test, not an alarm",
+    )
     parser.set_defaults(log_level="WARNING")
     return parser
 
@@ -195,8 +210,8 @@ def selftest_main(
                 print(f"loneguard-device: {exc}", file=sys.stderr)
                 return EXIT_CONFIG
         modem = None
-        port = config.modem.port
-        if port is None and args.simulate:
+        port = None if args.no_modem else config.modem.port
+        if port is None and args.simulate and not args.no_modem:
             from loneguard.gsm.fake import FakeModem
 
             port = stack.enter_context(FakeModem()).path
@@ -219,6 +234,9 @@ def selftest_main(
             out=sys.stdout,
             button_timeout=args.button_timeout,
             on_prompt=on_prompt,
+            buttons=not args.no_buttons,
+            no_modem=args.no_modem,
+            send_sms=args.sms,
         )
         checks = test.run()
     print(render(checks), flush=True)

@@ -134,6 +134,9 @@ DURESS_GESTURES = ("chord", "off")
 GPIO_FACTORIES = ("lgpio", "rpigpio", "native", "mock")
 BATTERY_BOARDS = ("none", "pisugar3")
 _PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+# An APN is labels of letters, digits and hyphens joined by dots, at most 100 octets
+# (3GPP TS 23.003, section 9.1).
+_APN = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
 def _device_id(text: str) -> str:
@@ -189,6 +192,12 @@ def _buzzer(pin: int) -> int | None:
 
 def _none_if_zero(value: float) -> float | None:
     return value or None
+
+
+def _apn(text: str) -> str | None:
+    if text and (len(text) > 100 or not _APN.fullmatch(text)):
+        raise Invalid("must be an APN: letters, digits and hyphens joined by dots, at most 100")
+    return text or None
 
 
 def _phone_number(number: str) -> str | None:
@@ -501,6 +510,17 @@ class SmsSettings:
 
 
 @dataclass(frozen=True)
+class CellularSettings:
+    apn: str | None = setting(
+        str,
+        "",
+        "Access point name of the data SIM; install/device.sh makes a NetworkManager gsm "
+        "connection with it (Wi-Fi stays preferred); empty for no mobile data",
+        read=_apn,
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole file: one field per TOML section, read as ``config.section.key``."""
 
@@ -515,6 +535,7 @@ class Config:
     modem: ModemSettings
     battery: BatterySettings
     sms: SmsSettings
+    cellular: CellularSettings
 
 
 _SECTION_TYPES: dict[str, type] = typing.get_type_hints(Config)

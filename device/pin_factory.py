@@ -50,7 +50,8 @@ def make_pin_factory(name: str, clock: Clock) -> Any:
         factory.board_info  # noqa: B018 - reads the board revision now, not at the first pin
     except Exception as exc:
         raise PinFactoryError(
-            f"gpio.factory = {name!r} cannot start ({type(exc).__name__}: {exc}). Install "
+            f"the GPIO pin factory gpio.factory = {name!r} cannot start "
+            f"({type(exc).__name__}: {exc}). Install "
             f"{package}; make sure the service can read /proc/device-tree and /proc/cpuinfo "
             f"(no ProcSubset=pid in its unit) and open the GPIO device; or set gpio.factory to "
             f"one of {', '.join(f for f in FACTORIES if f != name)}"

@@ -1,11 +1,15 @@
 """``loneguard-device selftest``: the last step of assembling a unit.
 
 Blinks the LED, beeps the buzzer (where fitted), asks for each button in turn (each must be
-pressed within ``button_timeout`` seconds), checks the modem (``AT``, ``AT+CSQ``,
-``AT+CREG?``), the battery board where one is configured, and the broker (a connection with the
-configured URL, TLS and credentials), then prints a table
-with one row per check. Any FAIL makes the exit status 1. The LED and buzzer rows say what was
-done: whether the light and the sound came, the person assembling the unit sees and hears.
+pressed within ``button_timeout`` seconds; ``--no-buttons`` skips them), checks the modem
+(``AT``, the SIM with ``AT+CPIN?``, ``AT+CSQ``, ``AT+CREG?``) and the SMS fallback's settings
+(``sms.hub_number``), with ``--sms`` sends a test SMS to the hub (a signed ``LG1 … TEST …``
+line the hub records as a test, never as an alarm), reads the battery board where one is
+configured, and connects to the broker (the configured URL, TLS and credentials), then prints a
+table with one row per check. A unit with no modem configured FAILS: without one, panic and
+duress have no way out when MQTT fails; ``--no-modem`` is for a unit built without one.
+Any FAIL makes the exit status 1. The LED and buzzer rows say what was done: whether the light
+and the sound came, the person assembling the unit sees and hears.
 
 Run it with the service stopped (``systemctl stop loneguard-device``): the pins are then free.
 Its MQTT connection uses its own client id with a clean session, so it never takes over the
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
@@ -30,6 +35,8 @@ from loneguard.device.gestures import ButtonName
 from loneguard.device.link import new_client
 from loneguard.gsm.at import ModemError
 from loneguard.gsm.modem import Modem
+from loneguard.gsm.redact import mask_number
+from loneguard.protocol.sms import TEST_KIND, FallbackLine
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,9 @@ class SelfTest:
         sleep: Callable[[float], None] = time.sleep,
         on_prompt: Callable[[ButtonName], None] | None = None,
         battery: PiSugar3 | None = None,
+        buttons: bool = True,
+        no_modem: bool = False,
+        send_sms: bool = False,
     ) -> None:
         self.config = config
         self._factory = pin_factory
@@ -79,10 +89,18 @@ class SelfTest:
         self._sleep = sleep
         self._on_prompt = on_prompt  # tests press the mock pin here
         self._battery = battery
+        self.buttons = buttons
+        self.no_modem = no_modem
+        self.send_sms = send_sms
 
     def run(self) -> list[Check]:
         checks = [self.led(), self.buzzer()]
-        checks += [self.button(name) for name in (ButtonName.CHECKIN, ButtonName.PANIC)]
+        for name in (ButtonName.CHECKIN, ButtonName.PANIC):
+            checks.append(
+                self.button(name)
+                if self.buttons
+                else Check(f"{name.value} button", "SKIP", "--no-buttons")
+            )
         checks += self.modem()
         checks.append(self.battery())
         checks.append(self.broker())
@@ -157,14 +175,32 @@ class SelfTest:
 
     def modem(self) -> list[Check]:
         modem = self._modem
+        if self.no_modem:
+            return [Check("modem", "SKIP", "--no-modem: this unit has no SMS fallback")]
         if modem is None:
-            return [Check("modem", "SKIP", "none configured (modem.port)")]
+            return [
+                Check(
+                    "modem",
+                    "FAIL",
+                    "none configured (modem.port; the BOM's HAT is on /dev/serial0): panic "
+                    "and duress have no SMS fallback; --no-modem for a unit without one",
+                )
+            ]
+        hub = self.config.sms.hub_number
+        checks = [
+            Check("SMS fallback", "PASS", f"to the hub at {mask_number(hub)}")
+            if hub
+            else Check(
+                "SMS fallback", "FAIL", "no sms.hub_number: panic and duress cannot go by SMS"
+            )
+        ]
         self._say(f"modem on {modem.port_name}")
         try:
             modem.command("AT")
         except ModemError as exc:
-            return [Check("modem AT", "FAIL", str(exc))]
-        checks = [Check("modem AT", "PASS", "answers OK")]
+            return [*checks, Check("modem AT", "FAIL", str(exc))]
+        checks.append(Check("modem AT", "PASS", "answers OK"))
+        checks.append(self._sim(modem))
         try:
             dbm = modem.signal()
             checks.append(
@@ -180,7 +216,39 @@ class SelfTest:
             checks.append(Check("modem network", "PASS" if registered else "FAIL", meaning))
         except ModemError as exc:
             checks.append(Check("modem network", "FAIL", str(exc)))
+        if self.send_sms:
+            checks.append(self._test_sms(modem))
         return checks
+
+    def _sim(self, modem: Modem) -> Check:
+        try:
+            state = modem.sim_status()
+        except ModemError as exc:
+            return Check("modem SIM", "FAIL", str(exc))
+        if state == "READY":
+            return Check("modem SIM", "PASS", "ready (no PIN wanted)")
+        return Check(
+            "modem SIM", "FAIL", f"the SIM waits for {state}: remove its PIN in a phone first"
+        )
+
+    def _test_sms(self, modem: Modem) -> Check:
+        hub, secret = self.config.sms.hub_number, self.config.sms.secret
+        if not hub or not secret:
+            return Check("test SMS", "FAIL", "not sent: needs sms.hub_number and sms.secret")
+        line = FallbackLine(
+            self.config.device.id, TEST_KIND, str(uuid.uuid4()), int(time.time() * 1000)
+        )
+        self._say(f"sending a test SMS to the hub at {mask_number(hub)}")
+        try:
+            modem.initialise()  # text mode, as the firmware sends its fallback line
+            reference = modem.send_sms(hub, line.encode(secret.encode()))
+        except ModemError as exc:
+            return Check("test SMS", "FAIL", str(exc))
+        return Check(
+            "test SMS",
+            "PASS",
+            f"sent to {mask_number(hub)} (reference {reference}); the hub records it as a test",
+        )
 
     # -- the broker ----------------------------------------------------------------------------
 

@@ -104,6 +104,7 @@ class FakeModem:
         self.voice = FakeVoice("A7670E" if isinstance(model, A7670E) else "SIM7600")
         self.rssi = rssi
         self.creg_stat = creg_stat
+        self.sim_state = "READY"  # what AT+CPIN? reports: READY, SIM PIN, SIM PUK, ...
         self.gnss_info = gnss_info  # None: AT+CGNSSINFO answers ERROR (a modem without GNSS)
         # AT+CGPSINFO's answer once AT+CGPS=1 has switched the receiver on; None: no receiver.
         self.gps_info = gps_info
@@ -399,6 +400,8 @@ class FakeModem:
             return [f"+CSQ: {self.rssi if self._cfun else 99},99"], "OK"
         if upper == "AT+CREG?":
             return [f"+CREG: 0,{self.creg_stat if self._cfun else 0}"], "OK"
+        if upper == "AT+CPIN?":  # SIM7600 / A76xx AT manuals, AT+CPIN: READY, SIM PIN, SIM PUK
+            return [f"+CPIN: {self.sim_state}"], "OK"
         if upper.startswith("AT+CGPS="):
             if self.gps_info is None:
                 raise _Fail(4)

@@ -109,6 +109,8 @@ class Modem:
         # 23.040 §9.2.3.24.1: one reference per concatenated message, counting modulo 256.
         self._concat_reference = secrets.randbelow(256)
         self._broken = False
+        # True until the first exchange on a newly opened line (see ``command``).
+        self._fresh = True
         self._port: SerialPort | None = None
         if isinstance(port, str):
             self._path: str | None = port
@@ -164,6 +166,7 @@ class Modem:
                         "open", f"cannot open the serial line: {exc}", self.port_name
                     ) from None
             self._broken = False
+            self._fresh = True
             log.info("modem line %s reopened", self.port_name)
 
     def _open(self, path: str) -> SerialPort:
@@ -211,6 +214,14 @@ class Modem:
         See ``gsm.models.network_registration``.
         """
         return network_registration(self)
+
+    def sim_status(self) -> str:
+        """The SIM's state from AT+CPIN? (3GPP TS 27.007, 8.3): READY, or what it waits for
+        (SIM PIN, SIM PUK, ...)."""
+        for line in self.command("AT+CPIN?", expect="+CPIN:"):
+            if line.startswith("+CPIN:"):
+                return line[6:].strip()
+        raise ModemError("AT+CPIN", "no +CPIN in the reply", self.port_name)
 
     def send_sms(self, number: str, text: str) -> int:
         """Send one SMS; returns the network's message reference.
@@ -364,11 +375,29 @@ class Modem:
         """
         name = command_name(command)
         with self._lock:
-            self._drain(name)
-            self._write(command + "\r", name)
-            response = Response(echo=command, expect=expect, messages=messages)
-            self._read_response(response, name, timeout or self.command_timeout)
-            return response.info
+            fresh, self._fresh = self._fresh, False
+            try:
+                return self._exchange(command, name, timeout, expect, messages)
+            except ModemTimeout:
+                raise  # no answer at all: a hung modem, for recover() to handle
+            except ModemError:
+                if not fresh or self._broken:
+                    raise
+                # The first bytes on a just-opened UART can arrive garbled (the Pi's UART
+                # while it settles; seen on the emulated Pi): the modem answered a junk line
+                # with an error. End that line and try once more.
+                log.info("modem %s: first command garbled on the line; resyncing", self.port_name)
+                self._write("\r", name)
+                return self._exchange(command, name, timeout, expect, messages)
+
+    def _exchange(
+        self, command: str, name: str, timeout: float | None, expect: str, messages: str
+    ) -> list[str]:
+        self._drain(name)
+        self._write(command + "\r", name)
+        response = Response(echo=command, expect=expect, messages=messages)
+        self._read_response(response, name, timeout or self.command_timeout)
+        return response.info
 
     # -- recovery -----------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 ``LG1 <device_id> <KIND> <event_id> <ts_ms> <hmac8>``, where ``hmac8`` is the first 8 hex
 digits of HMAC-SHA256 over everything before it (single spaces) with the device's secret.
+``KIND`` is an event kind that may go by SMS, or ``TEST``: the line ``selftest --sms`` sends,
+which the hub records as a test and never as an event or an alarm.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Literal
 
 from loneguard.protocol.errors import ProtocolError
 from loneguard.protocol.fields import EVENT_ID_PATTERN, MAX_TS_MS
@@ -17,6 +20,7 @@ from loneguard.protocol.topics import check_device_id
 
 MAGIC = "LG1"
 MAX_LINE_LENGTH = 160  # one SMS of the GSM 7-bit alphabet
+TEST_KIND: Literal["test"] = "test"
 
 
 def _mac(secret: bytes, body: str) -> str:
@@ -26,7 +30,7 @@ def _mac(secret: bytes, body: str) -> str:
 @dataclass(frozen=True)
 class FallbackLine:
     device_id: str
-    kind: EventKind
+    kind: EventKind | Literal["test"]
     event_id: str
     ts: int
 
@@ -36,7 +40,13 @@ class FallbackLine:
     def encode(self, secret: bytes) -> str:
         return f"{self.body()} {_mac(secret, self.body())}"
 
+    @property
+    def is_test(self) -> bool:
+        return self.kind == TEST_KIND
+
     def to_event(self, seq: int = 0) -> Event:
+        if self.kind == TEST_KIND:
+            raise ProtocolError("sms.kind", "a TEST line is no event")
         return Event(id=self.event_id, kind=self.kind, ts=self.ts, seq=seq, link=Link.SMS)
 
     @classmethod
@@ -50,8 +60,9 @@ class FallbackLine:
             raise ProtocolError("sms", f"not a '{MAGIC} <device> <KIND> <id> <ts> <hmac8>' line")
         _, device_id, kind_text, event_id, ts_text, mac = parts
         check_device_id(device_id, "sms.device_id")
+        kind: EventKind | Literal["test"]
         try:
-            kind = EventKind(kind_text.lower())
+            kind = TEST_KIND if kind_text == "TEST" else EventKind(kind_text.lower())
         except ValueError:
             raise ProtocolError("sms.kind", f"unknown kind {kind_text[:20]!r}") from None
         if kind_text != kind_text.upper() or kind in (EventKind.SESSION_START,):

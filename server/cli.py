@@ -7,6 +7,7 @@
     loneguard-hub migrate
     loneguard-hub broker init [--broker-dir DIR] [--host NAME ...]
     loneguard-hub devices provision ID [--broker-dir DIR] [--mqtt-url URL] [--out FILE]
+                                       [--hub-number NUMBER] [--modem-port PATH]
     loneguard-hub devices revoke ID [--broker-dir DIR]
 
 Configuration errors go to stderr naming the key, with exit status 2.
@@ -28,10 +29,12 @@ from loneguard.protocol.errors import ProtocolError
 from loneguard.server.admin.provisioning import (
     DEFAULT_BROKER_DIR,
     DEVICE_CA_PATH,
+    DEVICE_MODEM_PORT,
     TLS_PORT,
     BrokerDir,
     ProvisionError,
     add_device_account,
+    check_phone_number,
     check_provisionable,
     default_hosts,
     device_toml,
@@ -145,6 +148,16 @@ def _add_broker_commands(
     )
     provision.add_argument(
         "--out", type=Path, help="write the device's TOML here (mode 0600) instead of stdout"
+    )
+    provision.add_argument(
+        "--hub-number",
+        help="the phone number of the hub's modem, where the device sends panic and duress by "
+        "SMS when MQTT fails (without it the device has no SMS fallback and its selftest fails)",
+    )
+    provision.add_argument(
+        "--modem-port",
+        default=DEVICE_MODEM_PORT,
+        help=f"the device's modem serial port (default: {DEVICE_MODEM_PORT})",
     )
     revoke = device_commands.add_parser(
         "revoke",
@@ -292,6 +305,7 @@ def _provision(config: HubConfig, args: argparse.Namespace) -> int:
     device_id = check_provisionable(args.device_id)
     mqtt_url = args.mqtt_url or f"mqtts://{socket.getfqdn()}:{TLS_PORT}"
     parse_mqtt_url(mqtt_url, "--mqtt-url")
+    hub_number = check_phone_number(args.hub_number, "--hub-number")
     clock = SystemClock()
     store = open_store(config.db.url, clock.wall_ms)
     try:
@@ -299,7 +313,7 @@ def _provision(config: HubConfig, args: argparse.Namespace) -> int:
         store.provision_device(device_id, credentials.sms_secret, clock.wall_ms(), "cli").result()
     finally:
         store.close()
-    toml = device_toml(credentials)
+    toml = device_toml(credentials, hub_number=hub_number, modem_port=args.modem_port)
     if args.out is not None:
         write_private(args.out, toml)
         print(f"wrote {args.out} (mode 0600) for device {device_id}", file=sys.stderr)
@@ -307,6 +321,12 @@ def _provision(config: HubConfig, args: argparse.Namespace) -> int:
         print(toml, end="")  # the one intended output: the device's TOML, with its secrets
     if mqtt_url.startswith("mqtts://"):
         print(f"copy {broker.ca_cert} to the device as {args.ca_file}", file=sys.stderr)
+    if hub_number is None:
+        print(
+            "no --hub-number: the device has no SMS fallback until sms.hub_number is set "
+            "in its TOML (its selftest fails until then)",
+            file=sys.stderr,
+        )
     _reload(args.mosquitto_pid)
     return 0
 

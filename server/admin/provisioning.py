@@ -16,6 +16,7 @@ import fcntl
 import grp
 import hashlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -331,8 +332,27 @@ def remove_device_account(broker: BrokerDir, device_id: str) -> bool:
         return PasswordFile(broker.passwd).remove(device_id)
 
 
-def device_toml(credentials: DeviceCredentials) -> str:
-    """The device's configuration file: its id, its broker login and its SMS fallback secret."""
+DEVICE_MODEM_PORT = "/dev/serial0"
+_PHONE_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+
+
+def check_phone_number(number: str | None, label: str) -> str | None:
+    """A phone number as the device's sms.hub_number takes it (3-20 digits, optional +)."""
+    if number is None:
+        return None
+    if not _PHONE_NUMBER.fullmatch(number):
+        raise ProvisionError(f"{label}: must be 3-20 digits with an optional +")
+    return number
+
+
+def device_toml(
+    credentials: DeviceCredentials,
+    *,
+    hub_number: str | None = None,
+    modem_port: str = DEVICE_MODEM_PORT,
+) -> str:
+    """The device's configuration file: its id, its broker login, its modem port and its SMS
+    fallback (the hub modem's number and the secret that signs the line)."""
     c = credentials
     lines = [
         "# loneguard device configuration, made by 'loneguard-hub devices provision'.",
@@ -348,9 +368,11 @@ def device_toml(credentials: DeviceCredentials) -> str:
     if c.mqtt_url.startswith("mqtts://"):
         lines.append(f'ca_file = "{c.ca_file}"')
     lines.append("")
-    # The SMS fallback signs its line with this; it also needs sms.hub_number, the hub
-    # modem's number, which the operator adds.
-    lines += ["[sms]", f'secret = "{c.sms_secret}"', '# hub_number = "+44…"']
+    # /dev/serial0: the UART on GPIO14/15, where the BOM's modem HAT sits (docs/device.md).
+    lines += ["[modem]", f'port = "{modem_port}"', ""]
+    # The SMS fallback of panic and duress goes to the hub modem's number, signed with this.
+    number = f'hub_number = "{hub_number}"' if hub_number else '# hub_number = "+44…"  # required'
+    lines += ["[sms]", number, f'secret = "{c.sms_secret}"']
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -110,3 +111,32 @@ def test_simulated_device_runs_and_stops_cleanly_on_sigterm(
             process.kill()
             process.wait()
         observer.close()
+
+
+@pytest.mark.parametrize("command", [[], ["selftest"]], ids=["service", "selftest"])
+def test_no_pin_factory_exits_2_naming_the_fix(tmp_path: Path, command: list[str]) -> None:
+    # Only lgpio asked for, and not installed in the test venv: gpiozero's BadPinFactory (an
+    # ImportError), as under a unit that hides /proc/device-tree from a Pi.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loneguard.device.cli",
+            *command,
+            "--id",
+            "unit-01",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "GPIOZERO_PIN_FACTORY": "lgpio"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("loneguard-device: the GPIO pin factory gpio.factory = 'lgpio'")
+    assert "lgpio" in message and "ProcSubset=pid" in message

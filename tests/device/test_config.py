@@ -79,7 +79,7 @@ def test_device_id_is_required_and_checked() -> None:
             {"radio": {"x": 1}},
             "radio",
             "unknown section (known: device, mqtt, pins, gpio, timing, session, desk, outbox, "
-            "modem, battery, sms)",
+            "modem, battery, sms, cellular)",
         ),
         ({"pins": 17}, "pins", "must be a table"),
     ],

@@ -3,6 +3,7 @@ checks a user name and password."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import io
 import subprocess
@@ -17,7 +18,11 @@ from loneguard.device.cli import selftest_main
 from loneguard.device.gestures import ButtonName
 from loneguard.device.selftest import Check, SelfTest, exit_status, render
 from loneguard.device.simulator import ClockedMockFactory
+from loneguard.gsm.fake import FakeModem
+from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import FakeClock
+from loneguard.protocol.errors import ProtocolError
+from loneguard.protocol.sms import FallbackLine
 from loneguard.server.admin.provisioning import hash_password
 from loneguard.server.devtools.private_broker import Mosquitto, free_port
 from tests.device.helpers import led_states, make_config
@@ -53,12 +58,19 @@ def locked_broker(tmp_path: Path) -> Iterator[Mosquitto]:
         broker.close()
 
 
-def config_file(tmp_path: Path, url: str, password: str) -> Path:
+HUB_NUMBER = "+447700900123"
+SMS_SECRET = "s3cret-for-unit-01"
+
+
+def config_file(tmp_path: Path, url: str, password: str, *, sms: bool = True) -> Path:
     path = tmp_path / "device.toml"
-    path.write_text(
+    text = (
         f'[device]\nid = "unit-01"\ndata_dir = "{tmp_path / "data"}"\n'
         f'[mqtt]\nurl = "{url}"\nusername = "unit-01"\npassword = "{password}"\n'
     )
+    if sms:
+        text += f'[sms]\nhub_number = "{HUB_NUMBER}"\nsecret = "{SMS_SECRET}"\n'
+    path.write_text(text)
     return path
 
 
@@ -93,7 +105,9 @@ def test_selftest_passes_when_every_part_answers(
         "buzzer": ["PASS", "beeped twice on GPIO23"],
         "checkin button": ["PASS", "pressed (GPIO17)"],
         "panic button": ["PASS", "pressed (GPIO27)"],
+        "SMS fallback": ["PASS", "to the hub at +44******123"],
         "modem AT": ["PASS", "answers OK"],
+        "modem SIM": ["PASS", "ready (no PIN wanted)"],
         "modem signal": ["PASS", "-73 dBm"],
         "modem network": ["PASS", "registered (home)"],
         "battery": ["SKIP", "none read (battery.board = none)"],
@@ -155,3 +169,63 @@ def test_render_and_exit_status() -> None:
         "all passed",
     ]
     assert exit_status([*checks, Check("broker", "FAIL", "refused")]) == 1
+
+
+def modem_checks(
+    tmp_path: Path, fake: FakeModem | None, *, sms: dict[str, str] | None = None, **flags: bool
+) -> dict[str, Check]:
+    config = make_config(tmp_path, sms=sms if sms is not None else {})
+    with contextlib.ExitStack() as stack:
+        modem = stack.enter_context(Modem(fake.path, sweep_interval=None)) if fake else None
+        test = SelfTest(config, pin_factory=None, modem=modem, out=io.StringIO(), **flags)
+        return {c.name: c for c in test.modem()}
+
+
+HUB_SMS = {"hub_number": HUB_NUMBER, "secret": SMS_SECRET}
+
+
+def test_a_unit_without_a_modem_fails_unless_it_says_it_has_none(tmp_path: Path) -> None:
+    checks = modem_checks(tmp_path, None, sms=HUB_SMS)
+    assert checks["modem"].result == "FAIL"
+    assert "modem.port" in checks["modem"].detail and "/dev/serial0" in checks["modem"].detail
+    assert modem_checks(tmp_path, None, no_modem=True)["modem"].result == "SKIP"
+
+
+def test_a_missing_hub_number_fails(tmp_path: Path) -> None:
+    with FakeModem() as fake:
+        checks = modem_checks(tmp_path, fake, sms={}, send_sms=True)
+    assert checks["SMS fallback"] == Check(
+        "SMS fallback", "FAIL", "no sms.hub_number: panic and duress cannot go by SMS"
+    )
+    assert checks["test SMS"].result == "FAIL"
+    assert fake.sent == []
+
+
+def test_a_sim_waiting_for_its_pin_fails(tmp_path: Path) -> None:
+    with FakeModem() as fake:
+        fake.sim_state = "SIM PIN"
+        checks = modem_checks(tmp_path, fake, sms=HUB_SMS)
+    assert checks["modem SIM"].result == "FAIL"
+    assert "SIM PIN" in checks["modem SIM"].detail
+    assert "AT+CPIN?" in fake.commands()
+
+
+def test_sms_sends_a_signed_test_line_the_hub_takes_for_a_test(tmp_path: Path) -> None:
+    with FakeModem() as fake:
+        checks = modem_checks(tmp_path, fake, sms=HUB_SMS, send_sms=True)
+    assert checks["test SMS"].result == "PASS"
+    assert HUB_NUMBER not in checks["test SMS"].detail  # masked
+    [(number, text)] = fake.sent
+    assert number == HUB_NUMBER
+    line, mac = FallbackLine.parse_unverified(text)
+    line.verify(mac, SMS_SECRET.encode())
+    assert (line.device_id, line.is_test) == ("unit-01", True)
+    with pytest.raises(ProtocolError):
+        line.to_event()  # never an event, so never an alarm
+
+
+def test_without_sms_no_message_is_sent(tmp_path: Path) -> None:
+    with FakeModem() as fake:
+        checks = modem_checks(tmp_path, fake, sms=HUB_SMS)
+    assert "test SMS" not in checks and fake.sent == []
+    assert checks["modem SIM"].result == checks["modem network"].result == "PASS"

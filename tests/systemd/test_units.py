@@ -142,3 +142,49 @@ def test_env_examples_name_only_known_variables() -> None:
                 assert line.split("=", 1)[0] in known, (name, line)
             elif line.startswith("#") and "=" in line and line[1:2] != " ":
                 assert line[1:].split("=", 1)[0] in known, (name, line)
+
+
+def hardening(unit: str) -> list[str]:
+    """The unit's lines from "# Hardening." to [Install] (or the end)."""
+    text = (UNITS / unit).read_text()
+    block = text[text.index("# Hardening.") :].split("[Install]")[0]
+    return [line for line in block.splitlines() if line and not line.startswith("#")]
+
+
+def test_selftest_unit_runs_the_selftest_under_the_services_hardening(tmp_path: Path) -> None:
+    d = directives("loneguard-device-selftest.service")
+    assert d["Type"] == ["oneshot"]
+    [exec_start] = d["ExecStart"]
+    assert exec_start.startswith("/opt/loneguard/.venv/bin/loneguard-device selftest ")
+    assert d["Conflicts"] == ["loneguard-device.service"]  # the pins and the modem are shared
+    for key in ("User", "Group", "SupplementaryGroups", "StateDirectory", "WorkingDirectory"):
+        assert d[key] == directives("loneguard-device.service")[key], key
+    # The same hardening, line for line: the self-test fails where the service would.
+    assert hardening("loneguard-device-selftest.service") == hardening("loneguard-device.service")
+    stub = tmp_path / "bin" / "loneguard-device"
+    stub.parent.mkdir()
+    stub.write_text("#!/bin/sh\nexit 0\n")
+    stub.chmod(0o755)
+    text = (UNITS / "loneguard-device-selftest.service").read_text()
+    text = text.replace("/opt/loneguard/.venv/bin/loneguard-device", str(stub))
+    folder = tmp_path / "units"
+    folder.mkdir()
+    (folder / "loneguard-device-selftest.service").write_text(text)
+    (folder / "loneguard-device.service").write_text(
+        (UNITS / "loneguard-device.service")
+        .read_text()
+        .replace("/opt/loneguard/.venv/bin/loneguard-device", str(stub))
+    )
+    result = analyze(
+        "verify", "--man=no", str(folder / "loneguard-device-selftest.service"), unit_path=folder
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_device_units_leave_proc_readable_and_start_without_the_network() -> None:
+    for unit in ("loneguard-device.service", "loneguard-device-selftest.service"):
+        d = directives(unit)
+        # ProcSubset=pid hides /proc/cpuinfo and /proc/device-tree: no gpiozero pin factory.
+        assert "ProcSubset" not in d, unit
+        # Panic and duress go by SMS from the first second: no wait for network-online.
+        assert not any("network-online" in v for k in ("After", "Wants") for v in d.get(k, []))

@@ -204,3 +204,27 @@ def test_the_roster_sees_a_revocation_within_its_refresh_time(
     store.provision_device("van-7", "t" * 64, clock.wall_ms(), "test").result()  # re-provisioned
     clock.advance(2.0)
     assert roster.refusal("van-7") is None
+
+
+def test_provision_writes_the_modem_port_and_the_hubs_number(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = provision(tmp_path, "van-9", "--hub-number", "+447700900555")
+    config = load_device_config(out, env={})
+    assert config.modem.port == "/dev/serial0"
+    assert config.sms.hub_number == "+447700900555"
+    assert config.sms.secret  # the SMS fallback works as written: no step left to the operator
+    assert "+447700900555" not in capsys.readouterr().err
+
+
+def test_provision_without_a_hub_number_says_the_fallback_is_missing(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = load_device_config(provision(tmp_path, "van-10"), env={})
+    assert config.sms.hub_number is None and config.modem.port == "/dev/serial0"
+    assert "no --hub-number" in capsys.readouterr().err
+
+
+def test_provision_refuses_a_bad_hub_number(tmp_path: Path, db: Path) -> None:
+    argv = ["devices", "provision", "van-11", "--broker-dir", str(tmp_path / "broker")]
+    assert main([*argv, "--mqtt-url", "mqtt://127.0.0.1:1883", "--hub-number", "call me"]) == 1

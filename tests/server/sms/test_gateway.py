@@ -15,7 +15,7 @@ from loneguard.gsm.fake import FakeModem
 from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import Event, EventKind, Link
-from loneguard.protocol.sms import FallbackLine
+from loneguard.protocol.sms import TEST_KIND, FallbackLine
 from loneguard.server.sms.gateway import SmsGateway, parse_ack
 
 NUMBER = "+447700900123"
@@ -235,5 +235,27 @@ def test_a_broken_serial_line_is_survived(fake: FakeModem) -> None:
             await until(back)
             fake.deliver_sms(NUMBER, "ACK 4")
             await until(lambda: hub.acks == [(4, NUMBER)] and not fake.inbox)
+
+    asyncio.run(scenario())
+
+
+def test_a_test_line_from_selftest_is_recorded_as_a_test_never_an_alarm(
+    fake: FakeModem, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def scenario() -> None:
+        hub = Hub()
+        test_line = FallbackLine("unit-7", TEST_KIND, EVENT_ID, 1_767_225_600_999).encode(SECRET)
+        fake.deliver_sms(NUMBER, test_line)
+        async with running(fake, hub) as (gateway, _):
+            await until(lambda: not fake.inbox)
+            assert hub.fallbacks == []  # nothing reaches ingest: no event, no alarm
+            assert gateway.tests == {"unit-7": 1_767_225_600_999}
+            assert (gateway.fallbacks, gateway.rejected) == (0, 0)
+            # A TEST line with a wrong MAC is rejected like any other.
+            fake.deliver_sms(NUMBER, test_line[:-8] + "00000000")
+            await until(lambda: gateway.rejected == 1 and not fake.inbox)
+        assert "test SMS from device unit-7" in caplog.text
 
     asyncio.run(scenario())
