@@ -14,7 +14,13 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from loneguard.protocol.clock import Clock, SystemClock
 from loneguard.protocol.messages import EventKind
 from loneguard.server.api.alarm_changes import changed_alarm
-from loneguard.server.api.auth import Principal, admin, authenticator, responder
+from loneguard.server.api.auth import (
+    Principal,
+    admin,
+    authenticator,
+    optional_authenticator,
+    responder,
+)
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.api.models import (
     AcknowledgeIn,
@@ -32,6 +38,7 @@ from loneguard.server.api.visit_routes import visits_router
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.ingest.metrics import Metrics
+from loneguard.server.privacy import Category, may_see, visible
 from loneguard.server.store import AlarmState, Store
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -52,6 +59,7 @@ def create_app(
     hooks = hooks or ApiHooks()
     app = FastAPI(title="loneguard hub", version="0.1.0")
     principal = authenticator(store)
+    optional = optional_authenticator(store)
     Reader = Annotated[Principal, Depends(principal)]
     Responder = Annotated[Principal, Depends(responder(principal))]
     app.include_router(
@@ -72,16 +80,18 @@ def create_app(
         return Health(status="ok", mqtt=mqtt, db="ok", rejected=metrics.rejected_total)
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(), media_type=PROMETHEUS_TEXT)
+    def prometheus(who: Annotated[Principal | None, Depends(optional)]) -> PlainTextResponse:
+        """Without a token, what the privacy policy lets the public see (no covert alarms)."""
+        text = metrics.render(public=who is None or not may_see(who.role, Category.COVERT))
+        return PlainTextResponse(text, media_type=PROMETHEUS_TEXT)
 
     @app.get("/api/devices")
     def devices(_who: Reader) -> list[DeviceOut]:
         return [DeviceOut.of(d) for d in store.devices()]
 
     @app.get("/api/workers")
-    def workers(_who: Reader) -> list[WorkerOut]:
-        return [WorkerOut.of(w) for w in store.workers()]
+    def workers(who: Reader) -> list[WorkerOut]:
+        return [WorkerOut.of(visible(w, who.role)) for w in store.workers()]
 
     @app.get("/api/alarms")
     def alarms(_who: Reader, state: AlarmState | None = None) -> list[AlarmOut]:
@@ -89,12 +99,12 @@ def create_app(
 
     @app.get("/api/events")
     def events(
-        _who: Reader,
+        who: Reader,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         device_id: Annotated[str | None, Query(max_length=64)] = None,
         kind: EventKind | None = None,
     ) -> list[EventOut]:
-        return [EventOut.of(e) for e in store.events(limit, device_id, kind)]
+        return [EventOut.of(visible(e, who.role)) for e in store.events(limit, device_id, kind)]
 
     @app.post(
         "/api/alarms/{alarm_id}/acknowledge",

@@ -28,6 +28,7 @@ from loneguard.server.api.models import (
     WorkerIn,
     WorkerOut,
 )
+from loneguard.server.privacy import visible
 from loneguard.server.sessions import rules
 from loneguard.server.store import (
     Session,
@@ -71,8 +72,8 @@ def sessions_router(
     }
 
     @router.get("/api/sessions")
-    def list_sessions(_who: Reader, state: SessionState | None = None) -> list[SessionOut]:
-        return [SessionOut.of(s) for s in store.sessions(state)]
+    def list_sessions(who: Reader, state: SessionState | None = None) -> list[SessionOut]:
+        return [SessionOut.of(visible(s, who.role)) for s in store.sessions(state)]
 
     @router.post("/api/sessions", status_code=status.HTTP_201_CREATED, responses=problems)
     async def start_session(body: SessionIn, who: Responder) -> SessionOut:

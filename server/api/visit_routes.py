@@ -1,8 +1,8 @@
 """Visits over the JSON API: visit sessions with their plans, and their records.
 
-The same role rules as ``/api/sessions``: any live token reads them, addresses and contacts
-included. Visits are planned and records written on the console. No
-``from __future__ import annotations``: FastAPI reads the route annotations.
+The same role rules as ``/api/sessions``: any live token reads them; addresses and contacts only
+managers and admins (``server/privacy.py``). Visits are planned and records written on the
+console. No ``from __future__ import annotations``: FastAPI reads the route annotations.
 """
 
 from collections.abc import Callable
@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from loneguard.server.api.auth import Principal
 from loneguard.server.api.models import Problem, RowId, VisitOut, VisitRecordOut
-from loneguard.server.store import Session, SessionKind, SessionState, Store
+from loneguard.server.privacy import visible
+from loneguard.server.store import Role, Session, SessionKind, SessionState, Store
 
 
 def visits_router(store: Store, reader: Callable[..., Principal]) -> APIRouter:
@@ -21,16 +22,16 @@ def visits_router(store: Store, reader: Callable[..., Principal]) -> APIRouter:
     problems: dict[int | str, dict[str, object]] = {404: {"model": Problem}}
 
     @router.get("/api/visits")
-    def list_visits(_who: Reader, state: SessionState | None = None) -> list[VisitOut]:
+    def list_visits(who: Reader, state: SessionState | None = None) -> list[VisitOut]:
         """Visits, newest first: by default those not ended (planned or under way)."""
         visits = [s for s in store.sessions(state) if s.kind == SessionKind.VISIT]
         if state is None:
             visits = [s for s in visits if s.state != SessionState.ENDED]
-        return _visits(store, visits)
+        return _visits(store, visits, who.role)
 
     @router.get("/api/visits/{session_id}", responses=problems)
-    def get_visit(session_id: RowId, _who: Reader) -> VisitOut:
-        return _visits(store, [_visit(store, session_id)])[0]
+    def get_visit(session_id: RowId, who: Reader) -> VisitOut:
+        return _visits(store, [_visit(store, session_id)], who.role)[0]
 
     @router.get("/api/visits/{session_id}/record", responses=problems)
     def get_record(session_id: RowId, _who: Reader) -> VisitRecordOut:
@@ -50,7 +51,7 @@ def _visit(store: Store, session_id: int) -> Session:
     return session
 
 
-def _visits(store: Store, visits: list[Session]) -> list[VisitOut]:
+def _visits(store: Store, visits: list[Session], role: Role) -> list[VisitOut]:
     plans = store.visit_plans()
     recorded = store.visits_with_records()
-    return [VisitOut.visit(s, plans.get(s.id), s.id in recorded) for s in visits]
+    return [VisitOut.visit(visible(s, role), plans.get(s.id), s.id in recorded) for s in visits]

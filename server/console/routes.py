@@ -258,12 +258,12 @@ def console_router(
 
     @router.get("/console/events", response_class=HTMLResponse)
     def event_log(request: Request, who: Viewer, q: str = "", limit: int = 500) -> Response:
-        entries = views.search_audit(store, q, min(max(limit, 1), 5000))
+        entries = views.search_audit(store, q, min(max(limit, 1), 5000), who.user.role)
         return page(request, "events.html", who, entries=entries, q=q)
 
     @router.get("/console/events.csv")
     def event_csv(who: Viewer, q: str = "", limit: int = 5000) -> Response:
-        entries = views.search_audit(store, q, min(max(limit, 1), 50_000))
+        entries = views.search_audit(store, q, min(max(limit, 1), 50_000), who.user.role)
         return Response(
             views.audit_csv(entries),
             media_type="text/csv; charset=utf-8",

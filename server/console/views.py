@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.console.board import ALARM_TITLES, BoardRow, BoardState, board_rows
+from loneguard.server.privacy import Category, may_see, visible
 from loneguard.server.store import Store
 from loneguard.server.store.records import (
     Alarm,
@@ -41,7 +42,7 @@ DURESS_GUIDANCE = (
     "yes or no, and act on the answers. If there is no answer, or the answers confirm danger, "
     "call the police with the visit address."
 )
-PRIVILEGED = frozenset({Role.ADMIN, Role.MANAGER})  # may see addresses and phone numbers
+PRIVILEGED = frozenset({Role.ADMIN, Role.MANAGER})  # may act on alarms
 
 
 def install_filters(templates: Jinja2Templates) -> None:
@@ -55,7 +56,8 @@ def install_filters(templates: Jinja2Templates) -> None:
 
 
 def may_see_contacts(login: Any) -> bool:
-    return login is not None and login.user.role in PRIVILEGED
+    """Addresses and phone numbers: the privacy policy's ``CONTACT`` fields."""
+    return may_see(login.user.role if login is not None else None, Category.CONTACT)
 
 
 def format_time(ms: int | None) -> str:
@@ -203,9 +205,10 @@ def register(store: Store, clock: Clock) -> list[Present]:
     return present
 
 
-def search_audit(store: Store, q: str, limit: int) -> list[AuditEntry]:
+def search_audit(store: Store, q: str, limit: int, role: Role) -> list[AuditEntry]:
+    """The audit log as ``role`` may see it (the privacy policy), searched for ``q``."""
     needle = q.strip().lower()
-    entries = store.audit(limit if not needle else 50_000)
+    entries = [visible(e, role) for e in store.audit(limit if not needle else 50_000)]
     if needle:
         entries = [
             e
