@@ -35,6 +35,7 @@ from loneguard.server.api.models import (
 )
 from loneguard.server.api.session_routes import sessions_router
 from loneguard.server.api.visit_routes import visits_router
+from loneguard.server.bounds import DeviceId
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.ingest.metrics import Metrics
@@ -101,7 +102,7 @@ def create_app(
     def events(
         who: Reader,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        device_id: Annotated[str | None, Query(max_length=64)] = None,
+        device_id: DeviceId | None = None,
         kind: EventKind | None = None,
     ) -> list[EventOut]:
         return [EventOut.of(visible(e, who.role)) for e in store.events(limit, device_id, kind)]

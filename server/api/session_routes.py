@@ -28,6 +28,7 @@ from loneguard.server.api.models import (
     WorkerIn,
     WorkerOut,
 )
+from loneguard.server.bounds import DeviceId, WorkerId
 from loneguard.server.privacy import visible
 from loneguard.server.sessions import rules
 from loneguard.server.store import (
@@ -143,13 +144,13 @@ def sessions_router(
         return WorkerOut.of(worker)
 
     @router.put("/api/workers/{worker_id}")
-    async def save_worker(worker_id: str, body: WorkerIn, who: Admin) -> WorkerOut:
+    async def save_worker(worker_id: WorkerId, body: WorkerIn, who: Admin) -> WorkerOut:
         worker = _worker(worker_id, body)
         await asyncio.wrap_future(store.save_worker(worker, f"token:{who.name}"))
         return WorkerOut.of(worker)
 
     @router.put("/api/devices/{device_id}", responses=problems)
-    async def save_device(device_id: str, body: DeviceIn, who: Admin) -> DeviceOut:
+    async def save_device(device_id: DeviceId, body: DeviceIn, who: Admin) -> DeviceOut:
         actor = f"token:{who.name}"
         if body.worker_id is not None and store.worker(body.worker_id) is None:
             raise HTTPException(422, f"worker_id: no worker {body.worker_id}")

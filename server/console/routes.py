@@ -21,6 +21,7 @@ from loneguard.protocol.clock import Clock
 from loneguard.server.admin.tokens import hash_token
 from loneguard.server.api.alarm_changes import changed_alarm
 from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.bounds import RowId
 from loneguard.server.console import views
 from loneguard.server.console.live import LiveLogins
 from loneguard.server.console.passwords import verify_password
@@ -219,7 +220,7 @@ def console_router(
         )
 
     @router.get("/console/alarms/{alarm_id}", response_class=HTMLResponse)
-    def alarm_page(request: Request, alarm_id: int, who: Viewer) -> Response:
+    def alarm_page(request: Request, alarm_id: RowId, who: Viewer) -> Response:
         return alarm_detail(request, who, alarm_id)
 
     async def change_alarm(request: Request, alarm_id: int, future: Future[Alarm]) -> Response:
@@ -229,7 +230,7 @@ def console_router(
         return RedirectResponse(f"/console/alarms/{alarm_id}", status.HTTP_303_SEE_OTHER)
 
     @router.post("/console/alarms/{alarm_id}/acknowledge")
-    async def acknowledge(request: Request, alarm_id: int, who: Responder) -> Response:
+    async def acknowledge(request: Request, alarm_id: RowId, who: Responder) -> Response:
         name = who.user.name
         future = store.acknowledge_alarm(alarm_id, name, clock.wall_ms(), f"user:{name}")
         return await change_alarm(request, alarm_id, future)
@@ -237,7 +238,7 @@ def console_router(
     @router.post("/console/alarms/{alarm_id}/resolve", response_class=HTMLResponse)
     async def resolve(
         request: Request,
-        alarm_id: int,
+        alarm_id: RowId,
         who: Responder,
         outcome: Annotated[str, Form(max_length=64)] = "",
         notes: Annotated[str, Form(max_length=4000)] = "",

@@ -63,7 +63,10 @@ def may_see_contacts(login: Any) -> bool:
 def format_time(ms: int | None) -> str:
     if ms is None:
         return "—"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):  # bounded at every entry; never a 500 here
+        return f"{ms} ms"
 
 
 def alarm_title(kind: str) -> str:
