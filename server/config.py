@@ -28,6 +28,7 @@ from loneguard.server.escalation.policy import (
     parse_policies,
     with_defaults,
 )
+from loneguard.server.http_guard import DEFAULT_MAX_BODY_BYTES, Network, parse_networks
 from loneguard.server.settings_schema import (
     Parsed,
     Setting,
@@ -136,6 +137,17 @@ def _http_listen(text: str) -> HttpListen:
     return HttpListen(host, int(port_text))
 
 
+def _networks(entries: list[Any]) -> tuple[Network, ...]:
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            raise ValueProblem(f"must be a string, got {kind_of(entry)}", f"[{i}]")
+        try:
+            parse_networks([entry])
+        except ValueError:
+            raise ValueProblem(f"{entry[:60]!r} is not an address or network", f"[{i}]") from None
+    return parse_networks(entries)
+
+
 def _seconds(text: str) -> float:
     try:
         return parse_duration(text)
@@ -233,6 +245,20 @@ class HttpSettings(SettingsModel):
         "127.0.0.1:8080",
         "Address of the API and console: `host:port` (port 0 picks a free port).",
         env="LONEGUARD_HTTP",
+    )
+    trusted_proxies: Annotated[tuple[Network, ...], Parsed(list, _networks)] = setting(
+        [],
+        'Reverse proxies in front of the hub, as addresses or networks (`["127.0.0.1"]`). '
+        "Only from these is `X-Forwarded-For` (the client's address, for login limits and the "
+        "audit log) and `X-Forwarded-Proto` (HTTPS, for the Secure cookie) believed; from "
+        "anyone else they are ignored.",
+    )
+    max_body_bytes: int = setting(
+        DEFAULT_MAX_BODY_BYTES,
+        "Largest request body the hub reads, in bytes; a larger one is refused (413) before it "
+        "is parsed.",
+        ge=1024,
+        le=64 * 1024 * 1024,
     )
 
 

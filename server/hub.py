@@ -162,8 +162,15 @@ class Hub:
             hooks=services.hooks(),
             console=self.config.console,
             policies=self.config.policies,
+            max_body_bytes=self.config.http.max_body_bytes,
+            trusted_proxies=self.config.http.trusted_proxies,
         )
-        server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the hub's
+        # HttpGuard believes it only from http.trusted_proxies.
+        config = uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="off", proxy_headers=False
+        )
+        server = _Server(config)
         http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
         mqtt = asyncio.create_task(link.run(), name="mqtt")
         watch = asyncio.create_task(self._watch_ready(server, link, on_listening), name="ready")

@@ -4,7 +4,7 @@ No ``from __future__ import annotations`` here: FastAPI must see the route annot
 refer to dependencies built inside ``create_app``, as real objects.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Response, status
@@ -38,6 +38,7 @@ from loneguard.server.api.visit_routes import visits_router
 from loneguard.server.bounds import DeviceId
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import Policy
+from loneguard.server.http_guard import DEFAULT_MAX_BODY_BYTES, HttpGuard, Network
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.privacy import Category, may_see, visible
 from loneguard.server.store import AlarmState, Store
@@ -54,11 +55,20 @@ def create_app(
     hooks: ApiHooks | None = None,
     console: ConsoleSettings | None = None,
     policies: Mapping[str, Policy] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    trusted_proxies: Sequence[Network] = (),
 ) -> FastAPI:
+    """The hub's HTTP app. ``max_body_bytes`` and ``trusted_proxies``: ``[http]`` settings,
+    applied by ``HttpGuard`` to every request before any route sees it."""
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
     hooks = hooks or ApiHooks()
-    app = FastAPI(title="loneguard hub", version="0.1.0")
+    # No /docs or /redoc: they load Swagger's scripts from a CDN into the hub's origin. The
+    # schema itself stays at /openapi.json for tools.
+    app = FastAPI(title="loneguard hub", version="0.1.0", docs_url=None, redoc_url=None)
+    app.add_middleware(
+        HttpGuard, max_body_bytes=max_body_bytes, trusted_proxies=tuple(trusted_proxies)
+    )
     principal = authenticator(store)
     optional = optional_authenticator(store)
     Reader = Annotated[Principal, Depends(principal)]
