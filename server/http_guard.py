@@ -119,8 +119,10 @@ class HttpGuard:
             hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
             while hops and self._trusted(hops[-1]):
                 hops.pop()
-            if hops:
-                scope["client"] = (hops[-1][:64], 0)
+            # Unknown (the proxy said for nobody else): None, never the proxy's own address.
+            scope["client"] = (hops[-1][:64], 0) if hops else None
+        else:
+            scope["client"] = None
         proto = (_header(scope, b"x-forwarded-proto") or "").split(",")[-1].strip().lower()
         if proto in ("http", "https"):
             scope["scheme"] = proto

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Generator, Mapping
 
 import uvicorn
+from fastapi import FastAPI
 
 from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import Clock, SystemClock
@@ -29,6 +30,15 @@ from loneguard.server.services import ChannelTap, HubServices, build_hub_service
 from loneguard.server.store import Store, open_store
 
 log = logging.getLogger(__name__)
+
+
+def http_server_config(app: FastAPI) -> uvicorn.Config:
+    """How the hub serves its app. ``proxy_headers`` off: uvicorn would believe
+    ``X-Forwarded-For`` from 127.0.0.1; the hub's ``HttpGuard`` believes it only from the
+    proxies named in ``http.trusted_proxies``."""
+    return uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", proxy_headers=False
+    )
 
 
 class _Server(uvicorn.Server):
@@ -165,12 +175,7 @@ class Hub:
             max_body_bytes=self.config.http.max_body_bytes,
             trusted_proxies=self.config.http.trusted_proxies,
         )
-        # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the hub's
-        # HttpGuard believes it only from http.trusted_proxies.
-        config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", proxy_headers=False
-        )
-        server = _Server(config)
+        server = _Server(http_server_config(app))
         http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
         mqtt = asyncio.create_task(link.run(), name="mqtt")
         watch = asyncio.create_task(self._watch_ready(server, link, on_listening), name="ready")

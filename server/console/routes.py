@@ -51,6 +51,7 @@ from loneguard.server.console.sound import alarm_wav
 from loneguard.server.console.users_pages import users_router
 from loneguard.server.console.visits import visits_router
 from loneguard.server.escalation.policy import Policy
+from loneguard.server.loop_timer import sleep_on
 from loneguard.server.store import Alarm, ConsoleLogin, Role, Store
 
 HERE = Path(__file__).parent
@@ -69,7 +70,7 @@ def console_router(
     policies = policies or {}
     templates = Jinja2Templates(directory=HERE / "templates")
     views.install_filters(templates)
-    limiter = LoginLimiter(settings.max_login_failures)
+    limiter = LoginLimiter(settings.max_login_failures, max_delay_s=settings.max_login_delay_s)
     # Count the window's failures again from the audit log: a restart resets nothing.
     replay_login_outcomes(
         limiter, recent_login_outcomes(store, clock.wall_ms() - limiter.window_ms)
@@ -132,25 +133,24 @@ def console_router(
                 status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or wrong"
             )
         ip = client_ip(request)
-        now = clock.wall_ms()
-        keys = login_keys(name, ip)
-        wait_ms = limiter.retry_after_ms(keys, now)
-        if wait_ms > 0:
-            await asyncio.wrap_future(failed_login(store, name, now, ip, refused=True))
-            minutes = max(1, -(-wait_ms // 60_000))
-            error = f"Too many failed logins. Try again in {minutes} minute(s)."
-            return login_page(request, error, status.HTTP_429_TOO_MANY_REQUESTS, next)
-        user = store.console_user(name.strip())
-        ok = await asyncio.to_thread(
-            verify_password, user.password_hash if user else None, password
-        )
-        if user is None or not ok or user.disabled:
-            limiter.failed(keys, now)
-            await asyncio.wrap_future(failed_login(store, name, now, ip, refused=False))
-            return login_page(
-                request, "Wrong name or password.", status.HTTP_401_UNAUTHORIZED, next
+        keys = login_keys(name, None if ip == "unknown" else ip)
+        async with limiter.turn(keys):
+            # Failures slow the next tries down; a correct password is always let in.
+            delay = limiter.delay_s(keys, clock.wall_ms())
+            if delay:
+                await sleep_on(clock, delay)
+            now = clock.wall_ms()
+            user = store.console_user(name.strip())
+            ok = await asyncio.to_thread(
+                verify_password, user.password_hash if user else None, password
             )
-        limiter.succeeded(keys)
+            if user is None or not ok or user.disabled:
+                limiter.failed(keys, now)
+                await asyncio.wrap_future(failed_login(store, name, now, ip, delay))
+                return login_page(
+                    request, "Wrong name or password.", status.HTTP_401_UNAUTHORIZED, next
+                )
+            limiter.succeeded(keys)
         token = new_secret()
         max_age = int(settings.session_hours * 3600)
         await asyncio.wrap_future(

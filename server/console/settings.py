@@ -23,8 +23,16 @@ class ConsoleSettings(SettingsModel):
     )
     max_login_failures: int = setting(
         5,
-        "Failed console logins allowed per user name and per address in 15 minutes; further "
-        "tries are refused until the oldest failure is 15 minutes old.",
+        "Failed console logins per user name, and per client address, in 15 minutes before the "
+        "next tries of that name (or from that address) are slowed down: each waits 1 s, 2 s, "
+        "4 s, … (at most `console.max_login_delay_s`) before its password is checked. A correct "
+        "password is always let in.",
         ge=1,
         le=1000,
+    )
+    max_login_delay_s: float = setting(
+        30.0,
+        "The longest a slowed-down console login waits before its password is checked, in seconds.",
+        ge=1,
+        le=600,
     )
