@@ -214,6 +214,13 @@ class MqttSettings(SettingsModel):
         "sharing a PostgreSQL database. Empty: a plain subscription (one hub).",
     )
     keepalive: int = setting(30, "MQTT keepalive in seconds.", ge=5, le=3600)
+    demo: bool = setting(
+        False,
+        "This hub is a demo (or a test): start even on a broker that lets clients connect "
+        "without a login. Without it the hub checks at start, with an anonymous connection, "
+        "and refuses to run on such a broker, where anyone could send messages as any device.",
+        env="LONEGUARD_MQTT_DEMO",
+    )
     reconnect_min: float = setting(
         0.5, "Seconds to wait before the first reconnection attempt.", ge=0.05, le=60
     )
@@ -305,9 +312,11 @@ class EscalationSettings(SettingsModel):
 
 class DevicesSettings(SettingsModel):
     require_provisioned: bool = setting(
-        False,
+        True,
         "Refuse messages from a device that `loneguard-hub devices provision` never made "
-        "(dead-lettered as `device not provisioned`). Revoked devices are always refused.",
+        "(dead-lettered as `device not provisioned`). Revoked devices are always refused. Set "
+        "it false only for a demo or tests with simulated devices.",
+        env="LONEGUARD_REQUIRE_PROVISIONED",
     )
 
 
@@ -435,9 +444,16 @@ def _config_error(error: ErrorDetails, origins: Mapping[str, str]) -> ConfigErro
     return ConfigError(f"{name}{where}: {problem}")
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _from_text(setting: Setting, text: str) -> Any:
     if setting.type is str:
         return text
+    if setting.type is bool:  # bool("false") is True: read the word instead
+        if text.strip().lower() not in _BOOLEANS:
+            raise ConfigError(f"{setting.name} (from {setting.env}): must be true or false")
+        return _BOOLEANS[text.strip().lower()]
     try:
         return setting.type(text)
     except ValueError:

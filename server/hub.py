@@ -25,6 +25,7 @@ from loneguard.server.config import ConfigError, HubConfig
 from loneguard.server.escalation.notify import Channel
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.mqtt_link import LinkSettings, MqttLink, NotConnected
+from loneguard.server.ingest.open_broker import refuse_open_broker
 from loneguard.server.ingest.pipeline import Ingest
 from loneguard.server.services import ChannelTap, HubServices, build_hub_services
 from loneguard.server.store import Store, open_store
@@ -114,6 +115,7 @@ class Hub:
                 lock.release()
 
     async def _run_on_store(self, on_listening: Callable[[str], None] | None) -> None:
+        await refuse_open_broker(self.config)
         store = self.store or open_store(self.config.db.url, self.clock.wall_ms)
         self.store = store
         try:

@@ -85,3 +85,16 @@ def test_reserved_names_are_refused_at_provisioning(tmp_path: Path, name: str) -
     broker = BrokerDir(tmp_path)
     with pytest.raises(ProvisionError, match="reserved for the hub"):
         add_device_account(broker, name, "mqtts://127.0.0.1:8883")
+
+
+def test_the_hub_finds_the_shipped_broker_closed_to_anonymous_clients(
+    secure_broker: SecureBroker,
+) -> None:
+    """Finding 8's start check, against the shipped config: not an open broker."""
+    import asyncio
+
+    from loneguard.server.config import load_config
+    from loneguard.server.ingest.open_broker import accepts_anonymous
+
+    config = load_config(env={"LONEGUARD_MQTT_URL": f"mqtt://127.0.0.1:{secure_broker.hub_port}"})
+    assert asyncio.run(accepts_anonymous(config)) is False

@@ -246,6 +246,8 @@ def test_the_board_reconnects_by_itself_after_a_hub_restart(
     config = load_config(
         env={
             "LONEGUARD_MQTT_URL": hub.hub.config.values["mqtt.url"],
+            "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",
             "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
             "LONEGUARD_HTTP": f"127.0.0.1:{port}",
         }
