@@ -94,14 +94,16 @@ def console_router(
             status_code=code,
         )
 
-    def cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    def cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+        # Secure when asked to, and whenever the request came over HTTPS (directly, or as a
+        # proxy named in http.trusted_proxies said).
         response.set_cookie(
             name,
             value,
             max_age=max_age,
             httponly=True,
             samesite="strict",
-            secure=settings.cookie_secure,
+            secure=settings.cookie_secure or request.url.scheme == "https",
             path="/",
         )
 
@@ -111,7 +113,7 @@ def console_router(
         response = page(
             request, "login.html", None, code, error=error, prelogin=token, next_url=next_url
         )
-        cookie(response, PRELOGIN_COOKIE, token, 3600)
+        cookie(request, response, PRELOGIN_COOKIE, token, 3600)
         return response
 
     @router.get("/login", response_class=HTMLResponse)
@@ -159,7 +161,7 @@ def console_router(
             )
         )
         response = RedirectResponse(views.safe_next(next), status.HTTP_303_SEE_OTHER)
-        cookie(response, COOKIE, token, max_age)
+        cookie(request, response, COOKIE, token, max_age)
         response.delete_cookie(PRELOGIN_COOKIE, path="/")
         return response
 

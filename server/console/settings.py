@@ -11,8 +11,9 @@ class ConsoleSettings(SettingsModel):
     )
     cookie_secure: bool = setting(
         False,
-        "Mark the console's login cookie Secure (sent over HTTPS only): set it when the hub is "
-        "served behind HTTPS.",
+        "Mark the console's login cookie Secure (sent over HTTPS only) always. Without it the "
+        "cookie is Secure whenever the login came over HTTPS: directly, or through a proxy "
+        "named in `http.trusted_proxies` that says so in `X-Forwarded-Proto`.",
     )
     visit_retention_days: int = setting(
         0,
