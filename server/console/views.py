@@ -221,12 +221,20 @@ def search_audit(store: Store, q: str, limit: int, role: Role) -> list[AuditEntr
     return entries
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(cell: object) -> str:
+    """A CSV cell no spreadsheet runs as a formula: one starting like one gets a leading '."""
+    text = str(cell)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def audit_csv(entries: list[AuditEntry]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "at_utc", "actor", "action", "subject", "detail"])
     for e in entries:
-        writer.writerow(
-            [e.id, format_time(e.at_ms), e.actor, e.action, e.subject or "", json.dumps(e.detail)]
-        )
+        row = [e.id, format_time(e.at_ms), e.actor, e.action, e.subject or "", json.dumps(e.detail)]
+        writer.writerow([inert(cell) for cell in row])
     return out.getvalue()
