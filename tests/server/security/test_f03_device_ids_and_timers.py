@@ -87,3 +87,43 @@ def test_a_visit_whose_prealert_fails_still_falls_due_on_time(tmp_path: Path) ->
             await rig.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_deadline_the_store_failed_to_apply_is_tried_again(tmp_path: Path) -> None:
+    """Whatever one fire does, the timer is re-armed: a store error at the deadline is retried
+    ``RETRY_MS`` later on the hub's clock, not forgotten until a restart."""
+    from concurrent.futures import Future
+
+    from loneguard.server.sessions.timers import RETRY_MS
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        rig = await Rig(tmp_path, clock, hub_config(tmp_path)).start()
+        try:
+            await rig.people()
+            start = clock.monotonic()
+            session = await rig.visit(30, prealert_s=0)
+            real = rig.store.reach_session_deadline
+            failures: list[int] = []
+
+            def failing_once(*args: object) -> Future[object]:
+                if not failures:
+                    failures.append(1)
+                    broken: Future[object] = Future()
+                    broken.set_exception(OSError("disk I/O error"))
+                    return broken
+                return real(*args)  # type: ignore[arg-type]
+
+            rig.store.reach_session_deadline = failing_once  # type: ignore[method-assign]
+            due = 30 * M + rig.config.sessions.grace
+            clock.advance(start + due + 1 - clock.monotonic())
+            await until(lambda: failures == [1])
+            await asyncio.sleep(0.05)
+            assert rig.store.alarms() == []
+            clock.advance(RETRY_MS / 1000)
+            await until(lambda: len(rig.store.alarms()) == 1)
+            assert rig.store.alarms()[0].session_id == session.id
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
