@@ -107,3 +107,17 @@ def test_the_public_metrics_show_no_covert_alarm(store: SqlStore, clock: FakeClo
         assert 'loneguard_events_total{kind="duress"} 1' in viewer.text
         wrong = client.get("/metrics", headers={"Authorization": "Bearer lg_nope"})
         assert wrong.status_code == 401
+
+
+@pytest.mark.usefixtures("users")
+def test_the_event_log_and_its_csv_show_login_addresses_to_managers_only(
+    app_client: TestClient,
+) -> None:
+    from tests.server.console.conftest import log_in, login_status
+
+    assert login_status(app_client, "someone", "wrong password") == 401
+    viewer = log_in(TestClient(app_client.app, follow_redirects=False), "vic")
+    manager = log_in(TestClient(app_client.app, follow_redirects=False), "max")
+    for path in ("/console/events", "/console/events.csv"):
+        assert "testclient" not in viewer.get(path).text, path  # the failed login's address
+        assert "testclient" in manager.get(path).text, path
