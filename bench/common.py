@@ -96,6 +96,8 @@ def hub_child(
     """``loneguard-hub run`` as its own process, as in production; returns once it listens."""
     env = {
         "LONEGUARD_MQTT_URL": broker.url,
+        "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+        "LONEGUARD_REQUIRE_PROVISIONED": "false",
         "LONEGUARD_DB_URL": f"sqlite:///{db}",
         "LONEGUARD_HTTP": "127.0.0.1:0",
         **(extra or {}),

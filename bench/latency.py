@@ -96,6 +96,8 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
             python_module_command("loneguard.server.cli", "run"),
             {
                 "LONEGUARD_MQTT_URL": broker.url,
+                "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+                "LONEGUARD_REQUIRE_PROVISIONED": "false",
                 "LONEGUARD_DB_URL": f"sqlite:///{db}",
                 "LONEGUARD_HTTP": "127.0.0.1:0",
             },

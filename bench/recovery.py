@@ -27,7 +27,9 @@ ARMED = re.compile(r"timers rebuilt: (\d+) session deadlines armed")
 
 def seed(db: Path, sessions: int) -> None:
     clock = SystemClock()
-    config = load_config(env={"LONEGUARD_DB_URL": f"sqlite:///{db}"})
+    config = load_config(
+        env={"LONEGUARD_DB_URL": f"sqlite:///{db}", "LONEGUARD_REQUIRE_PROVISIONED": "false"}
+    )
     store = open_store(config.db.url, clock.wall_ms)
     now = clock.wall_ms()
     seed_visits(store, sessions, now, lambda i: now + 3_600_000 + i, grace_s=300, prealert_s=300)

@@ -65,6 +65,8 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="loneguard-bench-") as tmp, Mosquitto() as broker:
         env = {
             "LONEGUARD_MQTT_URL": broker.url,
+            "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",
             "LONEGUARD_DB_URL": f"sqlite:///{Path(tmp) / 'hub.db'}",
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }

@@ -10,7 +10,9 @@ from typing import Any, Literal, overload
 from loneguard.protocol.errors import ProtocolError
 
 MAX_PAYLOAD_BYTES = 4096
-MAX_TS_MS = 2**53 - 1  # the largest integer JSON numbers carry exactly
+# The last millisecond of the year 9999: the largest time every part can show as a date (Python's
+# ``datetime`` stops there), well inside what JSON numbers carry exactly (2^53 - 1).
+MAX_TS_MS = 253_402_300_799_999
 
 # A lowercase UUID or an uppercase ULID: made by the device at the press, deduped on by the hub.
 EVENT_ID_PATTERN = re.compile(

@@ -29,6 +29,7 @@ from loneguard.server.escalation.policy import (
     parse_policies,
     with_defaults,
 )
+from loneguard.server.http_guard import DEFAULT_MAX_BODY_BYTES, Network, parse_networks
 from loneguard.server.outreach.outreach_settings import (
     CalendarSettings,
     DeliveryManagerSettings,
@@ -149,6 +150,17 @@ def _http_listen(text: str) -> HttpListen:
     return HttpListen(host, int(port_text))
 
 
+def _networks(entries: list[Any]) -> tuple[Network, ...]:
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            raise ValueProblem(f"must be a string, got {kind_of(entry)}", f"[{i}]")
+        try:
+            parse_networks([entry])
+        except ValueError:
+            raise ValueProblem(f"{entry[:60]!r} is not an address or network", f"[{i}]") from None
+    return parse_networks(entries)
+
+
 def _seconds(text: str) -> float:
     try:
         return parse_duration(text)
@@ -240,6 +252,13 @@ class MqttSettings(SettingsModel):
         "sharing a PostgreSQL database. Empty: a plain subscription (one hub).",
     )
     keepalive: int = setting(30, "MQTT keepalive in seconds.", ge=5, le=3600)
+    demo: bool = setting(
+        False,
+        "This hub is a demo (or a test): start even on a broker that lets clients connect "
+        "without a login. Without it the hub checks at start, with an anonymous connection, "
+        "and refuses to run on such a broker, where anyone could send messages as any device.",
+        env="LONEGUARD_MQTT_DEMO",
+    )
     reconnect_min: float = setting(
         0.5, "Seconds to wait before the first reconnection attempt.", ge=0.05, le=60
     )
@@ -271,6 +290,20 @@ class HttpSettings(SettingsModel):
         "127.0.0.1:8080",
         "Address of the API and console: `host:port` (port 0 picks a free port).",
         env="LONEGUARD_HTTP",
+    )
+    trusted_proxies: Annotated[tuple[Network, ...], Parsed(list, _networks)] = setting(
+        [],
+        'Reverse proxies in front of the hub, as addresses or networks (`["127.0.0.1"]`). '
+        "Only from these is `X-Forwarded-For` (the client's address, for login limits and the "
+        "audit log) and `X-Forwarded-Proto` (HTTPS, for the Secure cookie) believed; from "
+        "anyone else they are ignored.",
+    )
+    max_body_bytes: int = setting(
+        DEFAULT_MAX_BODY_BYTES,
+        "Largest request body the hub reads, in bytes; a larger one is refused (413) before it "
+        "is parsed.",
+        ge=1024,
+        le=64 * 1024 * 1024,
     )
 
 
@@ -345,9 +378,11 @@ class MessagesSettings(SettingsModel):
 
 class DevicesSettings(SettingsModel):
     require_provisioned: bool = setting(
-        False,
+        True,
         "Refuse messages from a device that `loneguard-hub devices provision` never made "
-        "(dead-lettered as `device not provisioned`). Revoked devices are always refused.",
+        "(dead-lettered as `device not provisioned`). Revoked devices are always refused. Set "
+        "it false only for a demo or tests with simulated devices.",
+        env="LONEGUARD_REQUIRE_PROVISIONED",
     )
 
 
@@ -529,9 +564,16 @@ def _config_error(error: ErrorDetails, origins: Mapping[str, str]) -> ConfigErro
     return ConfigError(f"{name}{where}: {problem}")
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _from_text(setting: Setting, text: str) -> Any:
     if setting.type is str:
         return text
+    if setting.type is bool:  # bool("false") is True: read the word instead
+        if text.strip().lower() not in _BOOLEANS:
+            raise ConfigError(f"{setting.name} (from {setting.env}): must be true or false")
+        return _BOOLEANS[text.strip().lower()]
     try:
         return setting.type(text)
     except ValueError:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Generator, Mapping
 
 import uvicorn
+from fastapi import FastAPI
 
 from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import Clock, SystemClock
@@ -24,11 +25,21 @@ from loneguard.server.config import ConfigError, HubConfig
 from loneguard.server.escalation.notify import Channel
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.mqtt_link import LinkSettings, MqttLink, NotConnected
+from loneguard.server.ingest.open_broker import refuse_open_broker
 from loneguard.server.ingest.pipeline import Ingest
 from loneguard.server.services import ChannelTap, HubServices, build_hub_services
 from loneguard.server.store import Store, open_store
 
 log = logging.getLogger(__name__)
+
+
+def http_server_config(app: FastAPI) -> uvicorn.Config:
+    """How the hub serves its app. ``proxy_headers`` off: uvicorn would believe
+    ``X-Forwarded-For`` from 127.0.0.1; the hub's ``HttpGuard`` believes it only from the
+    proxies named in ``http.trusted_proxies``."""
+    return uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", proxy_headers=False
+    )
 
 
 class _Server(uvicorn.Server):
@@ -104,6 +115,7 @@ class Hub:
                 lock.release()
 
     async def _run_on_store(self, on_listening: Callable[[str], None] | None) -> None:
+        await refuse_open_broker(self.config)
         store = self.store or open_store(self.config.db.url, self.clock.wall_ms)
         self.store = store
         try:
@@ -162,8 +174,10 @@ class Hub:
             hooks=services.hooks(),
             console=self.config.console,
             policies=self.config.policies,
+            max_body_bytes=self.config.http.max_body_bytes,
+            trusted_proxies=self.config.http.trusted_proxies,
         )
-        server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+        server = _Server(http_server_config(app))
         http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
         mqtt = asyncio.create_task(link.run(), name="mqtt")
         watch = asyncio.create_task(self._watch_ready(server, link, on_listening), name="ready")

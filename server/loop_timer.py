@@ -60,4 +60,20 @@ def call_later_on_loop(
     return LoopTimer(clock, loop, delay, callback)
 
 
-__all__ = ["LoopTimer", "call_later_on_loop"]
+async def sleep_on(clock: Clock, seconds: float) -> None:
+    """Wait ``seconds`` of ``clock``'s monotonic time (the fake clock's too, as tests drive it)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    timer = call_later_on_loop(clock, loop, seconds, wake)
+    try:
+        await done
+    finally:
+        timer.cancel()
+
+
+__all__ = ["LoopTimer", "call_later_on_loop", "sleep_on"]

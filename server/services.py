@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from loneguard.gsm.modem import Modem
 from loneguard.gsm.voice import VoiceCalls
@@ -56,13 +55,14 @@ from loneguard.server.ingest.pipeline import Ingest, Listeners, Publisher
 from loneguard.server.ingest.roster import DeviceRoster
 from loneguard.server.outreach.manager_copy import ManagerCopies
 from loneguard.server.outreach.signal_spots import SignalWatch
+from loneguard.server.privacy import visible_dict
 from loneguard.server.scheduler import Scheduler
 from loneguard.server.sessions.offline_watch import OfflineWatch
 from loneguard.server.sessions.rules import session_effects
 from loneguard.server.sessions.timers import PolicyFor, SessionTimers
 from loneguard.server.sms.gateway import OnFallback, SmsGateway
 from loneguard.server.sms.responders import SmsAcks
-from loneguard.server.store import Alarm, AlarmKind, AlarmState, Session, Store
+from loneguard.server.store import Alarm, AlarmKind, AlarmState, Role, Session, Store
 from loneguard.server.store.leases import LeaseRows
 
 log = logging.getLogger(__name__)
@@ -414,11 +414,5 @@ def _device_event(broadcaster: Broadcaster, received: tuple[str, Event]) -> None
 
 
 def _session_changed(broadcaster: Broadcaster, session: Session) -> None:
-    data: dict[str, Any] = {
-        k: v for k, v in asdict(session).items() if k not in _PERSONAL_SESSION_FIELDS
-    }
-    broadcaster.publish("session", data)
-
-
-# The console reads these over the JSON API; the stream carries no addresses or numbers.
-_PERSONAL_SESSION_FIELDS = frozenset({"address", "contact_name", "contact_phone"})
+    """Every console's stream, viewers' too: what the privacy policy lets a viewer see."""
+    broadcaster.publish("session", visible_dict(Session, asdict(session), Role.VIEWER))

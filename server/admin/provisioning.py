@@ -305,10 +305,15 @@ class DeviceCredentials:
     sms_secret: str = field(repr=False)
 
 
+# Names no device may have: the hub's account, and "hub", whose firmware client id
+# (``loneguard-{id}``) would be the hub's.
+RESERVED_DEVICE_IDS = frozenset({HUB_USERNAME, "hub"})
+
+
 def check_provisionable(device_id: str) -> str:
     check_device_id(device_id, "device id")
-    if device_id == HUB_USERNAME:
-        raise ProvisionError(f"{HUB_USERNAME!r} is the hub's account, not a device id")
+    if device_id.lower() in RESERVED_DEVICE_IDS:
+        raise ProvisionError(f"{device_id!r} is reserved for the hub, not a device id")
     return device_id
 
 

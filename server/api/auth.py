@@ -31,12 +31,27 @@ def authenticator(store: Store) -> Callable[..., Principal]:
     ) -> Principal:
         if credentials is None:
             raise _unauthorized("a bearer token is required")
-        token = store.token_by_hash(hash_token(credentials.credentials))
-        if token is None:
-            raise _unauthorized("the token is unknown or revoked")
-        return Principal(token.name, token.role)
+        return _holder(store, credentials)
 
     return principal
+
+
+def optional_authenticator(store: Store) -> Callable[..., Principal | None]:
+    """The token's holder, or ``None`` when no token is sent (a wrong token is still refused)."""
+
+    def principal(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal | None:
+        return None if credentials is None else _holder(store, credentials)
+
+    return principal
+
+
+def _holder(store: Store, credentials: HTTPAuthorizationCredentials) -> Principal:
+    token = store.token_by_hash(hash_token(credentials.credentials))
+    if token is None:
+        raise _unauthorized("the token is unknown or revoked")
+    return Principal(token.name, token.role)
 
 
 def responder(principal: Callable[..., Principal]) -> Callable[..., Principal]:

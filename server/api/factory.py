@@ -4,7 +4,7 @@ No ``from __future__ import annotations`` here: FastAPI must see the route annot
 refer to dependencies built inside ``create_app``, as real objects.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Response, status
@@ -14,7 +14,13 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from loneguard.protocol.clock import Clock, SystemClock
 from loneguard.protocol.messages import EventKind
 from loneguard.server.api.alarm_changes import changed_alarm
-from loneguard.server.api.auth import Principal, admin, authenticator, responder
+from loneguard.server.api.auth import (
+    Principal,
+    admin,
+    authenticator,
+    optional_authenticator,
+    responder,
+)
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.api.models import (
     AcknowledgeIn,
@@ -30,11 +36,14 @@ from loneguard.server.api.models import (
 from loneguard.server.api.safety_routes import safety_router
 from loneguard.server.api.session_routes import sessions_router
 from loneguard.server.api.visit_routes import visits_router
+from loneguard.server.bounds import DeviceId
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import Policy
+from loneguard.server.http_guard import DEFAULT_MAX_BODY_BYTES, HttpGuard, Network
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.outreach.calendar_routes import calendars_api, feed_router
 from loneguard.server.outreach.signal_routes import signal_api
+from loneguard.server.privacy import Category, may_see, visible
 from loneguard.server.store import AlarmState, Store
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -49,12 +58,22 @@ def create_app(
     hooks: ApiHooks | None = None,
     console: ConsoleSettings | None = None,
     policies: Mapping[str, Policy] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    trusted_proxies: Sequence[Network] = (),
 ) -> FastAPI:
+    """The hub's HTTP app. ``max_body_bytes`` and ``trusted_proxies``: ``[http]`` settings,
+    applied by ``HttpGuard`` to every request before any route sees it."""
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
     hooks = hooks or ApiHooks()
-    app = FastAPI(title="loneguard hub", version="0.1.0")
+    # No /docs or /redoc: they load Swagger's scripts from a CDN into the hub's origin. The
+    # schema itself stays at /openapi.json for tools.
+    app = FastAPI(title="loneguard hub", version="0.1.0", docs_url=None, redoc_url=None)
+    app.add_middleware(
+        HttpGuard, max_body_bytes=max_body_bytes, trusted_proxies=tuple(trusted_proxies)
+    )
     principal = authenticator(store)
+    optional = optional_authenticator(store)
     Reader = Annotated[Principal, Depends(principal)]
     Responder = Annotated[Principal, Depends(responder(principal))]
     app.include_router(
@@ -79,16 +98,18 @@ def create_app(
         return Health(status="ok", mqtt=mqtt, db="ok", rejected=metrics.rejected_total)
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(), media_type=PROMETHEUS_TEXT)
+    def prometheus(who: Annotated[Principal | None, Depends(optional)]) -> PlainTextResponse:
+        """Without a token, what the privacy policy lets the public see (no covert alarms)."""
+        text = metrics.render(public=who is None or not may_see(who.role, Category.COVERT))
+        return PlainTextResponse(text, media_type=PROMETHEUS_TEXT)
 
     @app.get("/api/devices")
     def devices(_who: Reader) -> list[DeviceOut]:
         return [DeviceOut.of(d) for d in store.devices()]
 
     @app.get("/api/workers")
-    def workers(_who: Reader) -> list[WorkerOut]:
-        return [WorkerOut.of(w) for w in store.workers()]
+    def workers(who: Reader) -> list[WorkerOut]:
+        return [WorkerOut.of(visible(w, who.role)) for w in store.workers()]
 
     @app.get("/api/alarms")
     def alarms(_who: Reader, state: AlarmState | None = None) -> list[AlarmOut]:
@@ -96,12 +117,12 @@ def create_app(
 
     @app.get("/api/events")
     def events(
-        _who: Reader,
+        who: Reader,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        device_id: Annotated[str | None, Query(max_length=64)] = None,
+        device_id: DeviceId | None = None,
         kind: EventKind | None = None,
     ) -> list[EventOut]:
-        return [EventOut.of(e) for e in store.events(limit, device_id, kind)]
+        return [EventOut.of(visible(e, who.role)) for e in store.events(limit, device_id, kind)]
 
     @app.post(
         "/api/alarms/{alarm_id}/acknowledge",

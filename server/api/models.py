@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import Path
 from pydantic import BaseModel, Field, field_validator
 
 from loneguard.server.api.safety_models import RiskAssessmentOut
+from loneguard.server.bounds import DeviceId, RowId, WallMs, WorkerId
 from loneguard.server.sessions.rules import DEFAULT_EXTEND_MINUTES, MAX_MINUTES, MAX_TEXT
 from loneguard.server.store import (
     Alarm,
@@ -24,9 +24,7 @@ from loneguard.server.store import (
     Worker,
 )
 
-# A row id in a URL. The databases keep 64-bit integers, so a larger number names nothing: it is
-# refused as invalid (422) instead of overflowing the database driver (500).
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+__all__ = ["RowId"]  # the routes' row ids: refused (422) past 64 bits, not overflowed (500)
 
 
 class Health(BaseModel):
@@ -151,14 +149,16 @@ class ResolveIn(BaseModel):
 
 class SessionIn(BaseModel):
     kind: SessionKind = SessionKind.VISIT
-    worker_id: str | None = Field(default=None, max_length=64)
-    device_id: str | None = Field(
-        default=None, max_length=64, description="the worker's device when left out"
+    worker_id: WorkerId | None = None
+    device_id: DeviceId | None = Field(
+        default=None, description="the worker's device when left out"
     )
     minutes: int | None = Field(
         default=None, ge=1, le=MAX_MINUTES, description="a visit's length from now"
     )
-    expected_end_ms: int | None = Field(default=None, description="or its end as a time")
+    expected_end_ms: WallMs | None = Field(
+        default=None, description="or its end as a time, within a year of now"
+    )
     address: str | None = Field(default=None, max_length=MAX_TEXT)
     contact_name: str | None = Field(default=None, max_length=100)
     contact_phone: str | None = Field(default=None, max_length=32)
@@ -262,17 +262,17 @@ class RegisterOut(BaseModel):
 
 
 class WorkerIn(BaseModel):
-    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    id: WorkerId | None = None
     name: str = Field(min_length=1, max_length=100)
     mobile: str | None = Field(default=None, max_length=32)
     home_phone: str | None = Field(default=None, max_length=32)
-    line_manager: str | None = Field(default=None, max_length=64, description="a worker id")
+    line_manager: WorkerId | None = Field(default=None, description="a worker id")
     apprise_urls: list[str] = Field(default_factory=list, max_length=10)
     policy: str | None = Field(default=None, max_length=64, description="a team overdue policy")
 
 
 class DeviceIn(BaseModel):
-    worker_id: str | None = Field(default=None, max_length=64)
+    worker_id: WorkerId | None = None
     sms_secret: str | None = Field(
         default=None, min_length=16, max_length=128, description="write-only: never read back"
     )

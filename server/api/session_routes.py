@@ -28,7 +28,9 @@ from loneguard.server.api.models import (
     WorkerIn,
     WorkerOut,
 )
+from loneguard.server.bounds import DeviceId, WorkerId
 from loneguard.server.phone import PhoneNumber, PhoneNumberError
+from loneguard.server.privacy import visible
 from loneguard.server.sessions import rules
 from loneguard.server.store import (
     Session,
@@ -73,8 +75,8 @@ def sessions_router(
     }
 
     @router.get("/api/sessions")
-    def list_sessions(_who: Reader, state: SessionState | None = None) -> list[SessionOut]:
-        return [SessionOut.of(s) for s in store.sessions(state)]
+    def list_sessions(who: Reader, state: SessionState | None = None) -> list[SessionOut]:
+        return [SessionOut.of(visible(s, who.role)) for s in store.sessions(state)]
 
     @router.post("/api/sessions", status_code=status.HTTP_201_CREATED, responses=problems)
     async def start_session(body: SessionIn, who: Responder) -> SessionOut:
@@ -149,13 +151,13 @@ def sessions_router(
         return WorkerOut.of(worker)
 
     @router.put("/api/workers/{worker_id}")
-    async def save_worker(worker_id: str, body: WorkerIn, who: Admin) -> WorkerOut:
+    async def save_worker(worker_id: WorkerId, body: WorkerIn, who: Admin) -> WorkerOut:
         worker = _worker(worker_id, body, hooks)
         await asyncio.wrap_future(store.save_worker(worker, f"token:{who.name}"))
         return WorkerOut.of(worker)
 
     @router.put("/api/devices/{device_id}", responses=problems)
-    async def save_device(device_id: str, body: DeviceIn, who: Admin) -> DeviceOut:
+    async def save_device(device_id: DeviceId, body: DeviceIn, who: Admin) -> DeviceOut:
         actor = f"token:{who.name}"
         if body.worker_id is not None and store.worker(body.worker_id) is None:
             raise HTTPException(422, f"worker_id: no worker {body.worker_id}")

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from loneguard.protocol.clock import Clock
+from loneguard.server.bounds import DeviceId
 from loneguard.server.console import reports
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.console.visits import FIELD_CAP, check_lengths
@@ -115,7 +116,7 @@ def people_router(
 
     @router.post("/console/devices/{device_id}/assign")
     async def assign_device(
-        device_id: str, who: Admin, worker_id: Annotated[str, Form(max_length=64)] = ""
+        device_id: DeviceId, who: Admin, worker_id: Annotated[str, Form(max_length=64)] = ""
     ) -> Response:
         if store.device(device_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id}")

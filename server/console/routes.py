@@ -22,6 +22,7 @@ from loneguard.protocol.clock import Clock
 from loneguard.server.admin.tokens import hash_token
 from loneguard.server.api.alarm_changes import changed_alarm
 from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.bounds import RowId
 from loneguard.server.console import views
 from loneguard.server.console.alarm_now import alarm_now
 from loneguard.server.console.calendar_pages import calendar_router
@@ -62,6 +63,7 @@ from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.facts import alarm_facts
 from loneguard.server.escalation.notify.messages import fill
 from loneguard.server.escalation.policy import Policy
+from loneguard.server.loop_timer import sleep_on
 from loneguard.server.store import Alarm, ConsoleLogin, Role, Store
 
 HERE = Path(__file__).parent
@@ -80,7 +82,7 @@ def console_router(
     policies = policies or {}
     templates = Jinja2Templates(directory=HERE / "templates")
     views.install_filters(templates)
-    limiter = LoginLimiter(settings.max_login_failures)
+    limiter = LoginLimiter(settings.max_login_failures, max_delay_s=settings.max_login_delay_s)
     # Count the window's failures again from the audit log: a restart resets nothing.
     replay_login_outcomes(
         limiter, recent_login_outcomes(store, clock.wall_ms() - limiter.window_ms)
@@ -112,14 +114,16 @@ def console_router(
             status_code=code,
         )
 
-    def cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    def cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+        # Secure when asked to, and whenever the request came over HTTPS (directly, or as a
+        # proxy named in http.trusted_proxies said).
         response.set_cookie(
             name,
             value,
             max_age=max_age,
             httponly=True,
             samesite="strict",
-            secure=settings.cookie_secure,
+            secure=settings.cookie_secure or request.url.scheme == "https",
             path="/",
         )
 
@@ -129,7 +133,7 @@ def console_router(
         response = page(
             request, "login.html", None, code, error=error, prelogin=token, next_url=next_url
         )
-        cookie(response, PRELOGIN_COOKIE, token, 3600)
+        cookie(request, response, PRELOGIN_COOKIE, token, 3600)
         return response
 
     @router.get("/login", response_class=HTMLResponse)
@@ -151,25 +155,24 @@ def console_router(
                 status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or wrong"
             )
         ip = client_ip(request)
-        now = clock.wall_ms()
-        keys = login_keys(name, ip)
-        wait_ms = limiter.retry_after_ms(keys, now)
-        if wait_ms > 0:
-            await asyncio.wrap_future(failed_login(store, name, now, ip, refused=True))
-            minutes = max(1, -(-wait_ms // 60_000))
-            error = f"Too many failed logins. Try again in {minutes} minute(s)."
-            return login_page(request, error, status.HTTP_429_TOO_MANY_REQUESTS, next)
-        user = store.console_user(name.strip())
-        ok = await asyncio.to_thread(
-            verify_password, user.password_hash if user else None, password
-        )
-        if user is None or not ok or user.disabled:
-            limiter.failed(keys, now)
-            await asyncio.wrap_future(failed_login(store, name, now, ip, refused=False))
-            return login_page(
-                request, "Wrong name or password.", status.HTTP_401_UNAUTHORIZED, next
+        keys = login_keys(name, None if ip == "unknown" else ip)
+        async with limiter.turn(keys):
+            # Failures slow the next tries down; a correct password is always let in.
+            delay = limiter.delay_s(keys, clock.wall_ms())
+            if delay:
+                await sleep_on(clock, delay)
+            now = clock.wall_ms()
+            user = store.console_user(name.strip())
+            ok = await asyncio.to_thread(
+                verify_password, user.password_hash if user else None, password
             )
-        limiter.succeeded(keys)
+            if user is None or not ok or user.disabled:
+                limiter.failed(keys, now)
+                await asyncio.wrap_future(failed_login(store, name, now, ip, delay))
+                return login_page(
+                    request, "Wrong name or password.", status.HTTP_401_UNAUTHORIZED, next
+                )
+            limiter.succeeded(keys)
         token = new_secret()
         max_age = int(settings.session_hours * 3600)
         await asyncio.wrap_future(
@@ -178,7 +181,7 @@ def console_router(
             )
         )
         response = RedirectResponse(views.safe_next(next), status.HTTP_303_SEE_OTHER)
-        cookie(response, COOKIE, token, max_age)
+        cookie(request, response, COOKIE, token, max_age)
         response.delete_cookie(PRELOGIN_COOKIE, path="/")
         return response
 
@@ -264,7 +267,7 @@ def console_router(
         )
 
     @router.get("/console/alarms/{alarm_id}", response_class=HTMLResponse)
-    def alarm_page(request: Request, alarm_id: int, who: Viewer) -> Response:
+    def alarm_page(request: Request, alarm_id: RowId, who: Viewer) -> Response:
         return alarm_detail(request, who, alarm_id)
 
     async def change_alarm(request: Request, alarm_id: int, future: Future[Alarm]) -> Response:
@@ -274,7 +277,7 @@ def console_router(
         return RedirectResponse(f"/console/alarms/{alarm_id}", status.HTTP_303_SEE_OTHER)
 
     @router.post("/console/alarms/{alarm_id}/acknowledge")
-    async def acknowledge(request: Request, alarm_id: int, who: Responder) -> Response:
+    async def acknowledge(request: Request, alarm_id: RowId, who: Responder) -> Response:
         name = who.user.name
         future = store.acknowledge_alarm(alarm_id, name, clock.wall_ms(), f"user:{name}")
         return await change_alarm(request, alarm_id, future)
@@ -282,7 +285,7 @@ def console_router(
     @router.post("/console/alarms/{alarm_id}/resolve", response_class=HTMLResponse)
     async def resolve(
         request: Request,
-        alarm_id: int,
+        alarm_id: RowId,
         who: Responder,
         outcome: Annotated[str, Form(max_length=64)] = "",
         notes: Annotated[str, Form(max_length=4000)] = "",
@@ -304,7 +307,7 @@ def console_router(
     @router.get("/console/events", response_class=HTMLResponse)
     def event_log(request: Request, who: Viewer, q: str = "", page_no: int = 1) -> Response:
         page_no = min(max(page_no, 1), views.MAX_EVENT_PAGES)
-        entries, more = views.event_page(store, q, page_no)
+        entries, more = views.event_page(store, q, page_no, who.user.role)
         return page(
             request,
             "events.html",
@@ -318,7 +321,7 @@ def console_router(
 
     @router.get("/console/events.csv")
     def event_csv(who: Viewer, q: str = "", limit: int = 5000) -> Response:
-        entries = views.search_audit(store, q, min(max(limit, 1), 50_000))
+        entries = views.search_audit(store, q, min(max(limit, 1), 50_000), who.user.role)
         return Response(
             views.audit_csv(entries),
             media_type="text/csv; charset=utf-8",

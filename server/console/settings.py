@@ -11,8 +11,9 @@ class ConsoleSettings(SettingsModel):
     )
     cookie_secure: bool = setting(
         False,
-        "Mark the console's login cookie Secure (sent over HTTPS only): set it when the hub is "
-        "served behind HTTPS.",
+        "Mark the console's login cookie Secure (sent over HTTPS only) always. Without it the "
+        "cookie is Secure whenever the login came over HTTPS: directly, or through a proxy "
+        "named in `http.trusted_proxies` that says so in `X-Forwarded-Proto`.",
     )
     visit_retention_days: int = setting(
         0,
@@ -23,8 +24,16 @@ class ConsoleSettings(SettingsModel):
     )
     max_login_failures: int = setting(
         5,
-        "Failed console logins allowed per user name and per address in 15 minutes; further "
-        "tries are refused until the oldest failure is 15 minutes old.",
+        "Failed console logins per user name, and per client address, in 15 minutes before the "
+        "next tries of that name (or from that address) are slowed down: each waits 1 s, 2 s, "
+        "4 s, … (at most `console.max_login_delay_s`) before its password is checked. A correct "
+        "password is always let in.",
         ge=1,
         le=1000,
+    )
+    max_login_delay_s: float = setting(
+        30.0,
+        "The longest a slowed-down console login waits before its password is checked, in seconds.",
+        ge=1,
+        le=600,
     )

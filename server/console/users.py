@@ -15,9 +15,9 @@ class UserError(ValueError):
     pass
 
 
-def checked_hash(password: str) -> str:
+def checked_hash(password: str, name: str = "") -> str:
     try:
-        return hash_password(password)
+        return hash_password(password, user_inputs=(name,) if name else ())
     except WeakPassword as exc:
         raise UserError(str(exc)) from None
 
@@ -27,7 +27,7 @@ def create_user(
 ) -> None:
     if not NAME.fullmatch(name):
         raise UserError("name: 1-64 letters, digits, dots, dashes, underscores or @")
-    password_hash = checked_hash(password)
+    password_hash = checked_hash(password, name)
     try:
         store.create_console_user(name, role, password_hash, now_ms, actor).result()
     except ConsoleUserExists as exc:
@@ -42,7 +42,7 @@ def set_disabled(store: Store, name: str, disabled: bool, now_ms: int, actor: st
 
 def change_password(store: Store, name: str, password: str, now_ms: int, actor: str) -> None:
     """A new password; the user's live logins end at once."""
-    password_hash = checked_hash(password)
+    password_hash = checked_hash(password, name)
     if not store.set_console_password(name, password_hash, now_ms, actor).result():
         raise UserError(f"name: no console user called {name!r}")
 

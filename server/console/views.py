@@ -22,6 +22,7 @@ from loneguard.server.console.board import ALARM_TITLES, BoardRow, board_rows
 from loneguard.server.console.event_sentences import sentence, who
 from loneguard.server.console.roll_call import Present, present_now
 from loneguard.server.escalation.notify.call_channel import CONSOLE_TASK
+from loneguard.server.privacy import Category, may_see, visible
 from loneguard.server.store import Store
 from loneguard.server.store.records import (
     Alarm,
@@ -51,7 +52,7 @@ DURESS_GUIDANCE = (
     "yes or no, and act on the answers. If there is no answer, or the answers confirm danger, "
     "call the police with the visit address."
 )
-PRIVILEGED = frozenset({Role.ADMIN, Role.MANAGER})  # may see addresses and phone numbers
+PRIVILEGED = frozenset({Role.ADMIN, Role.MANAGER})  # may act on alarms
 
 
 def install_filters(templates: Jinja2Templates) -> None:
@@ -72,13 +73,17 @@ def install_filters(templates: Jinja2Templates) -> None:
 
 
 def may_see_contacts(login: Any) -> bool:
-    return login is not None and login.user.role in PRIVILEGED
+    """Addresses and phone numbers: the privacy policy's ``CONTACT`` fields."""
+    return may_see(login.user.role if login is not None else None, Category.CONTACT)
 
 
 def format_time(ms: int | None) -> str:
     if ms is None:
         return "—"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):  # bounded at every entry; never a 500 here
+        return f"{ms} ms"
 
 
 def format_hhmm(ms: int | None) -> str:
@@ -271,16 +276,18 @@ EVENTS_PER_PAGE = 50
 MAX_EVENT_PAGES = 200
 
 
-def event_page(store: Store, q: str, page_no: int) -> tuple[list[AuditEntry], bool]:
-    """One page of the event log, newest first, and whether an older page follows."""
+def event_page(store: Store, q: str, page_no: int, role: Role) -> tuple[list[AuditEntry], bool]:
+    """One page of the event log as ``role`` may see it, newest first, and whether an older
+    page follows."""
     start = (page_no - 1) * EVENTS_PER_PAGE
-    found = search_audit(store, q, start + EVENTS_PER_PAGE + 1)
+    found = search_audit(store, q, start + EVENTS_PER_PAGE + 1, role)
     return found[start : start + EVENTS_PER_PAGE], len(found) > start + EVENTS_PER_PAGE
 
 
-def search_audit(store: Store, q: str, limit: int) -> list[AuditEntry]:
+def search_audit(store: Store, q: str, limit: int, role: Role) -> list[AuditEntry]:
+    """The audit log as ``role`` may see it (the privacy policy), searched for ``q``."""
     needle = q.strip().lower()
-    entries = store.audit(limit if not needle else 50_000)
+    entries = [visible(e, role) for e in store.audit(limit if not needle else 50_000)]
     if needle:
         entries = [e for e in entries if needle in _searchable(e)][:limit]
     return entries
@@ -291,12 +298,20 @@ def _searchable(e: AuditEntry) -> str:
     return f"{e.actor} {e.action} {e.subject or ''} {json.dumps(e.detail)} {sentence(e)}".lower()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(cell: object) -> str:
+    """A CSV cell no spreadsheet runs as a formula: one starting like one gets a leading '."""
+    text = str(cell)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def audit_csv(entries: list[AuditEntry]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "at_utc", "actor", "action", "subject", "detail"])
     for e in entries:
-        writer.writerow(
-            [e.id, format_time(e.at_ms), e.actor, e.action, e.subject or "", json.dumps(e.detail)]
-        )
+        row = [e.id, format_time(e.at_ms), e.actor, e.action, e.subject or "", json.dumps(e.detail)]
+        writer.writerow([inert(cell) for cell in row])
     return out.getvalue()

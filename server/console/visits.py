@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.bounds import RowId, in_time_range
 from loneguard.server.console import risk_form, visit_csv
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.console.views import may_see_contacts
@@ -66,8 +67,14 @@ def parse_local(text: str, tz_offset_min: int, field: str) -> int:
         raise rules.SessionRefused(field, "must be a date and time") from None
     if local.tzinfo is not None:
         raise rules.SessionRefused(field, "must be a local date and time")
-    utc = local + timedelta(minutes=tz_offset_min)
-    return int((utc - datetime(1970, 1, 1)).total_seconds() * 1000)
+    try:
+        utc = local + timedelta(minutes=tz_offset_min)
+    except OverflowError:
+        raise rules.SessionRefused(field, "is out of range") from None
+    ms = int((utc - datetime(1970, 1, 1)).total_seconds() * 1000)
+    if not in_time_range(ms):
+        raise rules.SessionRefused(field, "is out of range")
+    return ms
 
 
 def visits_router(
@@ -191,7 +198,7 @@ def visits_router(
         )
 
     @router.post("/console/visits/{session_id}/end")
-    async def end_visit(session_id: int, who: Responder) -> Response:
+    async def end_visit(session_id: RowId, who: Responder) -> Response:
         actor = f"user:{who.user.name}"
         now = clock.wall_ms()
         try:
@@ -228,13 +235,13 @@ def visits_router(
         )
 
     @router.get("/console/visits/{session_id}/record", response_class=HTMLResponse)
-    def show_record(request: Request, session_id: int, who: Viewer) -> Response:
+    def show_record(request: Request, session_id: RowId, who: Viewer) -> Response:
         return record_page(request, who, session_id)
 
     @router.post("/console/visits/{session_id}/record", response_class=HTMLResponse)
     async def write_record(
         request: Request,
-        session_id: int,
+        session_id: RowId,
         who: Responder,
         reason: Annotated[str, Form(max_length=TEXT)] = "",
         points: Annotated[str, Form(max_length=TEXT)] = "",

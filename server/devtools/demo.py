@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             "LONEGUARD_CONFIG": str(config_path),
             "LONEGUARD_MQTT_URL": mqtt_url,
+            "LONEGUARD_MQTT_DEMO": "true",  # the demo says it is one: its broker is open
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",  # simulated devices
             "LONEGUARD_DB_URL": f"sqlite:///{data_dir / 'hub.db'}",
             "LONEGUARD_HTTP": f"127.0.0.1:{http_port}",
         }

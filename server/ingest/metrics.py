@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 
+from loneguard.server.privacy import public_event_kind
+
 # Seconds from a message's arrival to its ack being handed to the MQTT client.
 ACK_LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -58,15 +60,20 @@ class Metrics:
                 if seconds <= bound:
                     self._ack_buckets[i] += 1
 
-    def render(self) -> str:
+    def render(self, public: bool = False) -> str:
+        """Prometheus text. ``public``: for a reader without a token, so what the privacy policy
+        keeps covert (duress events) is left out, and so is the ack count that would betray it."""
         with self._lock:
             lines: list[str] = []
+            kinds = sorted(
+                (k, v) for k, v in self.events.items() if not public or public_event_kind(k)
+            )
             _family(
                 lines,
                 "loneguard_events_total",
                 "counter",
                 "Events stored, by kind.",
-                ((f'{{kind="{k}"}}', v) for k, v in sorted(self.events.items())),
+                ((f'{{kind="{k}"}}', v) for k, v in kinds),
             )
             _family(
                 lines,
@@ -126,6 +133,8 @@ class Metrics:
                 "Messages the store failed to record.",
                 [("", self.store_failures)],
             )
+            if public:
+                return "\n".join(lines) + "\n"
             lines.append("# HELP loneguard_ack_latency_seconds From arrival to ack publish.")
             lines.append("# TYPE loneguard_ack_latency_seconds histogram")
             for bound, n in zip(ACK_LATENCY_BUCKETS, self._ack_buckets, strict=True):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from loneguard.protocol.messages import Event, EventKind
+from loneguard.protocol.topics import DEVICE_ID_PATTERN
 from loneguard.server.store.records import (
     AlarmKind,
     Effect,
@@ -32,6 +33,7 @@ from loneguard.server.store.records import (
 DEFAULT_EXTEND_MINUTES = 30
 MAX_MINUTES = 24 * 60
 MAX_TEXT = 200
+MAX_AHEAD_MS = 366 * 24 * 3_600_000  # a visit falls due within a year of its start
 
 
 class SessionRefused(ValueError):
@@ -71,9 +73,13 @@ class SessionPlan:
         """
         if self.worker_id is None and self.device_id is None:
             raise SessionRefused("worker_id", "a session needs a worker or a device")
+        if self.device_id is not None and not DEVICE_ID_PATTERN.fullmatch(self.device_id):
+            raise SessionRefused("device_id", "is not a device id (letters, digits, '-', '_')")
         if self.kind == SessionKind.VISIT:
             if self.expected_end_ms is None or self.expected_end_ms <= self.started_ms:
                 raise SessionRefused("expected_end_ms", "a visit needs an expected end after now")
+            if self.expected_end_ms > self.started_ms + MAX_AHEAD_MS:
+                raise SessionRefused("expected_end_ms", "a visit must end within a year")
             unapproved = not (self.approved_by and self.approved_by.strip())
             if require_approval and not self.accompanied and unapproved:
                 raise SessionRefused(

@@ -23,6 +23,7 @@ from loneguard.server.store import Alarm, AlarmKind, Session, SessionState, Stor
 log = logging.getLogger(__name__)
 
 CMD_QOS = 1
+RETRY_MS = 30_000  # a deadline the store failed to apply is tried again this much later
 
 PolicyFor = Callable[[AlarmKind, Session], str]
 OnAlarm = Callable[[Alarm], None]
@@ -75,19 +76,34 @@ class SessionTimers:
         self._scheduler.soon(key, session.next_deadline_ms, self._fired(session.id), now_ms=now_ms)
 
     async def reach(self, session_id: int, now_ms: int) -> None:
-        future = self._store.reach_session_deadline(session_id, now_ms, self._policy_for)
-        reached = await asyncio.wrap_future(future)
+        """Apply the deadline, then re-arm: whatever the pre-alert or the alarm's hand-over does
+        (raise included), the session's next deadline is armed. If the store itself failed, the
+        same deadline is tried again after ``RETRY_MS``."""
+        try:
+            future = self._store.reach_session_deadline(session_id, now_ms, self._policy_for)
+            reached = await asyncio.wrap_future(future)
+        except Exception:
+            log.exception("session %d: deadline not applied; trying again", session_id)
+            self._scheduler.at(
+                timer_key(session_id), now_ms + RETRY_MS, self._fired(session_id), now_ms=now_ms
+            )
+            return
         if reached is None:
             return
         session = reached.advance.session
-        if reached.advance.send_prealert and session.device_id is not None:
-            await self._prealert(session)
-        if reached.alarm is not None:
-            log.info(
-                "alarm %d opened: %s, session %d", reached.alarm.id, reached.alarm.kind, session.id
-            )
-            self._on_alarm(reached.alarm)
-        self.arm(session, now_ms)
+        try:
+            if reached.advance.send_prealert and session.device_id is not None:
+                await self._prealert(session)
+            if reached.alarm is not None:
+                log.info(
+                    "alarm %d opened: %s, session %d",
+                    reached.alarm.id,
+                    reached.alarm.kind,
+                    session.id,
+                )
+                self._on_alarm(reached.alarm)
+        finally:
+            self.arm(session, now_ms)
 
     def _fired(self, session_id: int) -> Callable[[int], Awaitable[None]]:
         def fire(logical_now_ms: int) -> Awaitable[None]:
@@ -110,9 +126,9 @@ class SessionTimers:
 
     async def _prealert(self, session: Session) -> None:
         assert session.device_id is not None
-        command = Command(new_event_id(), CommandOp.PREALERT, due_ts=rules.due_ms(session))
-        topic = str(DeviceTopic(session.device_id, Channel.CMD))
         try:
+            command = Command(new_event_id(), CommandOp.PREALERT, due_ts=rules.due_ms(session))
+            topic = str(DeviceTopic(session.device_id, Channel.CMD))
             await self._publisher.publish(topic, command.encode(), qos=CMD_QOS)
         except Exception as exc:  # the deadline itself still stands: the alarm will follow
             log.warning("could not pre-alert %s: %s", session.device_id, exc)

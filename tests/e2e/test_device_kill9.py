@@ -58,6 +58,8 @@ def test_kill_9_with_unacknowledged_events_then_restart_delivers_each_once_in_or
     hub_config = load_config(
         env={
             "LONEGUARD_MQTT_URL": mosquitto.url,
+            "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",
             "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }

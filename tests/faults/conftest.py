@@ -18,6 +18,8 @@ def fault_config(mosquitto: Mosquitto, db: Path) -> HubConfig:
     return load_config(
         env={
             "LONEGUARD_MQTT_URL": mosquitto.url,
+            "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",
             "LONEGUARD_DB_URL": f"sqlite:///{db}",
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }

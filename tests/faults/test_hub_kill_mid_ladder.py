@@ -74,7 +74,8 @@ def write_config(tmp_path: Path, mosquitto: Mosquitto) -> Path:
     )
     config = tmp_path / "hub.toml"
     config.write_text(
-        f'[mqtt]\nurl = "{mosquitto.url}"\nreconnect_max = 1.0\n\n'
+        f'[mqtt]\nurl = "{mosquitto.url}"\nreconnect_max = 1.0\ndemo = true\n\n'
+        "[devices]\nrequire_provisioned = false\n\n"
         f'[db]\nurl = "sqlite:///{tmp_path / "hub.db"}"\n\n'
         '[http]\nlisten = "127.0.0.1:0"\n\n'
         '[escalation]\nadmins = ["worker:w-admin"]\n\n'

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loneguard.protocol.errors import ProtocolError
-from loneguard.protocol.fields import MAX_PAYLOAD_BYTES
+from loneguard.protocol.fields import MAX_PAYLOAD_BYTES, MAX_TS_MS
 from loneguard.protocol.messages import (
     KINDS_WITH_LOCATION,
     Ack,
@@ -25,7 +25,7 @@ from loneguard.protocol.messages import (
     new_event_id,
 )
 
-ts_ms = st.integers(min_value=0, max_value=2**53 - 1)
+ts_ms = st.integers(min_value=0, max_value=MAX_TS_MS)
 event_ids = st.one_of(st.uuids().map(str), st.from_regex(r"[0-9A-HJKMNP-TV-Z]{26}", fullmatch=True))
 locations = st.builds(
     Location,

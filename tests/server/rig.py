@@ -52,7 +52,11 @@ def overdue_ladder_toml(after_s: Sequence[int], notify: str, channel: str) -> st
 
 
 def hub_config(tmp_path: Path, **values: object) -> HubConfig:
-    env = {"LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}", "LONEGUARD_HTTP": "127.0.0.1:0"}
+    env = {
+        "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+        "LONEGUARD_HTTP": "127.0.0.1:0",
+        "LONEGUARD_REQUIRE_PROVISIONED": "false",  # the rig's devices are never provisioned
+    }
     return load_config(env=env).with_values(values) if values else load_config(env=env)
 
 

@@ -83,6 +83,8 @@ def test_run_prints_its_address_and_stops_cleanly_on_sigterm(
     watcher.subscribe(HUB_STATUS_TOPIC, 1)
     env = {
         "LONEGUARD_MQTT_URL": mosquitto.url,
+        "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+        "LONEGUARD_REQUIRE_PROVISIONED": "false",
         "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
         "LONEGUARD_HTTP": "127.0.0.1:0",
         "PATH": "/usr/bin:/bin",

@@ -61,6 +61,8 @@ def sqlite_hub_config(mosquitto: Mosquitto, tmp_path: Path) -> HubConfig:
     return load_config(
         env={
             "LONEGUARD_MQTT_URL": mosquitto.url,
+            "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",
             "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }
@@ -128,6 +130,8 @@ def test_events_sent_while_the_hub_is_down_are_acked_when_it_returns(
     config = load_config(
         env={
             "LONEGUARD_MQTT_URL": mosquitto.url,
+            "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",
             "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }

@@ -185,4 +185,8 @@
     if (liveText !== null) setLive(liveText, liveOk);
     attention();
   });
+  // The roll-call's print button (no inline handlers: the CSP allows only this file's script).
+  document.addEventListener("click", (e) => {
+    if (e.target instanceof Element && e.target.closest("[data-print]")) window.print();
+  });
 })();

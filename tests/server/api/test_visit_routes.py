@@ -48,10 +48,10 @@ def test_viewers_read_live_visits_with_their_plans(
     planned_out = visits[1]
     assert planned_out["plan"] == {"planned_start_ms": start_ms, "planned_by": "user:max"}
     assert planned_out["has_record"] is False
-    assert (planned_out["address"], planned_out["contact_phone"]) == (
-        "1 Example Road",
-        "+441632960999",
-    )
+    # the privacy policy: a viewer reads no address or number; an admin does
+    assert (planned_out["address"], planned_out["contact_phone"]) == (None, None)
+    as_admin = client.get(f"/api/visits/{planned_id}", headers=admin).json()
+    assert (as_admin["address"], as_admin["contact_phone"]) == ("1 Example Road", "+441632960999")
     assert visits[0]["plan"] is None
     one = client.get(f"/api/visits/{planned_id}", headers=viewer).json()
     assert one == planned_out

@@ -37,6 +37,7 @@ def config(tmp_path: Path, pg_url: str, hub: str) -> HubConfig:
         "LONEGUARD_DB_URL": pg_url,
         "LONEGUARD_HTTP": "127.0.0.1:0",
         "LONEGUARD_MQTT_CLIENT_ID": hub,
+        "LONEGUARD_REQUIRE_PROVISIONED": "false",
     }
     return load_config(path, env=env)
 

@@ -132,6 +132,8 @@ def hubs(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LONEGUARD_CONFIG": str(config),
         "LONEGUARD_MQTT_URL": mosquitto.url,
+        "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+        "LONEGUARD_REQUIRE_PROVISIONED": "false",
         "LONEGUARD_DB_URL": pg_url,
         "LONEGUARD_HTTP": "127.0.0.1:0",
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import httpx
@@ -20,7 +20,7 @@ from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.console.users import create_user
 from loneguard.server.escalation.notify.console_channel import Broadcaster
-from loneguard.server.hub import bind
+from loneguard.server.hub import bind, http_server_config
 from loneguard.server.ingest.pipeline import effects_of
 from loneguard.server.store import Role, Worker
 from loneguard.server.store.sqlite import SqliteStore
@@ -29,6 +29,7 @@ PASSWORD = "a long enough password"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 C = TypeVar("C", bound=httpx.Client)  # a TestClient, or a client of a real hub
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def live_console(
     hooks = ApiHooks(broadcaster=Broadcaster(keepalive=keepalive_s))
     app = create_app(store, clock=clock, hooks=hooks, console=ConsoleSettings())
     sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    server = uvicorn.Server(http_server_config(app))  # served as the hub serves it
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     port = sock.getsockname()[1]
@@ -111,3 +112,27 @@ def open_alarm(
 def add_worker(store: SqliteStore, worker_id: str = "w1", device: str = "d1") -> None:
     store.save_worker(Worker(worker_id, "Wendy Worker", mobile="+447700900001")).result()
     store.assign_device(device, worker_id).result()
+
+
+def driving_the_clock(clock: FakeClock, call: Callable[[], T], budget_s: float = 120.0) -> T:
+    """Run ``call`` on a thread; whenever it waits on the clock, move the clock on a second."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # handed to the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    moved = 0.0
+    while thread.is_alive():
+        if clock.pending() and moved < budget_s:
+            clock.advance(1.0)
+            moved += 1.0
+        thread.join(0.005)
+    if errors:
+        raise errors[0]
+    return result[0]

@@ -186,7 +186,7 @@ def test_the_register_lists_who_is_in_and_prints(
     log_in(admin, "ada")
     plan(admin, accompanied="1", start="")
     text = app_client.get("/console/register").text
-    assert "Wendy Worker" in text and "Off Duty" not in text and "window.print()" in text
+    assert "Wendy Worker" in text and "Off Duty" not in text and "data-print" in text
 
 
 def test_the_event_log_searches_and_exports_csv(

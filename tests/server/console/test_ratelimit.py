@@ -3,16 +3,18 @@ from __future__ import annotations
 from loneguard.server.console.ratelimit import MAX_KEYS, LoginLimiter
 
 
-def test_failures_per_key_age_out_of_the_window() -> None:
-    limiter = LoginLimiter(max_failures=3, window_ms=1000)
+def test_failures_per_key_slow_the_next_tries_until_they_age_out() -> None:
+    limiter = LoginLimiter(max_failures=3, window_ms=1000, max_delay_s=5)
     for t in (0, 100, 200):
-        assert limiter.retry_after_ms(("user:a", "ip:1"), t) == 0
+        assert limiter.delay_s(("user:a", "ip:1"), t) == 0
         limiter.failed(("user:a", "ip:1"), t)
-    assert limiter.retry_after_ms(("user:a",), 300) == 700
-    assert limiter.retry_after_ms(("user:b", "ip:1"), 300) == 700  # the same address
-    assert limiter.retry_after_ms(("user:b", "ip:2"), 300) == 0
-    assert limiter.retry_after_ms(("user:a",), 999) == 1
-    assert limiter.retry_after_ms(("user:a",), 1000) == 0  # the first failure has aged out
+    assert limiter.delay_s(("user:a",), 300) == 1
+    assert limiter.delay_s(("user:b", "ip:1"), 300) == 1  # the same address
+    assert limiter.delay_s(("user:b", "ip:2"), 300) == 0
+    for t in (300, 310, 320, 330):
+        limiter.failed(("user:a",), t)
+    assert limiter.delay_s(("user:a",), 400) == 5  # 2^4, at most max_delay_s
+    assert limiter.delay_s(("user:a",), 1350) == 0  # every failure has aged out
 
 
 def test_a_spray_of_names_does_not_grow_without_bound() -> None:

@@ -44,6 +44,8 @@ def test_the_hub_purges_at_start_and_then_every_hour_without_anyone_opening_the_
         settings,
         env={
             "LONEGUARD_MQTT_URL": mosquitto.url,
+            "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",
             "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
             "LONEGUARD_HTTP": "127.0.0.1:0",
         },
