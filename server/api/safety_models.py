@@ -179,7 +179,9 @@ class ReviewOut(BaseModel):
     overdue_actions: int
     high_assessments: int
     high_overridden: int
-    signal_spots: int | None = Field(description="places with poor signal; null: not recorded")
+    signal_spots: int | None = Field(
+        description="black spots seen in the period (places with poor signal)"
+    )
 
     @classmethod
     def of(cls, r: Review) -> ReviewOut:

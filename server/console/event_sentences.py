@@ -97,9 +97,9 @@ SENTENCES: dict[str, Callable[[AuditEntry, Mapping[str, Any]], str]] = {
     "device.offline": lambda e, d: f"{who(e.actor)} went offline",
     "device.assign": lambda e, d: f"{who(e.actor)} assigned {what(e.subject)}",
     "worker.save": lambda e, d: f"{who(e.actor)} saved {what(e.subject)}",
-    "login": lambda e, d: f"{who(e.actor)} logged in",
+    "login": lambda e, d: f"{who(e.actor)} logged in{_from(d)}",
     "logout": lambda e, d: f"{who(e.actor)} logged out",
-    "login.failed": lambda e, d: f"A login as {what(e.subject) or 'someone'} failed",
+    "login.failed": lambda e, d: f"A login as {what(e.subject) or 'someone'} failed{_from(d)}",
     "login.refused": lambda e, d: f"A login as {what(e.subject) or 'someone'} was refused",
     "user.create": lambda e, d: f"{who(e.actor)} added {what(e.subject)} ({d.get('role')})",
     "user.disable": lambda e, d: f"{who(e.actor)} disabled {what(e.subject)}",
@@ -108,6 +108,12 @@ SENTENCES: dict[str, Callable[[AuditEntry, Mapping[str, Any]], str]] = {
     "visit.record": lambda e, d: f"{who(e.actor)} wrote the record of {what(e.subject)}",
     "visit.purge": lambda e, d: f"The hub forgot the details of {d.get('sessions')} old visits",
 }
+
+
+def _from(detail: Mapping[str, Any]) -> str:
+    """Where a login came from, when the entry (as the reader may see it: ``privacy``) says."""
+    ip = detail.get("ip")
+    return f" from {ip}" if ip else ""
 
 
 def sentence(entry: AuditEntry) -> str:

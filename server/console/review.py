@@ -91,7 +91,7 @@ class Review:
     incidents: tuple[Incident, ...]
     overdue_actions: tuple[IncidentAction, ...]
     high_assessments: tuple[RiskAssessment, ...]
-    signal_spots: tuple[SignalSpot, ...] | None  # None: black spots are not recorded here
+    signal_spots: tuple[SignalSpot, ...] | None  # the black spots seen in the period
 
 
 def review(

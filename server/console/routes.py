@@ -9,7 +9,6 @@ may do it. Each change is written to the audit log as ``user:<name>``. No
 import asyncio
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,7 +60,7 @@ from loneguard.server.console.visit_changes import visit_changes_router
 from loneguard.server.console.visits import visits_router
 from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.facts import alarm_facts
-from loneguard.server.escalation.notify.messages import fill
+from loneguard.server.escalation.notify.messages import fill, without_contacts
 from loneguard.server.escalation.policy import Policy
 from loneguard.server.loop_timer import sleep_on
 from loneguard.server.store import Alarm, ConsoleLogin, Role, Store
@@ -233,14 +232,7 @@ def console_router(
         now_ms = clock.wall_ms()
         facts = alarm_facts(store, alarm, covert=policy.covert if policy is not None else False)
         if not views.may_see_contacts(who):  # viewers: names, never numbers or places
-            facts = replace(
-                facts,
-                worker_mobile=None,
-                worker_home=None,
-                contact_phone=None,
-                address=None,
-                fix=None,
-            )
+            facts = without_contacts(facts)
         now = alarm_now(
             alarm,
             policy,

@@ -135,7 +135,8 @@ def test_an_overdue_alarm_page_leads_with_now_and_shows_a_late_checkin(
     now = page.locator("#now")
     expect(page.locator("h1")).to_contain_text("Wendy Walker")
     expect(now.locator("#now-what")).to_contain_text("Step 1 of 5")
-    expect(now.locator("#now-what")).to_contain_text("ring the worker's mobile")
+    # The step's guidance with the alarm's facts filled in (issue 12: who, on which number).
+    expect(now.locator("#now-what")).to_contain_text("Ring Wendy Walker on 07700 900001")
     expect(now.locator("#where")).to_contain_text(ADDRESS)
     expect(now.locator("#ring a[href='tel:+447700900001']")).to_have_text("+447700900001")
     expect(page.locator("a[href='tel:+441632960999']")).to_be_visible()  # the visit contact

@@ -41,6 +41,8 @@ def hub(mosquitto: Mosquitto, tmp_path: Path, receiver: Receiver) -> Iterator[Hu
     config = load_config(
         env={
             "LONEGUARD_MQTT_URL": mosquitto.url,
+            "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",
             "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }

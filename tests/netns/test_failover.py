@@ -136,6 +136,8 @@ def test_wifi_cut_mid_session_fails_over_to_cellular_and_loses_nothing(
     hub_config = load_config(
         env={
             "LONEGUARD_MQTT_URL": f"mqtt://10.204.1.2:{paths.port}",
+            "LONEGUARD_MQTT_DEMO": "true",  # a private test broker, open to all
+            "LONEGUARD_REQUIRE_PROVISIONED": "false",
             "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
             "LONEGUARD_HTTP": "127.0.0.1:0",
         }

@@ -66,6 +66,25 @@ class AlarmFacts:
     contact_name: str | None = None
     contact_phone: str | None = None
     fix: Fix | None = None
+    # Numbers and places left out (text every console shows, viewers' included): placeholders
+    # for them say where they are instead (``privacy``: contacts are for managers and admins).
+    contacts_hidden: bool = False
+
+
+HIDDEN = "(on the alarm page, for managers)"
+
+
+def without_contacts(facts: AlarmFacts) -> AlarmFacts:
+    """The facts anyone logged in may read: names and times, no numbers, address or position."""
+    return replace(
+        facts,
+        worker_mobile=None,
+        worker_home=None,
+        address=None,
+        contact_phone=None,
+        fix=None,
+        contacts_hidden=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -96,7 +115,10 @@ def render(
     parts = _Parts(facts, now_ms, style)
     now_text = fill(guidance, facts, now_ms, style)
     if channel == "console":
-        return " ".join(filter(None, [parts.headline(), parts.where(), f"Now: {now_text}"]))
+        # Every console shows it, viewers' included: names and times, no numbers or places.
+        public = without_contacts(facts)
+        now_text = fill(guidance, public, now_ms, style)
+        return " ".join([_Parts(public, now_ms, style).headline(), f"Now: {now_text}"])
     if role == "worker":
         return parts.to_worker()
     if role in THIRD_PARTIES:
@@ -249,6 +271,15 @@ class _Parts:
         )
 
     def placeholders(self) -> dict[str, str]:
+        f = self.f
+        if f.contacts_hidden:
+            hidden = dict.fromkeys(
+                ("worker_mobile", "worker_home", "address", "location", "contact_phone"), HIDDEN
+            )
+            return {**self._placeholders(), **hidden}
+        return self._placeholders()
+
+    def _placeholders(self) -> dict[str, str]:
         f = self.f
         return {
             "worker": self.name if f.worker_name else "the worker",

@@ -126,6 +126,6 @@ def test_the_review_counts_the_quarter(
     review = client.get(f"/api/review?period={period}", headers=admin).json()
     assert review["incidents_by_severity"] == {"low": 1, "medium": 0, "high": 2}
     assert review["incidents_by_status"] == {"reported": 3, "investigating": 0, "closed": 0}
-    assert review["signal_spots"] is None  # not recorded on this hub
+    assert review["signal_spots"] == 0  # no black spot recorded this quarter
     assert client.get("/api/review", headers=admin).json() == review  # the current quarter
     assert client.get("/api/review?period=2026-Q5", headers=admin).status_code == 422

@@ -56,7 +56,7 @@ def test_the_current_step_whom_to_ring_and_the_next_step_in_words() -> None:
         START + 11 * MIN,
     )
     assert now.step == 2
-    assert now.headline.startswith("Still no answer: ring the contact on the visit form")
+    assert now.headline.startswith("Still no answer: ring the visit contact, {contact}")
     assert [(c.role, c.name, c.phone) for c in now.callees] == [
         ("the visit contact", "Mrs Patel", "+441632960999")
     ]

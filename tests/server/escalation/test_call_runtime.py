@@ -106,7 +106,8 @@ def test_dtmf_1_takes_charge_as_that_person_and_stops_the_ladder(
             assert call.number == CONTACT[1] and call.hung_up  # dialled, and hung up after
             assert call.speech_path == "remote"  # spoken into the call, not the modem's speaker
             (spoken,) = call.spoken
-            assert "Ann Example is overdue from 1 Example Road." in spoken
+            # The visit contact hears the message rendered for them (notify.messages).
+            assert "we cannot reach Ann, who has not checked in after a visit" in spoken
             assert f"Press 1 now to take charge of alarm {alarm_id}." in spoken
 
             await until(lambda: first_call_state(rig, alarm_id) == NotificationState.SENT)

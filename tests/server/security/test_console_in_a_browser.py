@@ -21,7 +21,7 @@ from loneguard.server.ingest.pipeline import effects_of
 from loneguard.server.sessions.rules import SessionPlan
 from loneguard.server.store import SessionKind, VisitRecord, Worker
 from loneguard.server.store.sqlite import SqliteStore
-from tests.e2e.test_console_browser import CHROMIUM
+from tests.e2e.chromium import CHROMIUM
 from tests.server.console.conftest import PASSWORD
 
 pytestmark = pytest.mark.skipif(

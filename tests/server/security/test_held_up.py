@@ -22,6 +22,8 @@ from tests.server.console.test_accounts import all_routes
 
 # Routes anyone may call: the health check, the public metrics, logging in, static files.
 PUBLIC = {"/api/health", "/metrics", "/login", "/", "/console/sound/alarm.wav"}
+# Routes whose URL is their key (a calendar feed's secret): a wrong one is not found.
+BY_SECRET = {"/calendar/1.ics"}
 
 
 def routes(client: TestClient) -> list[tuple[str, str]]:
@@ -39,6 +41,9 @@ def test_every_route_refuses_an_anonymous_request(app_client: TestClient) -> Non
         if path in PUBLIC:
             continue
         response = app_client.request(method, path, json={}, data=None)
+        if path in BY_SECRET:
+            assert response.status_code == 404, f"{method} {path}: {response.status_code}"
+            continue
         assert response.status_code in (303, 401, 403), f"{method} {path}: {response.status_code}"
         checked += 1
     assert checked > 30

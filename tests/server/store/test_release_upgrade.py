@@ -235,8 +235,10 @@ def test_a_release_database_upgrades_with_nothing_lost(db: Database) -> None:
         assert "console_schema_version" not in db.tables(conn)
         assert migrate(conn, NOW + 1, db.dialect) == []
     after = snapshot(db)
-    added = [after["schema_version"].pop()[0] for _ in range(6, LATEST_VERSION + 1)]
-    assert sorted(added) == list(range(6, LATEST_VERSION + 1))
+    versions = after["schema_version"]
+    added = sorted(row[0] for row in versions if row[0] >= 6)
+    assert added == list(range(6, LATEST_VERSION + 1))
+    after["schema_version"] = [row for row in versions if row[0] < 6]
     # Step 8 adds the alarms' check-in columns, empty on every alarm of the release.
     assert {row[-2:] for row in after["alarms"]} == {(None, None)}
     after["alarms"] = [row[:-2] for row in after["alarms"]]

@@ -72,7 +72,7 @@ def test_the_worker_is_spoken_to_and_not_told_to_take_charge() -> None:
     )
     # The same step on the console is the office's task.
     console = render(FACTS, "Ring {worker} on {worker_mobile}.", "worker", "console", NOW, STYLE)
-    assert console.endswith("Now: Ring Ana Lopez on 07700 900101.")
+    assert console.endswith("Now: Ring Ana Lopez on (on the alarm page, for managers).")
 
 
 def test_the_visit_contact_and_home_are_asked_for_news_only() -> None:
@@ -138,3 +138,13 @@ def test_every_shipped_step_fits_three_parts_even_for_a_long_ucs2_name(policy: s
                 assert "Łucja Żółkiewska-Brzęczyszczykiewicz" in text
                 assert "Flat 12b" in text
                 assert text.endswith("Reply ACK 12 to take charge.")
+
+
+def test_the_console_text_every_console_shows_holds_no_number_address_or_position() -> None:
+    # Viewers' consoles get it too (docs/security.md): names and times only.
+    facts = replace(FACTS, kind="panic", fix=Fix(53.80076, -1.54908, 12.4, NOW - 3 * MIN))
+    guidance = "Ring {worker} on {worker_mobile}, then {contact} on {contact_phone} at {address}."
+    text = render(facts, guidance, "line_manager", "console", NOW, STYLE)
+    assert "Ana Lopez" in text and "Mrs Patel" in text
+    for personal in ("900101", "960999", "960101", "Elm Road", "openstreetmap", "53.8"):
+        assert personal not in text
