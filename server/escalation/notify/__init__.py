@@ -7,7 +7,6 @@ from loneguard.server.escalation.notify.call_channel import ConsoleCallChannel, 
 from loneguard.server.escalation.notify.console_channel import Broadcaster, ConsoleChannel
 from loneguard.server.escalation.notify.dispatcher import Dispatcher
 from loneguard.server.escalation.notify.notification import (
-    CHANNEL_NAMES,
     Channel,
     DeliveryResult,
     Notification,
@@ -17,7 +16,6 @@ from loneguard.server.escalation.notify.notification import (
 from loneguard.server.escalation.notify.sms_channel import SmsChannel
 
 __all__ = [
-    "CHANNEL_NAMES",
     "AppriseChannel",
     "Broadcaster",
     "Channel",

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-CHANNEL_NAMES = ("console", "sms", "call", "apprise")
-
 
 @dataclass(frozen=True)
 class Recipient:
@@ -68,7 +66,6 @@ def channel_gap(channel: object, recipient: Recipient) -> str | None:
 
 
 __all__ = [
-    "CHANNEL_NAMES",
     "Channel",
     "ConfiguredChannel",
     "DeliveryResult",
