@@ -19,6 +19,7 @@ BENCHMARKS = {
     "recovery": "bench.recovery",
     "footprint": "bench.footprint",
     "sms_during_call": "bench.sms_during_call",
+    "arc": "bench.arc",
 }
 
 
