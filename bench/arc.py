@@ -122,9 +122,7 @@ def hub_press_to_ack(broker: Mosquitto, receiver: ArcReceiver, db: Path, n: int)
                     new_event_id(), EventKind.PANIC, int(time.time() * 1000), 1, location=FIX
                 )
                 started = time.perf_counter()
-                device.publish(
-                    str(DeviceTopic(device_id, Channel.EVENT)), event.encode(), qos=1
-                )
+                device.publish(str(DeviceTopic(device_id, Channel.EVENT)), event.encode(), qos=1)
                 acked_at, arrived = _next_panic(receiver)
                 if arrived.ri in zones:
                     raise RuntimeError(f"zone {arrived.ri} reached the ARC twice")
