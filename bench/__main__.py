@@ -1,6 +1,7 @@
 """``python -m bench NAME [--json]``: run one benchmark; its last line is one JSON object.
 
-``python -m bench all`` runs every one at its default size and writes docs/benchmarks.md.
+``python -m bench all`` runs every one at its default size and writes docs/benchmarks.md;
+``python -m bench NAME --doc`` rewrites only that benchmark's section of it.
 """
 
 from __future__ import annotations
@@ -51,11 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=[*BENCHMARKS, "all"])
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
     parser.add_argument("-n", type=int, default=None, help="size: samples, events, devices...")
+    parser.add_argument(
+        "--doc", action="store_true", help="also write its section of docs/benchmarks.md"
+    )
     args = parser.parse_args(argv)
     if args.name == "all":
         result = run_all(verbose=not args.json)
     else:
         result = run_one(args.name, args.n, verbose=not args.json)
+        if args.doc:
+            from bench import report
+
+            report.update(args.name, result)
     print(json.dumps(result, sort_keys=True))
     return 0
 

@@ -104,23 +104,51 @@ def markdown(results: dict[str, dict[str, Any]], host: dict[str, Any]) -> str:
         "",
     ]
     for name, result in results.items():
-        about, keys = ABOUT.get(name, ("", ()))
-        lines += [f"## {name}", "", about, "", "| measure | value |", "|---|---|"]
-        if "error" in result:
-            lines.append(f"| error | {result['error']} |")
-        for key in keys:
-            if key in result:
-                lines.append(f"| `{key}` | {result[key]} |")
-        others = sorted(k for k in result if k not in keys and k not in ("benchmark", "machine"))
-        lines += [
-            "",
-            "Everything it reported: " + ", ".join(f"`{k}` = {result[k]}" for k in others),
-            "",
-        ]
+        lines += section(name, result)
     return "\n".join(lines)
+
+
+def section(name: str, result: dict[str, Any], note: str | None = None) -> list[str]:
+    """One benchmark's section of the page: what it measures, its numbers, everything else."""
+    about, keys = ABOUT.get(name, ("", ()))
+    lines = [f"## {name}", "", about, ""]
+    if note:
+        lines += [note, ""]
+    lines += ["| measure | value |", "|---|---|"]
+    if "error" in result:
+        lines.append(f"| error | {result['error']} |")
+    for key in keys:
+        if key in result:
+            lines.append(f"| `{key}` | {result[key]} |")
+    others = sorted(k for k in result if k not in keys and k not in ("benchmark", "machine"))
+    lines += [
+        "",
+        "Everything it reported: " + ", ".join(f"`{k}` = {result[k]}" for k in others),
+        "",
+    ]
+    return lines
 
 
 def write(results: dict[str, dict[str, Any]], path: Path = DOC) -> dict[str, Any]:
     host = machine()
     path.write_text(markdown(results, host))
     return host
+
+
+def update(name: str, result: dict[str, Any], path: Path = DOC) -> None:
+    """Replace (or add) one benchmark's section of the page, leaving the others as they are:
+    ``python -m bench NAME --doc``. The section says when and where it ran, since the page's
+    own date and machine table are those of the last ``python -m bench all``."""
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    note = f"This section: `python -m bench {name} --doc` on {when}, {result.get('machine', '')}."
+    text = path.read_text()
+    head, _, rest = text.partition("\n## ")
+    sections = [f"## {part}" for part in rest.split("\n## ")] if rest else []
+    new = "\n".join(section(name, result, note.replace(", .", ".")))
+    titles = [part.splitlines()[0] for part in sections]
+    if f"## {name}" in titles:
+        sections[titles.index(f"## {name}")] = new
+    else:
+        sections.append(new)
+    body = "\n".join(part.rstrip("\n") + "\n" for part in sections)
+    path.write_text(head.rstrip("\n") + "\n\n" + body)

@@ -54,3 +54,14 @@ def test_report_has_the_machine_table_and_every_result(tmp_path: Path) -> None:
     for key in ("cpu", "cores", "ram_gb", "os", "python", "mosquitto"):
         assert str(host[key]) in text
     assert "| `hub_events_per_s` | 2345 |" in text and "`extra` = 1" in text
+
+
+def test_report_update_rewrites_one_section_and_keeps_the_others(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    report.write({"ingest": {"benchmark": "ingest", "hub_events_per_s": 2345}}, doc)
+    report.update("arc", {"benchmark": "arc", "hub_p99_ms": 12.5, "machine": "x86_64"}, doc)
+    report.update("arc", {"benchmark": "arc", "hub_p99_ms": 7.25, "machine": "x86_64"}, doc)
+    text = doc.read_text()
+    assert "| `hub_events_per_s` | 2345 |" in text and "## Machine" in text
+    assert text.count("## arc") == 1 and "| `hub_p99_ms` | 7.25 |" in text
+    assert "12.5" not in text and "`python -m bench arc --doc` on " in text
