@@ -313,3 +313,21 @@ def test_a_receiver_that_closes_the_connection_is_reconnected() -> None:
         assert connections == ["0001", "0002"]
 
     run(scenario)
+
+
+def test_an_unknown_account_is_nakd_and_not_acked() -> None:
+    """pysiaalarm answers a message for an account it does not know with a bare "NAK" (no CRC,
+    no CR): a NAK all the same, never mistaken for an ACK."""
+
+    async def scenario() -> None:
+        async with (
+            sia_receiver("primary", [sia_account("BBB999", None)]) as arc,
+            transmitter([arc.address], now_clock(), None, attempts=2) as sender,
+        ):
+            event = contact_id.for_alarm("panic", zone=1, group=1)
+            result = await sender.send(Dc09Frame.adm_cid(8, ACCOUNT, event))
+        assert outcomes(result) == [("primary", "nak")] * 2
+        assert result.attempts[0].detail == 'unframed "NAK" (no CRC)'
+        assert arc.events == []
+
+    run(scenario)
