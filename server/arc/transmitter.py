@@ -21,6 +21,11 @@ the message and does not handle it: a resend cannot change that) moves on to the
 at once. ``send`` never raises for what the network or a receiver does: the outcome says it, and
 ``Attempt.detail`` is safe to log and show (no key, no message content).
 
+A frame's location (DC-09 extended data ``X``/``Y``) goes on the wire only with
+``send_location=True``: pysiaalarm, and any receiver built like it, NAKs an ADM-CID message with
+two extended-data fields, and an alarm NAK'd for its location would never be acted on. Turn it
+on once the ARC has confirmed its receiver reads them (docs/arc.md, "Location").
+
 TCP keeps one connection per receiver, re-opened after any failure, with one message in flight
 on it (an ``asyncio.Lock`` per receiver). UDP sends one datagram per attempt from a fresh socket
 and waits for the answer datagram.
@@ -31,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from loneguard.protocol.clock import Clock
@@ -152,6 +157,7 @@ class Transmitter:
         key: ArcKey | None,
         ack_timeout_s: float,
         attempts_per_receiver: int,
+        send_location: bool = False,
         pad: Callable[[int], str] = random_pad,
     ) -> None:
         if not receivers:
@@ -167,6 +173,7 @@ class Transmitter:
         self._key = key
         self._ack_timeout_s = ack_timeout_s
         self._attempts = attempts_per_receiver
+        self._send_location = send_location
         self._pad = pad
         self._connections: dict[ReceiverName, _Connection] = {}
         self._locks: dict[ReceiverName, asyncio.Lock] = {}
@@ -201,7 +208,8 @@ class Transmitter:
         lock = self._locks.setdefault(receiver.name, asyncio.Lock())
         async with lock:
             started_ms = self._clock.wall_ms()
-            wire = frame.encode(wall_ms=started_ms, key=self._key, pad=self._pad)
+            sent = frame if self._send_location else replace(frame, location=None)
+            wire = sent.encode(wall_ms=started_ms, key=self._key, pad=self._pad)
             try:
                 answer = await self._within_timeout(self._exchange(receiver, wire))
                 answer.check_for(frame)

@@ -14,7 +14,7 @@ import pytest
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.arc import contact_id
 from loneguard.server.arc.contact_id import ContactIdEvent
-from loneguard.server.arc.dc09 import Account, ArcKey, Dc09Frame, wrap
+from loneguard.server.arc.dc09 import Account, ArcKey, Dc09Frame, Location, wrap
 from loneguard.server.arc.transmitter import (
     Attempt,
     ReceiverAddress,
@@ -329,5 +329,35 @@ def test_an_unknown_account_is_nakd_and_not_acked() -> None:
         assert outcomes(result) == [("primary", "nak")] * 2
         assert result.attempts[0].detail == 'unframed "NAK" (no CRC)'
         assert arc.events == []
+
+    run(scenario)
+
+
+def test_location_goes_on_the_wire_only_when_turned_on() -> None:
+    """Off (the default), a panic with a fix is acked; on, pysiaalarm NAKs its two extended-data
+    fields: the reason it is off until the ARC confirms its receiver reads them."""
+
+    async def scenario() -> None:
+        event = contact_id.for_alarm("panic", zone=2, group=1)
+        frame = Dc09Frame.adm_cid(6, ACCOUNT, event, location=Location(51.5, -0.14))
+        async with sia_receiver("primary", [sia_account("AAA123", KEY)]) as arc:
+            async with transmitter([arc.address], now_clock(), KEY) as sender:
+                without = await sender.send(frame)
+            with_location = Transmitter(
+                [arc.address],
+                now_clock(),
+                key=KEY,
+                ack_timeout_s=ACK_TIMEOUT_S,
+                attempts_per_receiver=1,
+                send_location=True,
+            )
+            try:
+                result = await with_location.send(frame)
+            finally:
+                await with_location.close()
+            (received,) = await arc.wait_for(1)
+        assert outcomes(without) == [("primary", "ack")]
+        assert received.x_data is None
+        assert outcomes(result) == [("primary", "nak")]
 
     run(scenario)
