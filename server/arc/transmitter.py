@@ -217,6 +217,13 @@ class Transmitter:
                 outcome, detail = failed.outcome, failed.detail
             except Dc09Error as exc:
                 outcome, detail = "error", f"answer rejected: {exc}"
+            except OSError as exc:
+                outcome, detail = "error", f"network error: {exc.strerror or type(exc).__name__}"
+            except asyncio.CancelledError:
+                # The caller stopped mid-attempt: an answer may still come on this connection,
+                # and it must not be read as the answer to the next message.
+                self._drop_connection(receiver.name)
+                raise
             else:
                 outcome, detail = _judge(answer, started_ms)
             if outcome != "ack":

@@ -249,6 +249,7 @@ def test_no_answer_times_out_on_the_injected_clock_is_retried_then_the_backup_ac
         assert all(b'"*ADM-CID"0031L0#AAA123[' in frame for frame in seen)
         assert len(set(seen)) == 3
         assert (arrived.sequence, arrived.code) == ("0031", "YN")
+        assert clock.pending() == 0  # no time-out left behind
 
     run(scenario)
 
@@ -359,5 +360,44 @@ def test_location_goes_on_the_wire_only_when_turned_on() -> None:
         assert outcomes(without) == [("primary", "ack")]
         assert received.x_data is None
         assert outcomes(result) == [("primary", "nak")]
+
+    run(scenario)
+
+
+def test_a_receiver_address_reads_host_and_port_and_names_its_setting() -> None:
+    assert ReceiverAddress.parse(
+        "arc1.example.net:5000", name="primary", transport="tcp", setting="arc.primary"
+    ) == ReceiverAddress("primary", "arc1.example.net", 5000)
+    assert ReceiverAddress.parse(
+        "[2001:db8::1]:5001", name="backup", transport="udp", setting="arc.backup"
+    ) == ReceiverAddress("backup", "2001:db8::1", 5001, "udp")
+    for text, reason in [
+        ("arc1.example.net", "must be host:port"),
+        (":5000", "must be host:port"),
+        ("arc1:http", "must be host:port"),
+        ("arc1:70000", "port must be 1-65535"),
+    ]:
+        with pytest.raises(ValueError, match=f"^arc.backup.*{reason}"):
+            ReceiverAddress.parse(text, name="backup", transport="tcp", setting="arc.backup")
+
+
+def test_a_send_cancelled_mid_attempt_leaves_no_connection_and_no_timer() -> None:
+    """The hub stops while a receiver holds its answer: the half-used connection is dropped (a
+    late ACK on it must not answer the next message) and the time-out is cancelled."""
+
+    async def scenario() -> None:
+        clock = now_clock()
+        async with (
+            silent_tcp_receiver() as (primary, received),
+            transmitter([primary], clock, None) as sender,
+        ):
+            sending = asyncio.create_task(sender.send(Dc09Frame.null(4, ACCOUNT)))
+            await asyncio.wait_for(received.get(), 10)
+            assert clock.pending() == 1
+            sending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sending
+            assert sender._connections == {}  # noqa: SLF001
+            assert clock.pending() == 0
 
     run(scenario)
