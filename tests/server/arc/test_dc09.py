@@ -12,6 +12,7 @@ from pysiaalarm import SIAAccount, SIAEvent
 from pysiaalarm.event import NAKEvent
 
 from loneguard.server.arc import contact_id
+from loneguard.server.arc.contact_id import ContactIdEvent
 from loneguard.server.arc.dc09 import (
     Account,
     ArcKey,
@@ -273,3 +274,43 @@ def test_frames_refuse_what_the_standard_does_not_allow() -> None:
 @given(st.integers(min_value=0, max_value=253_402_300_799_000 // 1000))
 def test_timestamps_round_trip(seconds: int) -> None:
     assert parse_timestamp(timestamp_text(seconds * 1000)) == seconds * 1000
+
+
+@given(
+    account=st.text("0123456789ABCDEF", min_size=3, max_size=16),
+    sequence=st.integers(1, 9999),
+    qualifier=st.sampled_from([1, 3]),
+    code=st.sampled_from([120, 121, 102, 381, 384, 602]),
+    group=st.integers(0, 99),
+    zone=st.integers(0, 999),
+    bits=st.sampled_from([None, 128, 192, 256]),
+    seconds=st.integers(0, 4_102_444_799),
+)
+def test_pysiaalarm_reads_back_every_field_of_any_frame(
+    account: str,
+    sequence: int,
+    qualifier: int,
+    code: int,
+    group: int,
+    zone: int,
+    bits: int | None,
+    seconds: int,
+) -> None:
+    key = KEYS[bits] if bits is not None else None
+    frame = Dc09Frame.adm_cid(
+        sequence, Account(account), ContactIdEvent(qualifier, code, group, zone)
+    )
+    event = read(frame.encode(wall_ms=seconds * 1000, key=key), key, account)
+    assert event.valid_message
+    assert (event.account, event.sequence, event.encrypted) == (
+        account,
+        f"{sequence:04d}",
+        bool(key),
+    )
+    assert (event.event_qualifier, event.event_type, event.partition, event.ri) == (
+        str(qualifier),
+        f"{code:03d}",
+        f"{group:02d}",
+        f"{zone:03d}",
+    )
+    assert int(event.timestamp.timestamp()) == seconds  # type: ignore[union-attr]
