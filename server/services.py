@@ -29,6 +29,9 @@ from loneguard.protocol.messages import Event, Status
 from loneguard.protocol.topics import Channel as Topic
 from loneguard.protocol.topics import DeviceTopic
 from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.arc.dc09 import ArcKey
+from loneguard.server.arc.link import ArcLink, FrameTransmitter
+from loneguard.server.arc.transmitter import ReceiverAddress, Transmitter
 from loneguard.server.cluster.shared_work import LeaseClaims, SharedWork
 from loneguard.server.config import HubConfig
 from loneguard.server.escalation.alarm_acks import AlarmAcks
@@ -95,6 +98,7 @@ class HubServices:
     calls: ModemCallChannel | None = None  # the modem's voice calls, hung up at stop
     store: Store | None = None  # for the channel health check
     clock: Clock | None = None  # times the banner's cache of the channel health check
+    arc: ArcLink | None = None  # the link to the Alarm Receiving Centre (``server/arc/``)
     _gaps: tuple[float, tuple[str, ...]] | None = field(default=None, init=False, repr=False)
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -142,6 +146,8 @@ class HubServices:
         log_gaps(self.channel_health())
         armed = self.timers.rebuild()
         await self.escalation.resume()
+        if self.arc is not None:
+            await self.arc.start()  # pending ARC messages go again, with their sequence numbers
         self.offline.start()
         if self.shared is not None:
             self.shared.start()
@@ -164,6 +170,8 @@ class HubServices:
             await self.incident_notice.aclose()
         await self.copies.drain()
         await self.escalation.drain()
+        if self.arc is not None:
+            await self.arc.stop()
         await self.unit.drain()
         if self.shared is not None:
             await self.shared.stop()
@@ -183,12 +191,14 @@ def build_hub_services(
     modem: Modem | None = None,
     stand_ins: Mapping[str, Channel] | None = None,
     tap: ChannelTap | None = None,
+    arc_transmitter: FrameTransmitter | None = None,
 ) -> HubServices:
     """Build every hub service, on the running event loop, each from the ones it needs.
 
     ``publisher`` carries commands and acks to devices (the MQTT link). ``modem``: the GSM modem,
     else the one at ``config.modem.port``, if any. ``stand_ins`` replace outgoing channels by
     name (the hardware or network behind them); ``tap`` wraps every channel.
+    ``arc_transmitter`` replaces the one ``[arc]`` describes (tests count its rounds).
     """
     scheduler = Scheduler(clock, asyncio.get_running_loop())
     broadcaster = Broadcaster()
@@ -322,6 +332,38 @@ def build_hub_services(
         calls=calls,
         store=store,
         clock=clock,
+        arc=_arc_link(config, store, clock, arc_transmitter),
+    )
+
+
+def _arc_link(
+    config: HubConfig, store: Store, clock: Clock, transmitter: FrameTransmitter | None
+) -> ArcLink:
+    """The ARC link ``[arc]`` describes; not configured (it sends nothing) without a primary."""
+    arc = config.arc
+    key = ArcKey.from_hex(arc.key.hex) if arc.key is not None else None
+    if transmitter is None and arc.primary is not None:
+        receivers = [ReceiverAddress("primary", arc.primary.host, arc.primary.port, arc.transport)]
+        if arc.backup is not None:
+            receivers.append(
+                ReceiverAddress("backup", arc.backup.host, arc.backup.port, arc.transport)
+            )
+        transmitter = Transmitter(
+            receivers,
+            clock,
+            key=key,
+            ack_timeout_s=arc.ack_timeout,
+            attempts_per_receiver=arc.attempts,
+        )
+    several_hubs = config.db.url.scheme == "postgresql"
+    return ArcLink(
+        store,
+        clock,
+        arc,
+        transmitter,
+        owner=config.mqtt.client_id,
+        encrypted=key is not None,
+        poll_s=config.cluster.poll if several_hubs else None,
     )
 
 

@@ -21,7 +21,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from loneguard.protocol.clock import Clock, Timer
 from loneguard.server.arc.arc_messages import (
@@ -31,7 +31,7 @@ from loneguard.server.arc.arc_messages import (
     test_message,
 )
 from loneguard.server.arc.arc_settings import ArcSettings
-from loneguard.server.arc.dc09 import ArcKey, Dc09Error
+from loneguard.server.arc.dc09 import Dc09Error, Dc09Frame
 from loneguard.server.arc.events import ArcAlarmEvent, ArcLinkState
 from loneguard.server.escalation.notify.notification import DeliveryResult
 from loneguard.server.loop_timer import call_later_on_loop
@@ -84,10 +84,15 @@ class TransmitResult(Protocol):
 
 
 class FrameTransmitter(Protocol):
-    """What the link needs of ``transmitter.Transmitter``: one round of attempts for a message,
-    ``build(wall_ms)`` making each attempt's bytes (a fresh timestamp, the same sequence)."""
+    """What the link needs of ``transmitter.Transmitter``: one round of attempts for a frame
+    (its sequence number fixed; each attempt stamps its own time), each attempt told as it ends.
+    """
 
-    async def send(self, build: Callable[[int], bytes], sequence: int) -> TransmitResult: ...
+    async def send(
+        self, frame: Dc09Frame, *, on_attempt: Callable[[Any], None] | None = None
+    ) -> TransmitResult: ...
+
+    async def close(self) -> None: ...
 
 
 Listener = Callable[[ArcLinkState], None]
@@ -105,7 +110,7 @@ class ArcLink:
         transmitter: FrameTransmitter | None,
         *,
         owner: str,
-        key: ArcKey | None = None,
+        encrypted: bool = False,
         poll_s: float | None = None,
     ) -> None:
         self._store = store
@@ -113,7 +118,7 @@ class ArcLink:
         self._settings = settings
         self._transmitter = transmitter if settings.configured else None
         self._owner = owner
-        self._key = key
+        self._encrypted = encrypted  # the transmitter holds the key; this is for the warning
         self._poll_s = poll_s  # several hubs: look for what others left this often
         receivers = 2 if settings.backup is not None else 1
         self._per_round = settings.attempts * receivers
@@ -188,7 +193,7 @@ class ArcLink:
         supervision schedule."""
         if self._transmitter is None:
             return
-        if self._key is None:
+        if not self._encrypted:
             log.warning(
                 "ARC messages go UNENCRYPTED: agree an AES key with the ARC and set arc.key"
                 " (or LONEGUARD_ARC_KEY)"
@@ -215,6 +220,8 @@ class ArcLink:
             self._pump_task = None
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._transmitter is not None:
+            await self._transmitter.close()
 
     # -- internals ------------------------------------------------------------------------------
     async def _store_message(self, new: NewArcMessage) -> ArcMessage:
@@ -287,23 +294,30 @@ class ArcLink:
                 self._wait_timer = None
 
     async def _round(self, message: ArcMessage) -> ArcMessage:
-        """One round of attempts for a claimed message, recorded; the message as stored."""
+        """One round of attempts for a claimed message, each attempt recorded as it ends (a
+        hub killed mid-round leaves the attempts it made); the message as stored after it."""
         assert self._transmitter is not None
-        frame = frame_of(message, self._settings)
-        key = self._key
-        attempts: list[ArcAttemptRecord]
+        attempts: list[ArcAttemptRecord] = []
+
+        def record(attempt: TransmitAttempt) -> None:
+            row = ArcAttemptRecord(
+                attempt.receiver,
+                attempt.outcome,
+                attempt.detail,
+                attempt.started_ms,
+                attempt.finished_ms,
+            )
+            attempts.append(row)
+            self._store.record_arc_attempt(message.id, row)  # queued before the round's end
+
         try:
             outcome = await self._transmitter.send(
-                lambda wall_ms: frame.encode(wall_ms=wall_ms, key=key), message.sequence
+                frame_of(message, self._settings), on_attempt=record
             )
-            attempts = [
-                ArcAttemptRecord(a.receiver, a.outcome, a.detail, a.started_ms, a.finished_ms)
-                for a in outcome.attempts
-            ]
             acked_by = outcome.receiver if outcome.acked else None
         except (Dc09Error, OSError) as exc:
             now = self._clock.wall_ms()
-            attempts = [ArcAttemptRecord("primary", "error", str(exc)[:200], now, now)]
+            record(ArcAttemptRecord("primary", "error", str(exc)[:200], now, now))
             acked_by = None
         self.rounds += 1
         now = self._clock.wall_ms()
@@ -312,7 +326,7 @@ class ArcLink:
             rounds_failed = math.ceil((message.attempts + len(attempts)) / self._per_round)
             retry_at = now + round(retry_after_s(rounds_failed) * 1000)
         stored = await asyncio.wrap_future(
-            self._store.record_arc_round(message.id, attempts, acked_by, retry_at, now)
+            self._store.record_arc_round(message.id, acked_by, retry_at, now)
         )
         self._after_round(stored, attempts, acked_by, now)
         return stored

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loneguard.protocol.clock import FakeClock
+from loneguard.server.arc.dc09 import ArcKey, Dc09Frame
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,28 @@ class ScriptedTransmitter:
     then acks; "hold" waits until the test sets ``release``."""
 
     clock: FakeClock
+    key: ArcKey | None = None
     script: list[str] = field(default_factory=list)
     sent: list[tuple[int, bytes]] = field(default_factory=list)  # (sequence, first frame)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def send(self, build: Callable[[int], bytes], sequence: int) -> Outcome:
+    closed: bool = False
+
+    async def send(
+        self, frame: Dc09Frame, *, on_attempt: Callable[[Attempt], None] | None = None
+    ) -> Outcome:
+        outcome = await self._answer(frame)
+        for attempt in outcome.attempts:
+            if on_attempt is not None:
+                on_attempt(attempt)
+        return outcome
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def _answer(self, frame: Dc09Frame) -> Outcome:
         now = self.clock.wall_ms()
-        self.sent.append((sequence, build(now)))
+        self.sent.append((frame.sequence, frame.encode(wall_ms=now, key=self.key)))
         step = self.script.pop(0) if self.script else "ack"
         if step == "hold":
             await self.release.wait()

@@ -104,7 +104,9 @@ def test_a_round_is_recorded_and_the_message_let_go(store: SqlStore, clock: Fake
         ArcAttemptRecord("primary", "timeout", "no answer in 10 s", now, now + 10_000),
         ArcAttemptRecord("backup", "nak", "NAK", now + 10_000, now + 10_100),
     ]
-    failed = store.record_arc_round(message.id, attempts, None, now + 5_000, now).result(10)
+    for attempt in attempts:
+        store.record_arc_attempt(message.id, attempt)
+    failed = store.record_arc_round(message.id, None, now + 5_000, now).result(10)
     assert (failed.state, failed.attempts, failed.next_attempt_ms) == (
         ArcMessageState.PENDING,
         2,
@@ -117,7 +119,8 @@ def test_a_round_is_recorded_and_the_message_let_go(store: SqlStore, clock: Fake
     again = store.claim_arc_message("hub-b", now + 5_000, LEASE_MS).result(timeout=10)
     assert again is not None and again.sequence == message.sequence
     ack = [ArcAttemptRecord("primary", "ack", "", now + 5_000, now + 5_050)]
-    acked = store.record_arc_round(message.id, ack, "primary", None, now + 5_050).result(10)
+    store.record_arc_attempt(message.id, ack[0])
+    acked = store.record_arc_round(message.id, "primary", None, now + 5_050).result(10)
     assert (acked.state, acked.receiver, acked.acked_ms, acked.attempts) == (
         ArcMessageState.ACKED,
         "primary",
@@ -141,7 +144,7 @@ def test_a_failed_test_is_not_pending(store: SqlStore, clock: FakeClock) -> None
     test, _ = store.add_arc_message(
         NewArcMessage("test:1", None, 1, 602, 1, "1234", now), now
     ).result(timeout=10)
-    store.record_arc_round(test.id, [], None, None, now).result(timeout=10)
+    store.record_arc_round(test.id, None, None, now).result(timeout=10)
     assert store.arc_messages(ArcMessageState.FAILED)[0].id == test.id
     assert store.arc_next_due_ms() is None
 

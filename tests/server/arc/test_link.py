@@ -26,6 +26,7 @@ from loneguard.server.store.sqlite import SqliteStore
 from tests.server.arc.scripted_transmitter import ScriptedTransmitter
 
 KEY_TEXT = "0123456789abcdef"  # as pysiaalarm takes a key: its characters' codes are the bytes
+KEY = ArcKey.from_characters(KEY_TEXT)
 SETTINGS = ArcSettings.model_validate(
     {
         "primary": "127.0.0.1:5001",
@@ -88,7 +89,7 @@ def run(tmp_path: Path, scenario: Scenario, script: list[str] | None = None) -> 
         clock = FakeClock()
         store = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
         try:
-            await scenario(store, clock, ScriptedTransmitter(clock, list(script or [])))
+            await scenario(store, clock, ScriptedTransmitter(clock, KEY, list(script or [])))
         finally:
             store.close()
 
@@ -107,7 +108,7 @@ def link_for(
         SETTINGS.model_copy(update=settings),
         transmitter,
         owner="hub-a",
-        key=ArcKey.from_characters(KEY_TEXT),
+        encrypted=True,
     )
 
 
@@ -178,7 +179,7 @@ def test_pending_messages_go_at_start_with_their_sequence(tmp_path: Path) -> Non
         await first.stop(wait_s=0)  # the round is cut off: the message stays pending
         stored = store.arc_message(f"alarm:{alarm_id}:open")
         assert stored is not None and stored.state == ArcMessageState.PENDING
-        restarted = ScriptedTransmitter(clock)
+        restarted = ScriptedTransmitter(clock, KEY)
         second = link_for(store, clock, restarted)
         await second.start()
         await until(lambda: len(restarted.sent) == 1)
