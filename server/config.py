@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import PrivateAttr, ValidationError, ValidationInfo, model_validator
 from pydantic_core import ErrorDetails
 
+from loneguard.server.arc.arc_settings import ArcSettings
 from loneguard.server.console.settings import ConsoleSettings
 from loneguard.server.escalation.policy import (
     Policy,
@@ -460,6 +461,7 @@ class HubConfig(SettingsModel):
     delivery_manager: DeliveryManagerSettings = DeliveryManagerSettings()
     calendar: CalendarSettings = CalendarSettings()
     signal: SignalSettings = SignalSettings()
+    arc: ArcSettings = ArcSettings()
     log: LogSettings = LogSettings()
     # Parsed by server.escalation.policy, not declared here: the shipped defaults plus the file's.
     policies: Annotated[dict[str, Policy], Parsed(dict, _policies)] = {}

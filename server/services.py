@@ -29,11 +29,20 @@ from loneguard.protocol.messages import Event, Status
 from loneguard.protocol.topics import Channel as Topic
 from loneguard.protocol.topics import DeviceTopic
 from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.arc.dc09 import ArcKey
+from loneguard.server.arc.events import ArcLinkState, ArcSink
+from loneguard.server.arc.link import ArcLink, FrameTransmitter
+from loneguard.server.arc.transmitter import ReceiverAddress, Transmitter
 from loneguard.server.cluster.shared_work import LeaseClaims, SharedWork
 from loneguard.server.config import HubConfig
 from loneguard.server.escalation.alarm_acks import AlarmAcks
 from loneguard.server.escalation.directory import Directory
-from loneguard.server.escalation.health import ChannelGap, channel_gaps, log_gaps
+from loneguard.server.escalation.health import (
+    ChannelGap,
+    arc_link_problem,
+    channel_gaps,
+    log_gaps,
+)
 from loneguard.server.escalation.notify import (
     AppriseChannel,
     Broadcaster,
@@ -44,6 +53,7 @@ from loneguard.server.escalation.notify import (
     ModemCallChannel,
     SmsChannel,
 )
+from loneguard.server.escalation.notify.arc_channel import ArcChannel
 from loneguard.server.escalation.notify.dispatcher import MAX_ATTEMPTS
 from loneguard.server.escalation.notify.messages import MessageStyle
 from loneguard.server.escalation.runtime import Escalation, NotificationLog
@@ -95,6 +105,7 @@ class HubServices:
     calls: ModemCallChannel | None = None  # the modem's voice calls, hung up at stop
     store: Store | None = None  # for the channel health check
     clock: Clock | None = None  # times the banner's cache of the channel health check
+    arc: ArcSink | None = None  # the link to the Alarm Receiving Centre (``server/arc/``)
     _gaps: tuple[float, tuple[str, ...]] | None = field(default=None, init=False, repr=False)
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -120,7 +131,12 @@ class HubServices:
             phone_region=self.config.phones.default_region,
             message_style=message_style(self.config),
             channel_gaps=self.channel_gap_lines,
+            arc_state=self.arc_state,
         )
+
+    def arc_state(self) -> ArcLinkState:
+        """The ARC link as the console shows it (not configured: no link)."""
+        return self.arc.state() if self.arc is not None else ArcLinkState(False, False)
 
     def channel_gap_lines(self) -> tuple[str, ...]:
         """The channel health check for the console's banner, at most every 10 s (each page
@@ -140,8 +156,12 @@ class HubServices:
 
     async def start(self) -> None:
         log_gaps(self.channel_health())
+        if (problem := arc_link_problem(self.arc_state())) is not None:
+            log.warning("ARC link: %s", problem)
         armed = self.timers.rebuild()
         await self.escalation.resume()
+        if isinstance(self.arc, ArcLink):
+            await self.arc.start()  # pending ARC messages go again, with their sequence numbers
         self.offline.start()
         if self.shared is not None:
             self.shared.start()
@@ -164,6 +184,8 @@ class HubServices:
             await self.incident_notice.aclose()
         await self.copies.drain()
         await self.escalation.drain()
+        if isinstance(self.arc, ArcLink):
+            await self.arc.stop()
         await self.unit.drain()
         if self.shared is not None:
             await self.shared.stop()
@@ -183,12 +205,16 @@ def build_hub_services(
     modem: Modem | None = None,
     stand_ins: Mapping[str, Channel] | None = None,
     tap: ChannelTap | None = None,
+    arc: ArcSink | None = None,
+    arc_transmitter: FrameTransmitter | None = None,
 ) -> HubServices:
     """Build every hub service, on the running event loop, each from the ones it needs.
 
     ``publisher`` carries commands and acks to devices (the MQTT link). ``modem``: the GSM modem,
     else the one at ``config.modem.port``, if any. ``stand_ins`` replace outgoing channels by
-    name (the hardware or network behind them); ``tap`` wraps every channel.
+    name (the hardware or network behind them); ``tap`` wraps every channel. ``arc``: the
+    Alarm Receiving Centre's link (``arc.events.ArcSink``), the ``arc`` channel's way out;
+    by default the ``ArcLink`` ``[arc]`` describes, sending through ``arc_transmitter`` if given.
     """
     scheduler = Scheduler(clock, asyncio.get_running_loop())
     broadcaster = Broadcaster()
@@ -205,6 +231,13 @@ def build_hub_services(
 
     channels = _channels(broadcaster, modem, config, store, clock, alarm_taken)
     calls = channels["call"] if isinstance(channels["call"], ModemCallChannel) else None
+    if arc is None:
+        arc = _arc_link(config, store, clock, arc_transmitter)
+    arc_channel = None
+    if arc is not None:
+        arc_channel = ArcChannel(arc, store)
+        channels["arc"] = arc_channel
+        _publish_arc_link(arc, broadcaster)
     channels |= dict(stand_ins or {})
     if tap is not None:
         channels = {name: tap(channel) for name, channel in channels.items()}
@@ -232,6 +265,7 @@ def build_hub_services(
         publish=broadcaster.publish,
         claim=claims.claim_alarm if claims is not None else None,
         style=message_style(config),
+        listeners=[arc_channel.alarm_changed] if arc_channel is not None else (),
     )
     timers = SessionTimers(
         store,
@@ -322,7 +356,52 @@ def build_hub_services(
         calls=calls,
         store=store,
         clock=clock,
+        arc=arc,
     )
+
+
+def _arc_link(
+    config: HubConfig, store: Store, clock: Clock, transmitter: FrameTransmitter | None
+) -> ArcLink:
+    """The ARC link ``[arc]`` describes; not configured (it sends nothing) without a primary."""
+    arc = config.arc
+    key = ArcKey.from_hex(arc.key.hex) if arc.key is not None else None
+    if transmitter is None and arc.primary is not None:
+        receivers = [ReceiverAddress("primary", arc.primary.host, arc.primary.port, arc.transport)]
+        if arc.backup is not None:
+            receivers.append(
+                ReceiverAddress("backup", arc.backup.host, arc.backup.port, arc.transport)
+            )
+        transmitter = Transmitter(
+            receivers,
+            clock,
+            key=key,
+            ack_timeout_s=arc.ack_timeout,
+            attempts_per_receiver=arc.attempts,
+        )
+    several_hubs = config.db.url.scheme == "postgresql"
+    return ArcLink(
+        store,
+        clock,
+        arc,
+        transmitter,
+        owner=config.mqtt.client_id,
+        encrypted=key is not None,
+        poll_s=config.cluster.poll if several_hubs else None,
+    )
+
+
+def _publish_arc_link(arc: ArcSink, broadcaster: Broadcaster) -> None:
+    """Every change of the ARC link's state goes to the open consoles (their banner), when the
+    link tells of its changes (``ArcLink.add_listener``)."""
+    add_listener = getattr(arc, "add_listener", None)
+    if callable(add_listener):
+        add_listener(lambda state: broadcaster.publish("arc_link", arc_link_event(state)))
+
+
+def arc_link_event(state: ArcLinkState) -> dict[str, object]:
+    """The console stream's ``arc_link`` event: the link's state (no key, no personal data)."""
+    return {**asdict(state), "down": arc_link_problem(state) is not None}
 
 
 def _incident_channel(stand_ins: Mapping[str, Channel] | None, tap: ChannelTap | None) -> Channel:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from loneguard.server.arc.events import ArcLinkState
 from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.notify.console_channel import Broadcaster
 from loneguard.server.escalation.notify.messages import MessageStyle
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 
 def _ignore(_: object) -> None:
     return None
+
+
+def _no_arc() -> ArcLinkState:
+    return ArcLinkState(configured=False, up=False)
 
 
 def _ignore_arranged(_change: ArrangementChange, _visit: Session, _by: str) -> None:
@@ -54,3 +59,5 @@ class ApiHooks:
     message_style: MessageStyle = field(default_factory=MessageStyle)
     # Lines for the console's banner: policy steps whose channel is not configured.
     channel_gaps: Callable[[], tuple[str, ...]] = tuple
+    # The Alarm Receiving Centre's link: its state for the console's ARC page and red banner.
+    arc_state: Callable[[], ArcLinkState] = _no_arc

@@ -10,6 +10,11 @@ is stored as ``not_configured`` (``runtime``), never as a failed delivery.
 
 The visit contact is checked per visit, when the row is made: no alarm, no visit. Nothing here
 names a person or a number (the log is no place for them): roles, counts and setting names only.
+
+The ``arc`` channel has one recipient, the ARC: without one configured it is a gap only in a
+policy the operator wrote (the shipped policies name ``arc`` for hubs that have one, and are
+quiet on hubs without). An ARC configured but not answering is a health problem of its own
+(``arc_link_problem``): the console shows it as a red banner on every page.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from loneguard.server.arc.events import ArcLinkState
 from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.notify.notification import Recipient
-from loneguard.server.escalation.policy import PERSON_PREFIX, Policy
+from loneguard.server.escalation.policy import PERSON_PREFIX, Policy, is_shipped
 from loneguard.server.store import Alarm, AlarmKind, AlarmState, Worker
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,10 @@ def channel_gaps(
                 if channel == "console":
                     continue
                 whole = gap(channel, _ANYONE)
+                if channel == "arc":  # one recipient, the ARC, whoever the step notifies
+                    if whole is not None and not is_shipped(policy):
+                        found.setdefault((channel, "the ARC", whole), []).append(where)
+                    continue
                 if whole is not None:
                     found.setdefault((channel, "every recipient", whole), []).append(where)
                     continue
@@ -65,6 +75,18 @@ def channel_gaps(
                     for reason in known[channel, role]:
                         found.setdefault((channel, role, reason), []).append(where)
     return [ChannelGap(c, r, why, tuple(steps)) for (c, r, why), steps in found.items()]
+
+
+def arc_link_problem(state: ArcLinkState) -> str | None:
+    """Why alarms may not be reaching the ARC, or None: none configured, or the link is up
+    (or not yet tried: a link that has neither acked nor failed has nothing to report)."""
+    if not state.configured or state.up:
+        return None
+    if state.down_since_ms is None and state.failures == 0 and state.last_failure is None:
+        return None
+    tried = f"{state.failures} failed attempts since the last ack"
+    last = f"; last: {state.last_failure}" if state.last_failure else ""
+    return f"the ARC's receivers are not acking ({tried}{last})"
 
 
 def log_gaps(gaps: list[ChannelGap]) -> None:
@@ -107,4 +129,4 @@ def _alarm_of(worker_id: str | None) -> Alarm:
     return Alarm(0, AlarmKind.OVERDUE, AlarmState.OPEN, None, worker_id, None, 0)
 
 
-__all__ = ["ChannelGap", "channel_gaps", "log_gaps"]
+__all__ = ["ChannelGap", "arc_link_problem", "channel_gaps", "log_gaps"]

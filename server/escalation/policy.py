@@ -35,7 +35,11 @@ Channels:
   ``console`` (a task on the admin console; needs nobody in ``notify``), ``sms`` (GSM modem),
   ``call`` (a phone call: the hub's modem rings, speaks the alarm and takes "press 1" as taking
   charge; without a modem that can ring, a task on the alarm's console page for a person),
-  ``apprise`` (the configured apprise URLs of the people notified).
+  ``apprise`` (the configured apprise URLs of the people notified), ``arc`` (the Alarm
+  Receiving Centre over SIA DC-09: ONE message per alarm, whichever steps, repeats and people
+  name it; needs nobody in ``notify``). Without an ARC configured (``arc.primary``), ``arc`` in
+  the shipped policies is skipped without a word; in a policy from the hub's config it is a
+  channel not configured, like ``sms`` without a modem (``uses_arc_explicitly``).
 """
 
 from __future__ import annotations
@@ -52,7 +56,9 @@ from typing import Any, Final
 
 ROLES: Final = ("worker", "visit_contact", "worker_home", "line_manager", "admins", "on_call")
 PERSON_PREFIX: Final = "person:"
-CHANNELS: Final = ("console", "sms", "call", "apprise")
+CHANNELS: Final = ("console", "sms", "call", "apprise", "arc")
+# Channels that tell nobody in person, so a step with only these needs nobody in ``notify``.
+UNADDRESSED_CHANNELS: Final = frozenset({"console", "arc"})
 # What the device is told once the hub has stored the alarm's event (wire contract, `ack`).
 DEVICE_ACKS: Final = ("received", "help_coming")
 
@@ -186,8 +192,10 @@ def _check_step(
                 f"{key}.channels[{i}]",
                 f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}",
             )
-    if not notify and set(channels) != {"console"}:
-        raise PolicyError(f"{key}.notify", "is empty, so only the console channel can be used")
+    if not notify and not set(channels) <= UNADDRESSED_CHANNELS:
+        raise PolicyError(
+            f"{key}.notify", "is empty, so only the console and arc channels can be used"
+        )
     if not isinstance(message, str) or not message.strip():
         raise PolicyError(f"{key}.message", "must say what to do")
     if len(message) > MAX_MESSAGE:
@@ -329,6 +337,17 @@ def loads_policies(text: str) -> dict[str, Policy]:
 def with_defaults(policies: Mapping[str, Policy]) -> dict[str, Policy]:
     """The shipped defaults, with the configured policies replacing them by name."""
     return {**DEFAULT_POLICIES, **policies}
+
+
+def is_shipped(policy: Policy) -> bool:
+    """The policy is one of the shipped defaults, unchanged (configured or not)."""
+    return DEFAULT_POLICIES.get(policy.name) == policy
+
+
+def uses_arc_explicitly(policy: Policy) -> bool:
+    """A step of this policy names the ``arc`` channel and the operator wrote it: the shipped
+    policies name ``arc`` for hubs that have an ARC, and are quiet about it on hubs without."""
+    return not is_shipped(policy) and any("arc" in step.channels for step in policy.steps)
 
 
 def _parse_policy(value: object, name: str, key: str) -> Policy:

@@ -15,6 +15,15 @@ hub cannot send, because its channel is not configured, the recipient has no num
 it (``Dispatch.gap``) or nobody fills the role, is stored as ``not_configured`` and never sent;
 so is a covert alarm's row to a number that is the worker's own mobile.
 
+The ``arc`` channel (the Alarm Receiving Centre) makes one row per alarm, not per recipient or
+repeat: its key is the ARC event's (``alarm:<id>:open``), so a second step or repeat naming
+``arc`` finds it written and sends nothing. On a hub with no ARC configured the shipped policies'
+``arc`` makes no row at all; a policy from the config that names it gets a ``not_configured``
+row, as for any channel the hub lacks (``policy.uses_arc_explicitly``). The ARC link keeps
+sending by itself (``notify.arc_channel``), so taking charge does not stop it, and at start
+every pending ``arc`` row is handed to the link again, the alarm open or not: the link knows
+each event by its key and sends it once.
+
 Times: alarms start at a wall-clock millisecond kept in the store; the ladder gets seconds on
 that same timeline, so it survives restarts.
 """
@@ -24,14 +33,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 from loneguard.protocol.clock import Clock
+from loneguard.server.arc.events import ArcAlarmEvent
 from loneguard.server.escalation import ladder
 from loneguard.server.escalation.directory import CONSOLE, Directory, Found
 from loneguard.server.escalation.facts import alarm_facts
+from loneguard.server.escalation.notify.arc_channel import ARC_RECIPIENT, ARC_REF, row_text
+from loneguard.server.escalation.notify.arc_channel import CHANNEL as ARC
 from loneguard.server.escalation.notify.call_channel import CONSOLE_TASK
 from loneguard.server.escalation.notify.messages import (
     THIRD_PARTIES,
@@ -41,7 +53,7 @@ from loneguard.server.escalation.notify.messages import (
     render,
 )
 from loneguard.server.escalation.notify.notification import DeliveryResult, Notification, Recipient
-from loneguard.server.escalation.policy import Policy
+from loneguard.server.escalation.policy import Policy, is_shipped
 from loneguard.server.phone import legacy
 from loneguard.server.scheduler import Scheduler
 from loneguard.server.store import (
@@ -61,6 +73,8 @@ _EPSILON_S = 0.0005
 Publish = Callable[[str, dict[str, Any]], object]
 # Several hubs: may this hub run the alarm's ladder? (``cluster.shared_work``)
 Claim = Callable[[int], Awaitable[bool]]
+# Told of every change of an alarm after its ladder (the ARC's restoral on resolve).
+AlarmListener = Callable[[Alarm], None]
 
 
 class Dispatch(Protocol):
@@ -90,6 +104,7 @@ class Escalation:
         publish: Publish | None = None,
         claim: Claim | None = None,
         style: MessageStyle | None = None,
+        listeners: Sequence[AlarmListener] = (),
     ) -> None:
         self._store = store
         self._style = style if style is not None else MessageStyle()
@@ -102,6 +117,7 @@ class Escalation:
         self._lock = asyncio.Lock()  # one ladder evaluation at a time: the store is the truth
         self.claim = claim  # None: one hub, every ladder is this hub's
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._listeners = tuple(listeners)
 
     # -- entry points ---------------------------------------------------------------------------
     def alarm_opened(self, alarm: Alarm) -> None:
@@ -117,6 +133,11 @@ class Escalation:
             if self.dispatcher is not None:
                 self.dispatcher.cancel(alarm.id)
         self._tell("alarm", alarm)
+        for listener in self._listeners:
+            try:
+                listener(alarm)
+            except Exception:  # one broken listener must not keep the change from the others
+                log.exception("alarm %d: a listener of its changes failed", alarm.id)
 
     async def resume(self) -> None:
         """At start: re-send pending rows of open alarms, then catch every ladder up."""
@@ -125,6 +146,18 @@ class Escalation:
             if self.claim is not None and not await self.claim(alarm.id):
                 continue  # a live hub runs it
             await self.take_over(alarm.id, now_ms)
+        self._hand_over_arc_rows()
+
+    def _hand_over_arc_rows(self) -> None:
+        """ARC rows still pending on alarms someone has taken charge of: the hub may have
+        stopped between writing the row and the link storing its message. The link knows the
+        event by its key, so one it already has is not sent twice."""
+        for row in self._store.notifications(state=NotificationState.PENDING):
+            if row.channel != ARC:
+                continue
+            alarm = self._store.alarm(row.alarm_id)
+            if alarm is not None and alarm.state != AlarmState.OPEN:
+                self._send(alarm, row, attempt=row.attempts + 1)
 
     async def take_over(self, alarm_id: int, now_ms: int) -> None:
         """Run a ladder this hub has not been running: re-send its pending rows, catch it up."""
@@ -153,8 +186,11 @@ class Escalation:
             )
             plan = ladder.next_actions(state, policy, now_ms / 1000 + _EPSILON_S)
             facts = alarm_facts(self._store, alarm, covert=policy.covert)
+            shipped = is_shipped(policy)
             rows = [
-                row for action in plan.actions for row in self._rows(alarm, action, facts, now_ms)
+                row
+                for action in plan.actions
+                for row in self._rows(alarm, action, facts, now_ms, shipped)
             ]
             next_ms = None if plan.next_deadline is None else math.ceil(plan.next_deadline * 1000)
             future = self._store.add_notifications(alarm.id, rows, next_ms, now_ms)
@@ -195,7 +231,7 @@ class Escalation:
         await self.evaluate(alarm_id, now_ms)
 
     def _rows(
-        self, alarm: Alarm, action: ladder.Action, facts: AlarmFacts, now_ms: int
+        self, alarm: Alarm, action: ladder.Action, facts: AlarmFacts, now_ms: int, shipped: bool
     ) -> list[NewNotification]:
         rows = []
         found: list[tuple[str, Found | None]] = []
@@ -205,6 +241,9 @@ class Escalation:
                 found.append((role, None))
             found.extend((role, f) for f in people)
         for channel in action.channels:
+            if channel == ARC:
+                rows.extend(self._arc_row(alarm, action, shipped))
+                continue
             for role, who in found:
                 row = _row(action, channel, role, who)
                 if who is None:
@@ -217,6 +256,27 @@ class Escalation:
                 text = render(facts, action.message, role, channel, now_ms, self._style)
                 rows.append(replace(row, text=text))
         return rows
+
+    def _arc_row(self, alarm: Alarm, action: ladder.Action, shipped: bool) -> list[NewNotification]:
+        """The alarm's one ARC row (a later step or repeat finds it written: nothing is sent),
+        or none when a shipped policy names ``arc`` on a hub without an ARC."""
+        row = NewNotification(
+            key=ArcAlarmEvent.key_for(alarm.id, "open"),
+            action_key=action.key,
+            step=action.step_index,
+            repeat=action.repeat_index,
+            channel=ARC,
+            recipient_name=ARC_RECIPIENT.name,
+            recipient_role=ARC_RECIPIENT.role,
+            recipient_ref=ARC_REF,
+            text=row_text(str(alarm.kind)),
+        )
+        gap = self.dispatcher.gap(ARC, ARC_RECIPIENT) if self.dispatcher is not None else None
+        if gap is None:
+            return [row]
+        if shipped:
+            return []  # no ARC here, and the operator never asked for one: not a gap
+        return [_not_configured(row, f"not configured: {gap}")]
 
     def _withheld(
         self, channel: str, role: str, recipient: Recipient, facts: AlarmFacts
@@ -238,8 +298,10 @@ class Escalation:
         return f"not configured: {gap}" if gap is not None else None
 
     def _send(self, alarm: Alarm, row: NotificationRow, attempt: int) -> None:
-        recipient: Recipient | None = self.directory.again(
-            row.recipient_ref, row.recipient_role, alarm
+        recipient: Recipient | None = (
+            ARC_RECIPIENT
+            if row.channel == ARC
+            else self.directory.again(row.recipient_ref, row.recipient_role, alarm)
         )
         if recipient is None or self.dispatcher is None:
             log.warning("alarm %d: cannot send %s: no recipient or dispatcher", alarm.id, row.key)
@@ -318,7 +380,7 @@ class NotificationLog:
         self._publish = publish
 
     async def record(self, n: Notification, attempt: int, result: DeliveryResult) -> None:
-        final = not result.awaiting_person and (
+        final = not (result.awaiting_person or result.handed_over) and (
             result.ok or not result.retryable or attempt >= self._max_attempts
         )
         future = self._store.record_attempt(

@@ -46,6 +46,14 @@ from loneguard.server.store.safety_records import (
 
 if TYPE_CHECKING:
     from loneguard.server.sessions.rules import SessionPlan
+    from loneguard.server.store.arc_records import (
+        ArcAttemptRecord,
+        ArcAttemptRow,
+        ArcMessage,
+        ArcMessageState,
+        ArcZone,
+        NewArcMessage,
+    )
     from loneguard.server.store.outreach_records import (
         ArrangementChange,
         ArrangementCopy,
@@ -374,6 +382,56 @@ class Store(Protocol):
     def set_shift_type(self, session_id: int, shift_type: str) -> Future[None]: ...
 
     def shift_type_of(self, session_id: int) -> str | None: ...
+
+    # -- the ARC link's messages, attempts and zones (store/arc_rows.py) ------------------------
+    def add_arc_message(self, new: NewArcMessage, at_ms: int) -> Future[tuple[ArcMessage, bool]]:
+        """Store a message for the ARC unless its key is known, with its sequence number and the
+        worker's zone allocated in the same transaction; (the stored message, whether new)."""
+        ...
+
+    def claim_arc_message(
+        self, owner: str, now_ms: int, lease_ms: int, message_id: int | None = None
+    ) -> Future[ArcMessage | None]:
+        """Claim the next pending message due by ``now_ms`` (alarms first) for ``lease_ms``."""
+        ...
+
+    def record_arc_attempt(self, message_id: int, attempt: ArcAttemptRecord) -> Future[None]:
+        """One try at one receiver, as it ends: the round's record follows it."""
+        ...
+
+    def record_arc_round(
+        self, message_id: int, acked_by: str | None, retry_at_ms: int | None, at_ms: int
+    ) -> Future[ArcMessage]:
+        """End a round and let go of the message: acked, pending until ``retry_at_ms``, or
+        (both None) failed."""
+        ...
+
+    def claim_arc_test(self, now_ms: int, interval_ms: int) -> Future[tuple[bool, int]]:
+        """(whether this hub sends the supervision test due now, when the next one is due)."""
+        ...
+
+    def arc_zone(self, worker_id: str, at_ms: int) -> Future[int]: ...
+
+    def arc_message(self, key: str) -> ArcMessage | None: ...
+
+    def arc_messages(
+        self,
+        state: ArcMessageState | None = None,
+        alarm_id: int | None = None,
+        limit: int = 100,
+    ) -> list[ArcMessage]:
+        """Newest first."""
+        ...
+
+    def arc_next_due_ms(self) -> int | None: ...
+
+    def arc_attempts(self, message_id: int) -> list[ArcAttemptRow]:
+        """Oldest first."""
+        ...
+
+    def arc_zones(self) -> list[ArcZone]:
+        """By zone: the ARC's account sheet."""
+        ...
 
     def close(self) -> None:
         """Finish queued writes, then release the database."""

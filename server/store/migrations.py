@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from loneguard.server.store.arc_schema import ARC_DESCRIPTION, SQLITE_ARC_TABLES
 from loneguard.server.store.outreach_schema import OUTREACH_DESCRIPTION, SQLITE_OUTREACH_TABLES
 from loneguard.server.store.sql import Connection, is_postgres
 
@@ -409,6 +410,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX notifications_by_alarm ON notifications (alarm_id, state)",
         ),
     ),
+    Migration(11, ARC_DESCRIPTION, SQLITE_ARC_TABLES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

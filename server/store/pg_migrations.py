@@ -9,6 +9,7 @@ starting together migrate one at a time.
 
 from __future__ import annotations
 
+from loneguard.server.store.arc_schema import ARC_DESCRIPTION, arc_tables
 from loneguard.server.store.migrations import (
     ALARM_CHECKIN_DESCRIPTION,
     CONSOLE_DESCRIPTION,
@@ -238,6 +239,7 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
                 ('pending', 'sent', 'failed', 'not_configured'))""",
         ),
     ),
+    Migration(11, ARC_DESCRIPTION, arc_tables(_ID, "DOUBLE PRECISION")),
 )
 
 POSTGRES = Dialect(

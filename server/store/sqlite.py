@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from loneguard.protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
 from loneguard.server.store.alarm_checkins import record_alarm_checkins
+from loneguard.server.store.arc_rows import ArcRows
 from loneguard.server.store.console_rows import ConsoleRows
 from loneguard.server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
 from loneguard.server.store.leases import LeaseRows
@@ -113,7 +114,9 @@ def _device(row: tuple[Any, ...]) -> Device:
 _select_alarm = select_alarm
 
 
-class SqlStore(SessionRows, NotificationRows, LeaseRows, ConsoleRows, SafetyRows, OutreachRows):
+class SqlStore(
+    SessionRows, NotificationRows, LeaseRows, ConsoleRows, SafetyRows, OutreachRows, ArcRows
+):
     """Every query of the store; a subclass opens the database, migrates it, starts the writer."""
 
     writer: Writer

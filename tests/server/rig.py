@@ -13,6 +13,7 @@ from pathlib import Path
 
 from loneguard.gsm.modem import Modem
 from loneguard.protocol.clock import FakeClock
+from loneguard.server.arc.events import ArcSink
 from loneguard.server.config import HubConfig, load_config
 from loneguard.server.escalation.notify import Channel
 from loneguard.server.ingest.metrics import Metrics
@@ -51,13 +52,19 @@ def overdue_ladder_toml(after_s: Sequence[int], notify: str, channel: str) -> st
     return f"[policies.overdue]\nsteps = [\n{steps}\n]\n"
 
 
-def hub_config(tmp_path: Path, **values: object) -> HubConfig:
+def hub_config(tmp_path: Path, *, toml: str | None = None, **values: object) -> HubConfig:
+    """The rig's settings; ``toml``: a config file's text (e.g. ``[policies...]`` tables)."""
     env = {
         "LONEGUARD_DB_URL": f"sqlite:///{tmp_path / 'hub.db'}",
         "LONEGUARD_HTTP": "127.0.0.1:0",
         "LONEGUARD_REQUIRE_PROVISIONED": "false",  # the rig's devices are never provisioned
     }
-    return load_config(env=env).with_values(values) if values else load_config(env=env)
+    path = None
+    if toml is not None:
+        path = tmp_path / "hub.toml"
+        path.write_text(toml, encoding="utf-8")
+    config = load_config(path, env=env)
+    return config.with_values(values) if values else config
 
 
 @dataclass
@@ -70,6 +77,7 @@ class Rig:
     ingest: Ingest = field(init=False)
     sent: list[Sent] = field(default_factory=list)
     publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
+    arc: ArcSink | None = None  # the Alarm Receiving Centre's link (a fake one, or the real)
 
     async def start(self, modem: Modem | None = None, *, sms_stand_in: bool = True) -> Rig:
         """Start; with a ``modem``, SMS goes through it and the SMS gateway runs; with neither
@@ -93,6 +101,7 @@ class Rig:
             modem=modem,
             stand_ins=stand_ins,
             tap=recording_tap(self.clock, self.sent),
+            arc=self.arc,
         )
         self.ingest = self.services.ingest
         await self.services.start()

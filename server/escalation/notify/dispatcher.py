@@ -5,7 +5,9 @@ next attempt after an exponential backoff with jitter, timed on the injected clo
 on the event loop (``loop_timer``). Every attempt is recorded through ``record``;
 the caller persists it in the event log. ``cancel(alarm_id)`` stops the retries of an alarm
 when a person takes charge. An attempt already under way finishes and is recorded, but is not
-retried.
+retried. A channel that keeps trying by itself (the ARC link: ``DeliveryResult.handed_over``) is
+never retried here, so taking charge does not stop it: the ARC still gets the alarm, and then
+its restoral.
 
 Idempotency: a key that is being sent, waiting for a retry or already delivered in this process
 is not sent again. Across restarts the caller knows from its records which keys are done, and
@@ -41,6 +43,7 @@ MAX_ATTEMPTS = 5
 MISSING_CHANNEL = {
     "sms": "no modem is configured (modem.port)",
     "apprise": "apprise is not set up on this hub",
+    "arc": "no ARC is configured (arc.primary)",
 }
 
 
@@ -156,7 +159,7 @@ class Dispatcher:
                 log.exception("alarm %d: channel %s raised", n.alarm_id, n.channel)
                 result = DeliveryResult(False, f"channel error: {type(exc).__name__}", True)
         self.attempts += 1
-        if not result.ok and not result.awaiting_person:
+        if not result.ok and not (result.awaiting_person or result.handed_over):
             self.failures += 1
         try:
             await self._record(n, attempt, result)
@@ -168,7 +171,7 @@ class Dispatcher:
                 attempt,
                 type(exc).__name__,
             )
-        if result.ok or result.awaiting_person:
+        if result.ok or result.awaiting_person or result.handed_over:
             self._finish(job)
             if len(self._delivered) >= _MAX_DELIVERED_KEYS:
                 self._delivered.clear()  # the caller's records remain the durable truth

@@ -26,7 +26,7 @@ class Recipient:
 class Notification:
     key: str
     alarm_id: int
-    channel: str  # "console" | "sms" | "call" | "apprise"
+    channel: str  # "console" | "sms" | "call" | "apprise" | "arc"
     recipient: Recipient
     text: str = field(repr=False)
 
@@ -41,6 +41,10 @@ class DeliveryResult:
     # Handed to a person (a call to make from the console): not delivered, not failed, not
     # retried; the notification stays pending until the person records how it went.
     awaiting_person: bool = False
+    # Handed to a sender that keeps trying by itself until it is delivered (the ARC link, which
+    # stores the message and resends it until the ARC acks): not failed, not retried by the
+    # dispatcher; the row stays pending, and an attempt after a restart asks the sender again.
+    handed_over: bool = False
 
 
 class Channel(Protocol):

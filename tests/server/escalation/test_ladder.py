@@ -47,7 +47,8 @@ def test_walk_the_cic_ladder() -> None:
     call = ("console", "call", "sms")
 
     plan = caller.at(START)  # the alarm starts at due + grace: ring the worker's mobile (3.12)
-    assert _summary(plan) == [(0, 0, ("worker",), call, START)]
+    # ... and tell the Alarm Receiving Centre, where one is configured.
+    assert _summary(plan) == [(0, 0, ("worker",), (*call, "arc"), START)]
     assert plan.next_deadline == START + 300
 
     assert caller.at(START + 299).actions == ()  # nothing early, nothing twice

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,10 +18,12 @@ from loneguard.server.escalation.policy import (
     PolicyError,
     Step,
     format_duration,
+    is_shipped,
     loads_policies,
     parse_duration,
     parse_policies,
     policies_to_toml,
+    uses_arc_explicitly,
     with_defaults,
 )
 from loneguard.server.store import AlarmKind
@@ -160,7 +163,7 @@ def test_the_documented_example_error() -> None:
         (('["worker"]', '["person: Ann"]'), "steps[1].notify[0]", "person:<name>"),
         (('["worker"]', '"worker"'), "steps[1].notify", "list of strings"),
         (('["worker"]', "[1]"), "steps[1].notify[0]", "must be a string"),
-        (('["worker"]', "[]"), "steps[1].notify", "only the console"),
+        (('["worker"]', "[]"), "steps[1].notify", "only the console and arc channels"),
         (('["console", "call"]', '["console", "fax"]'), "steps[1].channels[1]", "'fax'"),
         (('["console", "call"]', "[]"), "steps[1].channels", "at least one channel"),
         (('after = "0s"', 'after = "0s"\nrepeat_every = "0s"'), "steps[1].repeat_every", "0s"),
@@ -290,7 +293,7 @@ def test_panic_tells_everyone_at_once_and_says_help_is_coming() -> None:
     [step] = panic.steps
     assert step.after == 0 and step.repeat_every == 120
     assert set(step.notify) == {"line_manager", "admins", "on_call"}
-    assert set(step.channels) == {"console", "sms", "apprise"}
+    assert set(step.channels) == {"console", "sms", "apprise", "arc"}
 
 
 def test_duress_is_covert() -> None:
@@ -357,3 +360,36 @@ def test_an_unknown_or_broken_placeholder_is_refused_naming_policy_step_and_plac
         loads_policies(_one_step(message))
     assert caught.value.key == "policies.x.steps[0].message"
     assert problem in caught.value.problem
+
+
+def test_the_arc_channel_needs_nobody_to_notify_and_no_other_channel_does() -> None:
+    ok = loads_policies(
+        '[policies.p]\n[[policies.p.steps]]\nafter = "0s"\nnotify = []\n'
+        'channels = ["arc"]\nmessage = "to the ARC"\n'
+    )
+    assert ok["p"].steps[0].channels == ("arc",)
+    with pytest.raises(PolicyError) as err:
+        loads_policies(
+            '[policies.p]\n[[policies.p.steps]]\nafter = "0s"\nnotify = []\n'
+            'channels = ["arc", "sms"]\nmessage = "x"\n'
+        )
+    assert err.value.key == "policies.p.steps[0].notify"
+
+
+def test_the_shipped_alarms_go_to_the_arc_once_each_and_a_silent_unit_not_at_once() -> None:
+    first_arc = {
+        name: next((i for i, s in enumerate(p.steps) if "arc" in s.channels), None)
+        for name, p in DEFAULT_POLICIES.items()
+    }
+    assert first_arc == {
+        "overdue": 0,
+        "panic": 0,
+        "duress": 0,
+        "device_offline": 1,  # 2 minutes: a lift or a basement should not wake the ARC
+        "missed_checkin": 0,
+        "home_working": 2,
+    }
+    assert DEFAULT_POLICIES["device_offline"].steps[1].after == 120
+    assert all(is_shipped(p) and not uses_arc_explicitly(p) for p in DEFAULT_POLICIES.values())
+    changed = replace(DEFAULT_POLICIES["panic"], device_ack="received")
+    assert not is_shipped(changed) and uses_arc_explicitly(changed)

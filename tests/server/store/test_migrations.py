@@ -40,6 +40,11 @@ TABLES = {
     "arrangement_copies",
     "signal_spots",
     "session_shift_types",
+    "arc_messages",
+    "arc_attempts",
+    "arc_counters",
+    "arc_zones",
+    "arc_link",
 }
 
 
