@@ -132,6 +132,8 @@ class HubServices:
             message_style=message_style(self.config),
             channel_gaps=self.channel_gap_lines,
             arc_state=self.arc_state,
+            arc_phone=self.config.arc.phone,
+            arc_account=self.config.arc.account,
         )
 
     def arc_state(self) -> ArcLinkState:
