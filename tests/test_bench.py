@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bench import fleet, footprint, ingest, latency, recovery, report, sms_during_call
+from bench import arc, fleet, footprint, ingest, latency, recovery, report, sms_during_call
 
 
 def test_latency_benchmark_reports_both_round_trips() -> None:
@@ -45,6 +45,15 @@ def test_sms_during_call_benchmark_sends_while_the_call_is_followed() -> None:
     result = sms_during_call.run(n=20, verbose=False)
     assert result["n"] == 20 and result["clcc_polls"] > 0
     assert result["call_p99_ms"] >= result["call_p50_ms"] > 0 and result["idle_p99_ms"] > 0
+
+
+def test_arc_benchmark_gets_every_panic_acked_by_the_arc_once() -> None:
+    # The bench itself fails when a panic does not reach the receiver within 10 s, reaches it
+    # twice (the same zone again) or anything but a 1120 arrives.
+    result = arc.run(n=20, verbose=False)
+    assert result["n"] == 20 and result["encryption"] == "AES-128"
+    assert result["hub_p99_ms"] >= result["hub_p50_ms"] > 0
+    assert result["raw_p99_ms"] >= result["raw_p50_ms"] > 0
 
 
 def test_report_has_the_machine_table_and_every_result(tmp_path: Path) -> None:
