@@ -21,10 +21,11 @@ the message and does not handle it: a resend cannot change that) moves on to the
 at once. ``send`` never raises for what the network or a receiver does: the outcome says it, and
 ``Attempt.detail`` is safe to log and show (no key, no message content).
 
-A frame's location (DC-09 extended data ``X``/``Y``) goes on the wire only with
-``send_location=True``: pysiaalarm, and any receiver built like it, NAKs an ADM-CID message with
-two extended-data fields, and an alarm NAK'd for its location would never be acted on. Turn it
-on once the ARC has confirmed its receiver reads them (docs/arc.md, "Location").
+A frame's location (DC-09 extended data ``X``/``Y``) goes on the wire with
+``send_location=True``. Some receivers do not read it: pysiaalarm, and any receiver built like
+it, NAKs an ADM-CID message with two extended-data fields. An alarm must never be held up by an
+optional field, so a message NAK'd with its location is sent again at once without it (same
+sequence number), and the attempt's detail says so (docs/arc.md, "Location").
 
 TCP keeps one connection per receiver, re-opened after any failure, with one message in flight
 on it (an ``asyncio.Lock`` per receiver). UDP sends one datagram per attempt from a fresh socket
@@ -185,8 +186,19 @@ class Transmitter:
         ``on_attempt`` hears each attempt as it ends (to record it before the next starts)."""
         attempts: list[Attempt] = []
         for receiver in self.receivers:
-            for _ in range(self._attempts):
-                attempt = await self._attempt(receiver, frame)
+            with_location = self._send_location and frame.location is not None
+            tries = 0
+            while tries < self._attempts:
+                attempt = await self._attempt(receiver, frame, with_location=with_location)
+                if attempt.outcome == "nak" and with_location:
+                    # Perhaps the location it cannot read: the same message without it, now,
+                    # and not counted against the receiver's attempts.
+                    with_location = False
+                    attempt = replace(
+                        attempt, detail=f"{attempt.detail}; sent again without the location"
+                    )
+                else:
+                    tries += 1
                 attempts.append(attempt)
                 if on_attempt is not None:
                     on_attempt(attempt)
@@ -204,11 +216,13 @@ class Transmitter:
                 await connection.writer.wait_closed()
         self._connections.clear()
 
-    async def _attempt(self, receiver: ReceiverAddress, frame: Dc09Frame) -> Attempt:
+    async def _attempt(
+        self, receiver: ReceiverAddress, frame: Dc09Frame, *, with_location: bool
+    ) -> Attempt:
         lock = self._locks.setdefault(receiver.name, asyncio.Lock())
         async with lock:
             started_ms = self._clock.wall_ms()
-            sent = frame if self._send_location else replace(frame, location=None)
+            sent = frame if with_location else replace(frame, location=None)
             wire = sent.encode(wall_ms=started_ms, key=self._key, pad=self._pad)
             try:
                 answer = await self._within_timeout(self._exchange(receiver, wire))

@@ -334,17 +334,16 @@ def test_an_unknown_account_is_nakd_and_not_acked() -> None:
     run(scenario)
 
 
-def test_location_goes_on_the_wire_only_when_turned_on() -> None:
-    """Off (the default), a panic with a fix is acked; on, pysiaalarm NAKs its two extended-data
-    fields: the reason it is off until the ARC confirms its receiver reads them."""
+def test_a_location_the_receiver_naks_is_dropped_and_the_alarm_acked_at_once() -> None:
+    """pysiaalarm NAKs the two extended-data fields of a located panic: the same message goes
+    again at once without them and is acked, within the receiver's one allowed attempt; with
+    ``send_location=False`` it goes without them from the start."""
 
     async def scenario() -> None:
         event = contact_id.for_alarm("panic", zone=2, group=1)
         frame = Dc09Frame.adm_cid(6, ACCOUNT, event, location=Location(51.5, -0.14))
         async with sia_receiver("primary", [sia_account("AAA123", KEY)]) as arc:
-            async with transmitter([arc.address], now_clock(), KEY) as sender:
-                without = await sender.send(frame)
-            with_location = Transmitter(
+            located = Transmitter(
                 [arc.address],
                 now_clock(),
                 key=KEY,
@@ -353,13 +352,18 @@ def test_location_goes_on_the_wire_only_when_turned_on() -> None:
                 send_location=True,
             )
             try:
-                result = await with_location.send(frame)
+                result = await located.send(frame)
             finally:
-                await with_location.close()
-            (received,) = await arc.wait_for(1)
+                await located.close()
+            async with transmitter([arc.address], now_clock(), KEY) as sender:
+                without = await sender.send(frame)
+            received = await arc.wait_for(2)
+        assert outcomes(result) == [("primary", "nak"), ("primary", "ack")]
+        assert result.attempts[0].detail.endswith("; sent again without the location")
+        assert result.acked and result.receiver == "primary"
+        assert [e.sequence for e in received] == ["0006", "0006"]
+        assert all(e.x_data is None for e in received)
         assert outcomes(without) == [("primary", "ack")]
-        assert received.x_data is None
-        assert outcomes(result) == [("primary", "nak")]
 
     run(scenario)
 
