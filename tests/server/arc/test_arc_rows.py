@@ -6,6 +6,7 @@ PostgreSQL never share a sequence number nor send one supervision test twice."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.store import AlarmKind, Worker
@@ -16,7 +17,7 @@ from loneguard.server.store.arc_records import (
 )
 from loneguard.server.store.postgres import PostgresStore
 from loneguard.server.store.sql import Connection, insert_alarm
-from loneguard.server.store.sqlite import SqlStore
+from loneguard.server.store.sqlite import SqliteStore, SqlStore
 
 LEASE_MS = 60_000
 
@@ -203,3 +204,21 @@ def test_two_hubs_send_each_test_once(pg_url: str) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+def test_numbers_go_on_after_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    store = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
+    first, _ = store.add_arc_message(NewArcMessage("test:1", None, 1, 602, 1, "1234", 0), 0).result(
+        timeout=10
+    )
+    store.close()
+    store = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
+    try:
+        kept = store.arc_message("test:1")
+        second, _ = store.add_arc_message(
+            NewArcMessage("test:2", None, 1, 602, 1, "1234", 0), 0
+        ).result(timeout=10)
+    finally:
+        store.close()
+    assert kept == first
+    assert (first.sequence, second.sequence) == (1, 2)
