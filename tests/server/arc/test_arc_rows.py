@@ -9,35 +9,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.store import AlarmKind, Worker
+from loneguard.server.store import Worker
 from loneguard.server.store.arc_records import (
     ArcAttemptRecord,
     ArcMessageState,
     NewArcMessage,
 )
 from loneguard.server.store.postgres import PostgresStore
-from loneguard.server.store.sql import Connection, insert_alarm
 from loneguard.server.store.sqlite import SqliteStore, SqlStore
+from tests.server.arc.link_helpers import open_alarm as alarm_opening
 
 LEASE_MS = 60_000
 
 
 def open_alarm(store: SqlStore, now_ms: int) -> int:
-    def run(conn: Connection) -> int:
-        alarm = insert_alarm(
-            conn,
-            AlarmKind.PANIC,
-            device_id="pi-1",
-            worker_id=None,
-            event_id=None,
-            session_id=None,
-            policy="panic",
-            now_ms=now_ms,
-            actor="test",
-        )
-        return alarm.id
-
-    return store.write(run).result(timeout=10)
+    return store.write(alarm_opening(now_ms, worker_id="w1")).result(timeout=10)
 
 
 def panic(alarm_id: int, worker_id: str | None = "w1") -> NewArcMessage:

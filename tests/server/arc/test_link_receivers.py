@@ -14,14 +14,13 @@ from pysiaalarm import SIAAccount
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.arc.arc_settings import ArcSettings
 from loneguard.server.arc.dc09 import ArcKey
-from loneguard.server.arc.events import ArcAlarmEvent, ArcLinkState
+from loneguard.server.arc.events import ArcLinkState
 from loneguard.server.arc.link import ArcLink
 from loneguard.server.arc.transmitter import ReceiverAddress, Transmitter
-from loneguard.server.store import AlarmKind
 from loneguard.server.store.arc_records import ArcMessageState
-from loneguard.server.store.sql import Connection, insert_alarm
 from loneguard.server.store.sqlite import SqliteStore
 
+from .link_helpers import alarm_event, open_alarm, until
 from .sia_receiver import free_port, sia_receiver
 
 KEY = ArcKey.from_characters("loneguard-arc-16")
@@ -43,14 +42,6 @@ def settings(interval: str = "0s") -> ArcSettings:
             "group": 2,
         }
     )
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
 
 
 def run(tmp_path: Path, scenario: Callable[[SqliteStore, FakeClock], Awaitable[None]]) -> None:
@@ -112,29 +103,8 @@ def test_an_alarm_goes_to_the_backup_when_the_primary_is_down(tmp_path: Path) ->
             sender = link(store, clock, [down, backup.address], settings())
             await sender.start()
 
-            def open_panic(conn: Connection) -> int:
-                return insert_alarm(
-                    conn,
-                    AlarmKind.PANIC,
-                    device_id="pi-1",
-                    worker_id="w7",
-                    event_id=None,
-                    session_id=None,
-                    policy="panic",
-                    now_ms=clock.wall_ms(),
-                    actor="test",
-                ).id
-
-            alarm_id = store.write(open_panic).result(timeout=10)
-            event = ArcAlarmEvent(
-                ArcAlarmEvent.key_for(alarm_id, "open"),
-                alarm_id,
-                "panic",
-                "open",
-                "w7",
-                "pi-1",
-                clock.wall_ms(),
-            )
+            alarm_id = store.write(open_alarm(clock.wall_ms(), worker_id="w7")).result(10)
+            event = alarm_event(alarm_id, worker_id="w7", occurred_ms=clock.wall_ms())
             result = await sender.deliver(event)
             (received,) = await backup.wait_for(1)
             await sender.stop()

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from pysiaalarm import SIAAccount
 
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.arc.arc_settings import ArcSettings
 from loneguard.server.arc.dc09 import ArcKey
-from loneguard.server.arc.events import ArcAlarmEvent
 from loneguard.server.arc.link import ArcLink
 from loneguard.server.arc.transmitter import ReceiverAddress, Transmitter
-from loneguard.server.store import AlarmKind
 from loneguard.server.store.postgres import PostgresStore
-from loneguard.server.store.sql import Connection, insert_alarm
 
+from .link_helpers import alarm_event, open_alarm
 from .sia_receiver import sia_receiver
 
 KEY = ArcKey.from_characters("loneguard-2-hubs")
@@ -28,14 +25,6 @@ ACCOUNT = "BBB456"
 SETTINGS = ArcSettings.model_validate(
     {"primary": "127.0.0.1:1", "account": ACCOUNT, "supervision_interval": "5m"}
 )
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
 
 
 def hub_link(store: PostgresStore, clock: FakeClock, arc: ReceiverAddress, owner: str) -> ArcLink:
@@ -57,16 +46,8 @@ def test_two_hubs_send_each_test_and_each_alarm_once(pg_url: str) -> None:
                 for link in links:
                     await link.start()
                 await arc.wait_for(1)  # the first test: one hub claimed it
-                alarm_id = stores[0].write(open_panic(clock.wall_ms())).result(timeout=10)
-                event = ArcAlarmEvent(
-                    ArcAlarmEvent.key_for(alarm_id, "open"),
-                    alarm_id,
-                    "panic",
-                    "open",
-                    "w1",
-                    "pi-1",
-                    clock.wall_ms(),
-                )
+                alarm_id = stores[0].write(open_alarm(clock.wall_ms())).result(timeout=10)
+                event = alarm_event(alarm_id, occurred_ms=clock.wall_ms())
                 results = await asyncio.gather(*(link.deliver(event) for link in links))
                 await arc.wait_for(2)
                 assert any(r.ok for r in results)
@@ -93,20 +74,3 @@ def test_two_hubs_send_each_test_and_each_alarm_once(pg_url: str) -> None:
                 store.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
-
-
-def open_panic(now_ms: int) -> Callable[[Connection], int]:
-    def run(conn: Connection) -> int:
-        return insert_alarm(
-            conn,
-            AlarmKind.PANIC,
-            device_id="pi-1",
-            worker_id="w1",
-            event_id=None,
-            session_id=None,
-            policy="panic",
-            now_ms=now_ms,
-            actor="test",
-        ).id
-
-    return run
