@@ -315,9 +315,16 @@ class ArcLink:
                 frame_of(message, self._settings), on_attempt=record
             )
             acked_by = outcome.receiver if outcome.acked else None
-        except (Dc09Error, OSError) as exc:
+        except Exception as exc:  # the round failed as a whole: recorded, retried like any
+            # A DC-09 or network error says what is wrong and is safe to show; anything else is
+            # a fault of ours: its traceback goes to the log, its name to the record.
+            detail = type(exc).__name__
+            if isinstance(exc, Dc09Error | OSError):
+                detail = f"{detail}: {exc}"[:200]
+            else:
+                log.exception("ARC message %04d: the round failed", message.sequence)
             now = self._clock.wall_ms()
-            record(ArcAttemptRecord("primary", "error", str(exc)[:200], now, now))
+            record(ArcAttemptRecord("primary", "error", detail, now, now))
             acked_by = None
         self.rounds += 1
         now = self._clock.wall_ms()

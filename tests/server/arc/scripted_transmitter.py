@@ -16,7 +16,7 @@ from loneguard.server.arc.transmitter import Attempt, TransmitOutcome
 @dataclass
 class ScriptedTransmitter:
     """Answers "ack" (the primary acks) or "down" (both receivers time out), in script order,
-    then acks; "hold" waits until the test sets ``release``."""
+    then acks; "hold" waits until the test sets ``release``; "crash" raises."""
 
     clock: FakeClock
     key: ArcKey | None = None
@@ -42,6 +42,8 @@ class ScriptedTransmitter:
         now = self.clock.wall_ms()
         self.sent.append((frame.sequence, frame.encode(wall_ms=now, key=self.key)))
         step = self.script.pop(0) if self.script else "ack"
+        if step == "crash":
+            raise RuntimeError("a fault in the transmitter")
         if step == "hold":
             await self.release.wait()
             step = "ack"

@@ -233,3 +233,22 @@ def test_restorals_carry_the_restore_qualifier(tmp_path: Path, kind: str, code: 
         await link.stop()
 
     run(tmp_path, scenario)
+
+
+def test_a_fault_in_a_round_is_recorded_and_the_round_retried(tmp_path: Path) -> None:
+    async def scenario(store: SqliteStore, clock: FakeClock, tx: ScriptedTransmitter) -> None:
+        link = link_for(store, clock, tx)
+        await link.start()
+        alarm_id = open_alarm(store)
+        result = await link.deliver(event(alarm_id))  # raises nothing to the dispatcher
+        assert not result.ok and "RuntimeError" in result.detail
+        message = store.arc_message(f"alarm:{alarm_id}:open")
+        assert message is not None and message.state == ArcMessageState.PENDING
+        assert [(a.outcome, a.detail) for a in store.arc_attempts(message.id)] == [
+            ("error", "RuntimeError")  # its name only: the message could hold anything
+        ]
+        clock.advance(5)
+        await until(lambda: link.state().up and len(tx.sent) == 2)
+        await link.stop()
+
+    run(tmp_path, scenario, ["crash"])
