@@ -208,3 +208,14 @@ def test_numbers_go_on_after_a_restart(tmp_path: Path, clock: FakeClock) -> None
         store.close()
     assert kept == first
     assert (first.sequence, second.sequence) == (1, 2)
+
+
+def test_a_dead_hubs_claim_runs_out_and_another_sends(store: SqlStore, clock: FakeClock) -> None:
+    now = clock.wall_ms()
+    message, _ = store.add_arc_message(panic(open_alarm(store, now)), now).result(timeout=10)
+    assert store.claim_arc_message("hub-a", now, LEASE_MS).result(timeout=10) is not None
+    # hub-a is killed mid-send: it never records the round.
+    during = store.claim_arc_message("hub-b", now + LEASE_MS, LEASE_MS).result(timeout=10)
+    after = store.claim_arc_message("hub-b", now + LEASE_MS + 1, LEASE_MS).result(timeout=10)
+    assert during is None
+    assert after is not None and after.sequence == message.sequence
