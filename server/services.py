@@ -132,6 +132,8 @@ class HubServices:
             message_style=message_style(self.config),
             channel_gaps=self.channel_gap_lines,
             arc_state=self.arc_state,
+            arc_phone=self.config.arc.phone,
+            arc_account=self.config.arc.account,
         )
 
     def arc_state(self) -> ArcLinkState:
@@ -237,7 +239,7 @@ def build_hub_services(
     if arc is not None:
         arc_channel = ArcChannel(arc, store)
         channels["arc"] = arc_channel
-        _publish_arc_link(arc, broadcaster)
+        publish_arc_link_changes(arc, broadcaster)
     channels |= dict(stand_ins or {})
     if tap is not None:
         channels = {name: tap(channel) for name, channel in channels.items()}
@@ -392,7 +394,7 @@ def _arc_link(
     )
 
 
-def _publish_arc_link(arc: ArcSink, broadcaster: Broadcaster) -> None:
+def publish_arc_link_changes(arc: ArcSink, broadcaster: Broadcaster) -> None:
     """Every change of the ARC link's state goes to the open consoles (their banner), when the
     link tells of its changes (``ArcLink.add_listener``)."""
     add_listener = getattr(arc, "add_listener", None)

@@ -61,3 +61,5 @@ class ApiHooks:
     channel_gaps: Callable[[], tuple[str, ...]] = tuple
     # The Alarm Receiving Centre's link: its state for the console's ARC page and red banner.
     arc_state: Callable[[], ArcLinkState] = _no_arc
+    arc_phone: str = ""  # the ARC's phone number, for the red banner (arc.phone)
+    arc_account: str = ""  # the ARC account number, for the zone sheet (arc.account)

@@ -121,6 +121,18 @@ def _device_accounts(table: dict[str, Any]) -> dict[str, str]:
     return accounts
 
 
+_PHONE = re.compile(r"\+?[0-9][0-9 ()-]{2,29}")
+
+
+def _phone(text: str) -> str:
+    text = text.strip()
+    if text and not _PHONE.fullmatch(text):
+        raise ValueProblem(
+            "must be a phone number: digits, spaces, ( ) and -, with an optional leading +"
+        )
+    return text
+
+
 class ArcSettings(SettingsModel):
     primary: Annotated[ReceiverEndpoint | None, Parsed(str, _endpoint)] = setting(
         "",
@@ -189,6 +201,12 @@ class ArcSettings(SettingsModel):
         "where the ARC's receiver reads it. A receiver that NAKs a message with it gets the "
         "message again at once without it (same sequence number). Off: the ARC has the zone "
         "sheet and the organisation's own messages carry the fix.",
+    )
+    phone: Annotated[str, Parsed(str, _phone)] = setting(
+        "",
+        "The ARC's operations phone number, as the ARC gives it: while the link is down the "
+        "console's red banner tells the office to ring it with every alarm. Empty: the banner "
+        "says to ring the ARC on the number agreed with it.",
     )
 
     @property

@@ -24,6 +24,8 @@ from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.bounds import RowId
 from loneguard.server.console import views
 from loneguard.server.console.alarm_now import alarm_now
+from loneguard.server.console.arc_pages import arc_router
+from loneguard.server.console.arc_views import arc_banner
 from loneguard.server.console.calendar_pages import calendar_router
 from loneguard.server.console.call_tasks import call_tasks, call_tasks_router
 from loneguard.server.console.event_sentences import sentence
@@ -108,6 +110,7 @@ def console_router(
                 "now_ms": clock.wall_ms(),
                 "csrf_field": CSRF_FIELD,
                 "channel_gaps": hooks.channel_gaps() if login is not None else (),
+                **_arc_context(hooks, login),
                 **ctx,
             },
             status_code=code,
@@ -422,6 +425,16 @@ def console_router(
         )
     )
     safety_routers(router, store, clock, hooks, page)
+    router.include_router(
+        arc_router(
+            store,
+            clock,
+            hooks,
+            page,
+            page_login(store, clock),
+            action_login(store, clock, frozenset({Role.ADMIN})),
+        )
+    )
     admins = frozenset({Role.ADMIN})
     router.include_router(
         users_router(
@@ -434,6 +447,14 @@ def console_router(
         )
     )
     return router
+
+
+def _arc_context(hooks: ApiHooks, login: ConsoleLogin | None) -> dict[str, Any]:
+    """Every page's view of the ARC link: its menu entry, and the red banner while it is down."""
+    if login is None:
+        return {"arc_configured": False, "arc_banner": None}
+    state = hooks.arc_state()
+    return {"arc_configured": state.configured, "arc_banner": arc_banner(state, hooks.arc_phone)}
 
 
 def static_files() -> StaticFiles:

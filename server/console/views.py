@@ -18,6 +18,7 @@ from loneguard.server.console.alarm_now import (
     duration_words,
     role_words,
 )
+from loneguard.server.console.arc_views import alarm_arc_entries
 from loneguard.server.console.board import ALARM_TITLES, BoardRow, board_rows
 from loneguard.server.console.event_sentences import sentence, who
 from loneguard.server.console.roll_call import Present, present_now
@@ -213,7 +214,8 @@ def alarm_event(store: Store, alarm: Alarm) -> EventRow | None:
 
 
 def timeline(store: Store, alarm: Alarm) -> list[TimelineEntry]:
-    """The alarm's story, oldest first: its event, the ladder's sends, acknowledgement, outcome."""
+    """The alarm's story, oldest first: its event, the ladder's sends, acknowledgement, outcome,
+    and each message to the ARC with every attempt at it."""
     entries = []
     row = alarm_event(store, alarm)
     if row is not None:
@@ -227,6 +229,8 @@ def timeline(store: Store, alarm: Alarm) -> list[TimelineEntry]:
         )
     for a in reversed(store.audit(1000, f"alarm:{alarm.id}")):  # oldest first
         entries.append(TimelineEntry(a.at_ms, who(a.actor), _action_text(a), _detail_text(a)))
+    for e in alarm_arc_entries(store, alarm.id):
+        entries.append(TimelineEntry(e.at_ms, e.who, e.what, e.detail))
     entries.sort(key=lambda e: e.at_ms)
     return entries
 

@@ -111,7 +111,8 @@
   document.addEventListener("submit", (e) => {
     if (e.target instanceof HTMLFormElement && e.target.action.endsWith("/logout")) leaving = true;
   });
-  const KINDS = ["alarm", "session", "device", "notification", "alarm_notification", "resync", "message"];
+  // arc_link: the ARC link went down or came back: the banner (the red console alarm) follows.
+  const KINDS = ["alarm", "session", "device", "notification", "alarm_notification", "resync", "message", "arc_link"];
   function connect() {
     const source = new EventSource("/console/stream");
     source.onopen = () => { setLive("live", true); refresh(); };  // after a hub restart too
