@@ -261,6 +261,8 @@ class ArcLink:
 
     async def _pump(self) -> None:
         while not self._stopped:
+            # Cleared before looking: a message stored while the pump looks wakes it again.
+            self._wake.clear()
             try:
                 async with self._sending:
                     message = await asyncio.wrap_future(
@@ -292,7 +294,6 @@ class ArcLink:
         """Until woken (a new message, a stop) or the soonest pending message falls due."""
         if self._stopped:
             return
-        self._wake.clear()
         delay: float | None = None
         due = self._store.arc_next_due_ms()
         if due is not None:
