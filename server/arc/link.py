@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 # How long the pump waits when nothing it may claim is due (another hub holds what is due).
 IDLE_RECHECK_S = 1.0
+# Beyond one attempt's ack time-out, how long a claim on a message lasts unless renewed.
+LEASE_MARGIN_S = 30.0
 # How long an enqueued message waits before the store is asked again after a failure.
 STORE_RETRY_S = 5.0
 # How long a stop waits for the round on the wire before it leaves the message to the restart.
@@ -124,8 +126,9 @@ class ArcLink:
         self._poll_s = poll_s  # several hubs: look for what others left this often
         receivers = 2 if settings.backup is not None else 1
         self._per_round = settings.attempts * receivers
-        # A claim outlasts the longest round (every attempt timing out), with a margin.
-        self._lease_ms = round((settings.ack_timeout * self._per_round + 30) * 1000)
+        # A claim outlasts one attempt (it is renewed as each ends) with a margin: a hub that
+        # dies mid-round leaves its message to the others within about this long.
+        self._lease_ms = round((settings.ack_timeout + LEASE_MARGIN_S) * 1000)
         self._interval_ms = round(settings.supervision_interval * 1000)
         self._state = ArcLinkState(configured=self._transmitter is not None, up=True)
         self._listeners: list[Listener] = []
@@ -328,7 +331,8 @@ class ArcLink:
                 attempt.finished_ms,
             )
             attempts.append(row)
-            self._store.record_arc_attempt(message.id, row)  # queued before the round's end
+            renewed = self._clock.wall_ms() + self._lease_ms
+            self._store.record_arc_attempt(message.id, row, renewed)  # before the round's end
 
         try:
             outcome = await self._transmitter.send(
