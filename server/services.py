@@ -239,7 +239,7 @@ def build_hub_services(
     if arc is not None:
         arc_channel = ArcChannel(arc, store)
         channels["arc"] = arc_channel
-        _publish_arc_link(arc, broadcaster)
+        publish_arc_link_changes(arc, broadcaster)
     channels |= dict(stand_ins or {})
     if tap is not None:
         channels = {name: tap(channel) for name, channel in channels.items()}
@@ -380,6 +380,7 @@ def _arc_link(
             key=key,
             ack_timeout_s=arc.ack_timeout,
             attempts_per_receiver=arc.attempts,
+            send_location=arc.send_location,
         )
     several_hubs = config.db.url.scheme == "postgresql"
     return ArcLink(
@@ -393,7 +394,7 @@ def _arc_link(
     )
 
 
-def _publish_arc_link(arc: ArcSink, broadcaster: Broadcaster) -> None:
+def publish_arc_link_changes(arc: ArcSink, broadcaster: Broadcaster) -> None:
     """Every change of the ARC link's state goes to the open consoles (their banner), when the
     link tells of its changes (``ArcLink.add_listener``)."""
     add_listener = getattr(arc, "add_listener", None)

@@ -10,28 +10,13 @@ from dataclasses import dataclass, field
 
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.arc.dc09 import ArcKey, Dc09Frame
-
-
-@dataclass(frozen=True)
-class Attempt:
-    receiver: str
-    outcome: str
-    detail: str
-    started_ms: int
-    finished_ms: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    acked: bool
-    receiver: str | None
-    attempts: list[Attempt] = field(default_factory=list)
+from loneguard.server.arc.transmitter import Attempt, TransmitOutcome
 
 
 @dataclass
 class ScriptedTransmitter:
     """Answers "ack" (the primary acks) or "down" (both receivers time out), in script order,
-    then acks; "hold" waits until the test sets ``release``."""
+    then acks; "hold" waits until the test sets ``release``; "crash" raises."""
 
     clock: FakeClock
     key: ArcKey | None = None
@@ -43,7 +28,7 @@ class ScriptedTransmitter:
 
     async def send(
         self, frame: Dc09Frame, *, on_attempt: Callable[[Attempt], None] | None = None
-    ) -> Outcome:
+    ) -> TransmitOutcome:
         outcome = await self._answer(frame)
         for attempt in outcome.attempts:
             if on_attempt is not None:
@@ -53,16 +38,18 @@ class ScriptedTransmitter:
     async def close(self) -> None:
         self.closed = True
 
-    async def _answer(self, frame: Dc09Frame) -> Outcome:
+    async def _answer(self, frame: Dc09Frame) -> TransmitOutcome:
         now = self.clock.wall_ms()
         self.sent.append((frame.sequence, frame.encode(wall_ms=now, key=self.key)))
         step = self.script.pop(0) if self.script else "ack"
+        if step == "crash":
+            raise RuntimeError("a fault in the transmitter")
         if step == "hold":
             await self.release.wait()
             step = "ack"
         if step == "ack":
-            return Outcome(True, "primary", [Attempt("primary", "ack", "", now, now)])
-        return Outcome(
+            return TransmitOutcome(True, "primary", [Attempt("primary", "ack", "", now, now)])
+        return TransmitOutcome(
             False,
             None,
             [

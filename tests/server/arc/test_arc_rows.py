@@ -6,37 +6,24 @@ PostgreSQL never share a sequence number nor send one supervision test twice."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.store import AlarmKind, Worker
+from loneguard.server.store import Worker
 from loneguard.server.store.arc_records import (
     ArcAttemptRecord,
     ArcMessageState,
     NewArcMessage,
 )
 from loneguard.server.store.postgres import PostgresStore
-from loneguard.server.store.sql import Connection, insert_alarm
-from loneguard.server.store.sqlite import SqlStore
+from loneguard.server.store.sqlite import SqliteStore, SqlStore
+from tests.server.arc.link_helpers import open_alarm as alarm_opening
 
 LEASE_MS = 60_000
 
 
 def open_alarm(store: SqlStore, now_ms: int) -> int:
-    def run(conn: Connection) -> int:
-        alarm = insert_alarm(
-            conn,
-            AlarmKind.PANIC,
-            device_id="pi-1",
-            worker_id=None,
-            event_id=None,
-            session_id=None,
-            policy="panic",
-            now_ms=now_ms,
-            actor="test",
-        )
-        return alarm.id
-
-    return store.write(run).result(timeout=10)
+    return store.write(alarm_opening(now_ms, worker_id="w1")).result(timeout=10)
 
 
 def panic(alarm_id: int, worker_id: str | None = "w1") -> NewArcMessage:
@@ -203,3 +190,44 @@ def test_two_hubs_send_each_test_once(pg_url: str) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+def test_numbers_go_on_after_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    store = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
+    first, _ = store.add_arc_message(NewArcMessage("test:1", None, 1, 602, 1, "1234", 0), 0).result(
+        timeout=10
+    )
+    store.close()
+    store = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
+    try:
+        kept = store.arc_message("test:1")
+        second, _ = store.add_arc_message(
+            NewArcMessage("test:2", None, 1, 602, 1, "1234", 0), 0
+        ).result(timeout=10)
+    finally:
+        store.close()
+    assert kept == first
+    assert (first.sequence, second.sequence) == (1, 2)
+
+
+def test_a_dead_hubs_claim_runs_out_and_another_sends(store: SqlStore, clock: FakeClock) -> None:
+    now = clock.wall_ms()
+    message, _ = store.add_arc_message(panic(open_alarm(store, now)), now).result(timeout=10)
+    assert store.claim_arc_message("hub-a", now, LEASE_MS).result(timeout=10) is not None
+    # hub-a is killed mid-send: it never records the round.
+    during = store.claim_arc_message("hub-b", now + LEASE_MS, LEASE_MS).result(timeout=10)
+    after = store.claim_arc_message("hub-b", now + LEASE_MS + 1, LEASE_MS).result(timeout=10)
+    assert during is None
+    assert after is not None and after.sequence == message.sequence
+
+
+def test_each_attempt_renews_the_senders_claim(store: SqlStore, clock: FakeClock) -> None:
+    now = clock.wall_ms()
+    message, _ = store.add_arc_message(panic(open_alarm(store, now)), now).result(timeout=10)
+    store.claim_arc_message("hub-a", now, LEASE_MS).result(timeout=10)
+    later = now + LEASE_MS - 1
+    tried = ArcAttemptRecord("primary", "timeout", "no answer in 10 s", now, later)
+    store.record_arc_attempt(message.id, tried, later + LEASE_MS).result(timeout=10)
+    assert store.claim_arc_message("hub-b", later + LEASE_MS, LEASE_MS).result(10) is None
+    taken = store.claim_arc_message("hub-b", later + LEASE_MS + 1, LEASE_MS).result(10)
+    assert taken is not None and taken.attempts == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,13 @@ from pysiaalarm import SIAAccount, SIAEvent
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.arc.arc_settings import ArcSettings
 from loneguard.server.arc.dc09 import ArcKey
-from loneguard.server.arc.events import ArcAlarmEvent, ArcLinkState
+from loneguard.server.arc.events import ArcAlarmEvent, ArcEventKind, ArcLinkState
 from loneguard.server.arc.link import ArcLink
 from loneguard.server.store import AlarmKind
-from loneguard.server.store.arc_records import ArcMessageState
-from loneguard.server.store.sql import Connection, insert_alarm
+from loneguard.server.store.arc_records import ArcMessage, ArcMessageState, NewArcMessage
 from loneguard.server.store.sqlite import SqliteStore
+from tests.server.arc.link_helpers import alarm_event, until
+from tests.server.arc.link_helpers import open_alarm as alarm_opening
 from tests.server.arc.scripted_transmitter import ScriptedTransmitter
 
 KEY_TEXT = "0123456789abcdef"  # as pysiaalarm takes a key: its characters' codes are the bytes
@@ -43,42 +45,12 @@ def read(frame: bytes) -> SIAEvent:
     return SIAEvent.from_line(frame.decode("ascii").strip(), accounts={"12AB": account})
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the loop and the store's writer thread run until ``condition`` holds."""
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
-
-
 def open_alarm(store: SqliteStore, kind: AlarmKind = AlarmKind.PANIC) -> int:
-    def run(conn: Connection) -> int:
-        return insert_alarm(
-            conn,
-            kind,
-            device_id="pi-1",
-            worker_id="w1",
-            event_id=None,
-            session_id=None,
-            policy=str(kind),
-            now_ms=1,
-            actor="test",
-        ).id
-
-    return store.write(run).result(timeout=10)
+    return store.write(alarm_opening(1, kind)).result(timeout=10)
 
 
-def event(alarm_id: int, kind: str = "panic", which: str = "open") -> ArcAlarmEvent:
-    return ArcAlarmEvent(
-        key=ArcAlarmEvent.key_for(alarm_id, which),  # type: ignore[arg-type]
-        alarm_id=alarm_id,
-        alarm_kind=kind,
-        event=which,  # type: ignore[arg-type]
-        worker_id="w1",
-        device_id="pi-1",
-        occurred_ms=1,
-    )
+def event(alarm_id: int, kind: str = "panic", which: ArcEventKind = "open") -> ArcAlarmEvent:
+    return alarm_event(alarm_id, kind, which)
 
 
 Scenario = Callable[[SqliteStore, FakeClock, ScriptedTransmitter], Awaitable[None]]
@@ -203,7 +175,6 @@ def test_alarms_go_before_tests_and_a_failed_test_is_not_retried(tmp_path: Path)
         await asyncio.sleep(0.05)
         assert len(tx.sent) == 1  # not retried
         assert link.state().next_test_ms == clock.wall_ms() + 540_000
-        tx.release.clear()
         alarm_id = open_alarm(store)
         link.enqueue(event(alarm_id))
         await until(lambda: len(tx.sent) == 2)
@@ -260,6 +231,55 @@ def test_restorals_carry_the_restore_qualifier(tmp_path: Path, kind: str, code: 
             ("1", code, "0001"),
             ("3", code, "0002"),
         ]
+        await link.stop()
+
+    run(tmp_path, scenario)
+
+
+def test_a_fault_in_a_round_is_recorded_and_the_round_retried(tmp_path: Path) -> None:
+    async def scenario(store: SqliteStore, clock: FakeClock, tx: ScriptedTransmitter) -> None:
+        link = link_for(store, clock, tx)
+        await link.start()
+        alarm_id = open_alarm(store)
+        result = await link.deliver(event(alarm_id))  # raises nothing to the dispatcher
+        assert not result.ok and "RuntimeError" in result.detail
+        message = store.arc_message(f"alarm:{alarm_id}:open")
+        assert message is not None and message.state == ArcMessageState.PENDING
+        assert [(a.outcome, a.detail) for a in store.arc_attempts(message.id)] == [
+            ("error", "RuntimeError")  # its name only: the message could hold anything
+        ]
+        clock.advance(5)
+        await until(lambda: link.state().up and len(tx.sent) == 2)
+        await link.stop()
+
+    run(tmp_path, scenario, ["crash"])
+
+
+def test_a_restoral_the_store_cannot_take_yet_is_stored_later(tmp_path: Path) -> None:
+    async def scenario(store: SqliteStore, clock: FakeClock, tx: ScriptedTransmitter) -> None:
+        link = link_for(store, clock, tx)
+        await link.start()
+        alarm_id = open_alarm(store)
+        real_add = store.add_arc_message
+        refused: list[str] = []
+
+        def database_away(new: NewArcMessage, at_ms: int) -> Future[tuple[ArcMessage, bool]]:
+            # The first write fails as a PostgreSQL restart would fail it.
+            if not refused:
+                refused.append(new.key)
+                failed: Future[tuple[ArcMessage, bool]] = Future()
+                failed.set_exception(OSError("the database is restarting"))
+                return failed
+            return real_add(new, at_ms)
+
+        store.add_arc_message = database_away  # type: ignore[method-assign]
+        link.enqueue(event(alarm_id, which="restore"))
+        await until(lambda: bool(refused))
+        await asyncio.sleep(0.05)
+        assert store.arc_messages() == []
+        clock.advance(5)  # the link asks the store again
+        await until(lambda: len(tx.sent) == 1)
+        assert read(tx.sent[0][1]).event_qualifier == "3"
         await link.stop()
 
     run(tmp_path, scenario)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from pysiaalarm import SIAAccount
@@ -14,14 +15,13 @@ from pysiaalarm import SIAAccount
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.arc.arc_settings import ArcSettings
 from loneguard.server.arc.dc09 import ArcKey
-from loneguard.server.arc.events import ArcAlarmEvent, ArcLinkState
+from loneguard.server.arc.events import ArcLinkState
 from loneguard.server.arc.link import ArcLink
 from loneguard.server.arc.transmitter import ReceiverAddress, Transmitter
-from loneguard.server.store import AlarmKind
 from loneguard.server.store.arc_records import ArcMessageState
-from loneguard.server.store.sql import Connection, insert_alarm
 from loneguard.server.store.sqlite import SqliteStore
 
+from .link_helpers import alarm_event, open_alarm, until
 from .sia_receiver import free_port, sia_receiver
 
 KEY = ArcKey.from_characters("loneguard-arc-16")
@@ -45,14 +45,6 @@ def settings(interval: str = "0s") -> ArcSettings:
     )
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
-
-
 def run(tmp_path: Path, scenario: Callable[[SqliteStore, FakeClock], Awaitable[None]]) -> None:
     async def main() -> None:
         clock = FakeClock(wall_ms=int(time.time() * 1000))
@@ -72,7 +64,12 @@ def link(
     arc: ArcSettings,
 ) -> ArcLink:
     transmitter = Transmitter(
-        receivers, clock, key=KEY, ack_timeout_s=10, attempts_per_receiver=arc.attempts
+        receivers,
+        clock,
+        key=KEY,
+        ack_timeout_s=10,
+        attempts_per_receiver=arc.attempts,
+        send_location=arc.send_location,
     )
     return ArcLink(store, clock, arc, transmitter, owner="hub-a", encrypted=True)
 
@@ -112,29 +109,8 @@ def test_an_alarm_goes_to_the_backup_when_the_primary_is_down(tmp_path: Path) ->
             sender = link(store, clock, [down, backup.address], settings())
             await sender.start()
 
-            def open_panic(conn: Connection) -> int:
-                return insert_alarm(
-                    conn,
-                    AlarmKind.PANIC,
-                    device_id="pi-1",
-                    worker_id="w7",
-                    event_id=None,
-                    session_id=None,
-                    policy="panic",
-                    now_ms=clock.wall_ms(),
-                    actor="test",
-                ).id
-
-            alarm_id = store.write(open_panic).result(timeout=10)
-            event = ArcAlarmEvent(
-                ArcAlarmEvent.key_for(alarm_id, "open"),
-                alarm_id,
-                "panic",
-                "open",
-                "w7",
-                "pi-1",
-                clock.wall_ms(),
-            )
+            alarm_id = store.write(open_alarm(clock.wall_ms(), worker_id="w7")).result(10)
+            event = alarm_event(alarm_id, worker_id="w7", occurred_ms=clock.wall_ms())
             result = await sender.deliver(event)
             (received,) = await backup.wait_for(1)
             await sender.stop()
@@ -171,5 +147,27 @@ def test_a_failing_test_turns_the_link_down(tmp_path: Path) -> None:
         assert down.last_failure is not None and down.last_failure.startswith("primary: refused")
         assert [s.up for s in states][-1] is False  # the console heard it
         await sender.stop()
+
+    run(tmp_path, scenario)
+
+
+def test_a_location_the_receiver_cannot_read_does_not_hold_the_alarm(tmp_path: Path) -> None:
+    async def scenario(store: SqliteStore, clock: FakeClock) -> None:
+        arc_settings = settings().model_copy(update={"send_location": True})
+        async with sia_receiver("primary", [any_time_account()]) as arc:
+            sender = link(store, clock, [arc.address], arc_settings)
+            await sender.start()
+            alarm_id = store.write(open_alarm(clock.wall_ms())).result(10)
+            event = replace(alarm_event(alarm_id, "duress"), location=(51.501, -0.142))
+            result = await sender.deliver(event)
+            (received,) = await arc.wait_for(1)
+            await sender.stop()
+        assert result.ok
+        message = store.arc_message(event.key)
+        assert message is not None and (message.latitude, message.longitude) == (51.501, -0.142)
+        attempts = store.arc_attempts(message.id)
+        assert [a.outcome for a in attempts] == ["nak", "ack"]  # pysiaalarm reads no X/Y
+        assert "sent again without the location" in attempts[0].detail
+        assert (received.code, received.sequence) == ("HA", f"{message.sequence:04d}")
 
     run(tmp_path, scenario)
