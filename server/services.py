@@ -29,7 +29,10 @@ from loneguard.protocol.messages import Event, Status
 from loneguard.protocol.topics import Channel as Topic
 from loneguard.protocol.topics import DeviceTopic
 from loneguard.server.api.hooks import ApiHooks
+from loneguard.server.arc.dc09 import ArcKey
 from loneguard.server.arc.events import ArcLinkState, ArcSink
+from loneguard.server.arc.link import ArcLink, FrameTransmitter
+from loneguard.server.arc.transmitter import ReceiverAddress, Transmitter
 from loneguard.server.cluster.shared_work import LeaseClaims, SharedWork
 from loneguard.server.config import HubConfig
 from loneguard.server.escalation.alarm_acks import AlarmAcks
@@ -102,7 +105,7 @@ class HubServices:
     calls: ModemCallChannel | None = None  # the modem's voice calls, hung up at stop
     store: Store | None = None  # for the channel health check
     clock: Clock | None = None  # times the banner's cache of the channel health check
-    arc: ArcSink | None = None  # the Alarm Receiving Centre's link, when one is configured
+    arc: ArcSink | None = None  # the link to the Alarm Receiving Centre (``server/arc/``)
     _gaps: tuple[float, tuple[str, ...]] | None = field(default=None, init=False, repr=False)
     _gateway_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -159,6 +162,8 @@ class HubServices:
             log.warning("ARC link: %s", problem)
         armed = self.timers.rebuild()
         await self.escalation.resume()
+        if isinstance(self.arc, ArcLink):
+            await self.arc.start()  # pending ARC messages go again, with their sequence numbers
         self.offline.start()
         if self.shared is not None:
             self.shared.start()
@@ -181,6 +186,8 @@ class HubServices:
             await self.incident_notice.aclose()
         await self.copies.drain()
         await self.escalation.drain()
+        if isinstance(self.arc, ArcLink):
+            await self.arc.stop()
         await self.unit.drain()
         if self.shared is not None:
             await self.shared.stop()
@@ -201,13 +208,15 @@ def build_hub_services(
     stand_ins: Mapping[str, Channel] | None = None,
     tap: ChannelTap | None = None,
     arc: ArcSink | None = None,
+    arc_transmitter: FrameTransmitter | None = None,
 ) -> HubServices:
     """Build every hub service, on the running event loop, each from the ones it needs.
 
     ``publisher`` carries commands and acks to devices (the MQTT link). ``modem``: the GSM modem,
     else the one at ``config.modem.port``, if any. ``stand_ins`` replace outgoing channels by
     name (the hardware or network behind them); ``tap`` wraps every channel. ``arc``: the
-    Alarm Receiving Centre's link (``arc.events.ArcSink``), the ``arc`` channel's way out.
+    Alarm Receiving Centre's link (``arc.events.ArcSink``), the ``arc`` channel's way out;
+    by default the ``ArcLink`` ``[arc]`` describes, sending through ``arc_transmitter`` if given.
     """
     scheduler = Scheduler(clock, asyncio.get_running_loop())
     broadcaster = Broadcaster()
@@ -224,6 +233,8 @@ def build_hub_services(
 
     channels = _channels(broadcaster, modem, config, store, clock, alarm_taken)
     calls = channels["call"] if isinstance(channels["call"], ModemCallChannel) else None
+    if arc is None:
+        arc = _arc_link(config, store, clock, arc_transmitter)
     arc_channel = None
     if arc is not None:
         arc_channel = ArcChannel(arc, store)
@@ -348,6 +359,37 @@ def build_hub_services(
         store=store,
         clock=clock,
         arc=arc,
+    )
+
+
+def _arc_link(
+    config: HubConfig, store: Store, clock: Clock, transmitter: FrameTransmitter | None
+) -> ArcLink:
+    """The ARC link ``[arc]`` describes; not configured (it sends nothing) without a primary."""
+    arc = config.arc
+    key = ArcKey.from_hex(arc.key.hex) if arc.key is not None else None
+    if transmitter is None and arc.primary is not None:
+        receivers = [ReceiverAddress("primary", arc.primary.host, arc.primary.port, arc.transport)]
+        if arc.backup is not None:
+            receivers.append(
+                ReceiverAddress("backup", arc.backup.host, arc.backup.port, arc.transport)
+            )
+        transmitter = Transmitter(
+            receivers,
+            clock,
+            key=key,
+            ack_timeout_s=arc.ack_timeout,
+            attempts_per_receiver=arc.attempts,
+        )
+    several_hubs = config.db.url.scheme == "postgresql"
+    return ArcLink(
+        store,
+        clock,
+        arc,
+        transmitter,
+        owner=config.mqtt.client_id,
+        encrypted=key is not None,
+        poll_s=config.cluster.poll if several_hubs else None,
     )
 
 

@@ -10,7 +10,6 @@ found rather than numbered again. A hub *claims* a message (a lease like the ala
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any
@@ -147,31 +146,36 @@ def claim_next(
     return _select(conn, "id = ?", (row[0],))
 
 
+def record_attempt(conn: Connection, message_id: int, attempt: ArcAttemptRecord) -> None:
+    """One try at one receiver, recorded as it ends (before the next begins)."""
+    conn.execute(
+        "INSERT INTO arc_attempts (message_id, receiver, outcome, detail, started_ms,"
+        " finished_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            message_id,
+            attempt.receiver,
+            attempt.outcome,
+            attempt.detail[:500],
+            attempt.started_ms,
+            attempt.finished_ms,
+        ),
+    )
+    result = f"{attempt.receiver}: {attempt.outcome} {attempt.detail}".strip()[:500]
+    conn.execute(
+        "UPDATE arc_messages SET attempts = attempts + 1, last_result = ? WHERE id = ?",
+        (result, message_id),
+    )
+
+
 def record_round(
     conn: Connection,
     message_id: int,
-    attempts: Sequence[ArcAttemptRecord],
     acked_by: str | None,
     retry_at_ms: int | None,
     now_ms: int,
 ) -> ArcMessage:
-    """Record a round of attempts and let go of the message: acked (``acked_by``), pending again
-    at ``retry_at_ms``, or failed (a test: ``retry_at_ms`` None)."""
-    for attempt in attempts:
-        conn.execute(
-            "INSERT INTO arc_attempts (message_id, receiver, outcome, detail, started_ms,"
-            " finished_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                message_id,
-                attempt.receiver,
-                attempt.outcome,
-                attempt.detail[:500],
-                attempt.started_ms,
-                attempt.finished_ms,
-            ),
-        )
-    last = attempts[-1] if attempts else None
-    result = f"{last.receiver}: {last.outcome} {last.detail}".strip()[:500] if last else None
+    """End a round (its attempts are recorded) and let go of the message: acked
+    (``acked_by``), pending again at ``retry_at_ms``, or failed (a test: both None)."""
     if acked_by is not None:
         state, acked_ms, next_ms = ArcMessageState.ACKED, now_ms, now_ms
     elif retry_at_ms is not None:
@@ -180,11 +184,10 @@ def record_round(
         state, acked_ms, next_ms = ArcMessageState.FAILED, None, now_ms
     # A message another hub acked meanwhile stays acked (it is never sent as new again).
     conn.execute(
-        "UPDATE arc_messages SET attempts = attempts + ?, last_result = coalesce(?, last_result),"
-        " state = CASE WHEN state = 'acked' THEN state ELSE ? END,"
+        "UPDATE arc_messages SET state = CASE WHEN state = 'acked' THEN state ELSE ? END,"
         " receiver = coalesce(receiver, ?), acked_ms = coalesce(acked_ms, ?),"
         " next_attempt_ms = ?, lease_owner = NULL, lease_until_ms = NULL WHERE id = ?",
-        (len(attempts), result, str(state), acked_by, acked_ms, next_ms, message_id),
+        (str(state), acked_by, acked_ms, next_ms, message_id),
     )
     stored = _select(conn, "id = ?", (message_id,))
     assert stored is not None
@@ -222,16 +225,14 @@ class ArcRows:
             lambda conn: claim_next(conn, owner, now_ms, lease_ms, message_id)
         )
 
+    def record_arc_attempt(self, message_id: int, attempt: ArcAttemptRecord) -> Future[None]:
+        return self.writer.submit(lambda conn: record_attempt(conn, message_id, attempt))
+
     def record_arc_round(
-        self,
-        message_id: int,
-        attempts: Sequence[ArcAttemptRecord],
-        acked_by: str | None,
-        retry_at_ms: int | None,
-        at_ms: int,
+        self, message_id: int, acked_by: str | None, retry_at_ms: int | None, at_ms: int
     ) -> Future[ArcMessage]:
         return self.writer.submit(
-            lambda conn: record_round(conn, message_id, attempts, acked_by, retry_at_ms, at_ms)
+            lambda conn: record_round(conn, message_id, acked_by, retry_at_ms, at_ms)
         )
 
     def claim_arc_test(self, now_ms: int, interval_ms: int) -> Future[tuple[bool, int]]:

@@ -395,15 +395,14 @@ class Store(Protocol):
         """Claim the next pending message due by ``now_ms`` (alarms first) for ``lease_ms``."""
         ...
 
+    def record_arc_attempt(self, message_id: int, attempt: ArcAttemptRecord) -> Future[None]:
+        """One try at one receiver, as it ends: the round's record follows it."""
+        ...
+
     def record_arc_round(
-        self,
-        message_id: int,
-        attempts: Sequence[ArcAttemptRecord],
-        acked_by: str | None,
-        retry_at_ms: int | None,
-        at_ms: int,
+        self, message_id: int, acked_by: str | None, retry_at_ms: int | None, at_ms: int
     ) -> Future[ArcMessage]:
-        """Record a round's attempts and let go: acked, pending until ``retry_at_ms``, or
+        """End a round and let go of the message: acked, pending until ``retry_at_ms``, or
         (both None) failed."""
         ...
 

@@ -6,37 +6,24 @@ PostgreSQL never share a sequence number nor send one supervision test twice."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.store import AlarmKind, Worker
+from loneguard.server.store import Worker
 from loneguard.server.store.arc_records import (
     ArcAttemptRecord,
     ArcMessageState,
     NewArcMessage,
 )
 from loneguard.server.store.postgres import PostgresStore
-from loneguard.server.store.sql import Connection, insert_alarm
-from loneguard.server.store.sqlite import SqlStore
+from loneguard.server.store.sqlite import SqliteStore, SqlStore
+from tests.server.arc.link_helpers import open_alarm as alarm_opening
 
 LEASE_MS = 60_000
 
 
 def open_alarm(store: SqlStore, now_ms: int) -> int:
-    def run(conn: Connection) -> int:
-        alarm = insert_alarm(
-            conn,
-            AlarmKind.PANIC,
-            device_id="pi-1",
-            worker_id=None,
-            event_id=None,
-            session_id=None,
-            policy="panic",
-            now_ms=now_ms,
-            actor="test",
-        )
-        return alarm.id
-
-    return store.write(run).result(timeout=10)
+    return store.write(alarm_opening(now_ms, worker_id="w1")).result(timeout=10)
 
 
 def panic(alarm_id: int, worker_id: str | None = "w1") -> NewArcMessage:
@@ -104,7 +91,9 @@ def test_a_round_is_recorded_and_the_message_let_go(store: SqlStore, clock: Fake
         ArcAttemptRecord("primary", "timeout", "no answer in 10 s", now, now + 10_000),
         ArcAttemptRecord("backup", "nak", "NAK", now + 10_000, now + 10_100),
     ]
-    failed = store.record_arc_round(message.id, attempts, None, now + 5_000, now).result(10)
+    for attempt in attempts:
+        store.record_arc_attempt(message.id, attempt)
+    failed = store.record_arc_round(message.id, None, now + 5_000, now).result(10)
     assert (failed.state, failed.attempts, failed.next_attempt_ms) == (
         ArcMessageState.PENDING,
         2,
@@ -117,7 +106,8 @@ def test_a_round_is_recorded_and_the_message_let_go(store: SqlStore, clock: Fake
     again = store.claim_arc_message("hub-b", now + 5_000, LEASE_MS).result(timeout=10)
     assert again is not None and again.sequence == message.sequence
     ack = [ArcAttemptRecord("primary", "ack", "", now + 5_000, now + 5_050)]
-    acked = store.record_arc_round(message.id, ack, "primary", None, now + 5_050).result(10)
+    store.record_arc_attempt(message.id, ack[0])
+    acked = store.record_arc_round(message.id, "primary", None, now + 5_050).result(10)
     assert (acked.state, acked.receiver, acked.acked_ms, acked.attempts) == (
         ArcMessageState.ACKED,
         "primary",
@@ -141,7 +131,7 @@ def test_a_failed_test_is_not_pending(store: SqlStore, clock: FakeClock) -> None
     test, _ = store.add_arc_message(
         NewArcMessage("test:1", None, 1, 602, 1, "1234", now), now
     ).result(timeout=10)
-    store.record_arc_round(test.id, [], None, None, now).result(timeout=10)
+    store.record_arc_round(test.id, None, None, now).result(timeout=10)
     assert store.arc_messages(ArcMessageState.FAILED)[0].id == test.id
     assert store.arc_next_due_ms() is None
 
@@ -200,3 +190,21 @@ def test_two_hubs_send_each_test_once(pg_url: str) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+def test_numbers_go_on_after_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    store = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
+    first, _ = store.add_arc_message(NewArcMessage("test:1", None, 1, 602, 1, "1234", 0), 0).result(
+        timeout=10
+    )
+    store.close()
+    store = SqliteStore(tmp_path / "hub.db", now_ms=clock.wall_ms)
+    try:
+        kept = store.arc_message("test:1")
+        second, _ = store.add_arc_message(
+            NewArcMessage("test:2", None, 1, 602, 1, "1234", 0), 0
+        ).result(timeout=10)
+    finally:
+        store.close()
+    assert kept == first
+    assert (first.sequence, second.sequence) == (1, 2)

@@ -128,7 +128,9 @@ def test_the_alarm_timeline_shows_the_arc_message_and_every_attempt(
         ArcAttemptRecord("primary", "timeout", "no answer in 10 s", now, now + 10_000),
         ArcAttemptRecord("backup", "ack", "acked", now + 10_000, now + 10_200),
     ]
-    store.record_arc_round(message.id, tries, "backup", None, now + 10_200).result()
+    for attempt in tries:
+        store.record_arc_attempt(message.id, attempt)
+    store.record_arc_round(message.id, "backup", None, now + 10_200).result()
     with client_with(store, clock, UP) as client:
         log_in(client, "vic")
         page = client.get(f"/console/alarms/{alarm_id}").text
