@@ -21,6 +21,12 @@ the message and does not handle it: a resend cannot change that) moves on to the
 at once. ``send`` never raises for what the network or a receiver does: the outcome says it, and
 ``Attempt.detail`` is safe to log and show (no key, no message content).
 
+A frame's location (DC-09 extended data ``X``/``Y``) goes on the wire with
+``send_location=True``. Some receivers do not read it: pysiaalarm, and any receiver built like
+it, NAKs an ADM-CID message with two extended-data fields. An alarm must never be held up by an
+optional field, so a message NAK'd with its location is sent again at once without it (same
+sequence number), and the attempt's detail says so (docs/arc.md, "Location").
+
 TCP keeps one connection per receiver, re-opened after any failure, with one message in flight
 on it (an ``asyncio.Lock`` per receiver). UDP sends one datagram per attempt from a fresh socket
 and waits for the answer datagram.
@@ -31,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from loneguard.protocol.clock import Clock
@@ -152,6 +158,7 @@ class Transmitter:
         key: ArcKey | None,
         ack_timeout_s: float,
         attempts_per_receiver: int,
+        send_location: bool = False,
         pad: Callable[[int], str] = random_pad,
     ) -> None:
         if not receivers:
@@ -167,6 +174,7 @@ class Transmitter:
         self._key = key
         self._ack_timeout_s = ack_timeout_s
         self._attempts = attempts_per_receiver
+        self._send_location = send_location
         self._pad = pad
         self._connections: dict[ReceiverName, _Connection] = {}
         self._locks: dict[ReceiverName, asyncio.Lock] = {}
@@ -178,8 +186,19 @@ class Transmitter:
         ``on_attempt`` hears each attempt as it ends (to record it before the next starts)."""
         attempts: list[Attempt] = []
         for receiver in self.receivers:
-            for _ in range(self._attempts):
-                attempt = await self._attempt(receiver, frame)
+            with_location = self._send_location and frame.location is not None
+            tries = 0
+            while tries < self._attempts:
+                attempt = await self._attempt(receiver, frame, with_location=with_location)
+                if attempt.outcome == "nak" and with_location:
+                    # Perhaps the location it cannot read: the same message without it, now,
+                    # and not counted against the receiver's attempts.
+                    with_location = False
+                    attempt = replace(
+                        attempt, detail=f"{attempt.detail}; sent again without the location"
+                    )
+                else:
+                    tries += 1
                 attempts.append(attempt)
                 if on_attempt is not None:
                     on_attempt(attempt)
@@ -197,11 +216,14 @@ class Transmitter:
                 await connection.writer.wait_closed()
         self._connections.clear()
 
-    async def _attempt(self, receiver: ReceiverAddress, frame: Dc09Frame) -> Attempt:
+    async def _attempt(
+        self, receiver: ReceiverAddress, frame: Dc09Frame, *, with_location: bool
+    ) -> Attempt:
         lock = self._locks.setdefault(receiver.name, asyncio.Lock())
         async with lock:
             started_ms = self._clock.wall_ms()
-            wire = frame.encode(wall_ms=started_ms, key=self._key, pad=self._pad)
+            sent = frame if with_location else replace(frame, location=None)
+            wire = sent.encode(wall_ms=started_ms, key=self._key, pad=self._pad)
             try:
                 answer = await self._within_timeout(self._exchange(receiver, wire))
                 answer.check_for(frame)
@@ -209,6 +231,13 @@ class Transmitter:
                 outcome, detail = failed.outcome, failed.detail
             except Dc09Error as exc:
                 outcome, detail = "error", f"answer rejected: {exc}"
+            except OSError as exc:
+                outcome, detail = "error", f"network error: {exc.strerror or type(exc).__name__}"
+            except asyncio.CancelledError:
+                # The caller stopped mid-attempt: an answer may still come on this connection,
+                # and it must not be read as the answer to the next message.
+                self._drop_connection(receiver.name)
+                raise
             else:
                 outcome, detail = _judge(answer, started_ms)
             if outcome != "ack":

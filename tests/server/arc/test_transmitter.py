@@ -14,7 +14,7 @@ import pytest
 from loneguard.protocol.clock import FakeClock
 from loneguard.server.arc import contact_id
 from loneguard.server.arc.contact_id import ContactIdEvent
-from loneguard.server.arc.dc09 import Account, ArcKey, Dc09Frame, wrap
+from loneguard.server.arc.dc09 import Account, ArcKey, Dc09Frame, Location, wrap
 from loneguard.server.arc.transmitter import (
     Attempt,
     ReceiverAddress,
@@ -249,6 +249,7 @@ def test_no_answer_times_out_on_the_injected_clock_is_retried_then_the_backup_ac
         assert all(b'"*ADM-CID"0031L0#AAA123[' in frame for frame in seen)
         assert len(set(seen)) == 3
         assert (arrived.sequence, arrived.code) == ("0031", "YN")
+        assert clock.pending() == 0  # no time-out left behind
 
     run(scenario)
 
@@ -311,5 +312,96 @@ def test_a_receiver_that_closes_the_connection_is_reconnected() -> None:
         assert first.acked and second.acked
         assert second.attempts[-1].outcome == "ack"
         assert connections == ["0001", "0002"]
+
+    run(scenario)
+
+
+def test_an_unknown_account_is_nakd_and_not_acked() -> None:
+    """pysiaalarm answers a message for an account it does not know with a bare "NAK" (no CRC,
+    no CR): a NAK all the same, never mistaken for an ACK."""
+
+    async def scenario() -> None:
+        async with (
+            sia_receiver("primary", [sia_account("BBB999", None)]) as arc,
+            transmitter([arc.address], now_clock(), None, attempts=2) as sender,
+        ):
+            event = contact_id.for_alarm("panic", zone=1, group=1)
+            result = await sender.send(Dc09Frame.adm_cid(8, ACCOUNT, event))
+        assert outcomes(result) == [("primary", "nak")] * 2
+        assert result.attempts[0].detail == 'unframed "NAK" (no CRC)'
+        assert arc.events == []
+
+    run(scenario)
+
+
+def test_a_location_the_receiver_naks_is_dropped_and_the_alarm_acked_at_once() -> None:
+    """pysiaalarm NAKs the two extended-data fields of a located panic: the same message goes
+    again at once without them and is acked, within the receiver's one allowed attempt; with
+    ``send_location=False`` it goes without them from the start."""
+
+    async def scenario() -> None:
+        event = contact_id.for_alarm("panic", zone=2, group=1)
+        frame = Dc09Frame.adm_cid(6, ACCOUNT, event, location=Location(51.5, -0.14))
+        async with sia_receiver("primary", [sia_account("AAA123", KEY)]) as arc:
+            located = Transmitter(
+                [arc.address],
+                now_clock(),
+                key=KEY,
+                ack_timeout_s=ACK_TIMEOUT_S,
+                attempts_per_receiver=1,
+                send_location=True,
+            )
+            try:
+                result = await located.send(frame)
+            finally:
+                await located.close()
+            async with transmitter([arc.address], now_clock(), KEY) as sender:
+                without = await sender.send(frame)
+            received = await arc.wait_for(2)
+        assert outcomes(result) == [("primary", "nak"), ("primary", "ack")]
+        assert result.attempts[0].detail.endswith("; sent again without the location")
+        assert result.acked and result.receiver == "primary"
+        assert [e.sequence for e in received] == ["0006", "0006"]
+        assert all(e.x_data is None for e in received)
+        assert outcomes(without) == [("primary", "ack")]
+
+    run(scenario)
+
+
+def test_a_receiver_address_reads_host_and_port_and_names_its_setting() -> None:
+    assert ReceiverAddress.parse(
+        "arc1.example.net:5000", name="primary", transport="tcp", setting="arc.primary"
+    ) == ReceiverAddress("primary", "arc1.example.net", 5000)
+    assert ReceiverAddress.parse(
+        "[2001:db8::1]:5001", name="backup", transport="udp", setting="arc.backup"
+    ) == ReceiverAddress("backup", "2001:db8::1", 5001, "udp")
+    for text, reason in [
+        ("arc1.example.net", "must be host:port"),
+        (":5000", "must be host:port"),
+        ("arc1:http", "must be host:port"),
+        ("arc1:70000", "port must be 1-65535"),
+    ]:
+        with pytest.raises(ValueError, match=f"^arc.backup.*{reason}"):
+            ReceiverAddress.parse(text, name="backup", transport="tcp", setting="arc.backup")
+
+
+def test_a_send_cancelled_mid_attempt_leaves_no_connection_and_no_timer() -> None:
+    """The hub stops while a receiver holds its answer: the half-used connection is dropped (a
+    late ACK on it must not answer the next message) and the time-out is cancelled."""
+
+    async def scenario() -> None:
+        clock = now_clock()
+        async with (
+            silent_tcp_receiver() as (primary, received),
+            transmitter([primary], clock, None) as sender,
+        ):
+            sending = asyncio.create_task(sender.send(Dc09Frame.null(4, ACCOUNT)))
+            await asyncio.wait_for(received.get(), 10)
+            assert clock.pending() == 1
+            sending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sending
+            assert sender._connections == {}  # noqa: SLF001
+            assert clock.pending() == 0
 
     run(scenario)
