@@ -13,7 +13,9 @@ from pathlib import Path
 from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import Ack, AckStatus, Event, EventKind, Location
 from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.arc.events import ArcLinkState
 from loneguard.server.store import AlarmKind, NotificationState
+from loneguard.server.store.arc_records import NewArcMessage
 from tests.server.fake_arc_sink import FakeArcSink
 from tests.server.rig import ANN, DEVICE, MGR, Rig, hub_config, overdue_ladder_toml
 from tests.server.runtime_fakes import settle, until
@@ -275,5 +277,34 @@ def test_a_step_telling_nobody_may_name_arc_and_it_counts_as_done(tmp_path: Path
             assert "0" in {k.rsplit(":", 2)[-2] for k in rig.store.action_keys(alarm.id)}
         finally:
             await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_pending_arc_row_is_recorded_sent_once_the_link_has_its_message_acked(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        arc = FakeArcSink(acks=False)
+        async with hub(tmp_path, arc, **OFFICE) as rig:
+            await press(rig, EventKind.PANIC, 1)
+            (alarm,) = rig.store.alarms()
+            await until(lambda: arc_rows(rig, alarm.id)[0][2] is not None)
+            assert arc_rows(rig, alarm.id)[0][1] == NotificationState.PENDING
+            arc.change(ArcLinkState(configured=True, up=True, last_ack_ms=1))
+            await settle()
+            assert len(arc.delivered) == 1  # the link's store has no ack yet: nothing asked
+            # The link's next round is acked: its store says so, and it tells its listeners.
+            stored, _ = rig.store.add_arc_message(
+                NewArcMessage(arc.delivered[0].key, alarm.id, 1, 120, 1, "1234", 1), 1
+            ).result()
+            rig.store.record_arc_round(stored.id, "backup", None, 2).result()
+            arc.acks = True
+            arc.change(ArcLinkState(configured=True, up=True, last_ack_ms=2))
+            await until(lambda: arc_rows(rig, alarm.id)[0][1] == NotificationState.SENT)
+            assert len(arc.delivered) == 2  # asked once more, answered from its store
+            told = [e for e in rig.store.audit(50) if e.action == "notify.attempt"]
+            arc_attempts = [e.detail["attempt"] for e in told if e.detail["channel"] == "arc"]
+            assert sorted(arc_attempts) == [1, 2]
 
     asyncio.run(scenario())
