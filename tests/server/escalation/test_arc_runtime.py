@@ -288,6 +288,7 @@ def test_a_pending_arc_row_is_recorded_sent_once_the_link_has_its_message_acked(
         arc = FakeArcSink(acks=False)
         async with hub(tmp_path, arc, **OFFICE) as rig:
             await press(rig, EventKind.PANIC, 1)
+            await until(lambda: len(arc.delivered) == 1)  # so the row is written
             (alarm,) = rig.store.alarms()
             await until(lambda: arc_rows(rig, alarm.id)[0][2] is not None)
             assert arc_rows(rig, alarm.id)[0][1] == NotificationState.PENDING
