@@ -14,10 +14,10 @@ from loneguard.server.api import create_app
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.arc.events import ArcLinkState
 from loneguard.server.console.settings import ConsoleSettings
-from loneguard.server.store import AlarmKind, Worker
+from loneguard.server.store import Worker
 from loneguard.server.store.arc_records import ArcAttemptRecord, NewArcMessage
-from loneguard.server.store.sql import Connection, insert_alarm
 from loneguard.server.store.sqlite import SqliteStore
+from tests.server.arc.link_helpers import open_alarm
 from tests.server.console.conftest import form_csrf, log_in
 from tests.server.fake_arc_sink import FakeArcSink
 from tests.server.rig import Rig, hub_config
@@ -163,20 +163,7 @@ def test_a_change_of_the_link_is_pushed_to_open_consoles(tmp_path: Path) -> None
 
 
 def open_panic(store: SqliteStore, clock: FakeClock) -> int:
-    def run(conn: Connection) -> int:
-        return insert_alarm(
-            conn,
-            AlarmKind.PANIC,
-            device_id="pi-1",
-            worker_id=None,
-            event_id=None,
-            session_id=None,
-            policy="panic",
-            now_ms=clock.wall_ms(),
-            actor="test",
-        ).id
-
-    return store.write(run).result()
+    return store.write(open_alarm(clock.wall_ms())).result()
 
 
 def panic_message(alarm_id: int) -> NewArcMessage:

@@ -14,7 +14,7 @@ from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import Ack, AckStatus, Event, EventKind, Location
 from loneguard.protocol.topics import Channel, DeviceTopic
 from loneguard.server.arc.events import ArcLinkState
-from loneguard.server.store import AlarmKind, NotificationState
+from loneguard.server.store import Alarm, AlarmKind, NotificationState
 from loneguard.server.store.arc_records import NewArcMessage
 from tests.server.fake_arc_sink import FakeArcSink
 from tests.server.rig import ANN, DEVICE, MGR, Rig, hub_config, overdue_ladder_toml
@@ -49,6 +49,15 @@ def arc_rows(rig: Rig, alarm_id: int) -> list[tuple[str, NotificationState, str 
         for r in rig.store.notifications(alarm_id)
         if r.channel == "arc"
     ]
+
+
+async def panic_handed_to(rig: Rig, arc: FakeArcSink) -> Alarm:
+    """A panic, once its ARC row holds how the link's first round went."""
+    await press(rig, EventKind.PANIC, 1)
+    await until(lambda: len(arc.delivered) == 1)  # so the row is written
+    (alarm,) = rig.store.alarms()
+    await until(lambda: arc_rows(rig, alarm.id)[0][2] is not None)
+    return alarm
 
 
 def texts(rig: Rig) -> int:
@@ -95,10 +104,7 @@ def test_an_unacked_arc_message_is_left_to_the_link_and_taking_charge_does_not_s
     async def scenario() -> None:
         arc = FakeArcSink(acks=False)
         async with hub(tmp_path, arc, **OFFICE) as rig:
-            await press(rig, EventKind.PANIC, 1)
-            await until(lambda: len(arc.delivered) == 1)
-            (alarm,) = rig.store.alarms()
-            await until(lambda: arc_rows(rig, alarm.id)[0][2] is not None)
+            alarm = await panic_handed_to(rig, arc)
             # Not failed: the link keeps sending until the ARC acks. The dispatcher's own
             # retries (30 s, doubling) would have come round many times in an hour.
             assert arc_rows(rig, alarm.id) == [
@@ -287,10 +293,7 @@ def test_a_pending_arc_row_is_recorded_sent_once_the_link_has_its_message_acked(
     async def scenario() -> None:
         arc = FakeArcSink(acks=False)
         async with hub(tmp_path, arc, **OFFICE) as rig:
-            await press(rig, EventKind.PANIC, 1)
-            await until(lambda: len(arc.delivered) == 1)  # so the row is written
-            (alarm,) = rig.store.alarms()
-            await until(lambda: arc_rows(rig, alarm.id)[0][2] is not None)
+            alarm = await panic_handed_to(rig, arc)
             assert arc_rows(rig, alarm.id)[0][1] == NotificationState.PENDING
             arc.change(ArcLinkState(configured=True, up=True, last_ack_ms=1))
             await settle()
