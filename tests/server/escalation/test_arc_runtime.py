@@ -263,7 +263,7 @@ def test_a_step_telling_nobody_may_name_arc_and_it_counts_as_done(tmp_path: Path
         toml = (
             "[policies.overdue]\nsteps = [\n"
             '{ after = "0s", notify = [], channels = ["arc"], message = "to the ARC" },\n'
-            '{ after = "1m", repeat_every = "1m", notify = [], channels = ["console", "arc"],'
+            '{ after = "1m", repeat_every = "1m", notify = [], channels = ["console"],'
             ' message = "still overdue" },\n]\n'
         )
         arc = FakeArcSink()
