@@ -381,6 +381,7 @@ def _arc_link(
             key=key,
             ack_timeout_s=arc.ack_timeout,
             attempts_per_receiver=arc.attempts,
+            send_location=arc.send_location,
         )
     several_hubs = config.db.url.scheme == "postgresql"
     return ArcLink(

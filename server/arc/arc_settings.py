@@ -195,6 +195,13 @@ class ArcSettings(SettingsModel):
     group: int = setting(
         1, "The Contact ID group (partition) of every event, 0 to 99.", ge=0, le=99
     )
+    send_location: bool = setting(
+        False,
+        "Send the alarm's last GNSS fix as DC-09 extended data (`[X<longitude>][Y<latitude>]`) "
+        "where the ARC's receiver reads it. A receiver that NAKs a message with it gets the "
+        "message again at once without it (same sequence number). Off: the ARC has the zone "
+        "sheet and the organisation's own messages carry the fix.",
+    )
     phone: Annotated[str, Parsed(str, _phone)] = setting(
         "",
         "The ARC's operations phone number, as the ARC gives it: while the link is down the "

@@ -34,7 +34,7 @@ from loneguard.server.arc.arc_settings import ArcSettings
 from loneguard.server.arc.dc09 import Dc09Error, Dc09Frame
 from loneguard.server.arc.events import ArcAlarmEvent, ArcLinkState
 from loneguard.server.escalation.notify.notification import DeliveryResult
-from loneguard.server.loop_timer import call_later_on_loop
+from loneguard.server.loop_timer import call_later_on_loop, sleep_on
 from loneguard.server.store import Store
 from loneguard.server.store.arc_records import (
     ArcAttemptRecord,
@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 # How long the pump waits when nothing it may claim is due (another hub holds what is due).
 IDLE_RECHECK_S = 1.0
+# Beyond one attempt's ack time-out, how long a claim on a message lasts unless renewed.
+LEASE_MARGIN_S = 30.0
+# How long an enqueued message waits before the store is asked again after a failure.
+STORE_RETRY_S = 5.0
 # How long a stop waits for the round on the wire before it leaves the message to the restart.
 STOP_WAIT_S = 5.0
 
@@ -122,8 +126,9 @@ class ArcLink:
         self._poll_s = poll_s  # several hubs: look for what others left this often
         receivers = 2 if settings.backup is not None else 1
         self._per_round = settings.attempts * receivers
-        # A claim outlasts the longest round (every attempt timing out), with a margin.
-        self._lease_ms = round((settings.ack_timeout * self._per_round + 30) * 1000)
+        # A claim outlasts one attempt (it is renewed as each ends) with a margin: a hub that
+        # dies mid-round leaves its message to the others within about this long.
+        self._lease_ms = round((settings.ack_timeout + LEASE_MARGIN_S) * 1000)
         self._interval_ms = round(settings.supervision_interval * 1000)
         self._state = ArcLinkState(configured=self._transmitter is not None, up=True)
         self._listeners: list[Listener] = []
@@ -180,7 +185,7 @@ class ArcLink:
         except KeyError as exc:
             log.error("ARC: %s; not sent", exc.args[0])
             return
-        self._spawn(self._store_message(new))
+        self._spawn(self._store_until_stored(new))
 
     # -- the console's view ---------------------------------------------------------------------
     def add_listener(self, callback: Listener) -> None:
@@ -218,8 +223,11 @@ class ArcLink:
             except (TimeoutError, asyncio.CancelledError):
                 self._pump_task.cancel()
             self._pump_task = None
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # messages being stored, a test being claimed
+            _, late = await asyncio.wait(set(self._tasks), timeout=wait_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._transmitter is not None:
             await self._transmitter.close()
 
@@ -240,8 +248,24 @@ class ArcLink:
             self._refresh_pending()
         return message
 
+    async def _store_until_stored(self, new: NewArcMessage) -> None:
+        """Store a message nobody waits on; while the database cannot take it (a PostgreSQL
+        restart), try again every ``STORE_RETRY_S`` on the clock: it must not be lost."""
+        while True:
+            try:
+                await self._store_message(new)
+                return
+            except Exception as exc:
+                if self._stopped:
+                    log.error("ARC message %s not stored before the stop: %s", new.key, exc)
+                    return
+                log.warning("ARC message %s not stored yet (%s); trying again", new.key, exc)
+                await sleep_on(self._clock, STORE_RETRY_S)
+
     async def _pump(self) -> None:
         while not self._stopped:
+            # Cleared before looking: a message stored while the pump looks wakes it again.
+            self._wake.clear()
             try:
                 async with self._sending:
                     message = await asyncio.wrap_future(
@@ -273,7 +297,6 @@ class ArcLink:
         """Until woken (a new message, a stop) or the soonest pending message falls due."""
         if self._stopped:
             return
-        self._wake.clear()
         delay: float | None = None
         due = self._store.arc_next_due_ms()
         if due is not None:
@@ -308,7 +331,8 @@ class ArcLink:
                 attempt.finished_ms,
             )
             attempts.append(row)
-            self._store.record_arc_attempt(message.id, row)  # queued before the round's end
+            renewed = self._clock.wall_ms() + self._lease_ms
+            self._store.record_arc_attempt(message.id, row, renewed)  # before the round's end
 
         try:
             outcome = await self._transmitter.send(

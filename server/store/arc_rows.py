@@ -146,8 +146,11 @@ def claim_next(
     return _select(conn, "id = ?", (row[0],))
 
 
-def record_attempt(conn: Connection, message_id: int, attempt: ArcAttemptRecord) -> None:
-    """One try at one receiver, recorded as it ends (before the next begins)."""
+def record_attempt(
+    conn: Connection, message_id: int, attempt: ArcAttemptRecord, lease_until_ms: int | None
+) -> None:
+    """One try at one receiver, recorded as it ends (before the next begins); the sender's
+    claim is renewed to ``lease_until_ms``, so it only has to outlast one attempt."""
     conn.execute(
         "INSERT INTO arc_attempts (message_id, receiver, outcome, detail, started_ms,"
         " finished_ms) VALUES (?, ?, ?, ?, ?, ?)",
@@ -162,8 +165,9 @@ def record_attempt(conn: Connection, message_id: int, attempt: ArcAttemptRecord)
     )
     result = f"{attempt.receiver}: {attempt.outcome} {attempt.detail}".strip()[:500]
     conn.execute(
-        "UPDATE arc_messages SET attempts = attempts + 1, last_result = ? WHERE id = ?",
-        (result, message_id),
+        "UPDATE arc_messages SET attempts = attempts + 1, last_result = ?,"
+        " lease_until_ms = coalesce(?, lease_until_ms) WHERE id = ?",
+        (result, lease_until_ms, message_id),
     )
 
 
@@ -225,8 +229,12 @@ class ArcRows:
             lambda conn: claim_next(conn, owner, now_ms, lease_ms, message_id)
         )
 
-    def record_arc_attempt(self, message_id: int, attempt: ArcAttemptRecord) -> Future[None]:
-        return self.writer.submit(lambda conn: record_attempt(conn, message_id, attempt))
+    def record_arc_attempt(
+        self, message_id: int, attempt: ArcAttemptRecord, lease_until_ms: int | None = None
+    ) -> Future[None]:
+        return self.writer.submit(
+            lambda conn: record_attempt(conn, message_id, attempt, lease_until_ms)
+        )
 
     def record_arc_round(
         self, message_id: int, acked_by: str | None, retry_at_ms: int | None, at_ms: int

@@ -395,8 +395,11 @@ class Store(Protocol):
         """Claim the next pending message due by ``now_ms`` (alarms first) for ``lease_ms``."""
         ...
 
-    def record_arc_attempt(self, message_id: int, attempt: ArcAttemptRecord) -> Future[None]:
-        """One try at one receiver, as it ends: the round's record follows it."""
+    def record_arc_attempt(
+        self, message_id: int, attempt: ArcAttemptRecord, lease_until_ms: int | None = None
+    ) -> Future[None]:
+        """One try at one receiver, as it ends (the round's record follows it); the sender's
+        claim on the message renewed to ``lease_until_ms``."""
         ...
 
     def record_arc_round(

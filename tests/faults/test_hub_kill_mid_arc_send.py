@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class HoldingReceiver(BaseSIAServer):
         account = SIAAccount(ACCOUNT, KEY.secret.decode("ascii"))
         super().__init__({ACCOUNT: account}, Counter())
         self.received: list[SIAEvent] = []
+        self.arrived_s: list[float] = []  # monotonic time of each, for the printed figure
         self.lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
@@ -75,6 +77,7 @@ class HoldingReceiver(BaseSIAServer):
                         continue
                     with self.lock:
                         self.received.append(event)
+                        self.arrived_s.append(time.monotonic())
                         first = len(self.received) == 1
                     if first:
                         self._held.append(conn)
@@ -141,6 +144,7 @@ def test_an_alarm_reaches_the_arc_once_across_a_kill_9(
         wait_until(lambda: len(receiver.received) == 1, "the panic at the ARC (its ack held)")
         hub.kill()  # SIGKILL mid-send: the message is stored, its ack never read
         before = arc_rows(db)
+        restart_s = time.monotonic()
         restarted = start_hub(config)
         wait_until(lambda: [r[2] for r in arc_rows(db)] == ["acked"], "the resend acked", 60)
         restarted.stop()  # SIGTERM: anything else it would send is sent before it exits
@@ -154,6 +158,7 @@ def test_an_alarm_reaches_the_arc_once_across_a_kill_9(
     seen = [(e.sequence, e.event_qualifier, e.event_type, e.account) for e in receiver.received]
     sequences = {sequence for sequence, *_ in seen}
     print_counts("hub kill -9 mid-ARC-send", 1, len(sequences), len(seen) - len(sequences))
+    print(f"resent {receiver.arrived_s[-1] - restart_s:.2f} s after the restart began")
     (key, sequence, _), *others = before
     assert key.startswith("alarm:") and key.endswith(":open") and others == []
     assert before[0][2] == "pending"  # stored before it was sent; not acked when killed

@@ -208,3 +208,26 @@ def test_numbers_go_on_after_a_restart(tmp_path: Path, clock: FakeClock) -> None
         store.close()
     assert kept == first
     assert (first.sequence, second.sequence) == (1, 2)
+
+
+def test_a_dead_hubs_claim_runs_out_and_another_sends(store: SqlStore, clock: FakeClock) -> None:
+    now = clock.wall_ms()
+    message, _ = store.add_arc_message(panic(open_alarm(store, now)), now).result(timeout=10)
+    assert store.claim_arc_message("hub-a", now, LEASE_MS).result(timeout=10) is not None
+    # hub-a is killed mid-send: it never records the round.
+    during = store.claim_arc_message("hub-b", now + LEASE_MS, LEASE_MS).result(timeout=10)
+    after = store.claim_arc_message("hub-b", now + LEASE_MS + 1, LEASE_MS).result(timeout=10)
+    assert during is None
+    assert after is not None and after.sequence == message.sequence
+
+
+def test_each_attempt_renews_the_senders_claim(store: SqlStore, clock: FakeClock) -> None:
+    now = clock.wall_ms()
+    message, _ = store.add_arc_message(panic(open_alarm(store, now)), now).result(timeout=10)
+    store.claim_arc_message("hub-a", now, LEASE_MS).result(timeout=10)
+    later = now + LEASE_MS - 1
+    tried = ArcAttemptRecord("primary", "timeout", "no answer in 10 s", now, later)
+    store.record_arc_attempt(message.id, tried, later + LEASE_MS).result(timeout=10)
+    assert store.claim_arc_message("hub-b", later + LEASE_MS, LEASE_MS).result(10) is None
+    taken = store.claim_arc_message("hub-b", later + LEASE_MS + 1, LEASE_MS).result(10)
+    assert taken is not None and taken.attempts == 1

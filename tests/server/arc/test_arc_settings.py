@@ -31,7 +31,8 @@ def test_a_configured_arc(tmp_path: Path) -> None:
         tmp_path,
         '[arc]\nprimary = "arc.example.org:5001"\nbackup = "10.0.0.2:5002"\ntransport = "udp"\n'
         'account = "12ab"\nreceiver = "2"\nline = "3"\nack_timeout = "5s"\nattempts = 2\n'
-        'supervision_interval = "0s"\ngroup = 7\ndevice_accounts = { "pi-0001" = "beef01" }\n',
+        'supervision_interval = "0s"\ngroup = 7\nsend_location = true\n'
+        'device_accounts = { "pi-0001" = "beef01" }\n',
         {"LONEGUARD_ARC_KEY": KEY.lower()},
     ).arc
     assert arc.configured
@@ -42,6 +43,7 @@ def test_a_configured_arc(tmp_path: Path) -> None:
     assert (arc.transport, arc.account, arc.receiver, arc.line) == ("udp", "12AB", "2", "3")
     assert (arc.ack_timeout, arc.attempts, arc.supervision_interval, arc.group) == (5, 2, 0, 7)
     assert arc.device_accounts == {"pi-0001": "BEEF01"}
+    assert arc.send_location
     assert arc.key is not None and arc.key.hex == KEY
     assert KEY not in repr(arc) and KEY not in str(arc.key)
 

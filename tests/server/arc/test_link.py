@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from loneguard.server.arc.dc09 import ArcKey
 from loneguard.server.arc.events import ArcAlarmEvent, ArcEventKind, ArcLinkState
 from loneguard.server.arc.link import ArcLink
 from loneguard.server.store import AlarmKind
-from loneguard.server.store.arc_records import ArcMessageState
+from loneguard.server.store.arc_records import ArcMessage, ArcMessageState, NewArcMessage
 from loneguard.server.store.sqlite import SqliteStore
 from tests.server.arc.link_helpers import alarm_event, until
 from tests.server.arc.link_helpers import open_alarm as alarm_opening
@@ -252,3 +253,33 @@ def test_a_fault_in_a_round_is_recorded_and_the_round_retried(tmp_path: Path) ->
         await link.stop()
 
     run(tmp_path, scenario, ["crash"])
+
+
+def test_a_restoral_the_store_cannot_take_yet_is_stored_later(tmp_path: Path) -> None:
+    async def scenario(store: SqliteStore, clock: FakeClock, tx: ScriptedTransmitter) -> None:
+        link = link_for(store, clock, tx)
+        await link.start()
+        alarm_id = open_alarm(store)
+        real_add = store.add_arc_message
+        refused: list[str] = []
+
+        def database_away(new: NewArcMessage, at_ms: int) -> Future[tuple[ArcMessage, bool]]:
+            # The first write fails as a PostgreSQL restart would fail it.
+            if not refused:
+                refused.append(new.key)
+                failed: Future[tuple[ArcMessage, bool]] = Future()
+                failed.set_exception(OSError("the database is restarting"))
+                return failed
+            return real_add(new, at_ms)
+
+        store.add_arc_message = database_away  # type: ignore[method-assign]
+        link.enqueue(event(alarm_id, which="restore"))
+        await until(lambda: bool(refused))
+        await asyncio.sleep(0.05)
+        assert store.arc_messages() == []
+        clock.advance(5)  # the link asks the store again
+        await until(lambda: len(tx.sent) == 1)
+        assert read(tx.sent[0][1]).event_qualifier == "3"
+        await link.stop()
+
+    run(tmp_path, scenario)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from pysiaalarm import SIAAccount
@@ -63,7 +64,12 @@ def link(
     arc: ArcSettings,
 ) -> ArcLink:
     transmitter = Transmitter(
-        receivers, clock, key=KEY, ack_timeout_s=10, attempts_per_receiver=arc.attempts
+        receivers,
+        clock,
+        key=KEY,
+        ack_timeout_s=10,
+        attempts_per_receiver=arc.attempts,
+        send_location=arc.send_location,
     )
     return ArcLink(store, clock, arc, transmitter, owner="hub-a", encrypted=True)
 
@@ -141,5 +147,27 @@ def test_a_failing_test_turns_the_link_down(tmp_path: Path) -> None:
         assert down.last_failure is not None and down.last_failure.startswith("primary: refused")
         assert [s.up for s in states][-1] is False  # the console heard it
         await sender.stop()
+
+    run(tmp_path, scenario)
+
+
+def test_a_location_the_receiver_cannot_read_does_not_hold_the_alarm(tmp_path: Path) -> None:
+    async def scenario(store: SqliteStore, clock: FakeClock) -> None:
+        arc_settings = settings().model_copy(update={"send_location": True})
+        async with sia_receiver("primary", [any_time_account()]) as arc:
+            sender = link(store, clock, [arc.address], arc_settings)
+            await sender.start()
+            alarm_id = store.write(open_alarm(clock.wall_ms())).result(10)
+            event = replace(alarm_event(alarm_id, "duress"), location=(51.501, -0.142))
+            result = await sender.deliver(event)
+            (received,) = await arc.wait_for(1)
+            await sender.stop()
+        assert result.ok
+        message = store.arc_message(event.key)
+        assert message is not None and (message.latitude, message.longitude) == (51.501, -0.142)
+        attempts = store.arc_attempts(message.id)
+        assert [a.outcome for a in attempts] == ["nak", "ack"]  # pysiaalarm reads no X/Y
+        assert "sent again without the location" in attempts[0].detail
+        assert (received.code, received.sequence) == ("HA", f"{message.sequence:04d}")
 
     run(tmp_path, scenario)

@@ -140,7 +140,7 @@ def test_the_alarm_timeline_shows_the_arc_message_and_every_attempt(
         ArcAttemptRecord("primary", "timeout", "no answer in 10 s", now, now + 10_000),
         ArcAttemptRecord("backup", "ack", "acked", now + 10_000, now + 10_200),
     ]
-    for attempt in tries:
+    for attempt in tries:  # each recorded as it ends, then the round
         store.record_arc_attempt(message.id, attempt)
     store.record_arc_round(message.id, "backup", None, now + 10_200).result()
     with client_with(store, clock, UP) as client:
