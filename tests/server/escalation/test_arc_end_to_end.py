@@ -2,7 +2,8 @@
 shipped panic policy's ``arc`` channel, the real ArcLink the hub builds from ``[arc]``, the real
 transmitter, AES-128. The ARC hears the panic once while the office's ladder repeats, hears the
 restoral when the alarm is resolved, and the alarm's console timeline shows both messages and
-their acks."""
+their acks. With the ARC unreachable, the failed supervision test at start is pushed to the
+consoles, the board says to ring the ARC, and a panic's ARC row waits for the link."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ import time
 import uuid
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from pysiaalarm import SIAAccount
 
 from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import Event, EventKind, Location
 from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.api import create_app
 from loneguard.server.arc.dc09 import ArcKey
 from loneguard.server.console import views
-from loneguard.server.store import NotificationState
-from tests.server.arc.sia_receiver import sia_receiver
+from loneguard.server.console.settings import ConsoleSettings
+from loneguard.server.console.users import create_user
+from loneguard.server.store import NotificationRow, NotificationState, Role
+from tests.server.arc.sia_receiver import free_port, sia_receiver
+from tests.server.console.conftest import PASSWORD, log_in
 from tests.server.rig import ANN, DEVICE, MGR, Rig, hub_config
 from tests.server.runtime_fakes import settle, until
 
@@ -104,3 +110,65 @@ def test_a_panic_reaches_pysiaalarm_once_and_its_resolution_as_a_restoral(
                 await rig.stop()
 
     asyncio.run(scenario())
+
+
+def test_with_the_arc_unreachable_the_console_says_ring_the_arc_and_the_panic_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        clock = FakeClock(wall_ms=int(time.time() * 1000))
+        config = hub_config(
+            tmp_path,
+            **{
+                "escalation.admins": ["Office: +447700900009"],
+                "arc.primary": f"127.0.0.1:{free_port()}",  # nobody listens: refused
+                "arc.account": ACCOUNT,
+                "arc.key": KEY.hex_digits(),
+                "arc.attempts": 1,
+                "arc.supervision_interval": "10m",
+                "arc.phone": "+44 20 7946 0000",
+            },
+        )
+        rig = Rig(tmp_path, clock, config)
+        await rig.start()
+        try:
+            frames = rig.services.broadcaster.subscribe(f"{rig.services.broadcaster.instance}-0")
+            await until(lambda: not rig.services.arc_state().up)  # the test at start failed
+            pushed = []  # every frame since the hub started, to the first that says down
+            while not pushed or '"down":true' not in pushed[-1]:
+                pushed.append(await asyncio.wait_for(anext(frames), 5))
+            assert "event: arc_link" in pushed[-1]
+            await frames.aclose()  # type: ignore[attr-defined]
+            app = create_app(
+                rig.store, clock=clock, hooks=rig.services.hooks(), console=ConsoleSettings()
+            )
+            create_user(rig.store, "vic", Role.VIEWER, PASSWORD, clock.wall_ms())
+            with TestClient(app, follow_redirects=False) as client:
+                log_in(client, "vic")
+                board = client.get("/console").text
+            assert "Alarms are NOT reaching the ARC: ring them on +44 20 7946 0000" in board
+            assert "primary: refused" in board
+
+            await rig.people()
+            await press(rig, EventKind.PANIC)
+            (alarm,) = rig.store.alarms()
+            await until(lambda: any(r.channel == "arc" and r.attempts for r in rows(rig, alarm.id)))
+            (row,) = [r for r in rows(rig, alarm.id) if r.channel == "arc"]
+            assert row.state == NotificationState.PENDING  # the link keeps sending it
+            assert row.last_result is not None and "the link keeps sending it" in row.last_result
+            told = [(e.who, e.what) for e in views.timeline(rig.store, alarm)]
+            assert ("ARC primary receiver", "ARC message connection refused") in told
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+
+
+async def press(rig: Rig, kind: EventKind) -> None:
+    event = Event(str(uuid.uuid4()), kind, rig.clock.wall_ms(), seq=1)
+    await rig.ingest.handle(str(DeviceTopic(DEVICE, Channel.EVENT)), event.encode())
+    await rig.ingest.drain()
+
+
+def rows(rig: Rig, alarm_id: int) -> list[NotificationRow]:
+    return rig.store.notifications(alarm_id)
