@@ -158,8 +158,6 @@ class HubServices:
 
     async def start(self) -> None:
         log_gaps(self.channel_health())
-        if (problem := arc_link_problem(self.arc_state())) is not None:
-            log.warning("ARC link: %s", problem)
         armed = self.timers.rebuild()
         await self.escalation.resume()
         if isinstance(self.arc, ArcLink):
@@ -269,6 +267,9 @@ def build_hub_services(
         style=message_style(config),
         listeners=[arc_channel.alarm_changed] if arc_channel is not None else (),
     )
+    if arc is not None:
+        ladders = escalation
+        _listen_to_arc_link(arc, lambda _state: ladders.arc_link_changed())
     timers = SessionTimers(
         store,
         scheduler,
@@ -395,11 +396,28 @@ def _arc_link(
 
 
 def publish_arc_link_changes(arc: ArcSink, broadcaster: Broadcaster) -> None:
-    """Every change of the ARC link's state goes to the open consoles (their banner), when the
-    link tells of its changes (``ArcLink.add_listener``)."""
+    """Every change of the ARC link's state goes to the open consoles (their red banner), and
+    a link going down or coming back to the log."""
+    was_down = [arc_link_problem(arc.state()) is not None]
+
+    def changed(state: ArcLinkState) -> None:
+        problem = arc_link_problem(state)
+        if problem is not None and not was_down[0]:
+            log.error("ARC link down: alarms are NOT reaching the ARC: %s", problem)
+        elif problem is None and was_down[0]:
+            log.info("ARC link up again: acked by the %s receiver", state.last_ack_receiver)
+        was_down[0] = problem is not None
+        broadcaster.publish("arc_link", arc_link_event(state))
+
+    _listen_to_arc_link(arc, changed)
+
+
+def _listen_to_arc_link(arc: ArcSink, callback: Callable[[ArcLinkState], None]) -> None:
+    """``callback(state)`` at each change of the link's state, when the link tells of its
+    changes (``ArcLink.add_listener``; ``ArcSink`` itself does not promise it)."""
     add_listener = getattr(arc, "add_listener", None)
     if callable(add_listener):
-        add_listener(lambda state: broadcaster.publish("arc_link", arc_link_event(state)))
+        add_listener(callback)
 
 
 def arc_link_event(state: ArcLinkState) -> dict[str, object]:

@@ -24,12 +24,14 @@ ROLE_WORDS = {
     "admins": "the office",
     "on_call": "the person on call",
     "console": "the console",
+    "arc": "the Alarm Receiving Centre",
 }
 CHANNEL_WORDS = {
     "call": "a phone call",
     "sms": "SMS",
     "console": "the console",
     "apprise": "a message (apprise)",
+    "arc": "the Alarm Receiving Centre (SIA DC-09), once",
 }
 
 Resolve = Callable[[str], Sequence[Recipient]]
@@ -103,14 +105,20 @@ def alarm_now(
     event_body: Mapping[str, Any] | None,
     now_ms: int,
     fill: Callable[[str], str] = str,
+    unused_channels: frozenset[str] = frozenset(),
 ) -> AlarmNow:
     """What the alarm page leads with. ``fill`` puts the alarm's facts into a step's guidance
-    (``notify.messages.fill``: "Ring {worker} on {worker_mobile}" → "Ring Ana Lopez on …")."""
+    (``notify.messages.fill``: "Ring {worker} on {worker_mobile}" → "Ring Ana Lopez on …").
+    ``unused_channels`` are left out of the ladder's words (``arc`` of a shipped policy on a
+    hub with no ARC: the runtime skips it too)."""
     steps = policy.steps if policy is not None else ()
     started = alarm.started_ms if alarm.started_ms is not None else alarm.opened_ms
     current = _current_step(steps, started, _ladder_stopped_ms(alarm) or now_ms)
     ladder_runs = alarm.state == AlarmState.OPEN and alarm.checked_in_ms is None
-    rungs = tuple(_rung(i, s, resolve, current, ladder_runs, fill) for i, s in enumerate(steps))
+    rungs = tuple(
+        _rung(i, s, resolve, current, ladder_runs, fill, unused_channels)
+        for i, s in enumerate(steps)
+    )
     callees: tuple[Callee, ...] = ()
     unfilled: tuple[str, ...] = ()
     if alarm.checked_in_ms is not None and alarm.state != AlarmState.RESOLVED:
@@ -174,6 +182,7 @@ def _rung(
     current: int | None,
     runs: bool,
     fill: Callable[[str], str],
+    unused_channels: frozenset[str],
 ) -> Rung:
     people = tuple(dict.fromkeys(r.name for role in step.notify for r in resolve(role)))
     if current is not None and index < current:
@@ -194,7 +203,7 @@ def _rung(
         when=after_words(step.after),
         who=", ".join(role_words(r) for r in step.notify) or "the console",
         people=people,
-        how=", ".join(CHANNEL_WORDS.get(c, c) for c in step.channels),
+        how=", ".join(CHANNEL_WORDS.get(c, c) for c in step.channels if c not in unused_channels),
         repeat=repeat,
         message=fill(step.message),
         status=status,

@@ -15,8 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loneguard.protocol.clock import Clock
 from loneguard.server.api.hooks import ApiHooks
-from loneguard.server.console.arc_views import OUTCOME_WORDS, contact_id_text, link_status
-from loneguard.server.console.arc_views import zone_sheet as make_zone_sheet
+from loneguard.server.console.arc_views import contact_id_text, link_status, zone_sheet
 from loneguard.server.console.security import LoginDependency
 from loneguard.server.store import ConsoleLogin, Store
 from loneguard.server.store.arc_records import ArcZonesFull
@@ -39,7 +38,7 @@ def arc_router(
 
     def arc_page(request: Request, who: ConsoleLogin, error: str | None = None) -> HTMLResponse:
         state = hooks.arc_state()
-        zones, unzoned = make_zone_sheet(store)
+        zones, unzoned = zone_sheet(store)
         return page(
             request,
             "arc.html",
@@ -49,7 +48,6 @@ def arc_router(
             status=link_status(state),
             messages=store.arc_messages(limit=RECENT_MESSAGES) if state.configured else [],
             contact_id_text=contact_id_text,
-            outcome_words=OUTCOME_WORDS,
             zones=zones,
             unzoned=unzoned,
             account=hooks.arc_account,

@@ -63,7 +63,7 @@ from loneguard.server.console.visits import visits_router
 from loneguard.server.escalation.directory import Directory
 from loneguard.server.escalation.facts import alarm_facts
 from loneguard.server.escalation.notify.messages import fill, without_contacts
-from loneguard.server.escalation.policy import Policy
+from loneguard.server.escalation.policy import Policy, is_shipped
 from loneguard.server.loop_timer import sleep_on
 from loneguard.server.store import Alarm, ConsoleLogin, Role, Store
 
@@ -244,6 +244,7 @@ def console_router(
             event.body if event is not None else None,
             now_ms,
             lambda guidance: fill(guidance, facts, now_ms, hooks.message_style),
+            unused_channels(policy, hooks.arc_state().configured),
         )
         return page(
             request,
@@ -447,6 +448,14 @@ def console_router(
         )
     )
     return router
+
+
+def unused_channels(policy: Policy | None, arc_configured: bool) -> frozenset[str]:
+    """Channels of ``policy`` the hub skips without a word: a shipped policy's ``arc`` on a hub
+    with no ARC (``escalation.runtime``); the console leaves them out of the ladder's words."""
+    if arc_configured or policy is None or not is_shipped(policy):
+        return frozenset()
+    return frozenset({"arc"})
 
 
 def _arc_context(hooks: ApiHooks, login: ConsoleLogin | None) -> dict[str, Any]:

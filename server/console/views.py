@@ -23,6 +23,7 @@ from loneguard.server.console.board import ALARM_TITLES, BoardRow, board_rows
 from loneguard.server.console.event_sentences import sentence, who
 from loneguard.server.console.roll_call import Present, present_now
 from loneguard.server.escalation.notify.call_channel import CONSOLE_TASK
+from loneguard.server.escalation.policy import is_shipped
 from loneguard.server.privacy import Category, may_see, visible
 from loneguard.server.store import Store
 from loneguard.server.store.records import (
@@ -71,6 +72,7 @@ def install_filters(templates: Jinja2Templates) -> None:
         login is not None and login.user.role in PRIVILEGED
     )
     templates.env.globals["DURESS_GUIDANCE"] = DURESS_GUIDANCE
+    templates.env.globals["is_shipped"] = is_shipped
 
 
 def may_see_contacts(login: Any) -> bool:

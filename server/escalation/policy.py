@@ -36,8 +36,9 @@ Channels:
   ``call`` (a phone call: the hub's modem rings, speaks the alarm and takes "press 1" as taking
   charge; without a modem that can ring, a task on the alarm's console page for a person),
   ``apprise`` (the configured apprise URLs of the people notified), ``arc`` (the Alarm
-  Receiving Centre over SIA DC-09: ONE message per alarm, whichever steps, repeats and people
-  name it; needs nobody in ``notify``). Without an ARC configured (``arc.primary``), ``arc`` in
+  Receiving Centre over SIA DC-09: ONE message per alarm, however often its step repeats and
+  whoever it notifies, so one step of a policy names it, and a repeating one with another
+  channel; needs nobody in ``notify``). Without an ARC configured (``arc.primary``), ``arc`` in
   the shipped policies is skipped without a word; in a policy from the hub's config it is a
   channel not configured, like ``sms`` without a modem (``uses_arc_explicitly``).
 """
@@ -192,6 +193,12 @@ def _check_step(
                 f"{key}.channels[{i}]",
                 f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}",
             )
+    if repeat_every is not None and channels == ("arc",):
+        raise PolicyError(
+            f"{key}.channels",
+            "a repeating step needs a channel besides arc: the ARC is told of an alarm once,"
+            " so its repeats would tell nobody",
+        )
     if not notify and not set(channels) <= UNADDRESSED_CHANNELS:
         raise PolicyError(
             f"{key}.notify", "is empty, so only the console and arc channels can be used"
@@ -251,6 +258,15 @@ def _check_policy(
                 f"{key}.steps[{i}].after",
                 f"{_show(step.after)} is earlier than the step before "
                 f"({_show(steps[i - 1].after)}); steps must be in order",
+            )
+        if (
+            "arc" in step.channels
+            and (first := next(j for j, s in enumerate(steps) if "arc" in s.channels)) != i
+        ):
+            raise PolicyError(
+                f"{key}.steps[{i}].channels[{step.channels.index('arc')}]",
+                f"arc is already in steps[{first}]: the ARC is told of an alarm once,"
+                " so name it in one step",
             )
         if covert and "worker" in step.notify:
             raise PolicyError(

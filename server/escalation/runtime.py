@@ -20,7 +20,8 @@ repeat: its key is the ARC event's (``alarm:<id>:open``), so a second step or re
 ``arc`` finds it written and sends nothing. On a hub with no ARC configured the shipped policies'
 ``arc`` makes no row at all; a policy from the config that names it gets a ``not_configured``
 row, as for any channel the hub lacks (``policy.uses_arc_explicitly``). The ARC link keeps
-sending by itself (``notify.arc_channel``), so taking charge does not stop it, and at start
+sending by itself (``notify.arc_channel``), so taking charge does not stop it; a row left pending
+is recorded as sent once the link has the message acked (``arc_link_changed``); and at start
 every pending ``arc`` row is handed to the link again, the alarm open or not: the link knows
 each event by its key and sends it once.
 
@@ -64,6 +65,7 @@ from loneguard.server.store import (
     NotificationState,
     Store,
 )
+from loneguard.server.store.arc_records import ArcMessageState
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,23 @@ class Escalation:
                 continue  # a live hub runs it
             await self.take_over(alarm.id, now_ms)
         self._hand_over_arc_rows()
+
+    def arc_link_changed(self) -> None:
+        """The ARC link's state changed (an ack, say): its pending rows may be done now."""
+        self._spawn(self._settle_arc_rows())
+
+    async def _settle_arc_rows(self) -> None:
+        """Pending ARC rows whose message the link has since had acked are asked of the link
+        again: it answers from its store, sending nothing, and the row is recorded as sent."""
+        for row in self._store.notifications(state=NotificationState.PENDING):
+            if row.channel != ARC:
+                continue
+            message = self._store.arc_message(row.key)
+            if message is None or message.state != ArcMessageState.ACKED:
+                continue
+            alarm = self._store.alarm(row.alarm_id)
+            if alarm is not None:
+                self._send(alarm, row, attempt=row.attempts + 1)
 
     def _hand_over_arc_rows(self) -> None:
         """ARC rows still pending on alarms someone has taken charge of: the hub may have

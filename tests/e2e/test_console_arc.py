@@ -10,6 +10,7 @@ tested in tests/server/arc/.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from loneguard.server.hub import bind, http_server_config
 from loneguard.server.services import publish_arc_link_changes
 from loneguard.server.store import Role
 from loneguard.server.store.sqlite import SqliteStore
-from tests.e2e.chromium import PASSWORD, needs_chromium, screenshot
+from tests.e2e.chromium import PASSWORD, artifacts, needs_chromium, screenshot
 from tests.server.fake_arc_sink import FakeArcSink
 
 pytestmark = needs_chromium
@@ -93,6 +94,7 @@ def test_the_board_turns_red_live_when_the_arc_link_fails_and_clears_when_it_is_
     expect(page.locator("#arc-down")).to_have_count(0)
     page.evaluate("window.noReloadMarker = 'still here'")
 
+    went_down = time.monotonic()
     console.arc.change(
         ArcLinkState(
             configured=True,
@@ -106,12 +108,16 @@ def test_the_board_turns_red_live_when_the_arc_link_fails_and_clears_when_it_is_
     )
     banner = page.locator("#arc-down")
     expect(banner).to_be_visible(timeout=5000)  # sooner than the banner's 30 s poll
+    seen_after = time.monotonic() - went_down
     expect(banner).to_contain_text(f"Alarms are NOT reaching the ARC: ring them on {PHONE}")
     expect(banner).to_contain_text("backup: connection refused")
     assert page.evaluate("window.noReloadMarker") == "still here"  # no reload happened
     colour = banner.evaluate("el => getComputedStyle(el).backgroundColor")
     assert colour == "rgb(192, 0, 26)"  # the console's alarm red
     screenshot(page, "console-arc-down.png")
+    folder = artifacts()
+    if folder is not None:
+        (folder / "console-arc-banner-latency.txt").write_text(f"{seen_after * 1000:.0f} ms\n")
 
     page.click("nav a[href='/console/people']")  # every page carries it
     expect(page).to_have_url(f"{console.url}/console/people")

@@ -175,7 +175,8 @@ class Dispatcher:
             self._finish(job)
             if len(self._delivered) >= _MAX_DELIVERED_KEYS:
                 self._delivered.clear()  # the caller's records remain the durable truth
-            self._delivered.add(n.key)
+            if not result.handed_over:  # that one is asked again when its sender has news
+                self._delivered.add(n.key)
         elif job.cancelled:
             pass  # acknowledged while the attempt was under way
         elif result.retryable and attempt < self.max_attempts:

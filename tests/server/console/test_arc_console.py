@@ -14,10 +14,11 @@ from loneguard.server.api import create_app
 from loneguard.server.api.hooks import ApiHooks
 from loneguard.server.arc.events import ArcLinkState
 from loneguard.server.console.settings import ConsoleSettings
-from loneguard.server.store import AlarmKind, Worker
+from loneguard.server.escalation.policy import loads_policies, with_defaults
+from loneguard.server.store import Worker
 from loneguard.server.store.arc_records import ArcAttemptRecord, NewArcMessage
-from loneguard.server.store.sql import Connection, insert_alarm
 from loneguard.server.store.sqlite import SqliteStore
+from tests.server.arc.link_helpers import open_alarm
 from tests.server.console.conftest import form_csrf, log_in
 from tests.server.fake_arc_sink import FakeArcSink
 from tests.server.rig import Rig, hub_config
@@ -35,12 +36,23 @@ DOWN = ArcLinkState(
     next_test_ms=600_000,
 )
 UP = ArcLinkState(configured=True, up=True, last_ack_ms=2_000, last_ack_receiver="backup")
+# A policy of the hub's own that names arc, beside the shipped ones.
+OWN_POLICY = """[policies.lift]
+steps = [{ after = "0s", notify = [], channels = ["console", "arc"], message = "Check the lift." }]
+"""
+ARC_WORDS = "the Alarm Receiving Centre (SIA DC-09), once"
 PAGES = ("/console", "/console/alarms", "/console/people", "/console/events", "/console/arc")
 
 
 def client_with(store: SqliteStore, clock: FakeClock, state: ArcLinkState) -> TestClient:
     hooks = ApiHooks(arc_state=lambda: state, arc_phone=PHONE, arc_account="1234AB")
-    app = create_app(store, clock=clock, hooks=hooks, console=ConsoleSettings())
+    app = create_app(
+        store,
+        clock=clock,
+        hooks=hooks,
+        console=ConsoleSettings(),
+        policies=with_defaults(loads_policies(OWN_POLICY)),
+    )
     return TestClient(app, follow_redirects=False)
 
 
@@ -163,20 +175,7 @@ def test_a_change_of_the_link_is_pushed_to_open_consoles(tmp_path: Path) -> None
 
 
 def open_panic(store: SqliteStore, clock: FakeClock) -> int:
-    def run(conn: Connection) -> int:
-        return insert_alarm(
-            conn,
-            AlarmKind.PANIC,
-            device_id="pi-1",
-            worker_id=None,
-            event_id=None,
-            session_id=None,
-            policy="panic",
-            now_ms=clock.wall_ms(),
-            actor="test",
-        ).id
-
-    return store.write(run).result()
+    return store.write(open_alarm(clock.wall_ms())).result()
 
 
 def panic_message(alarm_id: int) -> NewArcMessage:
@@ -190,3 +189,20 @@ def panic_message(alarm_id: int) -> NewArcMessage:
         occurred_ms=1_000,
         zone=7,
     )
+
+
+def test_the_ladders_name_the_arc_only_where_it_is_used(
+    store: SqliteStore, clock: FakeClock, users: None
+) -> None:
+    alarm_id = open_panic(store, clock)
+    with client_with(store, clock, UP) as client:
+        log_in(client, "max")
+        assert ARC_WORDS in client.get(f"/console/alarms/{alarm_id}").text
+        people = client.get("/console/people").text
+        assert people.count(ARC_WORDS) == 7  # six shipped policies and the hub's own
+    with client_with(store, clock, ArcLinkState(configured=False, up=False)) as client:
+        log_in(client, "max")
+        # No ARC: the shipped ladders skip it without a word, and so do their pages...
+        assert ARC_WORDS not in client.get(f"/console/alarms/{alarm_id}").text
+        # ...but the hub's own policy asked for it: it shows (and the banner says it cannot).
+        assert client.get("/console/people").text.count(ARC_WORDS) == 1

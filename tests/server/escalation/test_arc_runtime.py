@@ -13,7 +13,9 @@ from pathlib import Path
 from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import Ack, AckStatus, Event, EventKind, Location
 from loneguard.protocol.topics import Channel, DeviceTopic
-from loneguard.server.store import AlarmKind, NotificationState
+from loneguard.server.arc.events import ArcLinkState
+from loneguard.server.store import Alarm, AlarmKind, NotificationState
+from loneguard.server.store.arc_records import NewArcMessage
 from tests.server.fake_arc_sink import FakeArcSink
 from tests.server.rig import ANN, DEVICE, MGR, Rig, hub_config, overdue_ladder_toml
 from tests.server.runtime_fakes import settle, until
@@ -47,6 +49,15 @@ def arc_rows(rig: Rig, alarm_id: int) -> list[tuple[str, NotificationState, str 
         for r in rig.store.notifications(alarm_id)
         if r.channel == "arc"
     ]
+
+
+async def panic_handed_to(rig: Rig, arc: FakeArcSink) -> Alarm:
+    """A panic, once its ARC row holds how the link's first round went."""
+    await press(rig, EventKind.PANIC, 1)
+    await until(lambda: len(arc.delivered) == 1)  # so the row is written
+    (alarm,) = rig.store.alarms()
+    await until(lambda: arc_rows(rig, alarm.id)[0][2] is not None)
+    return alarm
 
 
 def texts(rig: Rig) -> int:
@@ -93,10 +104,7 @@ def test_an_unacked_arc_message_is_left_to_the_link_and_taking_charge_does_not_s
     async def scenario() -> None:
         arc = FakeArcSink(acks=False)
         async with hub(tmp_path, arc, **OFFICE) as rig:
-            await press(rig, EventKind.PANIC, 1)
-            await until(lambda: len(arc.delivered) == 1)
-            (alarm,) = rig.store.alarms()
-            await until(lambda: arc_rows(rig, alarm.id)[0][2] is not None)
+            alarm = await panic_handed_to(rig, arc)
             # Not failed: the link keeps sending until the ARC acks. The dispatcher's own
             # retries (30 s, doubling) would have come round many times in an hour.
             assert arc_rows(rig, alarm.id) == [
@@ -255,7 +263,7 @@ def test_a_step_telling_nobody_may_name_arc_and_it_counts_as_done(tmp_path: Path
         toml = (
             "[policies.overdue]\nsteps = [\n"
             '{ after = "0s", notify = [], channels = ["arc"], message = "to the ARC" },\n'
-            '{ after = "1m", repeat_every = "1m", notify = [], channels = ["console", "arc"],'
+            '{ after = "1m", repeat_every = "1m", notify = [], channels = ["console"],'
             ' message = "still overdue" },\n]\n'
         )
         arc = FakeArcSink()
@@ -275,5 +283,32 @@ def test_a_step_telling_nobody_may_name_arc_and_it_counts_as_done(tmp_path: Path
             assert "0" in {k.rsplit(":", 2)[-2] for k in rig.store.action_keys(alarm.id)}
         finally:
             await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_pending_arc_row_is_recorded_sent_once_the_link_has_its_message_acked(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        arc = FakeArcSink(acks=False)
+        async with hub(tmp_path, arc, **OFFICE) as rig:
+            alarm = await panic_handed_to(rig, arc)
+            assert arc_rows(rig, alarm.id)[0][1] == NotificationState.PENDING
+            arc.change(ArcLinkState(configured=True, up=True, last_ack_ms=1))
+            await settle()
+            assert len(arc.delivered) == 1  # the link's store has no ack yet: nothing asked
+            # The link's next round is acked: its store says so, and it tells its listeners.
+            stored, _ = rig.store.add_arc_message(
+                NewArcMessage(arc.delivered[0].key, alarm.id, 1, 120, 1, "1234", 1), 1
+            ).result()
+            rig.store.record_arc_round(stored.id, "backup", None, 2).result()
+            arc.acks = True
+            arc.change(ArcLinkState(configured=True, up=True, last_ack_ms=2))
+            await until(lambda: arc_rows(rig, alarm.id)[0][1] == NotificationState.SENT)
+            assert len(arc.delivered) == 2  # asked once more, answered from its store
+            told = [e for e in rig.store.audit(50) if e.action == "notify.attempt"]
+            arc_attempts = [e.detail["attempt"] for e in told if e.detail["channel"] == "arc"]
+            assert sorted(arc_attempts) == [1, 2]
 
     asyncio.run(scenario())

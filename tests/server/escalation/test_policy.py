@@ -45,7 +45,9 @@ def steps(draw: st.DrawFn, covert: bool = False, after: int = 0) -> Step:
     roles = [r for r in ROLES if not (covert and r == "worker")]
     notify = draw(st.lists(st.sampled_from(roles) | _people, unique=True, max_size=4))
     if notify:
-        channels = draw(st.lists(st.sampled_from(CHANNELS), unique=True, min_size=1))
+        # The ARC is named by one step of a policy at most: ``policies`` adds it.
+        people_channels = [c for c in CHANNELS if c != "arc"]
+        channels = draw(st.lists(st.sampled_from(people_channels), unique=True, min_size=1))
     else:
         channels = ["console"]
     repeat = draw(st.none() | st.integers(1, 1800))
@@ -58,12 +60,11 @@ def policies(draw: st.DrawFn, max_steps: int = 5) -> Policy:
     afters = sorted(draw(st.lists(st.integers(0, 7200), min_size=1, max_size=max_steps)))
     device_ack = "received" if covert else draw(st.sampled_from(["received", "help_coming"]))
     name = draw(st.from_regex(r"[a-z][a-z0-9_-]{0,15}", fullmatch=True))
-    return Policy(
-        name,
-        tuple(draw(steps(covert, after)) for after in afters),
-        covert=covert,
-        device_ack=device_ack,
-    )
+    drawn = [draw(steps(covert, after)) for after in afters]
+    to_arc = draw(st.none() | st.integers(0, len(drawn) - 1))
+    if to_arc is not None:
+        drawn[to_arc] = replace(drawn[to_arc], channels=(*drawn[to_arc].channels, "arc"))
+    return Policy(name, tuple(drawn), covert=covert, device_ack=device_ack)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,3 +394,27 @@ def test_the_shipped_alarms_go_to_the_arc_once_each_and_a_silent_unit_not_at_onc
     assert all(is_shipped(p) and not uses_arc_explicitly(p) for p in DEFAULT_POLICIES.values())
     changed = replace(DEFAULT_POLICIES["panic"], device_ack="received")
     assert not is_shipped(changed) and uses_arc_explicitly(changed)
+
+
+@pytest.mark.parametrize(
+    ("steps", "key", "words"),
+    [
+        (
+            '{ after = "0s", notify = ["worker"], channels = ["sms", "arc"], message = "a" },\n'
+            '{ after = "5m", notify = [], channels = ["console", "arc"], message = "b" }',
+            "policies.p.steps[1].channels[1]",
+            "arc is already in steps[0]",
+        ),
+        (
+            '{ after = "0s", repeat_every = "2m", notify = [], channels = ["arc"], message = "a" }',
+            "policies.p.steps[0].channels",
+            "a repeating step needs a channel besides arc",
+        ),
+    ],
+)
+def test_the_arc_is_named_in_one_step_whose_repeats_tell_someone(
+    steps: str, key: str, words: str
+) -> None:
+    with pytest.raises(PolicyError) as err:
+        loads_policies(f"[policies.p]\nsteps = [\n{steps}\n]\n")
+    assert err.value.key == key and words in err.value.problem
