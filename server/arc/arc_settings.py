@@ -196,11 +196,11 @@ class ArcSettings(SettingsModel):
         1, "The Contact ID group (partition) of every event, 0 to 99.", ge=0, le=99
     )
     send_location: bool = setting(
-        False,
-        "Send the alarm's last GNSS fix as DC-09 extended data (`[X<longitude>][Y<latitude>]`) "
-        "where the ARC's receiver reads it. A receiver that NAKs a message with it gets the "
-        "message again at once without it (same sequence number). Off: the ARC has the zone "
-        "sheet and the organisation's own messages carry the fix.",
+        True,
+        "Send the alarm's last GNSS fix as DC-09 extended data (`[X<longitude>][Y<latitude>]`). "
+        "A receiver that NAKs a message with it gets the same message again at once without it "
+        "(same sequence number), so it never holds an alarm up. `false`: never sent, for an ARC "
+        "whose receiver is known not to read it (the organisation's own messages carry the fix).",
     )
     phone: Annotated[str, Parsed(str, _phone)] = setting(
         "",
