@@ -277,6 +277,8 @@ class ArcLink:
                         await self._round(message)
                         continue
                 await self._wait_for_work()
+                if self._poll_s is not None and not self._stopped:
+                    self._set_state(self._state_from_store())  # what the other hubs saw
             except Exception:
                 log.exception("ARC link: a round failed unexpectedly; carrying on")
                 await self._wait_for_work_after_error()
@@ -429,17 +431,30 @@ class ArcLink:
 
     # -- state ----------------------------------------------------------------------------------
     def _seed_state(self) -> None:
-        """The link as the store last saw it: the newest message tried says up or down."""
+        self._set_state(self._state_from_store())
+
+    def _state_from_store(self) -> ArcLinkState:
+        """The link as every hub's records show it: the newest message tried says up or down.
+        At start, and with several hubs at every poll: another hub may have sent (and failed)
+        the last test, and this hub's console must show the banner all the same."""
         tried = [m for m in self._store.arc_messages(limit=20) if m.attempts > 0]
         state = replace(self._state, pending=self._pending_count())
         acked = [m for m in tried if m.state == ArcMessageState.ACKED]
-        if acked:
+        if acked and (state.last_ack_ms or 0) < (acked[0].acked_ms or 0):
             state = replace(
                 state, last_ack_ms=acked[0].acked_ms, last_ack_receiver=acked[0].receiver
             )
-        if tried and tried[0].state != ArcMessageState.ACKED:
-            state = replace(state, up=False, last_failure=tried[0].last_result)
-        self._set_state(state)
+        if not tried:
+            return state
+        if tried[0].state == ArcMessageState.ACKED:
+            return replace(state, up=True, down_since_ms=None, failures=0, last_failure=None)
+        return replace(
+            state,
+            up=False,
+            down_since_ms=state.down_since_ms or tried[0].created_ms,
+            failures=max(state.failures, tried[0].attempts),
+            last_failure=tried[0].last_result or state.last_failure,
+        )
 
     def _pending_count(self) -> int:
         pending = self._store.arc_messages(ArcMessageState.PENDING, limit=10_000)

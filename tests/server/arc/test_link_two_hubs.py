@@ -17,8 +17,8 @@ from loneguard.server.arc.link import ArcLink
 from loneguard.server.arc.transmitter import ReceiverAddress, Transmitter
 from loneguard.server.store.postgres import PostgresStore
 
-from .link_helpers import alarm_event, open_alarm
-from .sia_receiver import sia_receiver
+from .link_helpers import alarm_event, open_alarm, until
+from .sia_receiver import free_port, sia_receiver
 
 KEY = ArcKey.from_characters("loneguard-2-hubs")
 ACCOUNT = "BBB456"
@@ -70,6 +70,34 @@ def test_two_hubs_send_each_test_and_each_alarm_once(pg_url: str) -> None:
             assert len(arc.events) == 4  # nothing twice
             assert links[1].rounds == survivor_rounds + 1  # the survivor sent the last test
         finally:
+            for store in stores:
+                store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_every_hub_shows_the_link_down_whichever_hub_sent_the_failed_test(pg_url: str) -> None:
+    """Only one hub sends each test, but every hub's console must show the red banner: the
+    others read the failure from the shared records at their next poll."""
+
+    async def scenario() -> None:
+        clock = FakeClock(wall_ms=int(time.time() * 1000))
+        stores = [PostgresStore(pg_url, now_ms=clock.wall_ms) for _ in range(2)]
+        nobody = ReceiverAddress("primary", "127.0.0.1", free_port())
+        links = [hub_link(store, clock, nobody, f"hub-{n}") for n, store in enumerate(stores)]
+        try:
+            for link in links:
+                await link.start()
+            await until(lambda: any(not link.state().up for link in links))
+            assert sum(link.rounds for link in links) == 1  # one hub sent the test
+            clock.advance(2.0)  # the other hub's next poll
+            await until(lambda: all(not link.state().up for link in links))
+            for link in links:
+                assert link.state().last_failure is not None
+                assert "refused" in link.state().last_failure
+        finally:
+            for link in links:
+                await link.stop()
             for store in stores:
                 store.close()
 
