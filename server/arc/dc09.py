@@ -38,6 +38,7 @@ from typing import Final, Literal
 
 from Crypto.Cipher import AES
 
+from loneguard.server.arc import contact_id
 from loneguard.server.arc.contact_id import ContactIdEvent
 
 
@@ -218,6 +219,11 @@ class Dc09Frame:
         object.__setattr__(self, "line", _check_prefix("line", self.line))
         if self.receiver is not None:
             object.__setattr__(self, "receiver", _check_prefix("receiver", self.receiver))
+
+    @property
+    def is_link_test(self) -> bool:
+        """A supervision message (a NULL frame or a 602), not an alarm."""
+        return self.event is None or self.event.code == contact_id.PERIODIC_TEST
 
     @classmethod
     def adm_cid(

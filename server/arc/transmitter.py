@@ -27,6 +27,10 @@ it, NAKs an ADM-CID message with two extended-data fields. An alarm must never b
 optional field, so a message NAK'd with its location is sent again at once without it (same
 sequence number), and the attempt's detail says so (docs/arc.md, "Location").
 
+Once the backup has acked where the primary failed, the next alarms go to the backup first (a
+dead primary would hold each of them for ``attempts_per_receiver`` time-outs); supervision tests
+still go to the primary first, so the first test it acks brings the alarms back to it.
+
 TCP keeps one connection per receiver, re-opened after any failure, with one message in flight
 on it (an ``asyncio.Lock`` per receiver). UDP sends one datagram per attempt from a fresh socket
 and waits for the answer datagram.
@@ -178,6 +182,15 @@ class Transmitter:
         self._pad = pad
         self._connections: dict[ReceiverName, _Connection] = {}
         self._locks: dict[ReceiverName, asyncio.Lock] = {}
+        self._last_acked: ReceiverName | None = None
+
+    def _order(self, frame: Dc09Frame) -> tuple[ReceiverAddress, ...]:
+        """The receivers in the order this frame tries them: as configured, except that an
+        alarm starts with the receiver that acked last."""
+        if frame.is_link_test or self._last_acked is None:
+            return self.receivers
+        first = [r for r in self.receivers if r.name == self._last_acked]
+        return (*first, *(r for r in self.receivers if r.name != self._last_acked))
 
     async def send(
         self, frame: Dc09Frame, *, on_attempt: Callable[[Attempt], None] | None = None
@@ -185,7 +198,7 @@ class Transmitter:
         """Send ``frame`` until a receiver acks it or every attempt has failed.
         ``on_attempt`` hears each attempt as it ends (to record it before the next starts)."""
         attempts: list[Attempt] = []
-        for receiver in self.receivers:
+        for receiver in self._order(frame):
             with_location = self._send_location and frame.location is not None
             tries = 0
             while tries < self._attempts:
@@ -203,6 +216,7 @@ class Transmitter:
                 if on_attempt is not None:
                     on_attempt(attempt)
                 if attempt.outcome == "ack":
+                    self._last_acked = receiver.name
                     return TransmitOutcome(True, receiver.name, attempts)
                 if attempt.outcome == "duh":
                     break

@@ -405,3 +405,38 @@ def test_a_send_cancelled_mid_attempt_leaves_no_connection_and_no_timer() -> Non
             assert clock.pending() == 0
 
     run(scenario)
+
+
+def test_after_the_backup_acks_for_a_silent_primary_the_next_alarm_goes_to_the_backup_first() -> (
+    None
+):
+    """A hanging primary costs the first alarm three time-outs; the next alarm goes straight to
+    the backup. A supervision test still tries the primary first, to find out when it is back."""
+
+    async def scenario() -> None:
+        clock = FakeClock(wall_ms=int(time.time() * 1000) - 6 * int(ACK_TIMEOUT_S * 1000))
+        async with (
+            silent_tcp_receiver() as (primary, received),
+            sia_receiver("backup", [sia_account("AAA123", KEY)]) as backup,
+            transmitter([primary, backup.address], clock, KEY) as sender,
+        ):
+
+            async def send_past_the_silent_primary(frame: Dc09Frame) -> TransmitOutcome:
+                sending = asyncio.create_task(sender.send(frame))
+                for _ in range(3):
+                    await asyncio.wait_for(received.get(), 10)
+                    clock.advance(ACK_TIMEOUT_S)
+                return await sending
+
+            panic = contact_id.for_alarm("panic", zone=4, group=1)
+            first = await send_past_the_silent_primary(Dc09Frame.adm_cid(40, ACCOUNT, panic))
+            second = await sender.send(Dc09Frame.adm_cid(41, ACCOUNT, panic))
+            test = contact_id.periodic_test(group=1)
+            tested = await send_past_the_silent_primary(Dc09Frame.adm_cid(42, ACCOUNT, test))
+            arrived = await backup.wait_for(3)
+        assert outcomes(first) == [("primary", "timeout")] * 3 + [("backup", "ack")]
+        assert outcomes(second) == [("backup", "ack")]
+        assert outcomes(tested) == [("primary", "timeout")] * 3 + [("backup", "ack")]
+        assert [e.sequence for e in arrived] == ["0040", "0041", "0042"]
+
+    run(scenario)
