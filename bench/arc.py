@@ -9,6 +9,8 @@ the receiver; ``n`` workers each with their own device; a simulated device publi
 with a GNSS fix for each in turn, and the sample is the time from the publish to the moment the
 receiver acked the 120 for that worker's zone (pysiaalarm acks before it hands the event on).
 One alarm at a time, as a person would press. The issue asks for ``hub_p99_ms`` ≤ 1000.
+``located_*``: the same with ``arc.send_location`` on (the default), which pysiaalarm NAKs, so
+each alarm goes twice: the cost of the fallback that keeps a position from holding an alarm up.
 """
 
 from __future__ import annotations
@@ -99,8 +101,14 @@ def seed_workers(db: Path, count: int) -> None:
     store.close()
 
 
-def hub_press_to_ack(broker: Mosquitto, receiver: ArcReceiver, db: Path, n: int) -> list[float]:
-    """A panic from each device in turn; ms from the publish to the receiver's ack of its 120."""
+def hub_press_to_ack(
+    broker: Mosquitto, receiver: ArcReceiver, db: Path, n: int, *, send_location: bool
+) -> list[float]:
+    """A panic from each device in turn; ms from the publish to the receiver's ack of its 120.
+
+    pysiaalarm NAKs the position's two extended-data fields: with ``send_location`` (the
+    default setting) each alarm is NAK'd once and sent again without them; without it, the
+    hub is set up as for a receiver known not to read them."""
     config = db.with_name("hub.toml")
     # No 602 tests while it runs: they would only interleave with the panics.
     config.write_text(
@@ -108,6 +116,7 @@ def hub_press_to_ack(broker: Mosquitto, receiver: ArcReceiver, db: Path, n: int)
         f'primary = "127.0.0.1:{receiver.port}"\n'
         f'account = "{ACCOUNT}"\n'
         'supervision_interval = "0s"\n'
+        f"send_location = {'true' if send_location else 'false'}\n"
     )
     hub = hub_child(broker, db, {"LONEGUARD_CONFIG": str(config), "LONEGUARD_ARC_KEY": KEY_HEX})
     samples: list[float] = []
@@ -159,9 +168,14 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
             print(f"raw DC-09 round trip over {n} frames: {_summary('raw', raw)}")
         db = Path(tmp) / "hub.db"
         seed_workers(db, n + WARMUP)
-        hub = hub_press_to_ack(broker, receiver, db, n)
+        hub = hub_press_to_ack(broker, receiver, db, n, send_location=False)
         if verbose:
             print(f"panic press → ARC ack over {n} alarms: {_summary('hub', hub)}")
+        db = Path(tmp) / "hub-located.db"
+        seed_workers(db, n + WARMUP)
+        located = hub_press_to_ack(broker, receiver, db, n, send_location=True)
+        if verbose:
+            print(f"the same, the position NAK'd and dropped: {_summary('located', located)}")
     result: dict[str, Any] = {
         "benchmark": "arc",
         "n": n,
@@ -169,8 +183,9 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
         "transport": "tcp",
         **_summary("raw", raw),
         **_summary("hub", hub),
+        **_summary("located", located),
         "machine": machine_line(),
     }
     result["hub_over_raw_p99"] = round(result["hub_p99_ms"] / result["raw_p99_ms"], 2)
-    result["hub_p99_within_1s"] = result["hub_p99_ms"] <= 1000
+    result["hub_p99_within_1s"] = max(result["hub_p99_ms"], result["located_p99_ms"]) <= 1000
     return result
