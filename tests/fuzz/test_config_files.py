@@ -48,7 +48,9 @@ def toml(data: dict[str, dict[str, Any]]) -> str:
 
 def wrong_value(kind: type) -> Any:
     """A TOML value of another type than ``kind``."""
-    return {str: 12, int: "12", float: "1.5", bool: "yes", list: "not a list"}[kind]
+    return {str: 12, int: "12", float: "1.5", bool: "yes", list: "not a list", dict: "not a table"}[
+        kind
+    ]
 
 
 def load_hub(tmp_path: Path, data: dict[str, dict[str, Any]]) -> hub_config.HubConfig:
