@@ -37,6 +37,12 @@ _MESSAGE_COLUMNS = (
 )
 _ATTEMPT_COLUMNS = "id, message_id, receiver, outcome, detail, started_ms, finished_ms"
 _FREE = "(lease_owner IS NULL OR lease_until_ms < ? OR lease_owner = ?)"
+# A message waits while an older one of its alarm is still pending: the ARC must never get a
+# restoral before the alarm it restores (it would then see a live panic that is long over).
+_IN_ORDER = (
+    "NOT EXISTS (SELECT 1 FROM arc_messages AS older WHERE older.alarm_id ="
+    " arc_messages.alarm_id AND older.state = 'pending' AND older.id < arc_messages.id)"
+)
 
 
 def _message(row: tuple[Any, ...]) -> ArcMessage:
@@ -125,8 +131,9 @@ def add_message(conn: Connection, new: NewArcMessage, now_ms: int) -> tuple[ArcM
 def claim_next(
     conn: Connection, owner: str, now_ms: int, lease_ms: int, message_id: int | None
 ) -> ArcMessage | None:
-    """Claim the next pending message due by ``now_ms``: alarms before tests, oldest first."""
-    where = f"state = 'pending' AND next_attempt_ms <= ? AND {_FREE}"
+    """Claim the next pending message due by ``now_ms``: alarms before tests, oldest first,
+    and each alarm's messages in order (its restoral only once its opening is acked)."""
+    where = f"state = 'pending' AND next_attempt_ms <= ? AND {_FREE} AND {_IN_ORDER}"
     args: list[Any] = [now_ms, now_ms, owner]
     if message_id is not None:
         where += " AND id = ?"
@@ -283,10 +290,12 @@ class ArcRows:
         return [_message(r) for r in rows]
 
     def arc_next_due_ms(self) -> int | None:
-        """When the soonest pending message is due for its next round."""
+        """When the soonest pending message is due for its next round (one that waits for an
+        older message of its alarm is due when that one is)."""
         with self._read() as conn:
             row = conn.execute(
-                "SELECT min(next_attempt_ms) FROM arc_messages WHERE state = 'pending'"
+                "SELECT min(next_attempt_ms) FROM arc_messages"
+                f" WHERE state = 'pending' AND {_IN_ORDER}"
             ).fetchone()
         return None if row[0] is None else int(row[0])
 

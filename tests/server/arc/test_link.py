@@ -283,3 +283,27 @@ def test_a_restoral_the_store_cannot_take_yet_is_stored_later(tmp_path: Path) ->
         await link.stop()
 
     run(tmp_path, scenario)
+
+
+def test_a_restoral_never_reaches_the_arc_before_the_alarm_it_restores(tmp_path: Path) -> None:
+    """The panic's first round fails; it is resolved before its retry: the restoral, due at
+    once, waits, and the ARC gets the panic first, then its restoral (a restoral first would
+    leave the ARC with a live panic that is long over)."""
+
+    async def scenario(store: SqliteStore, clock: FakeClock, tx: ScriptedTransmitter) -> None:
+        link = link_for(store, clock, tx)
+        await link.start()
+        alarm_id = open_alarm(store)
+        result = await link.deliver(event(alarm_id))
+        assert not result.ok  # its retry is 5 s away
+        link.enqueue(event(alarm_id, which="restore"))
+        await until(lambda: store.arc_message(f"alarm:{alarm_id}:restore") is not None)
+        await asyncio.sleep(0.1)  # time for the pump, were it to send the restoral now
+        assert len(tx.sent) == 1
+        clock.advance(5)
+        await until(lambda: len(tx.sent) == 3)
+        assert [read(f).code for _, f in tx.sent] == ["PA", "PA", "PH"]
+        await until(lambda: link.state().pending == 0)
+        await link.stop()
+
+    run(tmp_path, scenario, ["down"])
