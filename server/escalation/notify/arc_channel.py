@@ -89,12 +89,21 @@ class ArcChannel:
         return replace(result, retryable=False, handed_over=True)
 
     def alarm_changed(self, alarm: Alarm) -> None:
-        """A resolved alarm whose open event went to the ARC: hand over its restoral."""
-        if alarm.state != AlarmState.RESOLVED or not self._sink.configured:
+        """An alarm whose open event went to the ARC is over for the ARC: hand over its
+        restoral. Over means resolved, or (overdue, missed check-in) the worker checked in:
+        the ARC must not send help to a worker who has reported in, even while the office
+        still has the alarm open to look into. The link keeps one restoral per alarm (its
+        key), so the resolve after a check-in sends nothing more."""
+        if not self._sink.configured:
+            return
+        if alarm.checked_in_ms is not None:
+            at = alarm.checked_in_ms  # resolved since or not, the restoral is the check-in
+        elif alarm.state == AlarmState.RESOLVED:
+            at = alarm.resolved_ms if alarm.resolved_ms is not None else alarm.opened_ms
+        else:
             return
         if not self.went_to_arc(alarm.id):
             return
-        at = alarm.resolved_ms if alarm.resolved_ms is not None else alarm.opened_ms
         self._sink.enqueue(arc_event(self._store, alarm, "restore", at))
         log.info("alarm %d: restoral handed to the ARC link", alarm.id)
 

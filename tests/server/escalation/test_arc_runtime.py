@@ -14,7 +14,7 @@ from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import Ack, AckStatus, Event, EventKind, Location
 from loneguard.protocol.topics import Channel, DeviceTopic
 from loneguard.server.arc.events import ArcLinkState
-from loneguard.server.store import Alarm, AlarmKind, NotificationState
+from loneguard.server.store import Alarm, AlarmKind, AlarmState, NotificationState
 from loneguard.server.store.arc_records import NewArcMessage
 from tests.server.fake_arc_sink import FakeArcSink
 from tests.server.rig import ANN, DEVICE, MGR, Rig, hub_config, overdue_ladder_toml
@@ -173,6 +173,45 @@ def test_an_overdue_visit_goes_to_the_arc_when_its_alarm_starts(tmp_path: Path) 
                 ("overdue", "open", ANN.id)
             ]
             assert arc.delivered[0].location is None  # an overdue visit carries no fix
+
+    asyncio.run(scenario())
+
+
+def test_a_late_checkin_restores_the_overdue_at_the_arc_while_the_office_looks_into_it(
+    tmp_path: Path,
+) -> None:
+    """The ARC, told the worker failed to report in (102), is told at once when they check in
+    (3102), so it does not send help to a worker who is safe; the office's alarm stays open
+    for a person, and resolving it sends no second restoral."""
+
+    async def scenario() -> None:
+        arc = FakeArcSink()
+        async with hub(tmp_path, arc) as rig:
+            start = rig.clock.monotonic()
+            await rig.visit(30)
+            await rig.advance_to(35 * M, start, 4)
+            rig.clock.advance(3 * M)
+            checkin = await press(rig, EventKind.CHECKIN, 1)
+            await settle()
+            (alarm,) = rig.store.alarms()
+            assert alarm.state == AlarmState.OPEN  # the office still looks into it
+            (restoral,) = arc.enqueued
+            assert (restoral.key, restoral.alarm_kind, restoral.occurred_ms) == (
+                f"alarm:{alarm.id}:restore",
+                "overdue",
+                checkin.ts,
+            )
+            at = rig.clock.wall_ms()
+            done = rig.store.resolve_alarm(
+                alarm.id, MGR.name, "was stuck in traffic", "ok", at, "t"
+            )
+            rig.services.alarm_changed(done.result())
+            await settle()
+            # The link keeps one message per key: a second hand-over of the same restoral
+            # (the real link's add is idempotent) names the check-in, not the resolve.
+            assert {(e.key, e.occurred_ms) for e in arc.enqueued} == {
+                (f"alarm:{alarm.id}:restore", checkin.ts)
+            }
 
     asyncio.run(scenario())
 
