@@ -26,7 +26,7 @@ from loneguard.server.store.arc_records import (
     ArcZonesFull,
     NewArcMessage,
 )
-from loneguard.server.store.leases import skip_locked
+from loneguard.server.store.leases import claim_rows
 from loneguard.server.store.sql import Connection, for_update, inserted_id
 from loneguard.server.store.writer import Writer
 
@@ -36,7 +36,6 @@ _MESSAGE_COLUMNS = (
     " longitude"
 )
 _ATTEMPT_COLUMNS = "id, message_id, receiver, outcome, detail, started_ms, finished_ms"
-_FREE = "(lease_owner IS NULL OR lease_until_ms < ? OR lease_owner = ?)"
 # A message waits while an older one of its alarm is still pending: the ARC must never get a
 # restoral before the alarm it restores (it would then see a live panic that is long over).
 _IN_ORDER = (
@@ -133,24 +132,20 @@ def claim_next(
 ) -> ArcMessage | None:
     """Claim the next pending message due by ``now_ms``: alarms before tests, oldest first,
     and each alarm's messages in order (its restoral only once its opening is acked)."""
-    where = f"state = 'pending' AND next_attempt_ms <= ? AND {_FREE} AND {_IN_ORDER}"
-    args: list[Any] = [now_ms, now_ms, owner]
-    if message_id is not None:
-        where += " AND id = ?"
-        args.append(message_id)
-    row = conn.execute(
-        f"SELECT id FROM arc_messages WHERE {where}"
-        f" ORDER BY CASE WHEN code = {PERIODIC_TEST_CODE} THEN 1 ELSE 0 END, id"
-        f" LIMIT 1{skip_locked(conn)}",
-        tuple(args),
-    ).fetchone()
-    if row is None:
-        return None
-    conn.execute(
-        "UPDATE arc_messages SET lease_owner = ?, lease_until_ms = ? WHERE id = ?",
-        (owner, now_ms + lease_ms, row[0]),
+    claimed = claim_rows(
+        conn,
+        "arc_messages",
+        f"state = 'pending' AND next_attempt_ms <= ? AND {_IN_ORDER}",
+        (now_ms,),
+        owner,
+        now_ms,
+        now_ms + lease_ms,
+        row_id=message_id,
+        others_only=False,
+        limit=1,
+        order=f"CASE WHEN code = {PERIODIC_TEST_CODE} THEN 1 ELSE 0 END, id",
     )
-    return _select(conn, "id = ?", (row[0],))
+    return _select(conn, "id = ?", (claimed[0],)) if claimed else None
 
 
 def record_attempt(

@@ -28,7 +28,7 @@ def skip_locked(conn: Connection) -> str:
     return " FOR UPDATE SKIP LOCKED" if is_postgres(conn) else ""
 
 
-def _claim(
+def claim_rows(
     conn: Connection,
     table: str,
     due: str,
@@ -40,7 +40,10 @@ def _claim(
     row_id: int | None,
     others_only: bool,
     limit: int,
+    order: str = "id",
 ) -> list[int]:
+    """Claim up to ``limit`` rows of ``table`` that are ``due`` and free, in ``order``; their
+    ids, ascending. Sessions, alarms and the ARC's messages are all claimed through here."""
     # A single row may be re-claimed by its own holder (a timer of the hub that holds it, or
     # the same hub back after a restart); a sweep takes only rows free or run out.
     mine = "" if others_only else " OR lease_owner = ?"
@@ -53,7 +56,7 @@ def _claim(
         args.append(row_id)
     rows = conn.execute(
         f"UPDATE {table} SET lease_owner = ?, lease_until_ms = ? WHERE id IN ("
-        f"SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT ?{skip_locked(conn)})"
+        f"SELECT id FROM {table} WHERE {where} ORDER BY {order} LIMIT ?{skip_locked(conn)})"
         " RETURNING id",
         (owner, until_ms, *args, limit),
     ).fetchall()
@@ -73,7 +76,7 @@ def claim_sessions(
 ) -> list[int]:
     """Claim live sessions whose next deadline is due by ``due_by_ms`` (default ``now_ms``)."""
     due = "state != 'ended' AND next_deadline_ms <= ?"
-    return _claim(
+    return claim_rows(
         conn,
         "sessions",
         due,
@@ -98,7 +101,7 @@ def claim_alarms(
     limit: int = 100,
 ) -> list[int]:
     """Claim open alarms: the ladder, its timers and its pending notifications go with it."""
-    return _claim(
+    return claim_rows(
         conn,
         "alarms",
         "state = 'open' AND checked_in_ms IS NULL",
