@@ -157,9 +157,7 @@ class Escalation:
     async def _settle_arc_rows(self) -> None:
         """Pending ARC rows whose message the link has since had acked are asked of the link
         again: it answers from its store, sending nothing, and the row is recorded as sent."""
-        for row in self._store.notifications(state=NotificationState.PENDING):
-            if row.channel != ARC:
-                continue
+        for row in self._pending_arc_rows():
             message = self._store.arc_message(row.key)
             if message is None or message.state != ArcMessageState.ACKED:
                 continue
@@ -171,12 +169,14 @@ class Escalation:
         """ARC rows still pending on alarms someone has taken charge of: the hub may have
         stopped between writing the row and the link storing its message. The link knows the
         event by its key, so one it already has is not sent twice."""
-        for row in self._store.notifications(state=NotificationState.PENDING):
-            if row.channel != ARC:
-                continue
+        for row in self._pending_arc_rows():
             alarm = self._store.alarm(row.alarm_id)
             if alarm is not None and alarm.state != AlarmState.OPEN:
                 self._send(alarm, row, attempt=row.attempts + 1)
+
+    def _pending_arc_rows(self) -> list[NotificationRow]:
+        pending = self._store.notifications(state=NotificationState.PENDING)
+        return [row for row in pending if row.channel == ARC]
 
     async def take_over(self, alarm_id: int, now_ms: int) -> None:
         """Run a ladder this hub has not been running: re-send its pending rows, catch it up."""
