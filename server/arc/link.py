@@ -457,8 +457,7 @@ class ArcLink:
         )
 
     def _pending_count(self) -> int:
-        pending = self._store.arc_messages(ArcMessageState.PENDING, limit=10_000)
-        return sum(1 for m in pending if not m.is_test)
+        return self._store.arc_pending_alarm_count()
 
     def _refresh_pending(self) -> None:
         self._set_state(replace(self._state, pending=self._pending_count()))

@@ -284,6 +284,15 @@ class ArcRows:
             rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [_message(r) for r in rows]
 
+    def arc_pending_alarm_count(self) -> int:
+        """Alarm messages (not supervision tests) stored and not yet acked."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM arc_messages WHERE state = 'pending'"
+                f" AND code != {PERIODIC_TEST_CODE}"
+            ).fetchone()
+        return int(row[0])
+
     def arc_next_due_ms(self) -> int | None:
         """When the soonest pending message is due for its next round (one that waits for an
         older message of its alarm is due when that one is)."""

@@ -426,6 +426,10 @@ class Store(Protocol):
         """Newest first."""
         ...
 
+    def arc_pending_alarm_count(self) -> int:
+        """Alarm messages (not supervision tests) stored and not yet acked."""
+        ...
+
     def arc_next_due_ms(self) -> int | None: ...
 
     def arc_attempts(self, message_id: int) -> list[ArcAttemptRow]:

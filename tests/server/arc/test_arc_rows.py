@@ -122,6 +122,7 @@ def test_alarms_are_claimed_before_tests(store: SqlStore, clock: FakeClock) -> N
     now = clock.wall_ms()
     store.add_arc_message(NewArcMessage("test:1", None, 1, 602, 1, "1234", now), now).result(10)
     alarm, _ = store.add_arc_message(panic(open_alarm(store, now)), now).result(timeout=10)
+    assert store.arc_pending_alarm_count() == 1  # the test is pending too, but not an alarm
     claimed = store.claim_arc_message("hub-a", now, LEASE_MS).result(timeout=10)
     assert claimed is not None and claimed.id == alarm.id
 
