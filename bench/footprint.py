@@ -4,7 +4,10 @@ The device runs as its own process with simulated pins (``--simulate``), connect
 Mosquitto and a hub that acks its events. Idle: CPU over ``WINDOW_S`` seconds of heartbeats
 and nothing else. Sending: check-in pressed over the control endpoint back to back for the
 same time (each press takes the 0.6 s duress window to be recognised), every event stored in
-the outbox, published and acked. Baseline in the same run: a bare Python interpreter process
+the outbox, published and acked. ``rss_mb`` is the larger of the idle and the sending RSS.
+Beside it, ``unit_rss_mb``: the unit's own run path (``loneguard-device`` without --simulate, so
+no simulator and no web page) on gpiozero's mock pins, idle for the same window, which is what
+a unit on a Pi holds. Baseline in the same run: a bare Python interpreter process
 (``python_rss_mb``), what any Python program costs before it does anything.
 """
 
@@ -53,6 +56,29 @@ def _bare_python_rss() -> float:
     return rss
 
 
+# The unit's run path as ``loneguard-device`` runs it on a Pi, with mock pins for the GPIO.
+UNIT_CODE = (
+    "import sys; from gpiozero.pins.mock import MockFactory; from loneguard.device import cli; "
+    "cli._pin_factory = lambda simulate, name='lgpio': MockFactory(); "
+    "sys.exit(cli.main(sys.argv[1:]))"
+)
+
+
+def _unit_idle_rss(broker: Mosquitto, data_dir: Path, window: float) -> float:
+    argv = ["--id", "bench-unit", "--mqtt", broker.url, "--data-dir", str(data_dir)]
+    unit = Child("unit", [sys.executable, "-c", UNIT_CODE, *argv])
+    try:
+        # The log line's time stamp comes first: look for the message anywhere in the line.
+        wait_for(lambda: any("connected to" in line for line in unit.output), 30, "the unit")
+        time.sleep(1.0)  # past start-up
+        idle = CpuWindow(unit.process.pid)
+        time.sleep(window)
+        _, rss = idle.result()
+    finally:
+        unit.stop()
+    return rss
+
+
 def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
     window = float(n) if n else WINDOW_S
     with tempfile.TemporaryDirectory(prefix="loneguard-bench-") as tmp, Mosquitto() as broker:
@@ -90,6 +116,9 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
             wait_for(lambda: _get(f"{control}/state")["queued"] == 0, 30, "every ack")
         finally:
             device.stop()
+        try:
+            unit_rss_mb = _unit_idle_rss(broker, Path(tmp) / "unit", window)
+        finally:
             hub.stop()
     python_rss_mb = _bare_python_rss()
     result: dict[str, Any] = {
@@ -99,15 +128,18 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
         "idle_rss_mb": idle_rss_mb,
         "sending_cpu_pct": sending_cpu_pct,
         "sending_rss_mb": sending_rss_mb,
+        "rss_mb": max(idle_rss_mb, sending_rss_mb),
+        "unit_rss_mb": unit_rss_mb,
         "events_sent": sent,
         "events_per_s": round(sent / window, 2),
         "python_rss_mb": python_rss_mb,
-        "rss_over_python": round(sending_rss_mb / python_rss_mb, 2),
+        "rss_over_python": round(max(idle_rss_mb, sending_rss_mb) / python_rss_mb, 2),
         "machine": machine_line(),
     }
     if verbose:
         print(
             f"device idle {idle_cpu_pct}% CPU {idle_rss_mb} MB; sending {sent} events: "
-            f"{sending_cpu_pct}% CPU {sending_rss_mb} MB (bare Python {python_rss_mb} MB)"
+            f"{sending_cpu_pct}% CPU {sending_rss_mb} MB; the unit's run path idle "
+            f"{unit_rss_mb} MB (bare Python {python_rss_mb} MB)"
         )
     return result

@@ -252,6 +252,10 @@ def _pin_factory(simulate: bool, name: str = "lgpio") -> Any:
 
 
 def _run(config: Config, control_at: tuple[str, int] | None) -> int:
+    from loneguard.device.deferred_imports import defer_unused_imports
+
+    # Before paho loads: what it imports for TLS, websockets and proxies is loaded when used.
+    defer_unused_imports()
     # Imported here so --help and config errors work without gpiozero's start-up cost.
     from loneguard.device.firmware import DeviceApp
     from loneguard.device.watchdog import Notifier, serve, watchdog_interval

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
-import secrets
 import threading
 import time
 from collections import deque
@@ -106,8 +106,9 @@ class Modem:
         self._new_indexes: list[int] = []
         self._direct: list[Sms] = []
         self._next_sweep: float | None = None
-        # 23.040 §9.2.3.24.1: one reference per concatenated message, counting modulo 256.
-        self._concat_reference = secrets.randbelow(256)
+        # 23.040 §9.2.3.24.1: one reference per concatenated message, counting modulo 256. One
+        # random byte from the OS, not the secrets module: that one maps OpenSSL's libcrypto.
+        self._concat_reference = os.urandom(1)[0]
         self._broken = False
         # True until the first exchange on a newly opened line (see ``command``).
         self._fresh = True

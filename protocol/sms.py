@@ -8,8 +8,6 @@ which the hub records as a test and never as an event or an alarm.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +22,11 @@ TEST_KIND: Literal["test"] = "test"
 
 
 def _mac(secret: bytes, body: str) -> str:
+    # Imported here: hmac maps OpenSSL's libcrypto (~4 MB), which a unit needs only on the day
+    # it sends its fallback line.
+    import hashlib
+    import hmac
+
     return hmac.new(secret, body.encode("ascii"), hashlib.sha256).hexdigest()[:8]
 
 
@@ -76,5 +79,7 @@ class FallbackLine:
         return cls(device_id, kind, event_id, int(ts_text)), mac
 
     def verify(self, mac: str, secret: bytes) -> None:
+        import hmac  # see _mac
+
         if not hmac.compare_digest(mac, _mac(secret, self.body())):
             raise ProtocolError("sms.hmac", f"does not match the secret of device {self.device_id}")

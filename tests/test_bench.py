@@ -39,6 +39,8 @@ def test_footprint_benchmark_sends_and_measures_the_device() -> None:
     result = footprint.run(n=1, verbose=False)
     assert result["events_sent"] >= 1
     assert result["idle_rss_mb"] > result["python_rss_mb"] > 0
+    assert result["rss_mb"] == max(result["idle_rss_mb"], result["sending_rss_mb"])
+    assert result["unit_rss_mb"] > result["python_rss_mb"]
 
 
 def test_sms_during_call_benchmark_sends_while_the_call_is_followed() -> None:

@@ -1,0 +1,113 @@
+"""A unit loads what it uses: no simulator, web server or client, and no OpenSSL on a plain
+``mqtt://`` broker; the modules put off still work the moment something uses them.
+
+Each check runs in a fresh interpreter: what a process has imported is the point, and the test
+process has imported everything already.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from loneguard.server.devtools.private_broker import Mosquitto
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# What a real unit never needs: the simulator and its web page, an HTTP client, and OpenSSL
+# (``_ssl``, ``_hashlib``), about 5 MB of a 30 MB process, while its broker is plain MQTT.
+NOT_ON_A_UNIT = (
+    "loneguard.device.simulator",
+    "http.server",
+    "http.client",
+    "urllib.request",
+    "ssl",
+    "_ssl",
+    "_hashlib",
+    "hmac",
+    "secrets",
+)
+
+
+def _run_python(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_real_unit_runs_without_the_simulator_the_web_or_openssl(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    # The unit's own run path, ``loneguard-device --config …`` without --simulate, on gpiozero's
+    # mock pins (a Pi's GPIO is not here) and stopped as soon as it has started: what it
+    # imported is what a unit on a Pi holds in memory.
+    loaded = _run_python(
+        f"""
+        import json, sys
+        from gpiozero.pins.mock import MockFactory
+        from loneguard.device import cli, watchdog
+
+        cli._pin_factory = lambda simulate, name="lgpio": MockFactory()
+        watchdog.serve = lambda app, notifier, stopping, interval: None
+        code = cli.main(["--id", "unit-1", "--mqtt", {mosquitto.url!r},
+                         "--data-dir", {str(tmp_path)!r}])
+        loaded = [name for name, module in sys.modules.items()
+                  if type(module).__name__ != "DeferredModule"]
+        print(json.dumps({{"code": code, "loaded": loaded}}))
+        """
+    )
+    result = json.loads(loaded.splitlines()[-1])
+    assert result["code"] == 0
+    assert "loneguard.device.firmware" in result["loaded"]
+    assert sorted(set(NOT_ON_A_UNIT) & set(result["loaded"])) == []
+
+
+def test_a_deferred_module_is_the_real_one_from_its_first_use() -> None:
+    out = _run_python(
+        """
+        import sys
+        from loneguard.device.deferred_imports import defer_unused_imports, is_deferred
+
+        defer_unused_imports(("ssl", "urllib.request"))
+        import ssl
+        import urllib.request
+        assert is_deferred(ssl) and "_ssl" not in sys.modules
+
+        from ssl import SSLContext  # the first use loads the real module
+        assert "_ssl" in sys.modules and not is_deferred(ssl)
+        assert ssl.SSLContext is SSLContext is sys.modules["ssl"].SSLContext
+        import ssl as again
+        assert again is sys.modules["ssl"] and not isinstance(again, type(ssl))
+
+        urllib.request.custom = 1  # names set on the stand-in land on the real module
+        assert sys.modules["urllib.request"].custom == 1
+        assert sys.modules["urllib"].request is sys.modules["urllib.request"]
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
+
+
+def test_the_fallback_line_is_signed_the_same_with_hashlib_deferred() -> None:
+    sign = """
+        from loneguard.protocol.sms import FallbackLine
+        event_id = "0f8fad5b-d9cb-469f-a165-70867728950e"
+        line = FallbackLine("unit-1", "panic", event_id, 1700000000000)
+        print(line.encode(b"secret"))
+        """
+    deferred = _run_python(
+        "from loneguard.device.deferred_imports import defer_unused_imports\n"
+        "defer_unused_imports()\n" + textwrap.dedent(sign)
+    )
+    assert deferred == _run_python(sign)
+    assert deferred.startswith("LG1 unit-1 PANIC ")
