@@ -8,12 +8,14 @@ process has imported everything already.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 from loneguard.server.devtools.private_broker import Mosquitto
+from tests.broker.conftest import SecureBroker, secure_broker  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +34,7 @@ NOT_ON_A_UNIT = (
 )
 
 
-def _run_python(code: str) -> str:
+def _run_python(code: str, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=ROOT,
@@ -40,6 +42,7 @@ def _run_python(code: str) -> str:
         text=True,
         timeout=60,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -70,6 +73,40 @@ def test_a_real_unit_runs_without_the_simulator_the_web_or_openssl(
     assert result["code"] == 0
     assert "loneguard.device.firmware" in result["loaded"]
     assert sorted(set(NOT_ON_A_UNIT) & set(result["loaded"])) == []
+
+
+def test_a_unit_on_mqtts_loads_tls_at_its_first_connection(
+    tmp_path: Path,
+    secure_broker: SecureBroker,  # noqa: F811 - the fixture
+) -> None:
+    # The shipped broker: TLS with its own CA and a password per device. The run path put a
+    # stand-in for ssl in place before paho loaded; paho's TLS set-up is the first use.
+    creds = secure_broker.devices["dev-a"]
+    config, data_dir = tmp_path / "device.toml", tmp_path / "data"
+    config.write_text(
+        f'[device]\nid = "dev-a"\ndata_dir = "{data_dir}"\n'
+        f'[mqtt]\nurl = "{creds.mqtt_url}"\nusername = "dev-a"\nca_file = "{creds.ca_file}"\n'
+    )
+    out = _run_python(
+        f"""
+        import sys, time
+        from gpiozero.pins.mock import MockFactory
+        from loneguard.device import cli, watchdog
+
+        def serve(app, notifier, stopping, interval):
+            deadline = time.monotonic() + 30
+            while not app.link.connected and time.monotonic() < deadline:
+                time.sleep(0.02)
+            print("connected" if app.link.connected else "not connected")
+
+        cli._pin_factory = lambda simulate, name="lgpio": MockFactory()
+        watchdog.serve = serve
+        code = cli.main(["--config", {str(config)!r}])
+        print(code, type(sys.modules["ssl"]).__name__, "_ssl" in sys.modules)
+        """,
+        env={"LONEGUARD_MQTT_PASSWORD": creds.password},
+    )
+    assert out.splitlines()[-2:] == ["connected", "0 module True"]
 
 
 def test_a_deferred_module_is_the_real_one_from_its_first_use() -> None:
