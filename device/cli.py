@@ -286,14 +286,15 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
         # A modem missing at boot does not stop the device: its health says "failed" and the
         # periodic check keeps trying to recover it.
         modem = Modem(config.modem.port, clock=clock, sweep_interval=None)
-    from loneguard.device.clock_sync import clock_synchronised
+    # A simulated unit runs on a host whose clock is that host's business.
+    clock_synced: Callable[[], bool] | None = None
+    if control_at is None:
+        from loneguard.device.clock_sync import clock_synchronised
+
+        clock_synced = clock_synchronised
 
     app = DeviceApp(
-        config,
-        pin_factory=factory,
-        clock=clock,
-        modem=modem,
-        clock_synced=None if control_at is not None else clock_synchronised,
+        config, pin_factory=factory, clock=clock, modem=modem, clock_synced=clock_synced
     )
     app.start()
     control = None

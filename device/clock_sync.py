@@ -16,7 +16,6 @@ Standard library only (ctypes for ``adjtimex``).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from pathlib import Path
 
 TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
@@ -39,7 +38,9 @@ class _Timex(ctypes.Structure):
 def kernel_max_error_us() -> int | None:
     """``adjtimex``'s maxerror in microseconds; None where it cannot be read."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # The process's own symbols, libc's among them: ctypes.util.find_library would run
+        # ldconfig in a child process at every event and load 1 MB of modules to do it.
+        libc = ctypes.CDLL(None, use_errno=True)
         timex = _Timex()  # modes = 0: read only
         if libc.adjtimex(ctypes.byref(timex)) < 0:
             return None

@@ -19,8 +19,9 @@ from tests.broker.conftest import SecureBroker, secure_broker  # noqa: F401 - th
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# What a real unit never needs: the simulator and its web page, an HTTP client, and OpenSSL
-# (``_ssl``, ``_hashlib``), about 5 MB of a 30 MB process, while its broker is plain MQTT.
+# What a real unit never needs: the simulator and its web page, an HTTP client, OpenSSL
+# (``_ssl``, ``_hashlib``: about 5 MB of a 30 MB process) while its broker is plain MQTT, and
+# ctypes.util (1 MB of modules to find the C library the process has loaded already).
 NOT_ON_A_UNIT = (
     "loneguard.device.simulator",
     "http.server",
@@ -31,6 +32,7 @@ NOT_ON_A_UNIT = (
     "_hashlib",
     "hmac",
     "secrets",
+    "ctypes.util",
 )
 
 
