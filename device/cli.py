@@ -258,6 +258,7 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
     defer_unused_imports()
     # Imported here so --help and config errors work without gpiozero's start-up cost.
     from loneguard.device.firmware import DeviceApp
+    from loneguard.device.heap import return_freed_heap
     from loneguard.device.watchdog import Notifier, serve, watchdog_interval
     from loneguard.protocol.clock import SystemClock
 
@@ -307,6 +308,7 @@ def _run(config: Config, control_at: tuple[str, int] | None) -> int:
             # writes the text and its newline separately when Python runs unbuffered.
             sys.stdout.write(f"control endpoint: {control.url}\nsimulator page: {control.url}/\n")
             sys.stdout.flush()
+        return_freed_heap()
         notifier = Notifier.from_env(os.environ)
         try:
             serve(app, notifier, stopping, interval=watchdog_interval(os.environ))
