@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 import types
 from typing import Any
 
 DEFERRED = ("ssl", "hashlib", "urllib.request")
+_SWAP = threading.Lock()
 
 
 class DeferredModule(types.ModuleType):
@@ -30,10 +32,12 @@ class DeferredModule(types.ModuleType):
         real: types.ModuleType | None = self.__dict__.get("_deferred_real")
         if real is None:
             name = self.__name__
-            if sys.modules.get(name) is self:
-                # A race with another thread is harmless: the import system's lock per module
-                # lets one thread run the module and hands every other the same module.
-                sys.modules.pop(name, None)
+            # Only the stand-in is taken out, never a real module another thread has begun to
+            # import; the import system's lock per module then lets one thread run the module
+            # and hands every other the same module. No import runs under this lock.
+            with _SWAP:
+                if sys.modules.get(name) is self:
+                    del sys.modules[name]
             real = importlib.import_module(name)
             self.__dict__["_deferred_real"] = real
         return real

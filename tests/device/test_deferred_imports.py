@@ -137,6 +137,32 @@ def test_a_deferred_module_is_the_real_one_from_its_first_use() -> None:
     assert out.strip() == "ok"
 
 
+def test_threads_using_a_deferred_module_at_once_share_one_real_module() -> None:
+    # paho's network thread and the main thread may both be first: one module, run once.
+    out = _run_python(
+        """
+        import sys, threading
+        from loneguard.device.deferred_imports import defer_unused_imports
+
+        defer_unused_imports(("ssl",))
+        import ssl
+        start, seen = threading.Barrier(8), []
+
+        def use():
+            start.wait()
+            seen.append(ssl.SSLContext)
+
+        threads = [threading.Thread(target=use) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(len(seen), len(set(seen)), seen[0] is sys.modules["ssl"].SSLContext)
+        """
+    )
+    assert out.split() == ["8", "1", "True"]
+
+
 def test_the_fallback_line_is_signed_the_same_with_hashlib_deferred() -> None:
     sign = """
         from loneguard.protocol.sms import FallbackLine
