@@ -18,7 +18,9 @@ modem driver (``Modem.send_long_sms``, as the hub's SMS channel calls it) straig
 fake modem, timed to the same Ctrl-Z.
 
 The fake modem answers at once: it models no module or network delay, so ``sms_*`` is the
-hub's own path to the modem, not delivery to a phone. One panic at a time, as a person presses;
+hub's own path to the modem, not delivery to a phone. That path includes waiting for the modem
+itself, which the hub's SMS gateway shares while it listens for replies; the bare baseline's
+driver has no such listener. One panic at a time, as a person presses;
 each alarm is resolved through the API before the next press. A second panic while one is open
 would open an alarm of its own (each panic event is its own alarm), but the open one's ladder
 would text again every 2 minutes and its SMS would queue beside the next panic's: resolving
@@ -64,13 +66,9 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 FRAME_DATA = re.compile(r'"alarm_id":(\d+)')
 
 
-@dataclass(frozen=True)
-class Credentials:
-    api_token: str
-
-
-def seed(db: Path) -> Credentials:
-    """The worker holding the unit, a console user and an API token, before the hub starts."""
+def seed(db: Path) -> str:
+    """The worker holding the unit and a console user, before the hub starts; returns an API
+    token (admin) to resolve alarms with."""
     config = load_config(
         env={"LONEGUARD_DB_URL": f"sqlite:///{db}", "LONEGUARD_REQUIRE_PROVISIONED": "false"}
     )
@@ -84,7 +82,7 @@ def seed(db: Path) -> Credentials:
         store.create_token("bench", Role.ADMIN, hash_token(token), now_ms).result(timeout=30)
     finally:
         store.close()
-    return Credentials(token)
+    return token
 
 
 def hub_config(folder: Path, modem_path: str) -> Path:
@@ -265,7 +263,7 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
     ):
         folder = Path(tmp)
         raw = raw_round_trips(broker, n)
-        credentials = seed(folder / "hub.db")
+        api_token = seed(folder / "hub.db")
         config = hub_config(folder, hub_modem.path)
         hub = hub_child(broker, folder / "hub.db", {"LONEGUARD_CONFIG": str(config)})
         try:
@@ -279,7 +277,7 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
                     httpx.Client(
                         base_url=url,
                         timeout=30,
-                        headers={"Authorization": f"Bearer {credentials.api_token}"},
+                        headers={"Authorization": f"Bearer {api_token}"},
                     ) as api,
                 ):
                     wait_for(
