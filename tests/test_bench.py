@@ -73,6 +73,7 @@ def test_e2e_benchmark_times_every_panic_to_the_modem_and_the_console() -> None:
     assert result["n"] == 3 and result["sms_parts_max"] >= 1
     for prefix in ("sms", "stream", "bare_sms", "raw"):
         assert result[f"{prefix}_p99_ms"] >= result[f"{prefix}_p50_ms"] > 0
+    assert result["sms_after_stream_p99_ms"] >= result["sms_after_stream_p50_ms"]
 
 
 def test_report_has_the_machine_table_and_every_result(tmp_path: Path) -> None:
