@@ -63,6 +63,25 @@ def _round_trips(
     return samples
 
 
+def raw_round_trips(broker: Mosquitto, n: int) -> list[float]:
+    """ms of each QoS 1 publish from one client until another receives it, after ``WARMUP``."""
+    publisher = paho_client(broker, "bench-raw-pub")
+    subscriber = paho_client(broker, "bench-raw-sub")
+    try:
+        return _round_trips(
+            publisher,
+            subscriber,
+            "bench/raw",
+            "bench/raw",
+            n,
+            lambda i: (str(i).encode(), str(i).encode()),
+            lambda payload, key: payload == key,
+        )
+    finally:
+        publisher.disconnect()
+        subscriber.disconnect()
+
+
 def _summary(prefix: str, samples: list[float]) -> dict[str, float]:
     return {
         f"{prefix}_p50_ms": round(statistics.median(samples), 3),
@@ -74,19 +93,7 @@ def _summary(prefix: str, samples: list[float]) -> dict[str, float]:
 def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
     n = n or 1000
     with tempfile.TemporaryDirectory(prefix="loneguard-bench-") as tmp, Mosquitto() as broker:
-        raw_pub = paho_client(broker, "bench-raw-pub")
-        raw_sub = paho_client(broker, "bench-raw-sub")
-        raw = _round_trips(
-            raw_pub,
-            raw_sub,
-            "bench/raw",
-            "bench/raw",
-            n,
-            lambda i: (str(i).encode(), str(i).encode()),
-            lambda payload, key: payload == key,
-        )
-        raw_pub.disconnect()
-        raw_sub.disconnect()
+        raw = raw_round_trips(broker, n)
         if verbose:
             print(f"raw QoS 1 round trip over {n} messages: {_summary('raw', raw)}")
 

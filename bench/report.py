@@ -94,6 +94,29 @@ ABOUT: dict[str, tuple[str, tuple[str, ...]]] = {
             "hub_over_raw_p99",
         ),
     ),
+    "e2e": (
+        "Panic held on a simulated unit (its own process) → hub → the office, one alarm at a "
+        "time, each resolved before the next, timed from the press's `ts`: `sms_*` to the "
+        "alarm SMS whole at the hub's fake modem (the Ctrl-Z of its last AT+CMGS body; the "
+        "fake adds no module or network delay), `stream_*` to the alarm's first event on the "
+        "console's live stream read by a logged-in client, `sms_after_stream_*` each SMS less "
+        "its own console event. Beside them: `raw_*`, a Mosquitto QoS 1 round trip, and "
+        "`bare_sms_*`, the same SMS written by the modem driver straight to a fake modem, "
+        "without the hub.",
+        (
+            "sms_p50_ms",
+            "sms_p99_ms",
+            "bare_sms_p50_ms",
+            "bare_sms_p99_ms",
+            "stream_p50_ms",
+            "stream_p99_ms",
+            "sms_after_stream_p50_ms",
+            "sms_after_stream_p99_ms",
+            "raw_p50_ms",
+            "raw_p99_ms",
+            "sms_parts_max",
+        ),
+    ),
 }
 
 

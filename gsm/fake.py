@@ -10,7 +10,13 @@ follows the line across ``close_line``/``reopen_line`` the way udev's /dev/seria
 follow a USB modem.
 
 Tests steer it (``deliver_sms``, ``hang``, ``fail_next``, ``close_line``) and assert on
-``transcript``, every line exchanged with its direction, instead of sleeping.
+``transcript``, every line exchanged with its direction, instead of sleeping. ``submissions``
+records when each AT+CMGS body's Ctrl-Z came in, on the ``now`` clock handed in (as gpiozero's
+mock pins record their changes), and which whole message it completed: a benchmark times an
+alarm's SMS to the moment its bytes reach the modem without reading logs.
+
+The fake answers at once: it models no network or module delays, so a time taken at its end is
+the sender's own path to the modem, not the network's delivery.
 """
 
 from __future__ import annotations
@@ -70,6 +76,16 @@ class StoredSms:
     scts: str = "24/11/25,10:00:00+00"
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One AT+CMGS body as the modem took it in."""
+
+    at: float  # the modem's ``now()`` as the body's Ctrl-Z came in
+    body: str  # the text (text mode) or the SMS-SUBMIT in hexadecimal (PDU mode)
+    # The whole message this body completed; None for a part with more to come, or a refusal.
+    completed: SentMessage | None
+
+
 class _Pty:
     def __init__(self) -> None:
         self.master, self.slave = os.openpty()
@@ -97,6 +113,7 @@ class FakeModem:
         first_reference: int = 1,
         model: FakeModel | Model | None = None,
         powered: bool = True,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(model, str):  # a model named: its manual's defaults
             model = A7670E() if model == "A7670E" else SIM7600()
@@ -112,6 +129,8 @@ class FakeModem:
         self.sent: list[tuple[str, str]] = []
         self.sent_parts: list[SubmittedPart] = []  # every PDU-mode SMS, part by part
         self.sent_messages: list[SentMessage] = []  # every message sent, whole
+        self.submissions: list[Submission] = []  # every AT+CMGS body, timed on ``now``
+        self._now = now
         self._reassembly = Reassembly()
         self._pdu_length = 0
         # The GSM network: called with (number, text) for each message sent, e.g. to hand it to
@@ -128,6 +147,7 @@ class FakeModem:
         self._next_reference = first_reference
         self._lock = threading.RLock()
         self._command_seen = threading.Condition(self._lock)
+        self._submitted = threading.Condition(self._lock)
         self._dir = tempfile.mkdtemp(prefix="fake-modem-")
         self.path = os.path.join(self._dir, "modem")
         self._line: _Pty | None = None
@@ -264,6 +284,11 @@ class FakeModem:
                 self._command_seen.wait(left)
             return True
 
+    def wait_for_submissions(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until ``submissions`` holds at least ``count`` bodies."""
+        with self._submitted:
+            return self._submitted.wait_for(lambda: len(self.submissions) >= count, timeout)
+
     def close(self) -> None:
         self.close_line()
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -311,6 +336,7 @@ class FakeModem:
                 end = next((i for i, b in enumerate(self._rx) if b in (0x1A, 0x1B)), -1)
                 if end < 0:
                     return
+                arrived = self._now()
                 text = self._rx[:end].decode("latin-1")
                 key = chr(self._rx[end])
                 del self._rx[: end + 1]
@@ -318,7 +344,13 @@ class FakeModem:
                 self._record("dte", key)
                 number, self._prompt_number = self._prompt_number, None
                 if key == CTRL_Z:
+                    whole_before = len(self.sent_messages)
                     self._finish_send(number, text)
+                    completed = self.sent_messages[whole_before:]
+                    self.submissions.append(
+                        Submission(arrived, text, completed[0] if completed else None)
+                    )
+                    self._submitted.notify_all()
                 else:
                     self._respond([], "OK")  # ESC: sending abandoned
                 continue
@@ -571,4 +603,5 @@ __all__ = [
     "Exchange",
     "FakeModem",
     "StoredSms",
+    "Submission",
 ]

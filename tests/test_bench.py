@@ -2,7 +2,17 @@
 
 from pathlib import Path
 
-from bench import arc, fleet, footprint, ingest, latency, recovery, report, sms_during_call
+from bench import (
+    arc,
+    e2e,
+    fleet,
+    footprint,
+    ingest,
+    latency,
+    recovery,
+    report,
+    sms_during_call,
+)
 
 
 def test_latency_benchmark_reports_both_round_trips() -> None:
@@ -56,6 +66,16 @@ def test_arc_benchmark_gets_every_panic_acked_by_the_arc_once() -> None:
     assert result["n"] == 20 and result["encryption"] == "AES-128"
     assert result["hub_p99_ms"] >= result["hub_p50_ms"] > 0
     assert result["raw_p99_ms"] >= result["raw_p50_ms"] > 0
+
+
+def test_e2e_benchmark_times_every_panic_to_the_modem_and_the_console() -> None:
+    # The bench itself fails when a panic's SMS (matched by its ACK <alarm id>) does not reach
+    # the fake modem, or its alarm the console's stream, within 10 s.
+    result = e2e.run(n=3, verbose=False)
+    assert result["n"] == 3 and result["sms_parts_max"] >= 1
+    for prefix in ("sms", "stream", "bare_sms", "raw"):
+        assert result[f"{prefix}_p99_ms"] >= result[f"{prefix}_p50_ms"] > 0
+    assert result["sms_after_stream_p99_ms"] >= result["sms_after_stream_p50_ms"]
 
 
 def test_report_has_the_machine_table_and_every_result(tmp_path: Path) -> None:

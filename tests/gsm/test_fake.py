@@ -85,3 +85,33 @@ def test_wait_for_command(fake: FakeModem, modem: Modem) -> None:
     assert fake.wait_for_command("AT+CSQ", timeout=0.01) is False
     modem.command("AT+CSQ")
     assert fake.wait_for_command("AT+CSQ", timeout=0.01) is True
+
+
+def test_submissions_are_timed_on_the_clock_handed_in_and_name_the_whole_message() -> None:
+    ticks = iter(float(t) for t in range(100, 200))
+    with (
+        FakeModem(now=lambda: next(ticks)) as fake,
+        Modem(fake.path, command_timeout=0.3, sweep_interval=None) as modem,
+    ):
+        modem.initialise()
+        modem.send_sms("+447700900123", "short one")
+        modem.send_long_sms("+447700900123", "x" * 200)  # two PDU-mode parts
+        assert fake.wait_for_submissions(3, timeout=1)
+        short, first_part, last_part = fake.submissions
+    assert short.body == "short one" and short.completed is not None
+    assert short.completed.text == "short one"
+    assert first_part.completed is None  # the message is not whole until its last part
+    assert last_part.completed is not None and last_part.completed.parts == 2
+    assert last_part.completed.text == "x" * 200
+    assert short.at < first_part.at < last_part.at  # times from ``now``, in arrival order
+    assert {short.at, first_part.at, last_part.at} <= set(map(float, range(100, 200)))
+
+
+def test_a_refused_send_is_a_submission_without_a_message(fake: FakeModem, modem: Modem) -> None:
+    modem.initialise()
+    fake.fail_next("AT+CMGS", "+CMS ERROR: 500")
+    with pytest.raises(ModemError):
+        modem.send_sms("+447700900123", "refused")
+    assert fake.wait_for_submissions(1, timeout=1)
+    (refused,) = fake.submissions
+    assert refused.body == "refused" and refused.completed is None
