@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import re
+import select
 import threading
 import time
 from collections import deque
@@ -320,7 +321,30 @@ class Modem:
                 self._drain("poll")
                 if self._new_indexes or self._direct or time.monotonic() >= deadline:
                     return self._collect_incoming()
-                self._read_some("poll")  # blocks at most POLL_SECONDS
+                port = self._line("poll")
+            self._wait_for_input(port, min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    def _wait_for_input(self, port: SerialPort, seconds: float) -> None:
+        """Wait for bytes on the line WITHOUT the lock, so an alarm's SMS or a call is never
+        held up by a gateway listening for replies; the next ``_drain`` takes the bytes.
+
+        A line with no file descriptor (a ``loop://`` URL, say) is read under the lock instead,
+        a slice of at most POLL_SECONDS at a time, as before."""
+        fileno = getattr(port, "fileno", None)
+        try:
+            fd = fileno() if callable(fileno) else None
+        except (OSError, ValueError):
+            fd = None
+        if not isinstance(fd, int):
+            with self._lock:
+                self._read_some("poll")
+            return
+        try:
+            select.select([fd], [], [], seconds)
+        except (OSError, ValueError):
+            # Closed or reopened by another thread meanwhile: the next round, under the lock,
+            # sees the line as it is now and names what is wrong.
+            return
 
     def gnss_fix(self) -> GnssFix | None:
         """SIM7600 GNSS position (AT+CGNSSINFO); None without a fix or on modems without GNSS."""

@@ -260,6 +260,29 @@ def test_sweep_finds_messages_whose_announcement_was_missed(fake: FakeModem) -> 
         assert fake.commands() == ['AT+CMGL="ALL"']
 
 
+def test_a_listening_gateway_leaves_the_line_free_for_an_alarm(
+    fake: FakeModem, modem: Modem
+) -> None:
+    """poll_incoming waits for the line's bytes without holding the modem: an alarm's SMS sent
+    meanwhile takes the modem at once. (Holding it through each read slice made a 200-character
+    alarm SMS wait up to 1.4 s behind the hub's SMS gateway listening for replies.)"""
+    polling = threading.Thread(target=modem.poll_incoming, kwargs={"timeout": 30.0}, daemon=True)
+    polling.start()
+    line = modem._lock  # noqa: SLF001 -- what is asserted is who holds the line, and when
+    free = 0
+    for _ in range(20):
+        time.sleep(0.01)  # probes spaced through the poll's wait, not a timer being waited out
+        if line.acquire(blocking=False):
+            free += 1
+            line.release()
+    modem.send_sms(NUMBER, "alarm")  # and a send meanwhile goes through
+    fake.deliver_sms(NUMBER, "reply")  # ends the poll
+    polling.join(10)
+    assert not polling.is_alive()
+    assert free >= 15, f"the modem was free at only {free} of 20 probes while the gateway polled"
+    assert fake.sent == [(NUMBER, "alarm")]
+
+
 def test_unreadable_announced_slot_is_skipped(fake: FakeModem, modem: Modem) -> None:
     index = fake.deliver_sms(NUMBER, "gone")
     del fake.inbox[index]  # deleted by someone else before we read it
