@@ -3,8 +3,15 @@
 A last will (status ``offline``) opens a ``device_offline`` alarm for the device's live session
 at once. A device that stops sending heartbeats is caught by a sweep every third of the bound:
 a device heard from before whose last message is older than ``offline_after`` opens the same
-alarm. The sweep keeps no state of its own (the store has every time it needs), so a restart
-loses nothing. One alarm per session: a device that flaps does not open a pile of them.
+alarm. One alarm per session: a device that flaps does not open a pile of them.
+
+Heartbeats reach the store in batches (``ingest/heartbeats.py``): the hub's memory has the exact
+time it last heard each device, the store's may be up to one flush interval older. So the sweep
+takes this hub's own time where it has one, and credits a stored time with the flush interval
+(a heartbeat heard then may be unsaved, by a hub that crashed or by another hub on the same
+PostgreSQL). The bound is exact on a lone hub that heard the device itself; from the store only
+(after a restart) an alarm may open up to one flush interval late, never early. With several
+hubs each hears only its share of a device's heartbeats, so every time is credited.
 """
 
 from __future__ import annotations
@@ -31,8 +38,18 @@ class OfflineWatch:
         clock: Clock,
         offline_after_s: float,
         on_alarm: Callable[[Alarm], None],
+        *,
+        heard_ms: Callable[[str], int | None] | None = None,
+        unflushed_s: float = 0.0,
+        alone: bool = True,
     ) -> None:
+        """``heard_ms``: when this hub last heard a device (its memory); ``unflushed_s``: how
+        much older than that the store's time may be; ``alone``: no other hub hears the
+        devices."""
         self._store = store
+        self._heard_ms = heard_ms
+        self._unflushed_ms = round(unflushed_s * 1000)
+        self._alone = alone
         self._scheduler = scheduler
         self._clock = clock
         self._bound_ms = round(offline_after_s * 1000)
@@ -59,14 +76,26 @@ class OfflineWatch:
             for session in self._store.sessions():
                 if session.state == SessionState.ENDED or session.device_id is None:
                     continue
-                device = self._store.device(session.device_id)
-                if device is None or device.last_seen_ms is None:
+                last = self._last_heard(session.device_id)
+                if last is None:
                     continue  # never heard from: there is no heartbeat to lose
-                last = max(device.last_seen_ms, device.last_heartbeat_ms or 0, session.started_ms)
-                if now_ms - last > self._bound_ms:
+                if now_ms - max(last, session.started_ms) > self._bound_ms:
                     await self._open(session, now_ms, "heartbeats stopped")
         finally:
             self._arm(now_ms)
+
+    def _last_heard(self, device_id: str) -> int | None:
+        """The latest time the device can have been heard, by the store and this hub."""
+        heard = self._heard_ms(device_id) if self._heard_ms is not None else None
+        device = self._store.device(device_id)
+        stored = None
+        if device is not None and device.last_seen_ms is not None:
+            stored = max(device.last_seen_ms, device.last_heartbeat_ms or 0)
+        if stored is None:
+            return heard if heard is None or self._alone else heard + self._unflushed_ms
+        if heard is not None and heard >= stored and self._alone:
+            return heard  # this hub's own time: nothing newer can be unsaved
+        return max(heard or 0, stored) + self._unflushed_ms
 
     def _arm(self, now_ms: int) -> None:
         due = now_ms + max(1000, self._bound_ms // 3)

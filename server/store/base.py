@@ -25,6 +25,7 @@ from loneguard.server.store.records import (
     Effect,
     EventOutcome,
     EventRow,
+    LastHeard,
     NewNotification,
     NotificationRow,
     NotificationState,
@@ -79,7 +80,14 @@ class Store(Protocol):
 
     def record_heartbeat(
         self, device_id: str, heartbeat: Heartbeat, received_ms: int
-    ) -> Future[None]: ...
+    ) -> Future[None]:
+        """One heartbeat on its own (``record_last_seen`` of one)."""
+        ...
+
+    def record_last_seen(self, heard: Sequence[LastHeard]) -> Future[None]:
+        """Each device's newest heartbeat since the last batch, in one transaction; a stored
+        time newer than the batch's (a status, another hub's batch) is kept."""
+        ...
 
     def add_dead_letter(
         self, received_ms: int, topic: str, payload: bytes, reason: str
