@@ -290,8 +290,8 @@ def build_hub_services(
         config.sessions.offline_after,
         escalation.alarm_opened,
         heard_ms=heartbeats.last_heard_ms,
-        unflushed_s=config.ingest.heartbeat_flush,
-        alone=claims is None,  # on PostgreSQL other hubs hear part of every device's heartbeats
+        # On PostgreSQL other hubs hear part of every device's heartbeats, stored in batches.
+        others_unsaved_s=config.ingest.heartbeat_flush if claims is not None else 0.0,
     )
     unit = UnitFeedback(publisher)
     feedback = unit

@@ -5,13 +5,14 @@ at once. A device that stops sending heartbeats is caught by a sweep every third
 a device heard from before whose last message is older than ``offline_after`` opens the same
 alarm. One alarm per session: a device that flaps does not open a pile of them.
 
-Heartbeats reach the store in batches (``ingest/heartbeats.py``): the hub's memory has the exact
-time it last heard each device, the store's may be up to one flush interval older. So the sweep
-takes this hub's own time where it has one, and credits a stored time with the flush interval
-(a heartbeat heard then may be unsaved, by a hub that crashed or by another hub on the same
-PostgreSQL). The bound is exact on a lone hub that heard the device itself; from the store only
-(after a restart) an alarm may open up to one flush interval late, never early. With several
-hubs each hears only its share of a device's heartbeats, so every time is credited.
+Heartbeats reach the store in batches (``ingest/heartbeats.py``): this hub's memory has the
+exact time it last heard each device, the store's may be older by the heartbeats a crashed hub
+had not yet flushed. So the sweep takes the later of the two, and its own start counts as
+hearing every device: after a restart no false alarm comes from a last-seen the crash lost, and
+a device silent since before the restart opens its alarm one bound after the start. While the
+hub runs the bound is exact. With several hubs on one PostgreSQL each hears
+only its share of a device's heartbeats, so every time is credited with the flush interval the
+other hubs may not yet have written (``others_unsaved_s``): an alarm may open that much late.
 """
 
 from __future__ import annotations
@@ -40,16 +41,14 @@ class OfflineWatch:
         on_alarm: Callable[[Alarm], None],
         *,
         heard_ms: Callable[[str], int | None] | None = None,
-        unflushed_s: float = 0.0,
-        alone: bool = True,
+        others_unsaved_s: float = 0.0,
     ) -> None:
-        """``heard_ms``: when this hub last heard a device (its memory); ``unflushed_s``: how
-        much older than that the store's time may be; ``alone``: no other hub hears the
-        devices."""
+        """``heard_ms``: when this hub last heard a device (its memory, not yet stored);
+        ``others_unsaved_s``: how long other hubs hold heartbeats before storing them."""
         self._store = store
         self._heard_ms = heard_ms
-        self._unflushed_ms = round(unflushed_s * 1000)
-        self._alone = alone
+        self._others_unsaved_ms = round(others_unsaved_s * 1000)
+        self._started_ms = 0
         self._scheduler = scheduler
         self._clock = clock
         self._bound_ms = round(offline_after_s * 1000)
@@ -57,7 +56,8 @@ class OfflineWatch:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        self._arm(self._clock.wall_ms())
+        self._started_ms = self._clock.wall_ms()
+        self._arm(self._started_ms)
 
     def stop(self) -> None:
         self._scheduler.cancel(SWEEP_KEY)
@@ -85,17 +85,16 @@ class OfflineWatch:
             self._arm(now_ms)
 
     def _last_heard(self, device_id: str) -> int | None:
-        """The latest time the device can have been heard, by the store and this hub."""
+        """The latest time the device may have been heard; None: never heard."""
         heard = self._heard_ms(device_id) if self._heard_ms is not None else None
         device = self._store.device(device_id)
         stored = None
         if device is not None and device.last_seen_ms is not None:
             stored = max(device.last_seen_ms, device.last_heartbeat_ms or 0)
-        if stored is None:
-            return heard if heard is None or self._alone else heard + self._unflushed_ms
-        if heard is not None and heard >= stored and self._alone:
-            return heard  # this hub's own time: nothing newer can be unsaved
-        return max(heard or 0, stored) + self._unflushed_ms
+        if heard is None and stored is None:
+            return None
+        last = max(heard or 0, stored or 0) + self._others_unsaved_ms
+        return max(last, self._started_ms)
 
     def _arm(self, now_ms: int) -> None:
         due = now_ms + max(1000, self._bound_ms // 3)
