@@ -312,6 +312,7 @@ def build_hub_services(
             escalation=escalation,
         )
     signal = SignalWatch(store, clock, config.signal.poor_dbm)
+    heartbeats.flush_with(signal.flush)
     ingest = Ingest(
         store,
         publisher,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from loneguard.protocol.clock import Clock
 from loneguard.protocol.messages import Heartbeat
@@ -35,6 +36,12 @@ class HeartbeatBook:
         self._scheduler: Scheduler | None = None
         self._flush_ms = 0
         self._flushing: asyncio.Lock | None = None
+        self._also: list[Callable[[bool], Awaitable[None]]] = []
+
+    def flush_with(self, flush: Callable[[bool], Awaitable[None]]) -> None:
+        """Also run ``flush(everything)`` at each flush: what others gather from heartbeats
+        (``everything`` at a drain or a stop, when nothing may be left in memory)."""
+        self._also.append(flush)
 
     def heard(self, device_id: str, heartbeat: Heartbeat, received_ms: int) -> None:
         """Take one heartbeat (in memory only: the next flush stores it)."""
@@ -66,25 +73,34 @@ class HeartbeatBook:
             self._scheduler = None
         await self.flush()
 
-    async def flush(self) -> None:
-        """Write every device heard since the last flush, in one transaction."""
+    async def flush(self, everything: bool = True) -> None:
+        """Write every device heard since the last flush, in one transaction; ``everything``:
+        also all that the ``flush_with`` flushes hold, not only what they are done with."""
         if self._flushing is None:
             self._flushing = asyncio.Lock()
         # One flush at a time, so a later batch never lands before an earlier one.
         async with self._flushing:
-            if not self._unsaved:
-                return
-            batch, self._unsaved = self._unsaved, {}
-            try:
-                await asyncio.wrap_future(self._store.record_last_seen(list(batch.values())))
-            except Exception as exc:
-                log.error("could not store the last-seen of %d devices: %s", len(batch), exc)
-                for device_id, row in batch.items():  # kept for the next flush
-                    self._unsaved.setdefault(device_id, row)
+            await self._write()
+            for flush in self._also:
+                try:
+                    await flush(everything)
+                except Exception:
+                    log.exception("a heartbeat flush failed")
+
+    async def _write(self) -> None:
+        if not self._unsaved:
+            return
+        batch, self._unsaved = self._unsaved, {}
+        try:
+            await asyncio.wrap_future(self._store.record_last_seen(list(batch.values())))
+        except Exception as exc:
+            log.error("could not store the last-seen of %d devices: %s", len(batch), exc)
+            for device_id, row in batch.items():  # kept for the next flush
+                self._unsaved.setdefault(device_id, row)
 
     async def _tick(self, now_ms: int) -> None:
         try:
-            await self.flush()
+            await self.flush(everything=False)
         finally:
             if self._scheduler is not None:
                 self._arm(now_ms)

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         ArrangementCopy,
         CalendarFeed,
         FeedScope,
+        SignalMinute,
         SignalSpot,
         VisitChange,
     )
@@ -373,9 +374,7 @@ class Store(Protocol):
         """Raises (through the future) ``SessionNotFound`` or ``SessionConflict``."""
         ...
 
-    def record_signal_sample(
-        self, device_id: str, poor: bool, dbm: int | None, at_ms: int
-    ) -> Future[str | None]: ...
+    def record_signal_minutes(self, minutes: Sequence[SignalMinute]) -> Future[int]: ...
 
     def flag_poor_signal(
         self, at_ms: int, actor: str, *, device_id: str | None = None, session_id: int | None = None
