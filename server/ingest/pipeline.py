@@ -6,7 +6,8 @@ completes a record first stored from the SMS fallback line; ids are each device'
 store keys events by device and id); duress is acked ``received``, exactly like a
 check-in; a status from an older boot is ignored; a bad message becomes a dead letter with a
 reason and never raises. Many messages are in flight at once, so they share the store's group
-commits instead of waiting for each other.
+commits instead of waiting for each other. A heartbeat is taken in memory (``heartbeats.py``):
+its last-seen is stored with every other device's in the next batch.
 """
 
 from __future__ import annotations
