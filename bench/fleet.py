@@ -4,21 +4,25 @@ The devices are simulated by ``bench.mqttlite`` in one asyncio process (one TCP 
 one reader task each, no threads), so the load generator stays cheap. Each device connects,
 publishes its retained ``online`` status at QoS 1, as a real unit does, then a heartbeat at
 QoS 0 every ``interval`` seconds, the fleet's heartbeats spread evenly over the interval. The
-hub runs in its own process and stores every status and heartbeat (SQLite, one writer).
+hub runs in its own process (SQLite, one writer): it stores every status, and holds heartbeats
+in memory, writing the devices' last-seen in batches (``ingest.heartbeat_flush``).
 
 Measured over a window of ``WINDOW_INTERVALS`` whole intervals once everyone is connected: the
 hub process's CPU as % of one core and its RSS, beside the hub idle (same process, before the
-fleet connects) and Mosquitto's own CPU in the same window; the heartbeats the hub stored (its
-``/metrics``) against those sent.
+fleet connects) and Mosquitto's own CPU in the same window; the heartbeats the hub took (its
+``/metrics``) against those sent; and, read from the database after the hub's clean stop, how
+many devices have their last heartbeat stored as their last-seen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import tempfile
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +45,17 @@ def _metric(url: str, name: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def _last_seen_stored(db: Path, last_sent: dict[str, int]) -> int:
+    """Devices whose stored last heartbeat is the last one sent (or later: the hub's clock)."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT id, last_heartbeat_ms FROM devices").fetchall()
+    stored = {device: at_ms for device, at_ms in rows if at_ms is not None}
+    return sum(1 for device, sent_ms in last_sent.items() if stored.get(device, -1) >= sent_ms)
+
+
 async def _fleet(
     broker: Mosquitto, n: int, interval: float, hub_pid: int, broker_pid: int, url: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, int], dict[str, Any]]:
     devices = [f"fleet-{i:05d}" for i in range(n)]
     clients: list[LiteClient] = []
     began = time.perf_counter()
@@ -67,6 +79,7 @@ async def _fleet(
     topics = [str(DeviceTopic(d, Channel.HEARTBEAT)) for d in devices]
 
     sent = 0
+    last_sent_ms = [0] * n
     stop = asyncio.Event()
 
     async def beat() -> None:
@@ -81,7 +94,8 @@ async def _fleet(
                 await asyncio.sleep(min(delay, 0.05))
                 continue
             k = i % n
-            beat = Heartbeat(int(time.time() * 1000), round(time.monotonic() - start, 3))
+            last_sent_ms[k] = int(time.time() * 1000)
+            beat = Heartbeat(last_sent_ms[k], round(time.monotonic() - start, 3))
             clients[k].write(publish_packet(topics[k], beat.encode()))
             sent += 1
             i += 1
@@ -90,7 +104,7 @@ async def _fleet(
     await asyncio.sleep(interval)  # every device has beaten once: steady state
     hub_cpu = CpuWindow(hub_pid)
     broker_cpu = CpuWindow(broker_pid)
-    stored_before, sent_before = _metric(url, "loneguard_heartbeats_total"), sent
+    taken_before, sent_before = _metric(url, "loneguard_heartbeats_total"), sent
     await asyncio.sleep(interval * WINDOW_INTERVALS)
     hub_cpu_pct, hub_rss_mb = hub_cpu.result()
     broker_cpu_pct, broker_rss_mb = broker_cpu.result()
@@ -98,14 +112,14 @@ async def _fleet(
     stop.set()
     await task
     await asyncio.sleep(1.0)  # let the last heartbeats land
-    stored = _metric(url, "loneguard_heartbeats_total") - stored_before
+    taken = _metric(url, "loneguard_heartbeats_total") - taken_before
     for client in clients:
         await client.close()
-    return {
+    return dict(zip(devices, last_sent_ms, strict=True)), {
         "connect_s": round(connect_s, 1),
         "heartbeats_per_s": round(window_sent / (interval * WINDOW_INTERVALS), 1),
         "heartbeats_sent": window_sent,
-        "heartbeats_stored": stored,
+        "heartbeats_taken": taken,
         "hub_cpu_pct": hub_cpu_pct,
         "hub_rss_mb": hub_rss_mb,
         "broker_cpu_pct": broker_cpu_pct,
@@ -132,16 +146,18 @@ def run(n: int | None = None, verbose: bool = True, interval: float = INTERVAL_S
             hub_idle_cpu_pct, hub_idle_rss_mb = idle.result()
             if verbose:
                 print(f"hub idle: {hub_idle_cpu_pct}% CPU, {hub_idle_rss_mb} MB; connecting {n}")
-            fleet = asyncio.run(
+            last_sent, fleet = asyncio.run(
                 _fleet(broker, n, interval, hub.process.pid, broker.process.pid, url)
             )
         finally:
             hub.stop()
+        last_seen_stored = _last_seen_stored(Path(tmp) / "hub.db", last_sent)
     result: dict[str, Any] = {
         "benchmark": "fleet",
         "devices": n,
         "heartbeat_interval_s": interval,
         **fleet,
+        "last_seen_stored": last_seen_stored,
         "hub_idle_cpu_pct": hub_idle_cpu_pct,
         "hub_idle_rss_mb": hub_idle_rss_mb,
         "machine": machine_line(),

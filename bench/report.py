@@ -25,7 +25,10 @@ ABOUT: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "fleet": (
         "Devices connected at once, each with a heartbeat every interval: the hub's CPU (% of "
-        "one core) and memory, beside the hub idle and Mosquitto in the same window.",
+        "one core) and memory, beside the hub idle and Mosquitto in the same window. The hub "
+        "holds heartbeats in memory and writes the devices' last-seen in batches: "
+        "`heartbeats_taken` is what it took of those sent in the window, `last_seen_stored` the "
+        "devices whose last heartbeat the database holds after the hub's clean stop.",
         (
             "devices",
             "heartbeat_interval_s",
@@ -35,7 +38,8 @@ ABOUT: dict[str, tuple[str, tuple[str, ...]]] = {
             "broker_cpu_pct",
             "heartbeats_per_s",
             "heartbeats_sent",
-            "heartbeats_stored",
+            "heartbeats_taken",
+            "last_seen_stored",
         ),
     ),
     "timers": (

@@ -315,6 +315,13 @@ class IngestSettings(SettingsModel):
         ge=1,
         le=1_000_000,
     )
+    heartbeat_flush: Annotated[float, Parsed(str, _seconds)] = setting(
+        "2s",
+        "How often the devices' heartbeats (last seen, signal, battery) held in memory are "
+        "written, all devices heard since the last time in one batch: the devices pages are at "
+        "most this old, and after a crash a `device_offline` alarm may open this much late. "
+        "Keep it well below `sessions.offline_after`.",
+    )
 
 
 class SessionSettings(SettingsModel):

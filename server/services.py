@@ -60,6 +60,7 @@ from loneguard.server.escalation.runtime import Escalation, NotificationLog
 from loneguard.server.escalation.unit_feedback import UnitFeedback
 from loneguard.server.incidents.line_manager import TITLE as INCIDENT_TITLE
 from loneguard.server.incidents.line_manager import LineManagerNotice
+from loneguard.server.ingest.heartbeats import HeartbeatBook
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest, Listeners, Publisher
 from loneguard.server.ingest.roster import DeviceRoster
@@ -163,6 +164,7 @@ class HubServices:
         if isinstance(self.arc, ArcLink):
             await self.arc.start()  # pending ARC messages go again, with their sequence numbers
         self.offline.start()
+        self.ingest.heartbeats.start(self.scheduler, self.config.ingest.heartbeat_flush)
         if self.shared is not None:
             self.shared.start()
         if self.gateway is not None:
@@ -171,6 +173,7 @@ class HubServices:
 
     async def stop(self) -> None:
         self.offline.stop()
+        await self.ingest.heartbeats.stop()  # the last-seen still in memory is stored
         self.scheduler.cancel_all()
         if self.gateway is not None:
             self.gateway.stop()
@@ -279,8 +282,16 @@ def build_hub_services(
         on_change=lambda session: _session_changed(broadcaster, session),
         claim=claims.claim_session if claims is not None else None,
     )
+    heartbeats = HeartbeatBook(store, clock)
     offline = OfflineWatch(
-        store, scheduler, clock, config.sessions.offline_after, escalation.alarm_opened
+        store,
+        scheduler,
+        clock,
+        config.sessions.offline_after,
+        escalation.alarm_opened,
+        heard_ms=heartbeats.last_heard_ms,
+        # On PostgreSQL other hubs hear part of every device's heartbeats, stored in batches.
+        others_unsaved_s=config.ingest.heartbeat_flush if claims is not None else 0.0,
     )
     unit = UnitFeedback(publisher)
     feedback = unit
@@ -301,6 +312,7 @@ def build_hub_services(
             escalation=escalation,
         )
     signal = SignalWatch(store, clock, config.signal.poor_dbm)
+    heartbeats.flush_with(signal.flush)
     ingest = Ingest(
         store,
         publisher,
@@ -311,6 +323,7 @@ def build_hub_services(
         refusal=DeviceRoster(
             store.device_standings, clock, require_provisioned=config.devices.require_provisioned
         ).refusal,
+        heartbeats=heartbeats,
         listeners=Listeners(
             alarm=[escalation.alarm_opened],
             alarm_changed=[escalation.alarm_changed],  # a check-in: the unit is told by its ack

@@ -6,7 +6,8 @@ completes a record first stored from the SMS fallback line; ids are each device'
 store keys events by device and id); duress is acked ``received``, exactly like a
 check-in; a status from an older boot is ignored; a bad message becomes a dead letter with a
 reason and never raises. Many messages are in flight at once, so they share the store's group
-commits instead of waiting for each other.
+commits instead of waiting for each other. A heartbeat is taken in memory (``heartbeats.py``):
+its last-seen is stored with every other device's in the next batch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from loneguard.protocol.clock import Clock
 from loneguard.protocol.errors import ProtocolError
 from loneguard.protocol.messages import Ack, AckStatus, Event, EventKind, Heartbeat, Status
 from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.server.ingest.heartbeats import HeartbeatBook
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.store import (
     Alarm,
@@ -67,7 +69,7 @@ AlarmListener = Callable[[Alarm], None]
 SessionListener = Callable[[Session], None]
 StatusListener = Callable[[str, Status], None]
 EventListener = Callable[[tuple[str, Event]], None]  # (device id, event), once per new event
-# (device id, heartbeat, received ms), once it is stored
+# (device id, heartbeat, received ms), once it is taken (its last-seen is stored in batches)
 HeartbeatListener = Callable[[tuple[str, Heartbeat, int]], None]
 # Extra effects of an event beyond ``effects_of`` (the hub adds the session rules).
 ExtraEffects = Callable[[Event], tuple[Effect, ...]]
@@ -100,8 +102,11 @@ class Ingest:
         extra_effects: ExtraEffects | None = None,
         refusal: Refusal | None = None,
         listeners: Listeners | None = None,
+        heartbeats: HeartbeatBook | None = None,
     ) -> None:
         self._store = store
+        # Heartbeats' last-seen, flushed by the book's timer and by ``drain``.
+        self.heartbeats = heartbeats or HeartbeatBook(store, clock)
         self._publisher = publisher
         self._clock = clock
         self.metrics = metrics
@@ -136,6 +141,10 @@ class Ingest:
         if reason is not None:
             self._reject(topic, payload, "device", reason, received_ms)
             return
+        if isinstance(message, Heartbeat):
+            # Held in memory, stored in batches: no slot, task or store write of its own.
+            self._take_heartbeat(device_id, message, received_ms)
+            return
         await self._slots.acquire()
         try:
             # Submitted here, not in the task, so the store sees messages in arrival order.
@@ -150,7 +159,7 @@ class Ingest:
         task.add_done_callback(self._done)
 
     def _submit(
-        self, device_id: str, message: Event | Status | Heartbeat, received_ms: int, arrived: float
+        self, device_id: str, message: Event | Status, received_ms: int, arrived: float
     ) -> Coroutine[Any, Any, None]:
         if isinstance(message, Event):
             if message.unsynced:
@@ -162,13 +171,8 @@ class Ingest:
                 effects += self._extra_effects(message)
             stored = self._store.record_event(device_id, message, received_ms, effects)
             return self._finish_event(stored, device_id, message, arrived)
-        if isinstance(message, Status):
-            applied = self._store.record_status(device_id, message, received_ms)
-            return self._finish_status(applied, device_id, message)
-        return self._finish_heartbeat(
-            self._store.record_heartbeat(device_id, message, received_ms),
-            (device_id, message, received_ms),
-        )
+        applied = self._store.record_status(device_id, message, received_ms)
+        return self._finish_status(applied, device_id, message)
 
     def _reject(
         self, topic: str, payload: bytes, field: str, reason: str, received_ms: int
@@ -190,6 +194,7 @@ class Ingest:
         """Wait until every message taken so far is stored and acked."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.heartbeats.flush()
 
     @property
     def in_flight(self) -> int:
@@ -257,17 +262,10 @@ class Ingest:
                 "ignored a stale %s status of %s (boot %d)", status.state, device_id, status.boot
             )
 
-    async def _finish_heartbeat(
-        self, stored: Future[None], received: tuple[str, Heartbeat, int]
-    ) -> None:
-        try:
-            await asyncio.wrap_future(stored)
-        except Exception as exc:
-            self.metrics.count("store_failures")
-            log.error("could not store a heartbeat of %s: %s", received[0], exc)
-            return
+    def _take_heartbeat(self, device_id: str, heartbeat: Heartbeat, received_ms: int) -> None:
+        self.heartbeats.heard(device_id, heartbeat, received_ms)
         self.metrics.count("heartbeats")
-        _tell(self.heartbeat_listeners, received)
+        _tell(self.heartbeat_listeners, (device_id, heartbeat, received_ms))
 
 
 def _decode(topic: str, payload: bytes) -> tuple[str, Event | Status | Heartbeat]:

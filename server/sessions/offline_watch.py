@@ -3,8 +3,16 @@
 A last will (status ``offline``) opens a ``device_offline`` alarm for the device's live session
 at once. A device that stops sending heartbeats is caught by a sweep every third of the bound:
 a device heard from before whose last message is older than ``offline_after`` opens the same
-alarm. The sweep keeps no state of its own (the store has every time it needs), so a restart
-loses nothing. One alarm per session: a device that flaps does not open a pile of them.
+alarm. One alarm per session: a device that flaps does not open a pile of them.
+
+Heartbeats reach the store in batches (``ingest/heartbeats.py``): this hub's memory has the
+exact time it last heard each device, the store's may be older by the heartbeats a crashed hub
+had not yet flushed. So the sweep takes the later of the two, and its own start counts as
+hearing every device: after a restart no false alarm comes from a last-seen the crash lost, and
+a device silent since before the restart opens its alarm one bound after the start. While the
+hub runs the bound is exact. With several hubs on one PostgreSQL each hears
+only its share of a device's heartbeats, so every time is credited with the flush interval the
+other hubs may not yet have written (``others_unsaved_s``): an alarm may open that much late.
 """
 
 from __future__ import annotations
@@ -31,8 +39,16 @@ class OfflineWatch:
         clock: Clock,
         offline_after_s: float,
         on_alarm: Callable[[Alarm], None],
+        *,
+        heard_ms: Callable[[str], int | None] | None = None,
+        others_unsaved_s: float = 0.0,
     ) -> None:
+        """``heard_ms``: when this hub last heard a device (its memory, not yet stored);
+        ``others_unsaved_s``: how long other hubs hold heartbeats before storing them."""
         self._store = store
+        self._heard_ms = heard_ms
+        self._others_unsaved_ms = round(others_unsaved_s * 1000)
+        self._started_ms = 0
         self._scheduler = scheduler
         self._clock = clock
         self._bound_ms = round(offline_after_s * 1000)
@@ -40,7 +56,8 @@ class OfflineWatch:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        self._arm(self._clock.wall_ms())
+        self._started_ms = self._clock.wall_ms()
+        self._arm(self._started_ms)
 
     def stop(self) -> None:
         self._scheduler.cancel(SWEEP_KEY)
@@ -59,14 +76,25 @@ class OfflineWatch:
             for session in self._store.sessions():
                 if session.state == SessionState.ENDED or session.device_id is None:
                     continue
-                device = self._store.device(session.device_id)
-                if device is None or device.last_seen_ms is None:
+                last = self._last_heard(session.device_id)
+                if last is None:
                     continue  # never heard from: there is no heartbeat to lose
-                last = max(device.last_seen_ms, device.last_heartbeat_ms or 0, session.started_ms)
-                if now_ms - last > self._bound_ms:
+                if now_ms - max(last, session.started_ms) > self._bound_ms:
                     await self._open(session, now_ms, "heartbeats stopped")
         finally:
             self._arm(now_ms)
+
+    def _last_heard(self, device_id: str) -> int | None:
+        """The latest time the device may have been heard; None: never heard."""
+        heard = self._heard_ms(device_id) if self._heard_ms is not None else None
+        device = self._store.device(device_id)
+        stored = None
+        if device is not None and device.last_seen_ms is not None:
+            stored = max(device.last_seen_ms, device.last_heartbeat_ms or 0)
+        if heard is None and stored is None:
+            return None
+        last = max(heard or 0, stored or 0) + self._others_unsaved_ms
+        return max(last, self._started_ms)
 
     def _arm(self, now_ms: int) -> None:
         due = now_ms + max(1000, self._bound_ms // 3)

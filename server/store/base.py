@@ -25,6 +25,7 @@ from loneguard.server.store.records import (
     Effect,
     EventOutcome,
     EventRow,
+    LastHeard,
     NewNotification,
     NotificationRow,
     NotificationState,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
         ArrangementCopy,
         CalendarFeed,
         FeedScope,
+        SignalMinute,
         SignalSpot,
         VisitChange,
     )
@@ -79,7 +81,14 @@ class Store(Protocol):
 
     def record_heartbeat(
         self, device_id: str, heartbeat: Heartbeat, received_ms: int
-    ) -> Future[None]: ...
+    ) -> Future[None]:
+        """One heartbeat on its own (``record_last_seen`` of one)."""
+        ...
+
+    def record_last_seen(self, heard: Sequence[LastHeard]) -> Future[None]:
+        """Each device's newest heartbeat since the last batch, in one transaction; a stored
+        time newer than the batch's (a status, another hub's batch) is kept."""
+        ...
 
     def add_dead_letter(
         self, received_ms: int, topic: str, payload: bytes, reason: str
@@ -365,9 +374,7 @@ class Store(Protocol):
         """Raises (through the future) ``SessionNotFound`` or ``SessionConflict``."""
         ...
 
-    def record_signal_sample(
-        self, device_id: str, poor: bool, dbm: int | None, at_ms: int
-    ) -> Future[str | None]: ...
+    def record_signal_minutes(self, minutes: Sequence[SignalMinute]) -> Future[int]: ...
 
     def flag_poor_signal(
         self, at_ms: int, actor: str, *, device_id: str | None = None, session_id: int | None = None

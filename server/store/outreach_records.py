@@ -48,6 +48,23 @@ class ArrangementCopy:
 
 
 @dataclass(frozen=True)
+class SignalSample:
+    """What one heartbeat said of the signal where the unit was."""
+
+    at_ms: int
+    poor: bool
+    dbm: int | None
+
+
+@dataclass(frozen=True)
+class SignalMinute:
+    """One device's heartbeat samples of one minute, written together."""
+
+    device_id: str
+    samples: tuple[SignalSample, ...]
+
+
+@dataclass(frozen=True)
 class SignalSpot:
     """The signal the workers' units had at one visit address, over every visit there."""
 

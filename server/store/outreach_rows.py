@@ -5,9 +5,10 @@ in the same transaction when people make them; the audit says who and what, neve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loneguard.server.outreach.address_key import address_key
@@ -17,6 +18,8 @@ from loneguard.server.store.outreach_records import (
     ArrangementCopy,
     CalendarFeed,
     FeedScope,
+    SignalMinute,
+    SignalSample,
     SignalSpot,
     VisitChange,
 )
@@ -78,9 +81,33 @@ def _visit_of_device_at(conn: Connection, device_id: str, at_ms: int) -> Session
     return select_session(conn, row[0]) if row else None
 
 
-def _count_signal(
-    conn: Connection, address: str, at_ms: int, *, poor: bool, dbm: int | None, flag: bool
-) -> str | None:
+@dataclass(frozen=True)
+class _Tally:
+    """What is added to one address's spot: samples, poor ones, a worker's flag."""
+
+    first_ms: int
+    last_ms: int
+    samples: int = 0
+    poor: int = 0
+    flags: int = 0
+    worst_dbm: int | None = None
+    last_poor_ms: int | None = None
+
+
+def _tally(samples: Sequence[SignalSample]) -> _Tally:
+    dbms = [s.dbm for s in samples if s.dbm is not None]
+    poor = [s.at_ms for s in samples if s.poor]
+    return _Tally(
+        min(s.at_ms for s in samples),
+        max(s.at_ms for s in samples),
+        samples=len(samples),
+        poor=len(poor),
+        worst_dbm=min(dbms) if dbms else None,
+        last_poor_ms=max(poor) if poor else None,
+    )
+
+
+def _add_to_spot(conn: Connection, address: str, tally: _Tally) -> str | None:
     key = address_key(address)
     if not key:
         return None
@@ -99,16 +126,39 @@ def _count_signal(
         (
             key,
             address.strip(),
-            0 if flag else 1,
-            1 if poor and not flag else 0,
-            1 if flag else 0,
-            dbm,
-            at_ms,
-            at_ms,
-            at_ms if poor or flag else None,
+            tally.samples,
+            tally.poor,
+            tally.flags,
+            tally.worst_dbm,
+            tally.first_ms,
+            tally.last_ms,
+            tally.last_poor_ms,
         ),
     )
     return key
+
+
+def _visits_of(conn: Connection, minute: SignalMinute) -> dict[str, list[SignalSample]]:
+    """The minute's samples by the address of the visit under way at each (none: left out).
+    A device's visits do not overlap, so one visit at the first and the last sample has them
+    all; only a minute across a visit's start or end is looked up sample by sample."""
+
+    def address_at(at_ms: int) -> tuple[int, str] | None:
+        visit = _visit_at(conn, _visit_of_device_at(conn, minute.device_id, at_ms), at_ms)
+        return (visit.id, visit.address) if visit is not None and visit.address else None
+
+    first, last = minute.samples[0], minute.samples[-1]
+    ends = address_at(first.at_ms), address_at(last.at_ms)
+    by_visit: dict[str, list[SignalSample]] = {}
+    if ends[0] == ends[1]:
+        if ends[0] is not None:
+            by_visit[ends[0][1]] = list(minute.samples)
+        return by_visit
+    for sample in minute.samples:
+        visit = address_at(sample.at_ms)
+        if visit is not None:
+            by_visit.setdefault(visit[1], []).append(sample)
+    return by_visit
 
 
 class OutreachRows:
@@ -267,17 +317,19 @@ class OutreachRows:
         return self.writer.submit(run)
 
     # -- signal black spots -------------------------------------------------------------------
-    def record_signal_sample(
-        self, device_id: str, poor: bool, dbm: int | None, at_ms: int
-    ) -> Future[str | None]:
-        """Count one heartbeat's signal at the address of the device's visit under way at
-        ``at_ms``; the address key counted, or None (no visit under way)."""
+    def record_signal_minutes(self, minutes: Sequence[SignalMinute]) -> Future[int]:
+        """Count heartbeats' signal by the minute, in one transaction: each device's samples
+        at the address of its visit under way at each; how many samples were counted."""
 
-        def run(conn: Connection) -> str | None:
-            visit = _visit_at(conn, _visit_of_device_at(conn, device_id, at_ms), at_ms)
-            if visit is None or visit.address is None:
-                return None
-            return _count_signal(conn, visit.address, at_ms, poor=poor, dbm=dbm, flag=False)
+        def run(conn: Connection) -> int:
+            counted = 0
+            for minute in minutes:
+                if not minute.samples:
+                    continue
+                for address, samples in _visits_of(conn, minute).items():
+                    if _add_to_spot(conn, address, _tally(samples)) is not None:
+                        counted += len(samples)
+            return counted
 
         return self.writer.submit(run)
 
@@ -297,7 +349,9 @@ class OutreachRows:
                 visit = _visit_at(conn, _visit_of_device_at(conn, device_id, at_ms), at_ms)
             if visit is None or not visit.address:
                 return None
-            key = _count_signal(conn, visit.address, at_ms, poor=True, dbm=None, flag=True)
+            key = _add_to_spot(
+                conn, visit.address, _Tally(at_ms, at_ms, flags=1, last_poor_ms=at_ms)
+            )
             if key is not None:
                 audit(conn, at_ms, actor, "signal.flag", f"session:{visit.id}", {})
             return key

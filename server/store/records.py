@@ -55,6 +55,17 @@ class Device:
 
 
 @dataclass(frozen=True)
+class LastHeard:
+    """A device's newest heartbeat since the last batch: when it came and the health it told."""
+
+    device_id: str
+    at_ms: int
+    rssi: int | None = None
+    battery: int | None = None
+    queued: int | None = None
+
+
+@dataclass(frozen=True)
 class DeviceStanding:
     """Whether a device was given credentials (``devices provision``) and whether revoked."""
 

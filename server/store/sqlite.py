@@ -17,6 +17,7 @@ from loneguard.server.store.alarm_checkins import record_alarm_checkins
 from loneguard.server.store.arc_rows import ArcRows
 from loneguard.server.store.console_rows import ConsoleRows
 from loneguard.server.store.event_copies import EVENT_COLUMNS, complete_event, event_row
+from loneguard.server.store.last_seen import LAST_SEEN_ROWS, save_last_seen
 from loneguard.server.store.leases import LeaseRows
 from loneguard.server.store.migrations import migrate
 from loneguard.server.store.outreach_rows import OutreachRows
@@ -34,6 +35,7 @@ from loneguard.server.store.records import (
     Effect,
     EventOutcome,
     EventRow,
+    LastHeard,
     OpenAlarm,
     RecordCheckin,
     Role,
@@ -288,20 +290,21 @@ class SqlStore(
     def record_heartbeat(
         self, device_id: str, heartbeat: Heartbeat, received_ms: int
     ) -> Future[None]:
+        heard = LastHeard(
+            device_id, received_ms, heartbeat.rssi, heartbeat.battery, heartbeat.queued
+        )
+        return self.record_last_seen((heard,))
+
+    def record_last_seen(self, heard: Sequence[LastHeard]) -> Future[None]:
+        newest: dict[str, LastHeard] = {}
+        for row in heard:  # one row a device: an upsert may not touch a row twice
+            if row.device_id not in newest or newest[row.device_id].at_ms <= row.at_ms:
+                newest[row.device_id] = row
+        rows = list(newest.values())
+
         def run(conn: Connection) -> None:
-            _ensure_device(conn, device_id)
-            conn.execute(
-                "UPDATE devices SET last_heartbeat_ms = ?, last_seen_ms = ?, rssi = ?,"
-                " battery = ?, queued = ? WHERE id = ?",
-                (
-                    received_ms,
-                    received_ms,
-                    heartbeat.rssi,
-                    heartbeat.battery,
-                    heartbeat.queued,
-                    device_id,
-                ),
-            )
+            for start in range(0, len(rows), LAST_SEEN_ROWS):
+                save_last_seen(conn, rows[start : start + LAST_SEEN_ROWS])
 
         return self.writer.submit(run)
 

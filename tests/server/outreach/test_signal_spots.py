@@ -15,7 +15,7 @@ from loneguard.server.outreach.address_key import address_key
 from loneguard.server.outreach.signal_spots import Sample, is_black_spot, signal_sample
 from loneguard.server.sessions import rules
 from tests.server.rig import DEVICE, Rig, hub_config
-from tests.server.runtime_fakes import until
+from tests.server.runtime_fakes import settle, until
 
 HEARTBEAT = str(DeviceTopic(DEVICE, Channel.HEARTBEAT))
 EVENT = str(DeviceTopic(DEVICE, Channel.EVENT))
@@ -87,6 +87,38 @@ def test_heartbeats_and_a_workers_report_during_visits_mark_the_address(tmp_path
             # The audit names the visit, never the address.
             flag = next(e for e in rig.store.audit() if e.action == "signal.flag")
             assert flag.subject == f"session:{visit.id}" and "Elm" not in str(flag.detail)
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_minutes_samples_are_written_together_once_it_is_over(tmp_path: Path) -> None:
+    """Heartbeats' samples wait in memory for their minute to end; one that ends a visit
+    counts only the samples heard while the visit was under way."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        clock.advance((70_000 - clock.wall_ms() % 60_000) / 1000)  # 10 s into a minute
+        rig = await Rig(tmp_path, clock, hub_config(tmp_path)).start()
+        try:
+            await rig.people()
+            visit = await rig.visit(60, address="3 Mill Lane, AB1 2CD")
+            clock.advance(5)
+            await rig.ingest.handle(HEARTBEAT, beat(clock, -101))  # during the visit
+            clock.advance(15)
+            rig.store.change_session(
+                visit.id, lambda s: rules.end(s, clock.wall_ms(), "test"), clock.wall_ms(), "t", "e"
+            ).result()
+            clock.advance(15)
+            await rig.ingest.handle(HEARTBEAT, beat(clock, -120))  # after it ended
+            clock.advance(5)  # a flush within the minute: nothing written yet
+            await settle(10)
+            assert rig.store.signal_spots() == []
+            clock.advance(20)  # the minute is over: the next flush writes it
+            await until(lambda: rig.store.signal_spots() != [])
+            (spot,) = rig.store.signal_spots()
+            assert (spot.samples, spot.poor_samples, spot.worst_dbm) == (1, 1, -101)
         finally:
             await rig.stop()
 
