@@ -242,7 +242,13 @@ def build_hub_services(
     if tap is not None:
         channels = {name: tap(channel) for name, channel in channels.items()}
     notifications = NotificationLog(store, clock, MAX_ATTEMPTS, publish=broadcaster.publish)
-    dispatcher = Dispatcher(channels, clock, notifications.record, max_attempts=MAX_ATTEMPTS)
+    dispatcher = Dispatcher(
+        channels,
+        clock,
+        notifications.record,
+        max_attempts=MAX_ATTEMPTS,
+        send_slots=config.escalation.send_slots,
+    )
     # On PostgreSQL other hubs may share the database: claim timed work before doing it.
     claims = None
     if config.db.url.scheme == "postgresql" and isinstance(store, LeaseRows):

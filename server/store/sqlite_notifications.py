@@ -168,6 +168,17 @@ class NotificationRows:
             rows = conn.execute(sql + " ORDER BY id", args).fetchall()
         return [notification_of(r) for r in rows]
 
+    def ladders_begun(self) -> frozenset[int]:
+        """The open alarms with at least one notification row: their ladders have run (one
+        read at hub start, instead of one per alarm)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT n.alarm_id FROM notifications n"
+                " JOIN alarms a ON a.id = n.alarm_id WHERE a.state = ?",
+                (str(AlarmState.OPEN),),
+            ).fetchall()
+        return frozenset(int(r[0]) for r in rows)
+
     def action_keys(self, alarm_id: int) -> frozenset[str]:
         """The ladder actions already written for an alarm (``AlarmState.sent``)."""
         with self._read() as conn:
