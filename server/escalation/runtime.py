@@ -64,6 +64,7 @@ from loneguard.server.store import (
     AlarmKind,
     AlarmState,
     NewNotification,
+    NotificationAttempt,
     NotificationRow,
     NotificationState,
     Store,
@@ -480,15 +481,30 @@ class NotificationLog:
         self._clock = clock
         self._max_attempts = max_attempts
         self._publish = publish
+        # Attempts waiting for the store, recorded together: while one batch is being written
+        # the next gathers, so thousands of sends cost the store's writer a few items, not
+        # one each (its queue is also where alarms are opened).
+        self._queued: list[tuple[NotificationAttempt, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
 
     async def record(self, n: Notification, attempt: int, result: DeliveryResult) -> None:
+        """Return once the attempt is durably recorded (then tell the consoles)."""
         final = not (result.awaiting_person or result.handed_over) and (
             result.ok or not result.retryable or attempt >= self._max_attempts
         )
-        future = self._store.record_attempt(
-            n.key, attempt, result.ok, final, result.detail, self._clock.wall_ms()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queued.append(
+            (
+                NotificationAttempt(
+                    n.key, attempt, result.ok, final, result.detail, self._clock.wall_ms()
+                ),
+                done,
+            )
         )
-        await asyncio.wrap_future(future)
+        if self._writing is None:
+            self._writing = loop.create_task(self._write_queued())
+        await done
         if self._publish is not None:
             self._publish(
                 "notification",
@@ -503,3 +519,20 @@ class NotificationLog:
                     "awaiting_person": result.awaiting_person,
                 },
             )
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    await asyncio.wrap_future(self._store.record_attempts([a for a, _ in batch]))
+                except Exception as exc:  # every attempt of the batch hears it
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._writing = None

@@ -26,6 +26,7 @@ from loneguard.server.store.records import (
     EventOutcome,
     EventRow,
     NewNotification,
+    NotificationAttempt,
     NotificationRow,
     NotificationState,
     RegisterEntry,
@@ -132,6 +133,10 @@ class Store(Protocol):
     def record_attempt(
         self, key: str, attempt: int, ok: bool, final: bool, detail: str, at_ms: int
     ) -> Future[None]: ...
+
+    def record_attempts(self, attempts: Sequence[NotificationAttempt]) -> Future[None]:
+        """Several attempts in one writer item (many alarms' sends recorded together)."""
+        ...
 
     def set_device_secret(self, device_id: str, secret: str, actor: str) -> Future[None]: ...
 

@@ -18,6 +18,7 @@ from typing import Any
 from loneguard.server.store.records import (
     AlarmState,
     NewNotification,
+    NotificationAttempt,
     NotificationRow,
     NotificationState,
 )
@@ -149,6 +150,15 @@ class NotificationRows:
         return self.writer.submit(
             lambda conn: record_attempt(conn, key, attempt, ok, final, detail, at_ms)
         )
+
+    def record_attempts(self, attempts: Sequence[NotificationAttempt]) -> Future[None]:
+        attempts = tuple(attempts)
+
+        def run(conn: Connection) -> None:
+            for a in attempts:
+                record_attempt(conn, a.key, a.attempt, a.ok, a.final, a.detail, a.at_ms)
+
+        return self.writer.submit(run)
 
     def notifications(
         self, alarm_id: int | None = None, state: NotificationState | None = None
