@@ -348,7 +348,7 @@ class EscalationSettings(SettingsModel):
         "Who is on call for the `on_call` role; entries as for `escalation.admins`.",
     )
     send_slots: int = setting(
-        4,
+        16,
         "Notifications each channel (apprise, SMS, ...) sends at once; more wait, a panic or "
         "duress alarm's ahead of the others.",
         env="LONEGUARD_ESCALATION_SEND_SLOTS",

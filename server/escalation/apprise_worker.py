@@ -95,4 +95,14 @@ def notify_in_worker(
     return _notify_each(apprise, _TARGETS, urls, already, title, body)
 
 
-__all__ = ["load_apprise", "notify_in_worker"]
+def warm() -> bool:
+    """In a worker process, before any alarm: import apprise and its plugins (a few hundred
+    milliseconds the first notification would otherwise wait)."""
+    apprise = load_apprise()
+    if apprise is None:
+        return False
+    apprise.Apprise().add("json://localhost/")
+    return True
+
+
+__all__ = ["load_apprise", "notify_in_worker", "warm"]

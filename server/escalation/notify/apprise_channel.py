@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import threading
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from loneguard.server.escalation.apprise_worker import load_apprise, notify_in_worker
+from loneguard.server.escalation.apprise_worker import load_apprise, notify_in_worker, warm
 from loneguard.server.escalation.notify.notification import (
     DeliveryResult,
     Notification,
@@ -42,6 +43,7 @@ class AppriseChannel:
         self._delivered: OrderedDict[str, frozenset[int]] = OrderedDict()
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()  # the hub's start warms it up from a thread
 
     def gap(self, recipient: Recipient) -> str | None:
         """Why this recipient cannot be reached over apprise at all, or None."""
@@ -88,18 +90,30 @@ class AppriseChannel:
             return DeliveryResult(False, detail, retryable=False)  # every URL was invalid
         return DeliveryResult(True, detail, retryable=False)
 
+    def warm_up(self) -> None:
+        """Start the worker processes now (at the hub's start, when someone has an apprise
+        URL), so the first alarm's notification does not wait for them to start."""
+        if load_apprise() is None:
+            return
+        pool = self._worker_pool()
+        for _ in range(self._workers):
+            pool.submit(warm)
+
     def shutdown(self) -> None:
         """Stop the worker processes (at the hub's stop); a later send starts new ones."""
-        pool, self._pool = self._pool, None
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _worker_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # spawn, not fork: the hub has threads (the store's writer, the clock's) to not copy.
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
-        return self._pool
+        with self._pool_lock:
+            if self._pool is None:
+                # spawn, not fork: the hub's threads (the store's writer, the clock's) must not
+                # be copied half-way through their work.
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
+            return self._pool
 
 
 __all__ = ["AppriseChannel"]

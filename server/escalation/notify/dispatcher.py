@@ -45,7 +45,7 @@ Record = Callable[[Notification, int, DeliveryResult], Awaitable[None]]
 
 _MAX_DELIVERED_KEYS = 100_000
 MAX_ATTEMPTS = 5
-SEND_SLOTS = 4  # sends at once per channel, unless the hub's settings say otherwise
+SEND_SLOTS = 16  # sends at once per channel, unless the hub's settings say otherwise
 # What to set up when a policy names a channel the hub was started without.
 MISSING_CHANNEL = {
     "sms": "no modem is configured (modem.port)",
@@ -143,6 +143,14 @@ class Dispatcher:
         if stopped:
             log.info("alarm %d: %d notification retries cancelled", alarm_id, stopped)
         return stopped
+
+    def warm_up(self) -> None:
+        """Let each channel that starts something of its own (apprise's worker processes)
+        start it now rather than at the first alarm."""
+        for channel in self._channels.values():
+            warm_up = getattr(channel, "warm_up", None)
+            if callable(warm_up):
+                warm_up()
 
     async def aclose(self) -> None:
         """Cancel every retry and wait for attempts under way (at shutdown); then stop what
