@@ -170,8 +170,8 @@ class Escalation:
         A few reads for every alarm at once (the open alarms, the pending rows, which ladders
         have begun), not a few per alarm: with thousands of alarms open the hub is serving
         within a fraction of a second. A ladder whose next step is still to come is only armed
-        for it; the others (a step due while the hub was down, a ladder that never began, or
-        one that ended, in case the policy has grown since) are evaluated in the background,
+        for it; one that has ended (begun, no next step) has nothing to do; the others (a step
+        due while the hub was down, a ladder that never began) are evaluated in the background,
         through the same gate as any evaluation, so the hub does not wait for them to start.
         """
         now_ms = self._clock.wall_ms()
@@ -187,6 +187,8 @@ class Escalation:
             self._send_pending(alarm, pending.get(alarm.id, ()))
             urgent = alarm.kind in URGENT_KINDS
             next_ms = alarm.next_step_ms
+            if alarm.id in begun and next_ms is None:
+                continue  # the ladder has ended: the alarm waits for a person
             if alarm.id in begun and next_ms is not None and next_ms > now_ms:
                 fire = self._fired(alarm.id, urgent)
                 self._scheduler.soon(timer_key(alarm.id), next_ms, fire, now_ms=now_ms)
