@@ -59,12 +59,15 @@ def seed_visits(
     *,
     grace_s: int,
     prealert_s: int,
+    apprise_url: Callable[[int], str] | None = None,
 ) -> None:
     """``count`` workers, each on an active visit started at ``started_ms``, ending at
-    ``end_ms(i)``; returns once all are stored."""
+    ``end_ms(i)`` (each with the apprise URL ``apprise_url(i)``, if given); returns once all
+    are stored."""
     futures = []
     for i in range(count):
-        store.save_worker(Worker(id=f"w{i}", name=f"Worker {i}"))
+        urls = (apprise_url(i),) if apprise_url is not None else ()
+        store.save_worker(Worker(id=f"w{i}", name=f"Worker {i}", apprise_urls=urls))
         plan = SessionPlan(
             kind=SessionKind.VISIT,
             worker_id=f"w{i}",

@@ -354,6 +354,14 @@ class EscalationSettings(SettingsModel):
         [],
         "Who is on call for the `on_call` role; entries as for `escalation.admins`.",
     )
+    send_slots: int = setting(
+        16,
+        "Notifications each channel (apprise, SMS, ...) sends at once; more wait, a panic or "
+        "duress alarm's ahead of the others.",
+        env="LONEGUARD_ESCALATION_SEND_SLOTS",
+        ge=1,
+        le=256,
+    )
 
 
 class PhonesSettings(SettingsModel):

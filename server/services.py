@@ -73,7 +73,7 @@ from loneguard.server.sessions.rules import session_effects
 from loneguard.server.sessions.timers import PolicyFor, SessionTimers
 from loneguard.server.sms.gateway import OnFallback, SmsGateway
 from loneguard.server.sms.responders import SmsAcks
-from loneguard.server.store import Alarm, AlarmKind, AlarmState, Role, Session, Store
+from loneguard.server.store import Alarm, AlarmKind, AlarmState, Role, Session, Store, Worker
 from loneguard.server.store.leases import LeaseRows
 
 log = logging.getLogger(__name__)
@@ -149,16 +149,22 @@ class HubServices:
             self._gaps = (now, tuple(g.line() for g in self.channel_health()))
         return self._gaps[1]
 
-    def channel_health(self) -> list[ChannelGap]:
-        """Steps whose channel or recipients are not configured (``escalation.health``)."""
+    def channel_health(self, workers: list[Worker] | None = None) -> list[ChannelGap]:
+        """Steps whose channel or recipients are not configured (``escalation.health``);
+        ``workers``: every worker's record, if already read."""
         if self.store is None or self.directory is None:
             return []
-        return channel_gaps(
-            self.config.policies, self.dispatcher.gap, self.directory, self.store.workers()
-        )
+        if workers is None:
+            workers = self.store.workers()
+        return channel_gaps(self.config.policies, self.dispatcher.gap, self.directory, workers)
 
     async def start(self) -> None:
-        log_gaps(self.channel_health())
+        workers = self.store.workers() if self.store is not None else []
+        log_gaps(self.channel_health(workers))
+        if any(worker.apprise_urls for worker in workers):
+            # apprise's worker processes start now, not at the first alarm; on a thread, so
+            # starting them does not hold up the hub's own start.
+            asyncio.get_running_loop().run_in_executor(None, self.dispatcher.warm_up)
         armed = self.timers.rebuild()
         await self.escalation.resume()
         if isinstance(self.arc, ArcLink):
@@ -245,7 +251,13 @@ def build_hub_services(
     if tap is not None:
         channels = {name: tap(channel) for name, channel in channels.items()}
     notifications = NotificationLog(store, clock, MAX_ATTEMPTS, publish=broadcaster.publish)
-    dispatcher = Dispatcher(channels, clock, notifications.record, max_attempts=MAX_ATTEMPTS)
+    dispatcher = Dispatcher(
+        channels,
+        clock,
+        notifications.record,
+        max_attempts=MAX_ATTEMPTS,
+        send_slots=config.escalation.send_slots,
+    )
     # On PostgreSQL other hubs may share the database: claim timed work before doing it.
     claims = None
     if config.db.url.scheme == "postgresql" and isinstance(store, LeaseRows):

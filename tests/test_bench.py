@@ -12,6 +12,7 @@ from bench import (
     recovery,
     report,
     sms_during_call,
+    timers,
 )
 
 
@@ -45,6 +46,16 @@ def test_recovery_benchmark_rearms_every_session() -> None:
     result = recovery.run(n=30, verbose=False)
     assert result["armed"] == 30
     assert result["restart_s"] > 0 and result["empty_restart_s"] > 0
+
+
+def test_timers_benchmark_opens_and_notifies_every_alarm_then_restores() -> None:
+    result = timers.run(n=20, verbose=False)
+    assert result["sessions"] == result["fired"] == 20
+    assert result["alarms"] == result["notified"] == 20  # grace 0: every deadline an alarm
+    assert result["notify_p99_ms"] >= result["notify_p50_ms"] > 0
+    assert result["alarm_p99_ms"] >= result["alarm_p50_ms"] > 0
+    assert result["raw_notify_p99_ms"] > 0 and result["raw_lateness_p99_ms"] >= 0
+    assert result["restore_s"] > 0
 
 
 def test_footprint_benchmark_sends_and_measures_the_device() -> None:

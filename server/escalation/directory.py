@@ -10,6 +10,7 @@ restart. A role nobody fills resolves to nothing; the escalation engine records 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from loneguard.server.config import Person
@@ -26,6 +27,8 @@ class Found:
 
 
 CONSOLE = Found("console", Recipient("console", "console"))
+# The roles a worker's own record answers (the line manager's through the worker's).
+WORKER_ROLES = ("worker", "worker_home", "line_manager")
 
 
 class Directory:
@@ -43,16 +46,9 @@ class Directory:
 
     def resolve(self, role: str, alarm: Alarm) -> list[Found]:
         """The people ``role`` means for ``alarm``; empty when nobody fills it."""
-        worker = self._store.worker(alarm.worker_id) if alarm.worker_id else None
-        if role == "worker":
-            return self._worker(worker, role, worker.mobile if worker else None)
-        if role == "worker_home":
-            return self._worker(worker, role, worker.home_phone if worker else None)
-        if role == "line_manager":
-            manager = (
-                self._store.worker(worker.line_manager) if worker and worker.line_manager else None
-            )
-            return self._worker(manager, role, manager.mobile if manager else None)
+        if role in WORKER_ROLES:
+            worker = self._store.worker(alarm.worker_id) if alarm.worker_id else None
+            return self.of_worker(role, worker, self._store.worker) if worker else []
         if role == "visit_contact":
             session = self._store.session(alarm.session_id) if alarm.session_id else None
             if session is None or not (session.contact_name or session.contact_phone):
@@ -65,6 +61,18 @@ class Directory:
         if role.startswith(PERSON_PREFIX):
             return self._named(role[len(PERSON_PREFIX) :], role)
         return []
+
+    def of_worker(
+        self, role: str, worker: Worker, find: Callable[[str], Worker | None]
+    ) -> list[Found]:
+        """Whom a worker role (``WORKER_ROLES``) means for ``worker``; ``find`` gives the line
+        manager's record (the store, or records already read: the health check has them all)."""
+        if role == "worker":
+            return self._worker(worker, role, worker.mobile)
+        if role == "worker_home":
+            return self._worker(worker, role, worker.home_phone)
+        manager = find(worker.line_manager) if worker.line_manager else None
+        return self._worker(manager, role, manager.mobile if manager else None)
 
     def group(self, role: str) -> list[Found]:
         """The configured people of ``admins`` or ``on_call`` (for the channel health check)."""

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from loneguard.server.arc.events import ArcLinkState
-from loneguard.server.escalation.directory import Directory
+from loneguard.server.escalation.directory import WORKER_ROLES, Directory
 from loneguard.server.escalation.notify.notification import Recipient
 from loneguard.server.escalation.policy import PERSON_PREFIX, Policy, is_shipped
 from loneguard.server.store import Alarm, AlarmKind, AlarmState, Worker
@@ -110,10 +110,11 @@ def _role_gaps(
         if not named:
             return [f"nobody is named {role[len(PERSON_PREFIX) :]!r}"]
         return [r for f in named if (r := gap(channel, f.recipient)) is not None]
-    if role in ("worker", "worker_home", "line_manager"):
+    if role in WORKER_ROLES:
+        by_id = {worker.id: worker for worker in workers}  # read once, not once per worker
         counts: dict[str, int] = {}
         for worker in workers:
-            resolved = directory.resolve(role, _alarm_of(worker.id))
+            resolved = directory.of_worker(role, worker, by_id.get)
             if not resolved:
                 reason = "no line manager on record" if role == "line_manager" else "nobody"
             else:

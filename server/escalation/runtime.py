@@ -35,7 +35,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from loneguard.protocol.clock import Clock
@@ -43,6 +43,7 @@ from loneguard.server.arc.events import ArcAlarmEvent
 from loneguard.server.escalation import ladder
 from loneguard.server.escalation.directory import CONSOLE, Directory, Found
 from loneguard.server.escalation.facts import alarm_facts
+from loneguard.server.escalation.keyed_locks import KeyedLocks
 from loneguard.server.escalation.notify.arc_channel import ARC_RECIPIENT, ARC_REF, row_text
 from loneguard.server.escalation.notify.arc_channel import CHANNEL as ARC
 from loneguard.server.escalation.notify.call_channel import CONSOLE_TASK
@@ -55,12 +56,15 @@ from loneguard.server.escalation.notify.messages import (
 )
 from loneguard.server.escalation.notify.notification import DeliveryResult, Notification, Recipient
 from loneguard.server.escalation.policy import Policy, is_shipped
+from loneguard.server.escalation.priority_gate import PriorityGate
 from loneguard.server.phone import legacy
 from loneguard.server.scheduler import Scheduler
 from loneguard.server.store import (
     Alarm,
+    AlarmKind,
     AlarmState,
     NewNotification,
+    NotificationAttempt,
     NotificationRow,
     NotificationState,
     Store,
@@ -68,6 +72,11 @@ from loneguard.server.store import (
 from loneguard.server.store.arc_records import ArcMessageState
 
 log = logging.getLogger(__name__)
+
+# Their notifications go ahead of other alarms' whenever a channel has sends waiting.
+URGENT_KINDS = frozenset({AlarmKind.PANIC, AlarmKind.DURESS})
+# Ladder evaluations under way at once: enough that their rows share the store's transactions.
+EVALUATIONS_AT_ONCE = 32
 
 # Half a millisecond: the store keeps whole milliseconds, so a step due within it is due now.
 _EPSILON_S = 0.0005
@@ -93,6 +102,14 @@ def timer_key(alarm_id: int) -> str:
     return f"alarm:{alarm_id}"
 
 
+@dataclass(frozen=True)
+class Opened:
+    """An alarm as its opening committed it, and the facts read when it was announced."""
+
+    alarm: Alarm
+    facts: AlarmFacts
+
+
 class Escalation:
     def __init__(
         self,
@@ -116,7 +133,12 @@ class Escalation:
         self._clock = clock
         self._publish = publish
         self.dispatcher = dispatcher  # None: ladders are written down but nothing is sent
-        self._lock = asyncio.Lock()  # one ladder evaluation at a time: the store is the truth
+        # One evaluation of each alarm's ladder at a time (the store is the truth); different
+        # alarms' evaluations overlap, so their rows share the writer's transactions.
+        self._locks = KeyedLocks()
+        # At most this many evaluations at once, a panic's first: a flood of alarms waits here,
+        # parked, instead of filling the event loop's queue ahead of the timers that fire.
+        self._evaluations = PriorityGate(EVALUATIONS_AT_ONCE)
         self.claim = claim  # None: one hub, every ladder is this hub's
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listeners = tuple(listeners)
@@ -124,9 +146,10 @@ class Escalation:
     # -- entry points ---------------------------------------------------------------------------
     def alarm_opened(self, alarm: Alarm) -> None:
         """Start the ladder now (from the alarm's own start time)."""
-        self._tell("alarm", alarm)
+        facts = self._tell("alarm", alarm)
         started = alarm.started_ms if alarm.started_ms is not None else alarm.opened_ms
-        self._spawn(self._evaluate_claimed(alarm.id, started))
+        urgent = alarm.kind in URGENT_KINDS
+        self._spawn(self._evaluate_claimed(alarm.id, started, urgent, Opened(alarm, facts)))
 
     def alarm_changed(self, alarm: Alarm) -> None:
         """Acknowledged, resolved or answered by a check-in: stop the ladder and every retry."""
@@ -142,13 +165,38 @@ class Escalation:
                 log.exception("alarm %d: a listener of its changes failed", alarm.id)
 
     async def resume(self) -> None:
-        """At start: re-send pending rows of open alarms, then catch every ladder up."""
+        """At start: re-send pending rows of open alarms, then catch every ladder up.
+
+        A few reads for every alarm at once (the open alarms, the pending rows, which ladders
+        have begun), not a few per alarm: with thousands of alarms open the hub is serving
+        within a fraction of a second. A ladder whose next step is still to come is only armed
+        for it; one that has ended (begun, no next step) has nothing to do; the others (a step
+        due while the hub was down, a ladder that never began) are evaluated in the background,
+        through the same gate as any evaluation, so the hub does not wait for them to start.
+        """
         now_ms = self._clock.wall_ms()
+        pending: dict[int, list[NotificationRow]] = {}
+        for row in self._store.notifications(state=NotificationState.PENDING):
+            pending.setdefault(row.alarm_id, []).append(row)
+        begun = self._store.ladders_begun()
         for alarm in self._store.alarms(AlarmState.OPEN):
             if self.claim is not None and not await self.claim(alarm.id):
                 continue  # a live hub runs it
-            await self.take_over(alarm.id, now_ms)
-        self._hand_over_arc_rows()
+            if alarm.checked_in_ms is not None:
+                continue  # answered by a check-in: its ladder has stopped
+            self._send_pending(alarm, pending.get(alarm.id, ()))
+            urgent = alarm.kind in URGENT_KINDS
+            next_ms = alarm.next_step_ms
+            if alarm.id in begun and next_ms is None:
+                continue  # the ladder has ended: the alarm waits for a person
+            if alarm.id in begun and next_ms is not None and next_ms > now_ms:
+                fire = self._fired(alarm.id, urgent)
+                self._scheduler.soon(timer_key(alarm.id), next_ms, fire, now_ms=now_ms)
+            else:
+                self._spawn(self.evaluate(alarm.id, now_ms, urgent=urgent))
+        self._hand_over_arc_rows(
+            [row for rows in pending.values() for row in rows if row.channel == ARC]
+        )
 
     def arc_link_changed(self) -> None:
         """The ARC link's state changed (an ack, say): its pending rows may be done now."""
@@ -165,11 +213,11 @@ class Escalation:
             if alarm is not None:
                 self._send(alarm, row, attempt=row.attempts + 1)
 
-    def _hand_over_arc_rows(self) -> None:
+    def _hand_over_arc_rows(self, pending: list[NotificationRow]) -> None:
         """ARC rows still pending on alarms someone has taken charge of: the hub may have
         stopped between writing the row and the link storing its message. The link knows the
         event by its key, so one it already has is not sent twice."""
-        for row in self._pending_arc_rows():
+        for row in pending:
             alarm = self._store.alarm(row.alarm_id)
             if alarm is not None and alarm.state != AlarmState.OPEN:
                 self._send(alarm, row, attempt=row.attempts + 1)
@@ -183,16 +231,32 @@ class Escalation:
         alarm = self._store.alarm(alarm_id)
         if alarm is None or alarm.state != AlarmState.OPEN or alarm.checked_in_ms is not None:
             return
-        for row in self._store.notifications(alarm.id, NotificationState.PENDING):
+        self._send_pending(alarm, self._store.notifications(alarm.id, NotificationState.PENDING))
+        await self.evaluate(alarm.id, now_ms, urgent=alarm.kind in URGENT_KINDS)
+
+    def _send_pending(self, alarm: Alarm, rows: Sequence[NotificationRow]) -> None:
+        """Send again an open alarm's rows still pending (the hub stopped before they went)."""
+        for row in rows:
             if (row.last_result or "").startswith(CONSOLE_TASK):
                 continue  # handed to a person on the console: nothing to send again
             self._send(alarm, row, attempt=row.attempts + 1)
-        await self.evaluate(alarm.id, now_ms)
 
-    async def evaluate(self, alarm_id: int, now_ms: int) -> None:
-        """Write and send every action due at ``now_ms``, then arm the next deadline."""
-        async with self._lock:
-            alarm = self._store.alarm(alarm_id)
+    async def evaluate(
+        self,
+        alarm_id: int,
+        now_ms: int,
+        opened: Opened | None = None,
+        *,
+        urgent: bool = False,
+    ) -> None:
+        """Write and send every action due at ``now_ms``, then arm the next deadline.
+
+        ``opened``: the alarm as its opening transaction committed it, with the facts read for
+        its announcement, so a ladder's first evaluation reads neither again. It may be stale by
+        then (acknowledged meanwhile): the store's ``add_notifications`` then writes nothing.
+        ``urgent``: a panic or duress alarm's, which waits for no other alarm's evaluation."""
+        async with self._locks.hold(alarm_id), self._evaluations.slot(urgent):
+            alarm = opened.alarm if opened is not None else self._store.alarm(alarm_id)
             if alarm is None or alarm.state != AlarmState.OPEN:
                 return
             policy = self.policy_of(alarm)
@@ -204,12 +268,16 @@ class Escalation:
                 sent=self._store.action_keys(alarm.id),
             )
             plan = ladder.next_actions(state, policy, now_ms / 1000 + _EPSILON_S)
-            facts = alarm_facts(self._store, alarm, covert=policy.covert)
+            if opened is not None and opened.facts.covert == policy.covert:
+                facts = opened.facts
+            else:
+                facts = alarm_facts(self._store, alarm, covert=policy.covert)
             shipped = is_shipped(policy)
+            recipients: dict[str, Recipient] = {}
             rows = [
                 row
                 for action in plan.actions
-                for row in self._rows(alarm, action, facts, now_ms, shipped)
+                for row in self._rows(alarm, action, facts, now_ms, shipped, recipients)
             ]
             next_ms = None if plan.next_deadline is None else math.ceil(plan.next_deadline * 1000)
             future = self._store.add_notifications(alarm.id, rows, next_ms, now_ms)
@@ -218,11 +286,11 @@ class Escalation:
                 return  # acknowledged meanwhile
             if next_ms is not None:
                 self._scheduler.soon(
-                    timer_key(alarm.id), next_ms, self._fired(alarm.id), now_ms=now_ms
+                    timer_key(alarm.id), next_ms, self._fired(alarm.id, urgent), now_ms=now_ms
                 )
         for row in created:
             if row.state == NotificationState.PENDING:
-                self._send(alarm, row, attempt=1)
+                self._send(alarm, row, attempt=1, recipient=recipients.get(row.key))
             else:
                 log.warning("alarm %d: %s not sent: %s", alarm.id, row.channel, row.last_result)
 
@@ -238,20 +306,30 @@ class Escalation:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- internals ------------------------------------------------------------------------------
-    def _fired(self, alarm_id: int) -> Callable[[int], Awaitable[None]]:
+    def _fired(self, alarm_id: int, urgent: bool) -> Callable[[int], Awaitable[None]]:
         def fire(logical_now_ms: int) -> Awaitable[None]:
-            return self._evaluate_claimed(alarm_id, logical_now_ms)
+            return self._evaluate_claimed(alarm_id, logical_now_ms, urgent)
 
         return fire
 
-    async def _evaluate_claimed(self, alarm_id: int, now_ms: int) -> None:
+    async def _evaluate_claimed(
+        self, alarm_id: int, now_ms: int, urgent: bool, opened: Opened | None = None
+    ) -> None:
         if self.claim is not None and not await self.claim(alarm_id):
             return  # another hub runs this ladder
-        await self.evaluate(alarm_id, now_ms)
+        await self.evaluate(alarm_id, now_ms, opened, urgent=urgent)
 
     def _rows(
-        self, alarm: Alarm, action: ladder.Action, facts: AlarmFacts, now_ms: int, shipped: bool
+        self,
+        alarm: Alarm,
+        action: ladder.Action,
+        facts: AlarmFacts,
+        now_ms: int,
+        shipped: bool,
+        recipients: dict[str, Recipient],
     ) -> list[NewNotification]:
+        """The action's rows; ``recipients`` gets whom each row to be sent is for, by key, so
+        a row just created is sent without looking its recipient up again."""
         rows = []
         found: list[tuple[str, Found | None]] = []
         for role in action.notify or ("console",):
@@ -274,6 +352,7 @@ class Escalation:
                     continue
                 text = render(facts, action.message, role, channel, now_ms, self._style)
                 rows.append(replace(row, text=text))
+                recipients[row.key] = who.recipient
         return rows
 
     def _arc_row(self, alarm: Alarm, action: ladder.Action, shipped: bool) -> list[NewNotification]:
@@ -316,20 +395,32 @@ class Escalation:
         gap = self.dispatcher.gap(channel, recipient)
         return f"not configured: {gap}" if gap is not None else None
 
-    def _send(self, alarm: Alarm, row: NotificationRow, attempt: int) -> None:
-        recipient: Recipient | None = (
-            ARC_RECIPIENT
-            if row.channel == ARC
-            else self.directory.again(row.recipient_ref, row.recipient_role, alarm)
-        )
+    def _send(
+        self,
+        alarm: Alarm,
+        row: NotificationRow,
+        attempt: int,
+        recipient: Recipient | None = None,
+    ) -> None:
+        """Send a stored row; ``recipient``: whom it was just made for, else looked up again."""
+        if row.channel == ARC:
+            recipient = ARC_RECIPIENT
+        elif recipient is None:
+            recipient = self.directory.again(row.recipient_ref, row.recipient_role, alarm)
         if recipient is None or self.dispatcher is None:
             log.warning("alarm %d: cannot send %s: no recipient or dispatcher", alarm.id, row.key)
             return
-        n = Notification(row.key, alarm.id, row.channel, recipient, row.text)
+        urgent = alarm.kind in URGENT_KINDS
+        n = Notification(row.key, alarm.id, row.channel, recipient, row.text, urgent=urgent)
         self._spawn(self.dispatcher.dispatch(n, attempt=attempt))
 
-    def _tell(self, kind: str, alarm: Alarm) -> None:
+    def _tell(self, kind: str, alarm: Alarm) -> AlarmFacts:
+        """Publish the alarm to the consoles, with its policy's first step filled in from its
+        facts; returns the facts (the ladder's first evaluation renders from them)."""
+        policy = self.policy_of(alarm)
+        facts = alarm_facts(self._store, alarm, covert=policy.covert)
         if self._publish is not None:
+            guidance = fill(policy.steps[0].message, facts, self._clock.wall_ms(), self._style)
             self._publish(
                 kind,
                 {
@@ -338,15 +429,10 @@ class Escalation:
                     "state": str(alarm.state),
                     "session_id": alarm.session_id,
                     "acknowledged_by": alarm.acknowledged_by,
-                    "guidance": self._first_guidance(alarm),
+                    "guidance": guidance,
                 },
             )
-
-    def _first_guidance(self, alarm: Alarm) -> str:
-        """The policy's first step, its placeholders filled with the alarm's facts."""
-        policy = self.policy_of(alarm)
-        facts = alarm_facts(self._store, alarm, covert=policy.covert)
-        return fill(policy.steps[0].message, facts, self._clock.wall_ms(), self._style)
+        return facts
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         async def run() -> None:
@@ -397,15 +483,30 @@ class NotificationLog:
         self._clock = clock
         self._max_attempts = max_attempts
         self._publish = publish
+        # Attempts waiting for the store, recorded together: while one batch is being written
+        # the next gathers, so thousands of sends cost the store's writer a few items, not
+        # one each (its queue is also where alarms are opened).
+        self._queued: list[tuple[NotificationAttempt, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
 
     async def record(self, n: Notification, attempt: int, result: DeliveryResult) -> None:
+        """Return once the attempt is durably recorded (then tell the consoles)."""
         final = not (result.awaiting_person or result.handed_over) and (
             result.ok or not result.retryable or attempt >= self._max_attempts
         )
-        future = self._store.record_attempt(
-            n.key, attempt, result.ok, final, result.detail, self._clock.wall_ms()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queued.append(
+            (
+                NotificationAttempt(
+                    n.key, attempt, result.ok, final, result.detail, self._clock.wall_ms()
+                ),
+                done,
+            )
         )
-        await asyncio.wrap_future(future)
+        if self._writing is None:
+            self._writing = loop.create_task(self._write_queued())
+        await done
         if self._publish is not None:
             self._publish(
                 "notification",
@@ -420,3 +521,20 @@ class NotificationLog:
                     "awaiting_person": result.awaiting_person,
                 },
             )
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    await asyncio.wrap_future(self._store.record_attempts([a for a, _ in batch]))
+                except Exception as exc:  # every attempt of the batch hears it
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._writing = None

@@ -27,6 +27,7 @@ from loneguard.server.store.records import (
     EventRow,
     LastHeard,
     NewNotification,
+    NotificationAttempt,
     NotificationRow,
     NotificationState,
     RegisterEntry,
@@ -142,6 +143,10 @@ class Store(Protocol):
         self, key: str, attempt: int, ok: bool, final: bool, detail: str, at_ms: int
     ) -> Future[None]: ...
 
+    def record_attempts(self, attempts: Sequence[NotificationAttempt]) -> Future[None]:
+        """Several attempts in one writer item (many alarms' sends recorded together)."""
+        ...
+
     def set_device_secret(self, device_id: str, secret: str, actor: str) -> Future[None]: ...
 
     def provision_device(
@@ -251,6 +256,8 @@ class Store(Protocol):
     ) -> list[NotificationRow]: ...
 
     def action_keys(self, alarm_id: int) -> frozenset[str]: ...
+
+    def ladders_begun(self) -> frozenset[int]: ...
 
     def device_secret(self, device_id: str) -> bytes | None: ...
 

@@ -194,6 +194,18 @@ class NotificationRow:
 
 
 @dataclass(frozen=True)
+class NotificationAttempt:
+    """One attempt to send a notification row (by its key) and how it went."""
+
+    key: str
+    attempt: int
+    ok: bool
+    final: bool  # no more attempts will follow: FAILED if not ok
+    detail: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
 class NewNotification:
     """A notification row to create; ``failed`` with a reason when nobody fills the role."""
 

@@ -18,6 +18,7 @@ from typing import Any
 from loneguard.server.store.records import (
     AlarmState,
     NewNotification,
+    NotificationAttempt,
     NotificationRow,
     NotificationState,
 )
@@ -150,6 +151,15 @@ class NotificationRows:
             lambda conn: record_attempt(conn, key, attempt, ok, final, detail, at_ms)
         )
 
+    def record_attempts(self, attempts: Sequence[NotificationAttempt]) -> Future[None]:
+        attempts = tuple(attempts)
+
+        def run(conn: Connection) -> None:
+            for a in attempts:
+                record_attempt(conn, a.key, a.attempt, a.ok, a.final, a.detail, a.at_ms)
+
+        return self.writer.submit(run)
+
     def notifications(
         self, alarm_id: int | None = None, state: NotificationState | None = None
     ) -> list[NotificationRow]:
@@ -167,6 +177,17 @@ class NotificationRows:
         with self._read() as conn:
             rows = conn.execute(sql + " ORDER BY id", args).fetchall()
         return [notification_of(r) for r in rows]
+
+    def ladders_begun(self) -> frozenset[int]:
+        """The open alarms with at least one notification row: their ladders have run (one
+        read at hub start, instead of one per alarm)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT n.alarm_id FROM notifications n"
+                " JOIN alarms a ON a.id = n.alarm_id WHERE a.state = ?",
+                (str(AlarmState.OPEN),),
+            ).fetchall()
+        return frozenset(int(r[0]) for r in rows)
 
     def action_keys(self, alarm_id: int) -> frozenset[str]:
         """The ladder actions already written for an alarm (``AlarmState.sent``)."""

@@ -7,7 +7,8 @@ recorder of every channel attempt differ.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest
 from loneguard.server.services import HubServices, build_hub_services
 from loneguard.server.sessions import rules
-from loneguard.server.store import Session, SessionKind, Worker, open_store
+from loneguard.server.store import Alarm, AlarmKind, Session, SessionKind, Worker, open_store
+from loneguard.server.store.sql import insert_alarm
 from loneguard.server.store.sqlite import SqliteStore, SqlStore
 from tests.server.runtime_fakes import (
     RecordingPublisher,
@@ -79,9 +81,16 @@ class Rig:
     publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
     arc: ArcSink | None = None  # the Alarm Receiving Centre's link (a fake one, or the real)
 
-    async def start(self, modem: Modem | None = None, *, sms_stand_in: bool = True) -> Rig:
+    async def start(
+        self,
+        modem: Modem | None = None,
+        *,
+        sms_stand_in: bool = True,
+        stand_ins: Mapping[str, Channel] | None = None,
+    ) -> Rig:
         """Start; with a ``modem``, SMS goes through it and the SMS gateway runs; with neither
-        a modem nor ``sms_stand_in``, the hub has no SMS channel, as a hub without a modem."""
+        a modem nor ``sms_stand_in``, the hub has no SMS channel, as a hub without a modem.
+        ``stand_ins``: channels of the test's own, by name, in place of the hub's."""
         if self.config.db.url.scheme == "sqlite":
             self.store = SqliteStore(self.tmp_path / "hub.db", now_ms=self.clock.wall_ms)
         else:  # several rigs may share one PostgreSQL database, as several hubs do
@@ -89,9 +98,10 @@ class Rig:
             assert isinstance(store, SqlStore)
             self.store = store
         # Without a modem the real hub has no SMS channel; the rig stands in for one.
-        stand_ins: dict[str, Channel] = (
+        channels: dict[str, Channel] = (
             {"sms": SmsStandIn()} if modem is None and sms_stand_in else {}
         )
+        channels |= dict(stand_ins or {})
         self.services = build_hub_services(
             self.config,
             self.store,
@@ -99,7 +109,7 @@ class Rig:
             publisher=self.publisher,
             metrics=Metrics(),
             modem=modem,
-            stand_ins=stand_ins,
+            stand_ins=channels,
             tap=recording_tap(self.clock, self.sent),
             arc=self.arc,
         )
@@ -143,3 +153,22 @@ class Rig:
         """Move fake time to ``offset_s`` after the start, then wait for ``sends`` in all."""
         self.clock.advance(start_monotonic + offset_s - self.clock.monotonic())
         await until(lambda: len(self.sent) >= sends)
+
+
+def open_alarm(rig: Rig, kind: AlarmKind) -> Alarm:
+    """An alarm of ``kind`` opened for Ann (her device, no session), as ingest would open it."""
+
+    def run(conn: sqlite3.Connection) -> Alarm:
+        return insert_alarm(
+            conn,
+            kind,
+            device_id=DEVICE,
+            worker_id=ANN.id,
+            event_id=None,
+            session_id=None,
+            policy=str(kind),
+            now_ms=rig.clock.wall_ms(),
+            actor="test",
+        )
+
+    return rig.store.write(run).result()

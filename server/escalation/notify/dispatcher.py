@@ -9,6 +9,11 @@ retried. A channel that keeps trying by itself (the ARC link: ``DeliveryResult.h
 never retried here, so taking charge does not stop it: the ARC still gets the alarm, and then
 its restoral.
 
+Each channel makes at most ``send_slots`` sends at once (``PriorityGate``): a flood of alarms does
+not open thousands of connections or threads at once, and while a channel is full a panic or
+duress alarm's notification (``Notification.urgent``) is the next to go, ahead of every other
+alarm's waiting sends. A retry waits for a slot like a first attempt.
+
 Idempotency: a key that is being sent, waiting for a retry or already delivered in this process
 is not sent again. Across restarts the caller knows from its records which keys are done, and
 resumes a pending one with ``dispatch(n, attempt=<next attempt number>)``.
@@ -31,6 +36,7 @@ from loneguard.server.escalation.notify.notification import (
     Recipient,
     channel_gap,
 )
+from loneguard.server.escalation.priority_gate import PriorityGate
 from loneguard.server.loop_timer import call_later_on_loop
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,7 @@ Record = Callable[[Notification, int, DeliveryResult], Awaitable[None]]
 
 _MAX_DELIVERED_KEYS = 100_000
 MAX_ATTEMPTS = 5
+SEND_SLOTS = 16  # sends at once per channel, unless the hub's settings say otherwise
 # What to set up when a policy names a channel the hub was started without.
 MISSING_CHANNEL = {
     "sms": "no modem is configured (modem.port)",
@@ -67,12 +74,14 @@ class Dispatcher:
         backoff_max: float = 600.0,
         jitter: float = 0.1,
         rng: random.Random | None = None,
+        send_slots: int = SEND_SLOTS,
     ) -> None:
         if max_attempts < 1 or backoff_base < 0 or backoff_max < backoff_base:
             raise ValueError("max_attempts >= 1 and 0 <= backoff_base <= backoff_max")
         if not 0 <= jitter < 1:
             raise ValueError("jitter is a fraction in [0, 1)")
         self._channels = dict(channels)
+        self._gates = {name: PriorityGate(send_slots) for name in self._channels}
         self._clock = clock
         self._record = record
         self.max_attempts = max_attempts
@@ -135,12 +144,25 @@ class Dispatcher:
             log.info("alarm %d: %d notification retries cancelled", alarm_id, stopped)
         return stopped
 
+    def warm_up(self) -> None:
+        """Let each channel that starts something of its own (apprise's worker processes)
+        start it now rather than at the first alarm."""
+        for channel in self._channels.values():
+            warm_up = getattr(channel, "warm_up", None)
+            if callable(warm_up):
+                warm_up()
+
     async def aclose(self) -> None:
-        """Cancel every retry and wait for attempts under way (at shutdown)."""
+        """Cancel every retry and wait for attempts under way (at shutdown); then stop what
+        a channel runs beside the hub (apprise's worker processes)."""
         for alarm_id in list(self._by_alarm):
             self.cancel(alarm_id)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        for channel in self._channels.values():
+            shutdown = getattr(channel, "shutdown", None)
+            if callable(shutdown):
+                shutdown()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -151,7 +173,8 @@ class Dispatcher:
             result = DeliveryResult(False, f"unknown channel {n.channel!r}", retryable=False)
         else:
             try:
-                result = await channel.send(n)
+                async with self._gates[n.channel].slot(n.urgent):
+                    result = await channel.send(n)
             except asyncio.CancelledError:
                 self._finish(job)  # not recorded: the caller may dispatch the key again
                 raise
@@ -223,4 +246,4 @@ class Dispatcher:
         await self._attempt(job)
 
 
-__all__ = ["MAX_ATTEMPTS", "MISSING_CHANNEL", "Dispatcher", "Record"]
+__all__ = ["MAX_ATTEMPTS", "MISSING_CHANNEL", "SEND_SLOTS", "Dispatcher", "Record"]

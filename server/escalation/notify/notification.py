@@ -29,6 +29,8 @@ class Notification:
     channel: str  # "console" | "sms" | "call" | "apprise" | "arc"
     recipient: Recipient
     text: str = field(repr=False)
+    # A panic or duress alarm's: sent ahead of other alarms' whenever its channel is busy.
+    urgent: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,13 @@ restart mid-ladder, and wall-clock steps."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 from loneguard.protocol.clock import FakeClock
-from loneguard.server.store import Alarm, AlarmKind, AlarmState, NewNotification, NotificationState
-from loneguard.server.store.sql import insert_alarm
-from tests.server.rig import ANN, CONTACT, MGR, Rig, hub_config
+from loneguard.server.store import AlarmKind, AlarmState, NewNotification, NotificationState
+from tests.server.rig import ANN, CONTACT, MGR, Rig, hub_config, open_alarm
 from tests.server.runtime_fakes import Sent, settle, until
 
 M = 60.0
@@ -179,23 +177,6 @@ def test_a_wall_clock_step_neither_fires_nor_loses_a_timer(tmp_path: Path) -> No
             await rig.stop()
 
     asyncio.run(scenario())
-
-
-def open_alarm(rig: Rig, kind: AlarmKind) -> Alarm:
-    def run(conn: sqlite3.Connection) -> Alarm:
-        return insert_alarm(
-            conn,
-            kind,
-            device_id="d-ann",
-            worker_id=ANN.id,
-            event_id=None,
-            session_id=None,
-            policy=str(kind),
-            now_ms=rig.clock.wall_ms(),
-            actor="test",
-        )
-
-    return rig.store.write(run).result()
 
 
 def test_panic_notifies_everyone_at_once_and_duress_never_the_worker(tmp_path: Path) -> None:

@@ -209,3 +209,47 @@ def test_resuming_after_a_restart_counts_from_the_recorded_attempt() -> None:
         assert log.rows[0][1] == 5 and clock.pending() == 0  # the fifth was the last
 
     asyncio.run(scenario())
+
+
+class Held:
+    """A channel whose sends all wait until the test lets them finish; notes the order they
+    started in and how many were under way at once."""
+
+    def __init__(self, name: str = "apprise") -> None:
+        self.name = name
+        self.started: list[str] = []
+        self.under_way = 0
+        self.most_at_once = 0
+        self.release = asyncio.Event()
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        self.started.append(n.key)
+        self.under_way += 1
+        self.most_at_once = max(self.most_at_once, self.under_way)
+        await self.release.wait()
+        self.under_way -= 1
+        return OK
+
+
+def test_a_panic_is_sent_ahead_of_a_backlog_of_overdue_alarms() -> None:
+    async def scenario() -> None:
+        clock, log = FakeClock(monotonic=0.0), Log()
+        apprise = Held()
+        dispatcher = Dispatcher({"apprise": apprise}, clock, log, send_slots=2)
+        backlog = [
+            asyncio.create_task(dispatcher.dispatch(note(i, f"overdue-{i}", "apprise")))
+            for i in range(1, 7)
+        ]
+        await settle()
+        panic = Notification("panic", 99, "apprise", ANN, "Panic: Bob", urgent=True)
+        first = asyncio.create_task(dispatcher.dispatch(panic))
+        await settle()
+        assert apprise.started == ["overdue-1", "overdue-2"]  # both slots taken, the rest wait
+        apprise.release.set()
+        await asyncio.gather(first, *backlog)
+        assert apprise.started[2] == "panic"  # the next slot went to the panic
+        assert apprise.started[3:] == [f"overdue-{i}" for i in range(3, 7)]  # then in order
+        assert apprise.most_at_once == 2
+        assert [row[0] for row in log.rows].count("panic") == 1
+
+    asyncio.run(scenario())
