@@ -12,6 +12,10 @@ commit (and so the ack) of a call for help by more than the one transaction alre
 On PostgreSQL other hubs write the same tables at once, so a transaction may lose a deadlock or a
 serialization check; such a batch is rolled back whole and run again (``retryable`` says which
 errors those are), and its callers never see the loss.
+
+Given ``pipeline`` (PostgreSQL's pipeline mode), a batch first runs without savepoints inside it,
+so its statements do not each wait for a round trip; if any item fails, the batch is rolled back
+and run again the careful way, each item in its own savepoint, so only the failing one fails.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from loneguard.server.store.sql import Connection, is_broken
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WriteFn = Callable[[Connection], T]
+Pipeline = Callable[[Connection], AbstractContextManager[None]]
 
 MAX_RETRIES = 5
 
@@ -64,7 +70,9 @@ class Writer:
         name: str = "store-writer",
         begin: str = "BEGIN IMMEDIATE",
         retryable: Callable[[BaseException], bool] = lambda exc: False,
+        pipeline: Pipeline | None = None,
     ) -> None:
+        self._pipeline = pipeline
         self._connect = connect
         self._max_batch = max_batch
         self._begin = begin
@@ -153,7 +161,8 @@ class Writer:
         batch = [item for item in batch if item.future.set_running_or_notify_cancel()]
         for attempt in range(MAX_RETRIES + 1):
             try:
-                self._commit_once(conn, batch)
+                if not self._commit_pipelined(conn, batch):
+                    self._commit_once(conn, batch)
                 return
             except _Retry as retry:
                 if conn.in_transaction:
@@ -164,6 +173,36 @@ class Writer:
                 self.retries += 1
                 log.info("store transaction conflicted (%s); running it again", retry.cause)
                 time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+
+    def _commit_pipelined(self, conn: Connection, batch: list[_Item]) -> bool:
+        """The batch in one pipelined transaction, no savepoints; False (rolled back) if any
+        item failed, for ``_commit_once`` to find which."""
+        if self._pipeline is None:
+            return False
+        results: list[Any] = []
+        try:
+            with self._pipeline(conn):
+                conn.execute(self._begin)
+                for item in batch:
+                    results.append(item.fn(conn))
+                conn.execute("COMMIT")
+        except Exception as exc:
+            if self._retryable(exc):
+                raise _Retry(exc) from exc
+            if is_broken(conn):  # the server went: no careful run will do better
+                self._fail(conn, batch, exc)
+                return True
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except Exception as rollback_exc:
+                self._fail(conn, batch, rollback_exc)
+                return True
+            return False
+        self.batches += 1
+        for item, value in zip(batch, results, strict=True):
+            item.future.set_result(value)
+        return True
 
     def _commit_once(self, conn: Connection, batch: list[_Item]) -> None:
         outcomes: list[tuple[_Item, bool, Any]] = []
