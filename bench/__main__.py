@@ -21,6 +21,7 @@ BENCHMARKS = {
     "footprint": "bench.footprint",
     "sms_during_call": "bench.sms_during_call",
     "arc": "bench.arc",
+    "storm": "bench.storm",
 }
 
 
