@@ -66,6 +66,17 @@ def is_urgent(message: Event | Status | Heartbeat) -> bool:
     return isinstance(message, Event) and message.kind in URGENT_KINDS
 
 
+def _may_be_urgent(payload: bytes) -> bool:
+    """Cheap, before decoding: could this be a panic or duress? A yes only reads it at once;
+    ``is_urgent`` on the decoded message decides."""
+    return b"panic" in payload or b"duress" in payload
+
+
+# Messages read, and committed messages finished, between two turns of the socket.
+READ_CHUNK = 50
+AFTER_COMMIT_CHUNK = 200
+
+
 def ack_status(kind: EventKind) -> AckStatus:
     # Duress must be indistinguishable from a check-in on the device: only panic says help.
     return AckStatus.HELP_COMING if kind == EventKind.PANIC else AckStatus.RECEIVED
@@ -133,6 +144,9 @@ class Ingest:
         self._max_in_flight = max_in_flight
         self._in_store = 0  # ordinary messages handed to the store and not yet finished
         self._waiting: deque[_Taken] = deque()  # ordinary messages over max_in_flight
+        # Messages not yet decoded: (topic, payload, arrived, received ms), read in turn.
+        self._unread: deque[tuple[str, bytes, float, int]] = deque()
+        self._reading = False
         self._unfinished = 0  # every message taken and not yet stored and acked
         self._idle = asyncio.Event()
         self._idle.set()
@@ -143,6 +157,7 @@ class Ingest:
         self._stored: list[tuple[_Taken, Future[Any]]] = []
         self._stored_lock = threading.Lock()
         self._wakeup_pending = False
+        self._done: deque[tuple[_Taken, Future[Any]]] = deque()  # committed; on the loop
         # Acks to publish, a call for help's first; one sender publishes them in turn.
         self._urgent_acks: deque[tuple[_Taken, Ack]] = deque()
         self._acks: deque[tuple[_Taken, Ack]] = deque()
@@ -160,11 +175,34 @@ class Ingest:
     async def handle(self, topic: str, payload: bytes) -> None:
         """Take one message; returns once it is taken, not once it is stored.
 
-        A panic or duress goes to the store at once, ahead of everything queued there; other
-        messages wait here while ``max_in_flight`` of them are in the store already."""
+        Only what may be a panic or duress is read at once: it goes to the store at once, ahead
+        of everything queued there. Other messages are read in turn in chunks, between which
+        the loop reads the socket again, so a call for help behind a flood is not left unread
+        in the socket behind it; they go to the store while fewer than ``max_in_flight`` of them
+        are there."""
         self._loop = asyncio.get_running_loop()
         arrived = self._clock.monotonic()
         received_ms = self._clock.wall_ms()
+        if _may_be_urgent(payload):
+            self._take(topic, payload, arrived, received_ms)
+            return
+        self._unread.append((topic, payload, arrived, received_ms))
+        if not self._reading:
+            self._reading = True
+            task = asyncio.create_task(self._read_unread())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _read_unread(self) -> None:
+        try:
+            while self._unread:
+                for _ in range(min(READ_CHUNK, len(self._unread))):
+                    self._take(*self._unread.popleft())
+                await asyncio.sleep(0)  # the socket's turn: a panic may be waiting there
+        finally:
+            self._reading = False
+
+    def _take(self, topic: str, payload: bytes, arrived: float, received_ms: int) -> None:
         try:
             device_id, message = _decode(topic, payload)
         except ProtocolError as err:
@@ -251,13 +289,23 @@ class Ingest:
         with self._stored_lock:
             stored, self._stored = self._stored, []
             self._wakeup_pending = False
-        stored.sort(key=lambda item: not item[0].urgent)  # stable: calls for help first
-        for taken, future in stored:
+        for item in stored:  # calls for help ahead of whatever earlier commits left undone
+            (self._done.appendleft if item[0].urgent else self._done.append)(item)
+        self._after_commits()
+
+    def _after_commits(self) -> None:
+        """A chunk of the committed messages, then the loop's other work (reading the socket)
+        before the next chunk: a commit of thousands must not hold a panic unread that long."""
+        for _ in range(min(AFTER_COMMIT_CHUNK, len(self._done))):
+            taken, future = self._done.popleft()
             try:
                 self._after_commit(taken, future)
             except Exception:  # a bug here must not leave the message unfinished forever
                 log.exception("ingest failed after a commit")
                 self._finish(taken)
+        if self._done:
+            assert self._loop is not None
+            self._loop.call_soon(self._after_commits)
 
     def _after_commit(self, taken: _Taken, future: Future[Any]) -> None:
         try:
@@ -353,15 +401,17 @@ class Ingest:
 
     async def drain(self) -> None:
         """Wait until every message taken so far is stored and acked."""
-        while self._unfinished or self._tasks:
+        while self._unread or self._unfinished or self._tasks:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._unfinished:
+            elif self._unfinished:
                 await self._idle.wait()
+            else:
+                await asyncio.sleep(0)
 
     @property
     def in_flight(self) -> int:
-        return self._unfinished
+        return len(self._unread) + self._unfinished
 
     def _status_stored(self, applied: bool, device_id: str, status: Status) -> None:
         self.metrics.count("statuses")
