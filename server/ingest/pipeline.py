@@ -72,9 +72,12 @@ def _may_be_urgent(payload: bytes) -> bool:
     return b"panic" in payload or b"duress" in payload
 
 
-# Messages read, and committed messages finished, between two turns of the socket.
-READ_CHUNK = 50
-AFTER_COMMIT_CHUNK = 200
+# Messages read, and committed messages finished, between two turns of the socket. aiomqtt has
+# paho read one packet per turn when no ack awaits its PUBACK, so a light turn is what lets the
+# hub read ahead of a flood to the panic inside it (bench storm: 8/32 halved the panic's p99
+# against 50/200 at 3,000 devices).
+READ_CHUNK = 8
+AFTER_COMMIT_CHUNK = 32
 
 
 def ack_status(kind: EventKind) -> AckStatus:
