@@ -22,6 +22,7 @@ BENCHMARKS = {
     "sms_during_call": "bench.sms_during_call",
     "arc": "bench.arc",
     "e2e": "bench.e2e",
+    "storm": "bench.storm",
 }
 
 

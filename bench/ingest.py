@@ -9,15 +9,27 @@ each event is committed to SQLite (WAL, synchronous=FULL). ``hub_events_per_s`` 
 / time from the first publish to the last ack; every event must be acked, none twice.
 ``hub_cpu_ms_per_event`` is the hub process's CPU time per event (both its threads), which
 depends less than the rate on what else the machine is doing.
+
+PostgreSQL: the same load again through a second hub on PostgreSQL (``LONEGUARD_BENCH_PG_URL``,
+default ``postgresql://postgres@127.0.0.1:5432/test``), in a schema of its own made for the run
+and dropped after it: ``pg_events_per_s``, ``pg_over_raw`` and ``pg_cpu_ms_per_event``. No
+PostgreSQL server there: ``pg_events_per_s`` is null and ``pg_skipped`` says why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+import psycopg
 
 from bench.common import CpuWindow, hub_child, machine_line
 from bench.mqttlite import LiteClient, publish_packet
@@ -26,6 +38,8 @@ from loneguard.protocol.topics import Channel, DeviceTopic
 from loneguard.server.devtools.private_broker import Mosquitto
 
 DEVICES = 20
+PG_URL_ENV = "LONEGUARD_BENCH_PG_URL"
+PG_URL_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 class _Tally:
@@ -105,7 +119,56 @@ async def _hub(broker: Mosquitto, per: int) -> tuple[float, int, int]:
     return tally.expected / elapsed, tally.count, tally.duplicates
 
 
-def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
+@contextlib.contextmanager
+def _pg_schema(url: str) -> Iterator[str]:
+    """A fresh schema on ``url``'s server; yields a URL whose connections work in it."""
+    schema = f"lg_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        sep = "&" if "?" in url else "?"
+        yield f"{url}{sep}options={quote(f'-c search_path={schema}')}"
+    finally:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _through_hub(
+    broker: Mosquitto, db: Path, per: int, extra: dict[str, str] | None = None
+) -> tuple[float, int, int, float, float, float]:
+    """(events/s, acked, duplicate acks, CPU ms an event, CPU %, RSS MB) of a hub on ``db``."""
+    hub = hub_child(broker, db, extra)
+    try:
+        cpu = CpuWindow(hub.process.pid)
+        rate, acked, duplicates = asyncio.run(_hub(broker, per))
+        cpu_pct, rss_mb = cpu.result()
+        cpu_ms = cpu.cpu_seconds_used() * 1000 / acked
+    finally:
+        hub.stop()
+    return rate, acked, duplicates, cpu_ms, cpu_pct, rss_mb
+
+
+def _pg(broker: Mosquitto, db: Path, per: int, raw_rate: float) -> dict[str, Any]:
+    url = os.environ.get(PG_URL_ENV, PG_URL_DEFAULT)
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        return {"pg_events_per_s": None, "pg_skipped": f"no PostgreSQL: {reason}"}
+    with _pg_schema(url) as pg_url:
+        rate, acked, duplicates, cpu_ms, _, _ = _through_hub(
+            broker, db, per, {"LONEGUARD_DB_URL": pg_url}
+        )
+    return {
+        "pg_events_per_s": round(rate),
+        "pg_over_raw": round(rate / raw_rate, 3),
+        "pg_cpu_ms_per_event": round(cpu_ms, 3),
+        "pg_acked": acked,
+        "pg_duplicate_acks": duplicates,
+    }
+
+
+def run(n: int | None = None, verbose: bool = True, pg: bool = True) -> dict[str, Any]:
     per = max(1, (n or 20_000) // DEVICES)
     with (
         tempfile.TemporaryDirectory(prefix="loneguard-bench-") as tmp,
@@ -114,14 +177,14 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
         raw_rate = asyncio.run(_raw(broker, per))
         if verbose:
             print(f"raw Mosquitto QoS 1: {raw_rate:,.0f} messages/s")
-        hub = hub_child(broker, Path(tmp) / "hub.db")
-        try:
-            cpu = CpuWindow(hub.process.pid)
-            hub_rate, acked, duplicates = asyncio.run(_hub(broker, per))
-            hub_cpu_pct, hub_rss_mb = cpu.result()
-            cpu_ms = cpu.cpu_seconds_used() * 1000 / acked
-        finally:
-            hub.stop()
+        hub_rate, acked, duplicates, cpu_ms, hub_cpu_pct, hub_rss_mb = _through_hub(
+            broker, Path(tmp) / "hub.db", per
+        )
+        if verbose:
+            print(f"hub durable ingest: {hub_rate:,.0f} events/s ({acked} acked)")
+        on_pg = _pg(broker, Path(tmp) / "unused.db", per, raw_rate) if pg else {}
+        if verbose and on_pg.get("pg_events_per_s"):
+            print(f"hub on PostgreSQL: {on_pg['pg_events_per_s']:,} events/s")
     result: dict[str, Any] = {
         "benchmark": "ingest",
         "n": acked,
@@ -133,9 +196,8 @@ def run(n: int | None = None, verbose: bool = True) -> dict[str, Any]:
         "hub_cpu_pct": hub_cpu_pct,
         "hub_rss_mb": hub_rss_mb,
         "duplicate_acks": duplicates,
-        "durability": "SQLite WAL, synchronous=FULL; ack after commit",
+        **on_pg,
+        "durability": "SQLite WAL, synchronous=FULL; PostgreSQL; ack after commit",
         "machine": machine_line(),
     }
-    if verbose:
-        print(f"hub durable ingest: {hub_rate:,.0f} events/s ({acked} acked)")
     return result

@@ -311,7 +311,8 @@ class HttpSettings(SettingsModel):
 class IngestSettings(SettingsModel):
     max_in_flight: int = setting(
         10_000,
-        "Messages being stored at once before the hub stops reading from the broker.",
+        "Messages being stored at once; more wait in the hub's memory, in the order they came."
+        " A panic or duress never waits for this: it is stored and acked ahead of the rest.",
         ge=1,
         le=1_000_000,
     )

@@ -12,6 +12,7 @@ from bench import (
     recovery,
     report,
     sms_during_call,
+    storm,
     timers,
 )
 
@@ -29,6 +30,19 @@ def test_ingest_benchmark_acks_every_event_beside_raw() -> None:
     assert result["n"] == 400 and result["duplicate_acks"] == 0
     assert result["hub_events_per_s"] > 0 and result["raw_events_per_s"] > 0
     assert result["hub_cpu_ms_per_event"] > 0
+    # PostgreSQL beside it when there is one (LONEGUARD_BENCH_PG_URL), or a reason why not.
+    if result["pg_events_per_s"] is None:
+        assert result["pg_skipped"].startswith("no PostgreSQL")
+    else:
+        assert result["pg_acked"] == 400 and result["pg_duplicate_acks"] == 0
+
+
+def test_storm_benchmark_loses_nothing_and_times_panics_beside_idle() -> None:
+    result = storm.run(n=100, verbose=False)
+    assert result["devices"] == 100 and result["lost"] == 0
+    for key in ("storm_panic_ack", "idle_panic_ack", "stream_panic", "idle_stream_panic"):
+        assert result[f"{key}_p99_ms"] >= result[f"{key}_p50_ms"] > 0
+    assert result["backlog_drain_s"] > 0 and 0 <= result["panics_during_backlog"] <= 20
 
 
 def test_fleet_benchmark_reports_hub_cpu_and_memory() -> None:

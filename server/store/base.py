@@ -71,9 +71,16 @@ if TYPE_CHECKING:
 class Store(Protocol):
     # -- writes ---------------------------------------------------------------------------------
     def record_event(
-        self, device_id: str, event: Event, received_ms: int, effects: Sequence[Effect]
+        self,
+        device_id: str,
+        event: Event,
+        received_ms: int,
+        effects: Sequence[Effect],
+        *,
+        urgent: bool = False,
     ) -> Future[EventOutcome]:
-        """Insert the event unless its id is known; if new, apply ``effects`` and audit it."""
+        """Insert the event unless its id is known; if new, apply ``effects`` and audit it.
+        ``urgent`` (a call for help) is written ahead of whatever else is queued."""
         ...
 
     def record_status(self, device_id: str, status: Status, received_ms: int) -> Future[bool]:

@@ -44,8 +44,10 @@ from loneguard.server.store.records import (
 from loneguard.server.store.safety_rows import SafetyRows
 from loneguard.server.store.sql import (
     ALARM_COLUMNS,
+    NO_DETAIL,
     Connection,
     alarm_of,
+    append_audit,
     audit,
     for_update,
     greatest,
@@ -162,7 +164,13 @@ class SqlStore(
 
     # -- writes ---------------------------------------------------------------------------------
     def record_event(
-        self, device_id: str, event: Event, received_ms: int, effects: Sequence[Effect]
+        self,
+        device_id: str,
+        event: Event,
+        received_ms: int,
+        effects: Sequence[Effect],
+        *,
+        urgent: bool = False,
     ) -> Future[EventOutcome]:
         body = _json(event.to_json())
 
@@ -203,14 +211,10 @@ class SqlStore(
                     changed = apply_effect(conn, effect, device_id, received_ms)
                     if changed is not None:
                         sessions.append(changed)
-            detail: dict[str, Any] = {
-                "kind": str(event.kind),
-                "seq": event.seq,
-                "link": str(event.link),
-            }
-            if alarms:
-                detail["alarms"] = [a.id for a in alarms]
-            _audit(
+            # The action names the kind and the events row keeps seq, link and body: the line
+            # adds only the alarms the event opened (most events open none: no JSON to build).
+            detail = _json({"alarms": [a.id for a in alarms]}) if alarms else NO_DETAIL
+            append_audit(
                 conn, received_ms, f"device:{device_id}", f"event.{event.kind}", event.id, detail
             )
             return EventOutcome(
@@ -220,7 +224,7 @@ class SqlStore(
                 checked_in=tuple(checked_in),
             )
 
-        return self.writer.submit(run)
+        return self.writer.submit(run, urgent=urgent)
 
     @staticmethod
     def _open_alarm(

@@ -5,20 +5,29 @@ SAVEPOINT so a failing item is rolled back alone. Every item's future resolves o
 COMMIT returns, so a caller that sees a result knows it is on disk. Many callers in flight share
 one fsync, which is what makes durable ingest fast.
 
+An urgent item (a panic, a duress) skips the queue: the next transaction takes the urgent items
+alone, ahead of any backlog of check-ins, statuses and heartbeats, so a flood never holds up the
+commit (and so the ack) of a call for help by more than the one transaction already running.
+
 On PostgreSQL other hubs write the same tables at once, so a transaction may lose a deadlock or a
 serialization check; such a batch is rolled back whole and run again (``retryable`` says which
 errors those are), and its callers never see the loss.
+
+Given ``pipeline`` (PostgreSQL's pipeline mode), a batch first runs without savepoints inside it,
+so its statements do not each wait for a round trip; if any item fails, the batch is rolled back
+and run again the careful way, each item in its own savepoint, so only the failing one fails.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from loneguard.server.store.sql import Connection, is_broken
@@ -27,10 +36,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WriteFn = Callable[[Connection], T]
+Pipeline = Callable[[Connection], AbstractContextManager[None]]
 
 MAX_RETRIES = 5
-
-_STOP = object()
 
 
 class WriterClosed(RuntimeError):
@@ -62,15 +70,19 @@ class Writer:
         name: str = "store-writer",
         begin: str = "BEGIN IMMEDIATE",
         retryable: Callable[[BaseException], bool] = lambda exc: False,
+        pipeline: Pipeline | None = None,
     ) -> None:
+        self._pipeline = pipeline
         self._connect = connect
         self._max_batch = max_batch
         self._begin = begin
         self._retryable = retryable
         self.retries = 0  # batches run again after a transient conflict
-        self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
+        self._urgent: deque[_Item] = deque()
+        self._queue: deque[_Item] = deque()
         self._closed = False
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.batches = 0  # transactions committed, for tests and metrics
@@ -80,13 +92,15 @@ class Writer:
         if self._error is not None:
             raise self._error
 
-    def submit(self, fn: WriteFn[T]) -> Future[T]:
-        """Queue ``fn(connection)``; its future resolves after its transaction commits."""
+    def submit(self, fn: WriteFn[T], *, urgent: bool = False) -> Future[T]:
+        """Queue ``fn(connection)``; its future resolves after its transaction commits.
+        ``urgent`` items run in the next transaction, ahead of everything queued before them."""
         future: Future[T] = Future()
         with self._lock:
             if self._closed:
                 raise WriterClosed("the store is closed")
-            self._queue.put(_Item(fn, future))
+            (self._urgent if urgent else self._queue).append(_Item(fn, future))
+            self._wake.notify()
         return future
 
     def close(self, timeout: float = 30.0) -> None:
@@ -95,7 +109,7 @@ class Writer:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(_STOP)
+            self._wake.notify()
         self._thread.join(timeout)
 
     def _run(self) -> None:
@@ -131,27 +145,24 @@ class Writer:
         return fresh
 
     def _take_batch(self) -> tuple[list[_Item], bool]:
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        assert isinstance(first, _Item)
-        batch = [first]
-        while len(batch) < self._max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                return batch, True
-            assert isinstance(item, _Item)
-            batch.append(item)
-        return batch, False
+        """The next transaction's items, and whether the writer is to stop after it (closed, and
+        nothing else queued)."""
+        with self._wake:
+            while not self._urgent and not self._queue and not self._closed:
+                self._wake.wait()
+            # Urgent items alone: a panic's commit must not wait on a thousand check-ins' SQL.
+            source = self._urgent if self._urgent else self._queue
+            batch: list[_Item] = []
+            while source and len(batch) < self._max_batch:
+                batch.append(source.popleft())
+            return batch, self._closed and not self._urgent and not self._queue
 
     def _commit(self, conn: Connection, batch: list[_Item]) -> None:
         batch = [item for item in batch if item.future.set_running_or_notify_cancel()]
         for attempt in range(MAX_RETRIES + 1):
             try:
-                self._commit_once(conn, batch)
+                if not self._commit_pipelined(conn, batch):
+                    self._commit_once(conn, batch)
                 return
             except _Retry as retry:
                 if conn.in_transaction:
@@ -162,6 +173,36 @@ class Writer:
                 self.retries += 1
                 log.info("store transaction conflicted (%s); running it again", retry.cause)
                 time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+
+    def _commit_pipelined(self, conn: Connection, batch: list[_Item]) -> bool:
+        """The batch in one pipelined transaction, no savepoints; False (rolled back) if any
+        item failed, for ``_commit_once`` to find which."""
+        if self._pipeline is None:
+            return False
+        results: list[Any] = []
+        try:
+            with self._pipeline(conn):
+                conn.execute(self._begin)
+                for item in batch:
+                    results.append(item.fn(conn))
+                conn.execute("COMMIT")
+        except Exception as exc:
+            if self._retryable(exc):
+                raise _Retry(exc) from exc
+            if is_broken(conn):  # the server went: no careful run will do better
+                self._fail(conn, batch, exc)
+                return True
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except Exception as rollback_exc:
+                self._fail(conn, batch, rollback_exc)
+                return True
+            return False
+        self.batches += 1
+        for item, value in zip(batch, results, strict=True):
+            item.future.set_result(value)
+        return True
 
     def _commit_once(self, conn: Connection, batch: list[_Item]) -> None:
         outcomes: list[tuple[_Item, bool, Any]] = []

@@ -1,5 +1,6 @@
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -144,6 +145,40 @@ def test_duplicate_id_is_stored_once_and_acked_every_time(
     assert len(store.events()) == 1
     assert len(store.alarms()) == 1
     assert (metrics.events["panic"], metrics.duplicates) == (1, 2)
+
+
+def test_a_panic_behind_a_backlog_of_checkins_is_stored_and_acked_first(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    checkins = [event(EventKind.CHECKIN, clock) for _ in range(300)]
+    panic = event(EventKind.PANIC, clock)
+    publisher, started, gate = FakePublisher(), threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:  # the writer busy with a long transaction
+        started.set()
+        gate.wait(10)
+
+    async def main() -> None:
+        # Fewer in flight than the backlog: the panic must not wait for a slot either.
+        ingest = Ingest(store, publisher, clock, Metrics(), max_in_flight=50)
+        held = store.write(hold)
+        assert started.wait(10)
+        for e in checkins:
+            await ingest.handle(topic("d1", Channel.EVENT), e.encode())
+        await ingest.handle(topic("d2", Channel.EVENT), panic.encode())
+        gate.set()
+        await ingest.drain()
+        held.result(10)
+
+    asyncio.run(main())
+
+    acks = [a for _, a in publisher.acks()]
+    assert acks[0] == Ack(panic.id, AckStatus.HELP_COMING)
+    assert {a.ref for a in acks[1:]} == {e.id for e in checkins}
+    # Committed first too: its audit line comes before every check-in's.
+    lines = sorted(store.audit(limit=1000), key=lambda line: line.id)
+    events = [line.subject for line in lines if line.action.startswith("event.")]
+    assert events[0] == panic.id and len(events) == 301
 
 
 def test_many_events_in_flight_share_group_commits(store: SqlStore, clock: FakeClock) -> None:

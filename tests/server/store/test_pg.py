@@ -157,11 +157,12 @@ def test_one_event_handed_to_two_hubs_at_once_is_stored_once(pg_url: str) -> Non
         stored, go_on = threading.Event(), threading.Event()
 
         def a_stores(conn: Connection) -> None:
+            # Reading its answer: the writer pipelines statements, so only then has it run.
             conn.execute(
                 "INSERT INTO events (id, device_id, kind, ts_ms, seq, link, received_ms, body,"
-                " links) VALUES (?, 'd1', 'panic', 1, 1, 'mqtt', 1, '{}', 'mqtt')",
+                " links) VALUES (?, 'd1', 'panic', 1, 1, 'mqtt', 1, '{}', 'mqtt') RETURNING id",
                 (event.id,),
-            )
+            ).fetchone()
             stored.set()
             assert go_on.wait(10)
 
@@ -177,3 +178,34 @@ def test_one_event_handed_to_two_hubs_at_once_is_stored_once(pg_url: str) -> Non
     finally:
         hub_a.close()
         hub_b.close()
+
+
+def test_a_failing_item_of_a_pipelined_batch_fails_alone(pg_url: str) -> None:
+    """The batch runs pipelined without savepoints; one item failing sends it round again the
+    careful way: the others are committed, the failing one alone hears its error."""
+    store = PostgresStore(pg_url, now_ms=lambda: 1)
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(conn: Connection) -> None:
+        started.set()
+        assert gate.wait(10)
+
+    def save(name: str):  # type: ignore[no-untyped-def]
+        def run(conn: Connection) -> int:
+            conn.execute("INSERT INTO workers (id, name) VALUES (?, ?)", (name, name))
+            return int(conn.execute("SELECT count(*) FROM workers").fetchone()[0])
+
+        return run
+
+    try:
+        held = store.write(hold)
+        assert started.wait(10)
+        first, twice, last = store.write(save("a")), store.write(save("a")), store.write(save("b"))
+        gate.set()
+        held.result(10)
+        assert (first.result(10), last.result(10)) == (1, 2)
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            twice.result(10)
+        assert sorted(w.id for w in store.workers()) == ["a", "b"]
+    finally:
+        store.close()

@@ -139,3 +139,36 @@ def test_a_full_disk_fails_the_batch_with_its_own_error_then_recovers(db: Path) 
         assert writer.submit(insert(2)).result(timeout=5) == 2
     finally:
         writer.close()
+
+
+def test_an_urgent_item_is_committed_alone_ahead_of_the_queue(db: Path) -> None:
+    writer = Writer(lambda: connect(db))
+    started, gate = threading.Event(), threading.Event()
+    ran: list[int] = []
+
+    def hold(conn: sqlite3.Connection) -> None:
+        started.set()
+        gate.wait(10)
+
+    def noting(v: int):  # type: ignore[no-untyped-def]
+        def run(conn: sqlite3.Connection) -> int:
+            ran.append(v)
+            return int(insert(v)(conn))
+
+        return run
+
+    try:
+        held = writer.submit(hold)
+        assert started.wait(10)
+        backlog = [writer.submit(noting(v)) for v in range(1, 51)]
+        rows_at_commit: list[int] = []
+        urgent = writer.submit(noting(99), urgent=True)
+        # Runs on the writer's thread right after the urgent item's commit, before the next.
+        urgent.add_done_callback(lambda _: rows_at_commit.append(count(db)))
+        gate.set()
+        held.result(10)
+        assert urgent.result(10) == 99 and [f.result(10) for f in backlog] == list(range(1, 51))
+    finally:
+        writer.close()
+    assert ran == [99, *range(1, 51)]
+    assert rows_at_commit == [1]  # committed on its own: the backlog was not yet on disk
