@@ -118,6 +118,7 @@ class Rig:
         return self
 
     async def stop(self) -> None:
+        await self.ingest.drain()  # as the hub does before its services stop
         await self.services.stop()
         self.store.close()
 

@@ -67,7 +67,7 @@ def test_the_bound_holds_on_heartbeats_held_in_memory(tmp_path: Path) -> None:
         try:
             await rig.people()
             await beat(rig, clock)
-            await rig.ingest.heartbeats.flush()
+            await rig.ingest.drain()  # read, taken and its last-seen flushed
             stored_ms = clock.wall_ms()
             await rig.visit(120)
             for _ in range(2):  # heartbeats 30 s and 60 s in, in memory only
@@ -101,7 +101,7 @@ def test_a_restart_after_a_crash_opens_no_false_alarm(tmp_path: Path) -> None:
         crashed = await Rig(tmp_path, clock, config).start()
         await crashed.people()
         await beat(crashed, clock)
-        await crashed.ingest.heartbeats.flush()
+        await crashed.ingest.drain()  # read, taken and its last-seen flushed
         await crashed.visit(120)
         for _ in range(2):  # heard 30 s and 60 s in, never stored
             await advance(clock, 30)
