@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 from loneguard.protocol.clock import Clock
 from loneguard.protocol.errors import ProtocolError
 from loneguard.protocol.messages import Ack, AckStatus, Event, EventKind, Heartbeat, Status
-from loneguard.protocol.topics import Channel, DeviceTopic
+from loneguard.protocol.topics import PREFIX, Channel, DeviceTopic
 from loneguard.server.ingest.heartbeats import HeartbeatBook
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.store import (
@@ -231,12 +231,30 @@ class Ingest:
             self._take_heartbeat(device_id, message, received_ms)
             return
         taken = _Taken(device_id, message, received_ms, arrived, is_urgent(message))
+        if taken.urgent:
+            self._start_earlier_of(device_id)
         self._unfinished += 1
         self._idle.clear()
         if taken.urgent or self._in_store < self._max_in_flight:
             self._start(taken)
         else:
             self._waiting.append(taken)
+
+    def _start_earlier_of(self, device_id: str) -> None:
+        """Before a call for help: the same device's messages not yet started (its session
+        start sent just before the panic, say) start now, in their order; the store's writer
+        then takes them ahead with the panic, so the alarm knows the visit it belongs to."""
+        prefix = f"{PREFIX}/dev/{device_id}/"
+        unread = [entry for entry in self._unread if entry[0].startswith(prefix)]
+        if unread:
+            self._unread = deque(entry for entry in self._unread if not entry[0].startswith(prefix))
+            for entry in unread:
+                self._take(*entry)
+        waiting = [taken for taken in self._waiting if taken.device_id == device_id]
+        if waiting:
+            self._waiting = deque(taken for taken in self._waiting if taken.device_id != device_id)
+            for taken in waiting:
+                self._start(taken)
 
     def _start(self, taken: _Taken) -> None:
         """Hand ``taken`` to the store; the store sees the messages in the order started."""

@@ -224,7 +224,8 @@ class SqlStore(
                 checked_in=tuple(checked_in),
             )
 
-        return self.writer.submit(run, urgent=urgent)
+        # Keyed by device: a panic takes that device's earlier events ahead with it.
+        return self.writer.submit(run, urgent=urgent, key=device_id)
 
     @staticmethod
     def _open_alarm(

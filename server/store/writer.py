@@ -8,6 +8,8 @@ one fsync, which is what makes durable ingest fast.
 An urgent item (a panic, a duress) skips the queue: the next transaction takes the urgent items
 alone, ahead of any backlog of check-ins, statuses and heartbeats, so a flood never holds up the
 commit (and so the ack) of a call for help by more than the one transaction already running.
+Items queued under the urgent item's ``key`` (the same device's earlier events: the session start
+sent just before the panic) go ahead with it, in their order, so the alarm knows the visit.
 
 On PostgreSQL other hubs write the same tables at once, so a transaction may lose a deadlock or a
 serialization check; such a batch is rolled back whole and run again (``retryable`` says which
@@ -54,11 +56,12 @@ class _Retry(Exception):
 
 
 class _Item:
-    __slots__ = ("fn", "future")
+    __slots__ = ("fn", "future", "key")
 
-    def __init__(self, fn: WriteFn[Any], future: Future[Any]) -> None:
+    def __init__(self, fn: WriteFn[Any], future: Future[Any], key: str | None = None) -> None:
         self.fn = fn
         self.future = future
+        self.key = key
 
 
 class Writer:
@@ -92,16 +95,31 @@ class Writer:
         if self._error is not None:
             raise self._error
 
-    def submit(self, fn: WriteFn[T], *, urgent: bool = False) -> Future[T]:
+    def submit(self, fn: WriteFn[T], *, urgent: bool = False, key: str | None = None) -> Future[T]:
         """Queue ``fn(connection)``; its future resolves after its transaction commits.
-        ``urgent`` items run in the next transaction, ahead of everything queued before them."""
+        ``urgent`` items run in the next transaction, ahead of everything queued before them
+        except the items queued under the same ``key``, which go just before them."""
         future: Future[T] = Future()
         with self._lock:
             if self._closed:
                 raise WriterClosed("the store is closed")
-            (self._urgent if urgent else self._queue).append(_Item(fn, future))
+            if urgent:
+                if key is not None:
+                    self._promote(key)
+                self._urgent.append(_Item(fn, future, key))
+            else:
+                self._queue.append(_Item(fn, future, key))
             self._wake.notify()
         return future
+
+    def _promote(self, key: str) -> None:
+        """Under the lock: the items queued under ``key`` join the urgent ones, in order."""
+        if not any(item.key == key for item in self._queue):
+            return
+        kept: deque[_Item] = deque()
+        for item in self._queue:
+            (self._urgent if item.key == key else kept).append(item)
+        self._queue = kept
 
     def close(self, timeout: float = 30.0) -> None:
         """Finish everything already queued, then stop the thread and close the connection."""

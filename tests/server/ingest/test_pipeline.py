@@ -21,6 +21,7 @@ from loneguard.protocol.messages import (
 from loneguard.protocol.topics import Channel, DeviceTopic
 from loneguard.server.ingest.metrics import Metrics
 from loneguard.server.ingest.pipeline import Ingest
+from loneguard.server.sessions.rules import session_effects
 from loneguard.server.store import AlarmKind, AlarmState, Worker
 from loneguard.server.store.sqlite import SqlStore
 
@@ -179,6 +180,53 @@ def test_a_panic_behind_a_backlog_of_checkins_is_stored_and_acked_first(
     lines = sorted(store.audit(limit=1000), key=lambda line: line.id)
     events = [line.subject for line in lines if line.action.startswith("event.")]
     assert events[0] == panic.id and len(events) == 301
+
+
+def test_a_panic_takes_its_own_device_s_session_start_ahead_with_it(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    """Behind a backlog, the session start a unit sent just before its panic is stored ahead
+    with the panic, not after the backlog: the alarm belongs to the visit (where the worker is)."""
+    store.save_worker(Worker(id="w-ann", name="Ann")).result()
+    store.assign_device("d2", "w-ann").result()
+    checkins = [event(EventKind.CHECKIN, clock) for _ in range(300)]
+    start = event(EventKind.SESSION_START, clock, minutes=30)
+    panic = event(EventKind.PANIC, clock)
+    publisher, started, gate = FakePublisher(), threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:  # the writer busy with a long transaction
+        started.set()
+        gate.wait(10)
+
+    async def main() -> None:
+        ingest = Ingest(
+            store,
+            publisher,
+            clock,
+            Metrics(),
+            max_in_flight=50,
+            extra_effects=lambda e: session_effects(e, 300, 300),
+        )
+        held = store.write(hold)
+        assert started.wait(10)
+        for e in checkins:
+            await ingest.handle(topic("d1", Channel.EVENT), e.encode())
+        await ingest.handle(topic("d2", Channel.EVENT), start.encode())
+        await ingest.handle(topic("d2", Channel.EVENT), panic.encode())
+        gate.set()
+        await ingest.drain()
+        held.result(10)
+
+    asyncio.run(main())
+
+    session = store.live_session("d2")
+    assert session is not None
+    (alarm,) = [a for a in store.alarms() if a.kind == AlarmKind.PANIC]
+    assert alarm.session_id == session.id
+    assert next(a for _, a in publisher.acks()) == Ack(panic.id, AckStatus.HELP_COMING)
+    lines = sorted(store.audit(limit=1000), key=lambda line: line.id)
+    events = [line.subject for line in lines if line.action.startswith("event.")]
+    assert events[:2] == [start.id, panic.id] and len(events) == 302
 
 
 def test_many_events_in_flight_share_group_commits(store: SqlStore, clock: FakeClock) -> None:
