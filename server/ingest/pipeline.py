@@ -323,8 +323,12 @@ class Ingest:
         except Exception as exc:
             # No ack: the device keeps the event in its outbox and sends it again.
             self.metrics.count("store_failures")
-            what = f"event {taken.message.id}" if isinstance(taken.message, Event) else "status"
-            log.error("could not store %s of %s: %s", what, taken.device_id, exc)
+            if isinstance(taken.message, Event):
+                log.error(
+                    "could not store event %s of %s: %s", taken.message.id, taken.device_id, exc
+                )
+            else:
+                log.error("could not store the status of %s: %s", taken.device_id, exc)
             self._finish(taken)
             return
         if isinstance(taken.message, Event):
