@@ -148,28 +148,38 @@ def test_duplicate_id_is_stored_once_and_acked_every_time(
     assert (metrics.events["panic"], metrics.duplicates) == (1, 2)
 
 
+async def handle_behind_a_busy_writer(
+    store: SqlStore, ingest: Ingest, messages: list[tuple[str, Event]]
+) -> None:
+    """Hand ingest each (device, event) while the store's writer is busy with a long
+    transaction, then let it go; returns once every one is stored and acked."""
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:
+        started.set()
+        gate.wait(10)
+
+    held = store.write(hold)
+    assert started.wait(10)
+    for device_id, e in messages:
+        await ingest.handle(topic(device_id, Channel.EVENT), e.encode())
+    gate.set()
+    await ingest.drain()
+    held.result(10)
+
+
 def test_a_panic_behind_a_backlog_of_checkins_is_stored_and_acked_first(
     store: SqlStore, clock: FakeClock
 ) -> None:
     checkins = [event(EventKind.CHECKIN, clock) for _ in range(300)]
     panic = event(EventKind.PANIC, clock)
-    publisher, started, gate = FakePublisher(), threading.Event(), threading.Event()
-
-    def hold(conn: object) -> None:  # the writer busy with a long transaction
-        started.set()
-        gate.wait(10)
+    publisher = FakePublisher()
 
     async def main() -> None:
         # Fewer in flight than the backlog: the panic must not wait for a slot either.
         ingest = Ingest(store, publisher, clock, Metrics(), max_in_flight=50)
-        held = store.write(hold)
-        assert started.wait(10)
-        for e in checkins:
-            await ingest.handle(topic("d1", Channel.EVENT), e.encode())
-        await ingest.handle(topic("d2", Channel.EVENT), panic.encode())
-        gate.set()
-        await ingest.drain()
-        held.result(10)
+        backlog = [("d1", e) for e in checkins]
+        await handle_behind_a_busy_writer(store, ingest, [*backlog, ("d2", panic)])
 
     asyncio.run(main())
 
@@ -192,11 +202,7 @@ def test_a_panic_takes_its_own_device_s_session_start_ahead_with_it(
     checkins = [event(EventKind.CHECKIN, clock) for _ in range(300)]
     start = event(EventKind.SESSION_START, clock, minutes=30)
     panic = event(EventKind.PANIC, clock)
-    publisher, started, gate = FakePublisher(), threading.Event(), threading.Event()
-
-    def hold(conn: object) -> None:  # the writer busy with a long transaction
-        started.set()
-        gate.wait(10)
+    publisher = FakePublisher()
 
     async def main() -> None:
         ingest = Ingest(
@@ -207,15 +213,8 @@ def test_a_panic_takes_its_own_device_s_session_start_ahead_with_it(
             max_in_flight=50,
             extra_effects=lambda e: session_effects(e, 300, 300),
         )
-        held = store.write(hold)
-        assert started.wait(10)
-        for e in checkins:
-            await ingest.handle(topic("d1", Channel.EVENT), e.encode())
-        await ingest.handle(topic("d2", Channel.EVENT), start.encode())
-        await ingest.handle(topic("d2", Channel.EVENT), panic.encode())
-        gate.set()
-        await ingest.drain()
-        held.result(10)
+        backlog = [("d1", e) for e in checkins]
+        await handle_behind_a_busy_writer(store, ingest, [*backlog, ("d2", start), ("d2", panic)])
 
     asyncio.run(main())
 
