@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
-from loneguard.protocol.messages import Event, Heartbeat, Status
+from loneguard.protocol.messages import Event, Status
 from loneguard.server.store.records import (
     Alarm,
     AlarmKind,
@@ -85,12 +85,6 @@ class Store(Protocol):
 
     def record_status(self, device_id: str, status: Status, received_ms: int) -> Future[bool]:
         """Apply a status unless its boot is older than the newest seen; True if applied."""
-        ...
-
-    def record_heartbeat(
-        self, device_id: str, heartbeat: Heartbeat, received_ms: int
-    ) -> Future[None]:
-        """One heartbeat on its own (``record_last_seen`` of one)."""
         ...
 
     def record_last_seen(self, heard: Sequence[LastHeard]) -> Future[None]:

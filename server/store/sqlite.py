@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from loneguard.protocol.messages import DeviceState, Event, EventKind, Heartbeat, Status
+from loneguard.protocol.messages import DeviceState, Event, EventKind, Status
 from loneguard.server.store.alarm_checkins import record_alarm_checkins
 from loneguard.server.store.arc_rows import ArcRows
 from loneguard.server.store.console_rows import ConsoleRows
@@ -291,14 +291,6 @@ class SqlStore(
             return True
 
         return self.writer.submit(run)
-
-    def record_heartbeat(
-        self, device_id: str, heartbeat: Heartbeat, received_ms: int
-    ) -> Future[None]:
-        heard = LastHeard(
-            device_id, received_ms, heartbeat.rssi, heartbeat.battery, heartbeat.queued
-        )
-        return self.record_last_seen((heard,))
 
     def record_last_seen(self, heard: Sequence[LastHeard]) -> Future[None]:
         newest: dict[str, LastHeard] = {}

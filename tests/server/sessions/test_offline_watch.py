@@ -8,7 +8,7 @@ from pathlib import Path
 from loneguard.protocol.clock import FakeClock
 from loneguard.protocol.messages import Heartbeat
 from loneguard.protocol.topics import Channel, DeviceTopic
-from loneguard.server.store import AlarmKind
+from loneguard.server.store import AlarmKind, LastHeard
 from loneguard.server.store.sqlite import SqliteStore
 from tests.server.rig import DEVICE, Rig, hub_config
 from tests.server.runtime_fakes import settle, until
@@ -21,8 +21,8 @@ def test_silent_heartbeats_open_one_device_offline_alarm(tmp_path: Path) -> None
         rig = await Rig(tmp_path, clock, config).start()
         try:
             await rig.people()
-            heartbeat = Heartbeat(ts=clock.wall_ms(), uptime=5, rssi=None, battery=None, queued=0)
-            rig.store.record_heartbeat(DEVICE, heartbeat, clock.wall_ms()).result()
+            heard = LastHeard(DEVICE, clock.wall_ms(), rssi=None, battery=None, queued=0)
+            rig.store.record_last_seen([heard]).result()
             session = await rig.visit(120)
             for _ in range(3):  # 90 s: still within the bound
                 clock.advance(30)
